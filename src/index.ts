@@ -1,0 +1,12 @@
+/**
+ * The bundle's entry point and the action's only import-time side effect: one bundle serves both
+ * `runs.main` and `runs.post`, told apart by the state main saved (as actions/checkout does).
+ */
+import { run, runPost } from "./main.ts";
+import { isPost } from "./state-helper.ts";
+
+if (isPost()) {
+  void runPost();
+} else {
+  void run();
+}
