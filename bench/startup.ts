@@ -35,6 +35,9 @@ function once(): Promise<number> {
 const times: number[] = [];
 for (let i = 0; i < runs; i++) times.push(await once());
 times.sort((a, b) => a - b);
-const median = ((times[Math.floor((runs - 1) / 2)] as number) + (times[Math.ceil((runs - 1) / 2)] as number)) / 2;
+const median =
+  ((times[Math.floor((runs - 1) / 2)] as number) + (times[Math.ceil((runs - 1) / 2)] as number)) / 2;
 console.log(`node ${process.version}; dist/index.js ${(statSync(entry).size / 1024).toFixed(0)} KiB`);
-console.log(`first log line after spawn: median ${median.toFixed(1)} ms over ${runs} runs (min ${times[0]?.toFixed(1)}, max ${times.at(-1)?.toFixed(1)})`);
+console.log(
+  `first log line after spawn: median ${median.toFixed(1)} ms over ${runs} runs (min ${times[0]?.toFixed(1)}, max ${times.at(-1)?.toFixed(1)})`,
+);

@@ -373,7 +373,7 @@ export class KubeApiEmulator {
   }
 
   private commit(key: string, previous: KubeObject | undefined, next: KubeObject): KubeObject {
-    const prevMeta = previous?.metadata ?? {};
+    const prevMeta: Record<string, unknown> = previous?.metadata ?? {};
     const specChanged = JSON.stringify(previous?.spec) !== JSON.stringify(next.spec);
     next.metadata = {
       ...next.metadata,
