@@ -1,0 +1,69 @@
+/** The whole mesh starts and stops quickly, listens on loopback only, and leaves no process behind. */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { startMesh } from "./mesh/index.ts";
+
+/** Local addresses of listening TCP sockets, from /proc/net/tcp{,6}: "ADDR:PORT" in hex. */
+function listeners(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  return ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((file) =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[3] === "0A" && f[1]?.endsWith(`:${hexPort}`))
+      .map((f) => f[1] as string),
+  );
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("the local mesh", () => {
+  it("starts and stops in under 10 s, on loopback only, leaving no process", async () => {
+    const t0 = performance.now();
+    const mesh = await startMesh();
+    const startedMs = performance.now() - t0;
+    const pid = mesh.prometheus?.pid as number;
+    expect(alive(pid)).toBe(true);
+    const ports = [mesh.kube.port, mesh.traffic.port, mesh.github.port, mesh.prometheus?.port as number];
+    for (const port of ports) {
+      const addresses = listeners(port);
+      expect(addresses.length, `port ${port} listens`).toBeGreaterThan(0);
+      // 0100007F is 127.0.0.1 in /proc's little-endian hex.
+      for (const a of addresses) expect(a.startsWith("0100007F:"), `port ${port} on ${a}`).toBe(true);
+    }
+    for (const url of [mesh.kube.url, mesh.github.url, mesh.prometheus?.url])
+      expect(new URL(url as string).hostname).toBe("127.0.0.1");
+    const t1 = performance.now();
+    await mesh.stop();
+    const stoppedMs = performance.now() - t1;
+    expect(alive(pid)).toBe(false);
+    for (const port of ports) expect(listeners(port)).toEqual([]);
+    console.log(`mesh started in ${startedMs.toFixed(0)} ms, stopped in ${stoppedMs.toFixed(0)} ms`);
+    expect(startedMs + stoppedMs).toBeLessThan(10_000);
+  });
+});
+
+describe("the Prometheus launcher", () => {
+  it("fails with how to install Prometheus when the binary is missing", async () => {
+    const { findPrometheus, PROMETHEUS_MISSING } = await import("./mesh/prometheus.ts");
+    const saved = { PATH: process.env.PATH, PROMETHEUS_BIN: process.env.PROMETHEUS_BIN };
+    process.env.PATH = "/nonexistent";
+    process.env.PROMETHEUS_BIN = "/nonexistent/prometheus";
+    try {
+      expect(() => findPrometheus()).toThrow(PROMETHEUS_MISSING);
+      expect(PROMETHEUS_MISSING).toContain("apt-get install -y prometheus");
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.PROMETHEUS_BIN === undefined) delete process.env.PROMETHEUS_BIN;
+      else process.env.PROMETHEUS_BIN = saved.PROMETHEUS_BIN;
+    }
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * The local mesh in one call: the Kubernetes API emulator seeded with the runbook's objects, the
+ * Istio traffic simulator following the VirtualService, a real Prometheus scraping it every second,
+ * and the GitHub API emulator. Everything listens on 127.0.0.1 and `stop()` ends all of it.
+ */
+import { NAMESPACE, SERVICE, seedRunbook } from "./fixtures.ts";
+import { GitHubApiEmulator } from "./github-api.ts";
+import { KubeApiEmulator, type KubeApiEmulatorOptions } from "./kube-api.ts";
+import { PrometheusServer } from "./prometheus.ts";
+import { TrafficSimulator, type VersionBehaviour } from "./traffic.ts";
+
+export interface MeshOptions {
+  requestsPerSecond?: number;
+  stable?: Partial<VersionBehaviour>;
+  canary?: Partial<VersionBehaviour>;
+  kube?: KubeApiEmulatorOptions;
+  seed?: number;
+  /** Set false to skip Prometheus (for tests of the Kubernetes side only). */
+  prometheus?: boolean;
+  runbook?: Parameters<typeof seedRunbook>[1];
+}
+
+export interface Mesh {
+  kube: KubeApiEmulator;
+  traffic: TrafficSimulator;
+  prometheus?: PrometheusServer;
+  github: GitHubApiEmulator;
+  namespace: string;
+  virtualService: string;
+  stop(): Promise<void>;
+}
+
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
+  const kube = await new KubeApiEmulator(options.kube).start();
+  const started: Array<{ stop(): Promise<void> }> = [kube];
+  try {
+    seedRunbook(kube, options.runbook);
+    const traffic = await new TrafficSimulator({
+      kube,
+      namespace: NAMESPACE,
+      virtualService: SERVICE,
+      requestsPerSecond: options.requestsPerSecond ?? 100,
+      seed: options.seed ?? 7,
+      versions: {
+        v1: { errorRate: 0.005, latencyMedianMs: 20, ...options.stable },
+        v2: { errorRate: 0.005, latencyMedianMs: 20, ...options.canary },
+      },
+    }).start();
+    started.push(traffic);
+    const github = await new GitHubApiEmulator().start();
+    started.push(github);
+    let prometheus: PrometheusServer | undefined;
+    if (options.prometheus !== false) {
+      prometheus = await new PrometheusServer().start({ targets: [traffic.target] });
+      started.push(prometheus);
+    }
+    return {
+      kube,
+      traffic,
+      prometheus,
+      github,
+      namespace: NAMESPACE,
+      virtualService: SERVICE,
+      stop: async () => {
+        await Promise.all(started.map((s) => s.stop()));
+      },
+    };
+  } catch (error) {
+    await Promise.all(started.map((s) => s.stop()));
+    throw error;
+  }
+}
