@@ -13,6 +13,7 @@
  */
 import { createServer, type Server } from "node:http";
 import { ISTIO_LATENCY_BUCKETS_MS } from "../../src/constants.ts";
+import { seededRandom } from "../support/random.ts";
 import type { KubeApiEmulator, KubeObject } from "./kube-api.ts";
 
 export interface VersionBehaviour {
@@ -56,18 +57,6 @@ interface Series {
   count: number;
   sum: number;
   buckets: number[];
-}
-
-/** A small seeded PRNG (mulberry32): reproducible traffic for a given seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const emptyTotals = (): Totals => ({

@@ -1,0 +1,130 @@
+/**
+ * Exact counts from raw counter samples. At the stage start the observer keeps each series' last
+ * value (an instant query at that time); later it reads every raw sample since then (a range
+ * selector, no function applied) and adds up each series' increments one sample to the next:
+ * - a series first seen after the start counts from zero (Envoy creates it at its first request,
+ *   so its whole value is new: this is the increment `rate()` and `increase()` miss);
+ * - a value lower than the one before is a counter reset (a pod restart) and counts in full;
+ * - a series that vanished adds nothing after its last sample.
+ * The result is exact as of the last scrape; nothing is extrapolated.
+ */
+import type { VersionCounts } from "../analysis/judge.ts";
+import type { RangeSeries } from "./prometheus-client.ts";
+
+/** Series values split the way the judge counts them. */
+export interface SeriesSamples {
+  requests: Map<string, number[]>;
+  errors: Map<string, number[]>;
+  /** Histogram `_count` minus the threshold bucket: requests slower than the threshold. */
+  slow?: Map<string, number[]>;
+  /** Anything that makes the data incomplete (NaN values, warnings). */
+  problems: string[];
+  /** How many request-counter series matched. */
+  series: number;
+}
+
+/** Identity of a series: every label but the metric name and `le`, sorted. */
+export function seriesKey(metric: Record<string, string>): string {
+  return JSON.stringify(
+    Object.entries(metric)
+      .filter(([k]) => k !== "__name__" && k !== "le")
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
+/** 5xx, "0" (no response sent) and gRPC errors (HTTP 200 with grpc_response_status != 0). */
+export function isErrorSeries(metric: Record<string, string>): boolean {
+  const code = metric.response_code ?? "";
+  const grpc = metric.grpc_response_status ?? "";
+  return /^5\d\d$/.test(code) || code === "0" || (grpc !== "" && grpc !== "0");
+}
+
+function usable(values: number[], what: string, problems: string[]): boolean {
+  const bad = values.find((v) => !(Number.isFinite(v) && v >= 0));
+  if (bad === undefined) return true;
+  problems.push(`a ${what} sample value was ${Number.isNaN(bad) ? "NaN" : String(bad)}`);
+  return false;
+}
+
+/** Sorts raw series (instant samples are one-value series) into requests, errors and slow. */
+export function seriesSamples(
+  requestSeries: RangeSeries[],
+  latencySeries?: RangeSeries[],
+  warnings: string[] = [],
+): SeriesSamples {
+  const problems = [...warnings];
+  const requests = new Map<string, number[]>();
+  const errors = new Map<string, number[]>();
+  for (const s of requestSeries) {
+    if (!usable(s.values, "request counter", problems)) continue;
+    const key = seriesKey(s.metric);
+    requests.set(key, s.values);
+    if (isErrorSeries(s.metric)) errors.set(key, s.values);
+  }
+  let slow: Map<string, number[]> | undefined;
+  if (latencySeries) {
+    slow = new Map();
+    const within = new Map<string, number[]>();
+    const totals = new Map<string, number[]>();
+    for (const s of latencySeries) {
+      if (!usable(s.values, "latency histogram", problems)) continue;
+      (s.metric.le === undefined ? totals : within).set(seriesKey(s.metric), s.values);
+    }
+    // Bucket and count of one series are scraped together, so their samples line up one to one.
+    for (const [key, total] of totals) {
+      const bucket = within.get(key) ?? [];
+      slow.set(
+        key,
+        total.map((t, i) => Math.max(0, t - (bucket[i] ?? 0))),
+      );
+    }
+  }
+  return { requests, errors, slow, problems, series: requestSeries.length };
+}
+
+/** Each series' last value: what an instant query at the start returns. */
+export type LastValues = Map<string, number>;
+
+export function lastValues(samples: Map<string, number[]>): LastValues {
+  return new Map([...samples].map(([k, v]) => [k, v.at(-1) ?? 0]));
+}
+
+/** Sum over series of increments from the start value through every later sample. */
+function increments(start: LastValues, since: Map<string, number[]>): number {
+  let total = 0;
+  for (const [key, values] of since) {
+    let previous = start.get(key) ?? 0;
+    for (const value of values) {
+      total += value >= previous ? value - previous : value;
+      previous = value;
+    }
+  }
+  return total;
+}
+
+export interface StartValues {
+  requests: LastValues;
+  errors: LastValues;
+  slow?: LastValues;
+  problems: string[];
+}
+
+export function startValues(at: SeriesSamples): StartValues {
+  return {
+    requests: lastValues(at.requests),
+    errors: lastValues(at.errors),
+    slow: at.slow ? lastValues(at.slow) : undefined,
+    problems: at.problems,
+  };
+}
+
+/** Counts since the start; undefined when Prometheus has no series for the version. */
+export function countsSince(start: StartValues, since: SeriesSamples): VersionCounts | undefined {
+  if (since.series === 0 && start.requests.size === 0) return undefined;
+  const counts: VersionCounts = {
+    requests: increments(start.requests, since.requests),
+    errors: increments(start.errors, since.errors),
+  };
+  if (since.slow) counts.slow = increments(start.slow ?? new Map(), since.slow);
+  return counts;
+}

@@ -1,0 +1,115 @@
+/**
+ * The metrics port's Prometheus adapter (as Flagger has an observer per metrics backend): each
+ * version's counter values at the start of a stage, and the exact counts since then, turned into
+ * the judge's `Observation`. A failed read becomes an observation that says which failure it was,
+ * never an exception, so the engine decides what a missing read means.
+ */
+import type { Observation } from "../analysis/judge.ts";
+import { countsSince, type SeriesSamples, type StartValues, seriesSamples, startValues } from "./counts.ts";
+import { latencyQuery, requestsQuery } from "./istio-queries.ts";
+import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
+
+/** Where counting starts: each version's counters at one instant. */
+export interface MetricsStart {
+  at: Date;
+  canary: StartValues;
+  stable: StartValues;
+}
+
+/** What the rollout engine needs from a metrics backend. */
+export interface MetricsPort {
+  /** Counter values at `at` (now), to count from. */
+  start(at: Date): Promise<MetricsStart>;
+  /** Exact counts from `start` to `now`. */
+  observeSince(start: MetricsStart, now: Date): Promise<Observation>;
+  /** Preflight: Prometheus answers and has series for the stable version. */
+  checkReady(): Promise<void>;
+  /** The PromQL of each version's requests, for the report's links. */
+  queries(): { canary: string; stable: string };
+}
+
+export interface IstioSelectors {
+  /** Full label matchers for the canary and the stable version (reporter and service included). */
+  canary: string;
+  stable: string;
+}
+
+export class IstioPrometheusObserver implements MetricsPort {
+  private readonly client: PrometheusClient;
+  private readonly selectors: IstioSelectors;
+  private readonly latencyThresholdMs?: number;
+
+  constructor(client: PrometheusClient, selectors: IstioSelectors, latencyThresholdMs?: number) {
+    this.client = client;
+    this.selectors = selectors;
+    this.latencyThresholdMs = latencyThresholdMs;
+  }
+
+  queries() {
+    return { canary: requestsQuery(this.selectors.canary), stable: requestsQuery(this.selectors.stable) };
+  }
+
+  private async read(selector: string, at: Date, windowMs?: number): Promise<SeriesSamples> {
+    const requests = await this.client.querySeries(requestsQuery(selector, windowMs), at);
+    const latency =
+      this.latencyThresholdMs !== undefined
+        ? await this.client.querySeries(latencyQuery(selector, this.latencyThresholdMs, windowMs), at)
+        : undefined;
+    return seriesSamples(requests.series, latency?.series, [
+      ...requests.warnings,
+      ...(latency?.warnings ?? []),
+    ]);
+  }
+
+  async start(at: Date): Promise<MetricsStart> {
+    const [canary, stable] = await Promise.all([
+      this.read(this.selectors.canary, at),
+      this.read(this.selectors.stable, at),
+    ]);
+    return { at, canary: startValues(canary), stable: startValues(stable) };
+  }
+
+  async observeSince(start: MetricsStart, now: Date): Promise<Observation> {
+    const windowMs = now.getTime() - start.at.getTime();
+    try {
+      const [canary, stable] = await Promise.all([
+        this.read(this.selectors.canary, now, windowMs),
+        this.read(this.selectors.stable, now, windowMs),
+      ]);
+      const partial = [
+        ...new Set([
+          ...start.canary.problems,
+          ...start.stable.problems,
+          ...canary.problems,
+          ...stable.problems,
+        ]),
+      ];
+      return {
+        ok: true,
+        canary: countsSince(start.canary, canary),
+        stable: countsSince(start.stable, stable),
+        partial,
+      };
+    } catch (error) {
+      return failedObservation(error);
+    }
+  }
+
+  async checkReady(): Promise<void> {
+    const stable = await this.read(this.selectors.stable, new Date());
+    if (stable.series === 0) {
+      throw new Error(
+        `Prometheus has no istio_requests_total series for the stable version {${this.selectors.stable}}: check the reporter, the selectors, and that Prometheus scrapes Istio's metrics`,
+      );
+    }
+  }
+}
+
+export function failedObservation(error: unknown): Observation {
+  if (error instanceof PrometheusError) return { ok: false, problem: error.problem, message: error.message };
+  return {
+    ok: false,
+    problem: "unreachable",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}

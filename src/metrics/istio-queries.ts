@@ -1,0 +1,62 @@
+/**
+ * PromQL for Istio's standard metrics. Every label value is escaped, so a subset or namespace name
+ * cannot change the query. Raw counters only: no rate() or increase(), which extrapolate and miss a
+ * series' first increment; counts are differences of raw counters (see counts.ts).
+ */
+
+export type LabelMatchers = string;
+
+/** Escapes a value for a double-quoted PromQL string. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+export function matcher(label: string, value: string): string {
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) throw new Error(`not a Prometheus label name: ${label}`);
+  return `${label}="${escapeLabelValue(value)}"`;
+}
+
+/**
+ * The label that identifies a version from a DestinationRule subset's pod labels: Istio copies the
+ * `version` label to `destination_version`; otherwise the canonical revision
+ * (`service.istio.io/canonical-revision`, else `app.kubernetes.io/version`) is in
+ * `destination_canonical_revision`.
+ */
+export function versionMatcher(subsetLabels: Readonly<Record<string, string>>): string | undefined {
+  if (subsetLabels.version) return matcher("destination_version", subsetLabels.version);
+  const revision =
+    subsetLabels["service.istio.io/canonical-revision"] ?? subsetLabels["app.kubernetes.io/version"];
+  return revision ? matcher("destination_canonical_revision", revision) : undefined;
+}
+
+/** Matchers for one destination service as Istio's reporter labels it. */
+export function serviceMatchers(reporter: string, serviceName: string, namespace: string): string {
+  return [
+    matcher("reporter", reporter),
+    matcher("destination_service_name", serviceName),
+    matcher("destination_service_namespace", namespace),
+  ].join(",");
+}
+
+/** A range selector over the last `ms` milliseconds: every raw sample, nothing computed. */
+function range(metric: string, windowMs?: number): string {
+  return windowMs === undefined ? metric : `${metric}[${Math.max(1, Math.round(windowMs))}ms]`;
+}
+
+/** Every series of the request counter: its value now, or its raw samples over the window. */
+export function requestsQuery(selector: LabelMatchers, windowMs?: number): string {
+  return range(`istio_requests_total{${selector}}`, windowMs);
+}
+
+/**
+ * The histogram's `_count` and the `le` bucket of the threshold, per series, in one query (the
+ * count has no `le` label, which `le=~"…|"` also matches). Envoy writes bucket bounds without a
+ * trailing `.0`; both forms are accepted.
+ */
+export function latencyQuery(selector: LabelMatchers, thresholdMs: number, windowMs?: number): string {
+  const le = String(thresholdMs).replace(".", "\\\\.");
+  return range(
+    `{__name__=~"istio_request_duration_milliseconds_(bucket|count)",${selector},le=~"(${le}(\\\\.0)?)?"}`,
+    windowMs,
+  );
+}
