@@ -61,12 +61,12 @@ console.log(
 console.log(
   "| configuration | promoted | rolled back | inconclusive | canary requests before fail | canary errors before fail | minutes |",
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|");
 for (const [name, config] of rows) {
   const t = performance.now();
   const s = simulateMany(config, runs, 42);
   const pct = (n: number) => `${((100 * n) / s.runs).toFixed(2)} %`;
   console.log(
-    `| ${name} | ${pct(s.promoted)} | ${pct(s.failed)} | ${pct(s.inconclusive)} | ${Number.isNaN(s.meanCanaryRequestsBeforeFail) ? "—" : s.meanCanaryRequestsBeforeFail.toFixed(1)} | ${Number.isNaN(s.meanCanaryErrorsBeforeFail) ? "—" : s.meanCanaryErrorsBeforeFail.toFixed(2)} | ${s.meanMinutes.toFixed(1)} | ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    `| ${name} | ${pct(s.promoted)} | ${pct(s.failed)} | ${pct(s.inconclusive)} | ${Number.isNaN(s.meanCanaryRequestsBeforeFail) ? "—" : s.meanCanaryRequestsBeforeFail.toFixed(1)} | ${Number.isNaN(s.meanCanaryErrorsBeforeFail) ? "—" : s.meanCanaryErrorsBeforeFail.toFixed(2)} | ${s.meanMinutes.toFixed(1)} | ${((performance.now() - t) / 1000).toFixed(1)} s |`,
   );
 }
