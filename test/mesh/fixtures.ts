@@ -95,6 +95,12 @@ export function seedRunbook(
       labels: options.injection === false ? {} : { "istio-injection": "enabled" },
     },
   });
+  kube.seed("services", {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: SERVICE, namespace: NAMESPACE, labels: { app: SERVICE } },
+    spec: { selector: { app: SERVICE }, ports: [{ name: "http", port: 8080, targetPort: 8080 }] },
+  });
   kube.seed("destinationrules", destinationRule());
   kube.seed("virtualservices", virtualService());
   kube.seed("pods", pod({ version: "v1" }));

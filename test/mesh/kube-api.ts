@@ -26,7 +26,12 @@ import { stringify } from "yaml";
 
 export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete" | "watch";
 export type KubeObject = Record<string, unknown> & {
-  metadata: Record<string, unknown> & { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: Record<string, unknown> & {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
 };
 
 /** One RBAC PolicyRule: which verbs on which resources of which API groups. */
@@ -107,6 +112,14 @@ export const RESOURCE_TYPES: ResourceType[] = [
     versions: ["v1"],
     resource: "pods",
     kind: "Pod",
+    namespaced: true,
+    verbs: ["get", "list", "watch"],
+  },
+  {
+    group: "",
+    versions: ["v1"],
+    resource: "services",
+    kind: "Service",
     namespaced: true,
     verbs: ["get", "list", "watch"],
   },
@@ -329,7 +342,8 @@ export class KubeApiEmulator {
   ): KubeObject {
     const type = this.typeOf(resource);
     const obj = clone(object) as KubeObject;
-    obj.apiVersion ??= type.group ? `${type.group}/${type.versions[0]}` : "v1";
+    // One storage: objects are kept in the first (storage) version and served in the one asked for.
+    obj.apiVersion = type.group ? `${type.group}/${type.versions[0]}` : "v1";
     obj.kind ??= type.kind;
     obj.metadata = {
       ...obj.metadata,
@@ -568,8 +582,11 @@ export class KubeApiEmulator {
     r: { verb: Verb; group: string; resource: string; namespace?: string; name?: string; type: ResourceType },
   ) {
     if (grant.rules === "all") return;
+    // kube-apiserver's RequestInfo: a request for the namespace object itself is in that namespace,
+    // so a namespaced Role can grant `get` on its own namespace.
+    const namespace = r.resource === "namespaces" ? r.name : r.namespace;
     const inNamespace =
-      !grant.namespaces || (r.namespace !== undefined && grant.namespaces.includes(r.namespace));
+      !grant.namespaces || (namespace !== undefined && grant.namespaces.includes(namespace));
     const allowed =
       inNamespace &&
       grant.rules.some(
@@ -581,7 +598,7 @@ export class KubeApiEmulator {
     if (allowed) return;
     const qualified = r.group ? `${r.resource}.${r.group}` : r.resource;
     const subject = r.name ? `${qualified} "${r.name}"` : qualified;
-    const scope = r.namespace ? ` in the namespace "${r.namespace}"` : " at the cluster scope";
+    const scope = namespace ? ` in the namespace "${namespace}"` : " at the cluster scope";
     throw new HttpError(
       status(
         403,
@@ -619,6 +636,7 @@ export class KubeApiEmulator {
   ): { code: number; payload: unknown; object?: KubeObject } {
     const { type, version, namespace, name } = r;
     const apiVersion = type.group ? `${type.group}/${version}` : version;
+    const storageVersion = type.group ? `${type.group}/${type.versions[0]}` : version;
     const present = (o: KubeObject): KubeObject => ({ ...clone(o), apiVersion });
     const dryRun = query.get("dryRun") === "All";
 
@@ -660,7 +678,7 @@ export class KubeApiEmulator {
       }
       obj.metadata = { ...obj.metadata, namespace };
       for (const f of ["uid", "resourceVersion", "generation", "creationTimestamp"]) delete obj.metadata[f];
-      obj.apiVersion = apiVersion;
+      obj.apiVersion = storageVersion;
       obj.kind = type.kind;
       this.admit(type, obj);
       if (dryRun) return { code: 201, payload: present(obj) };
@@ -707,7 +725,7 @@ export class KubeApiEmulator {
     }
     // Identity fields are the server's, whatever the client sent.
     next.metadata = { ...next.metadata, name: current.metadata.name, namespace: current.metadata.namespace };
-    next.apiVersion = apiVersion;
+    next.apiVersion = storageVersion;
     next.kind = type.kind;
     this.admit(type, next);
     if (dryRun) return { code: 200, payload: present(next) };

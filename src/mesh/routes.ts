@@ -1,0 +1,243 @@
+/**
+ * Pure planning over the user's VirtualService: which http routes the action manages, and the RFC
+ * 6902 JSON Patch that moves them to a canary weight. A patch `test`s each managed route's current
+ * destinations (what it relies on) and changes only their weights, the canary destination it adds
+ * or removes, and the action's own annotation; a concurrent edit of those destinations fails the
+ * `test` and is re-read, never overwritten, and an edit of anything else is simply kept.
+ */
+import type { Split } from "../inputs.ts";
+import { MeshError } from "./errors.ts";
+import type { Destination, HttpRoute, RouteDestination, VirtualService } from "./types.ts";
+
+/** Which destination is stable and which is the canary. */
+export interface Target {
+  stable: { host?: string; subset?: string };
+  canary: { host?: string; subset?: string };
+}
+
+export function targetOf(split: Split): Target {
+  return split.mode === "subset"
+    ? {
+        stable: { host: split.host, subset: split.stableSubset },
+        canary: { host: split.host, subset: split.canarySubset },
+      }
+    : { stable: { host: split.stableHost }, canary: { host: split.canaryHost } };
+}
+
+/** `reviews`, `reviews.prod`, `reviews.prod.svc` and `reviews.prod.svc.cluster.local` are one host in namespace prod. */
+export function sameHost(a: string, b: string, namespace: string): boolean {
+  const full = (h: string) => {
+    const parts = h.split(".");
+    if (parts.length === 1) return `${h}.${namespace}.svc.cluster.local`;
+    if (parts.length === 2) return `${h}.svc.cluster.local`;
+    if (parts.length === 3 && parts[2] === "svc") return `${h}.cluster.local`;
+    return h;
+  };
+  return full(a) === full(b);
+}
+
+function matches(d: Destination, want: { host?: string; subset?: string }, namespace: string): boolean {
+  if (want.host !== undefined && !sameHost(d.host, want.host, namespace)) return false;
+  return (d.subset ?? undefined) === want.subset;
+}
+
+export interface ManagedRoute {
+  /** Index in spec.http. */
+  index: number;
+  name?: string;
+  stableIndex: number;
+  canaryIndex?: number;
+}
+
+export function describeRoute(route: HttpRoute, index: number): string {
+  return route.name ? `http route "${route.name}"` : `http route #${index}`;
+}
+
+function describeDestination(d: Destination): string {
+  return `${d.host}${d.subset ? ` (subset ${d.subset})` : ""}`;
+}
+
+/** Classifies a route's destinations; undefined when it routes anywhere but stable and canary. */
+function classify(
+  route: HttpRoute,
+  index: number,
+  target: Target,
+  namespace: string,
+): ManagedRoute | undefined {
+  const destinations = route.route ?? [];
+  let stableIndex: number | undefined;
+  let canaryIndex: number | undefined;
+  for (const [i, d] of destinations.entries()) {
+    if (matches(d.destination, target.stable, namespace) && stableIndex === undefined) stableIndex = i;
+    else if (matches(d.destination, target.canary, namespace) && canaryIndex === undefined) canaryIndex = i;
+    else return undefined;
+  }
+  if (stableIndex === undefined) return undefined;
+  return { index, name: route.name, stableIndex, canaryIndex };
+}
+
+/**
+ * The managed routes: those named in `routes`, or by default every http route without `match`
+ * whose destinations are only stable (and the canary, once a rollout has begun). A route with
+ * `match` blocks is managed only when named.
+ */
+export function findManagedRoutes(
+  vs: VirtualService,
+  target: Target,
+  names: readonly string[],
+): ManagedRoute[] {
+  const namespace = vs.metadata.namespace ?? "default";
+  const http = vs.spec.http ?? [];
+  const where = `VirtualService ${namespace}/${vs.metadata.name}`;
+  if (names.length > 0) {
+    return names.map((name) => {
+      const index = http.findIndex((r) => r.name === name);
+      if (index < 0) {
+        const known = http.map((r, i) => r.name ?? `#${i} (unnamed)`).join(", ");
+        throw new MeshError(
+          `${where} has no http route named "${name}" (it has ${known || "no http routes"})`,
+        );
+      }
+      const route = http[index] as HttpRoute;
+      const managed = classify(route, index, target, namespace);
+      if (!managed) {
+        const to = (route.route ?? []).map((d) => describeDestination(d.destination)).join(", ");
+        throw new MeshError(
+          `${where}: ${describeRoute(route, index)} routes to ${to || "nothing"}, not to the stable destination ${describeDestination(target.stable as Destination)} alone`,
+        );
+      }
+      return managed;
+    });
+  }
+  const managed = http.flatMap((route, index) =>
+    route.match && route.match.length > 0 ? [] : (classify(route, index, target, namespace) ?? []),
+  );
+  if (managed.length === 0) {
+    const stable = target.stable.subset ? `subset ${target.stable.subset}` : `host ${target.stable.host}`;
+    throw new MeshError(
+      `${where} has no http route without match whose only destination is the stable ${stable}; name the routes to manage with the 'routes' input`,
+    );
+  }
+  return managed;
+}
+
+/** The canary weight a managed route has now (0 when it has no canary destination). */
+export function canaryWeightOf(vs: VirtualService, route: ManagedRoute): number {
+  const destinations = vs.spec.http?.[route.index]?.route ?? [];
+  if (route.canaryIndex === undefined) return 0;
+  return destinations[route.canaryIndex]?.weight ?? (destinations.length === 1 ? 100 : 0);
+}
+
+/** What a route looked like before the rollout, so a rollback can restore it exactly. */
+export interface OriginalRoute {
+  index: number;
+  name?: string;
+  canaryAdded: boolean;
+  /** The stable destination's weight field before the rollout (absent: undefined). */
+  stableWeight?: number;
+  canaryWeight?: number;
+}
+
+export function originalRoutes(vs: VirtualService, managed: readonly ManagedRoute[]): OriginalRoute[] {
+  return managed.map((m) => {
+    const destinations = vs.spec.http?.[m.index]?.route ?? [];
+    return {
+      index: m.index,
+      name: m.name,
+      canaryAdded: m.canaryIndex === undefined,
+      stableWeight: destinations[m.stableIndex]?.weight,
+      canaryWeight: m.canaryIndex === undefined ? undefined : destinations[m.canaryIndex]?.weight,
+    };
+  });
+}
+
+/** JSON Pointer escaping (RFC 6901). */
+export function pointer(...segments: Array<string | number>): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+}
+
+export type PatchOperation =
+  | { op: "test" | "add" | "replace"; path: string; value: unknown }
+  | { op: "remove"; path: string };
+
+/** The canary destination: a copy of the stable one (port, headers kept) with the canary's subset or host. */
+function canaryDestination(stable: RouteDestination, target: Target, weight: number): RouteDestination {
+  const copy = structuredClone(stable);
+  copy.destination = { ...copy.destination };
+  if (target.canary.subset !== undefined) copy.destination.subset = target.canary.subset;
+  else delete copy.destination.subset;
+  if (target.canary.host !== undefined && target.stable.host !== target.canary.host)
+    copy.destination.host = target.canary.host;
+  copy.weight = weight;
+  return copy;
+}
+
+/**
+ * The operations that put every managed route at `canaryWeight` (0–100). At 0 with `restore`, a
+ * route goes back to exactly what it was before the rollout (a canary destination the action added
+ * is removed, stable's weight field restored). Weights always sum to 100 within a route.
+ */
+export function planWeights(
+  vs: VirtualService,
+  managed: readonly ManagedRoute[],
+  canaryWeight: number,
+  target: Target,
+  restore?: readonly OriginalRoute[],
+): PatchOperation[] {
+  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100)
+    throw new MeshError(`canary weight ${canaryWeight} is not a whole number from 0 to 100`);
+  const ops: PatchOperation[] = [];
+  for (const m of managed) {
+    const route = vs.spec.http?.[m.index] as HttpRoute;
+    const destinations = route.route ?? [];
+    const base = pointer("spec", "http", m.index, "route");
+    ops.push({ op: "test", path: base, value: destinations });
+    const original = restore?.find((o) => o.index === m.index);
+    const stablePath = `${base}${pointer(m.stableIndex, "weight")}`;
+    if (canaryWeight === 0 && original) {
+      if (original.stableWeight === undefined) {
+        if (destinations[m.stableIndex]?.weight !== undefined) ops.push({ op: "remove", path: stablePath });
+      } else ops.push({ op: "add", path: stablePath, value: original.stableWeight });
+      if (m.canaryIndex !== undefined) {
+        if (original.canaryAdded) ops.push({ op: "remove", path: `${base}${pointer(m.canaryIndex)}` });
+        else
+          ops.push({
+            op: "add",
+            path: `${base}${pointer(m.canaryIndex, "weight")}`,
+            value: original.canaryWeight ?? 0,
+          });
+      }
+      continue;
+    }
+    ops.push({ op: "add", path: stablePath, value: 100 - canaryWeight });
+    if (m.canaryIndex !== undefined) {
+      ops.push({ op: "add", path: `${base}${pointer(m.canaryIndex, "weight")}`, value: canaryWeight });
+    } else if (canaryWeight > 0) {
+      ops.push({
+        op: "add",
+        path: `${base}/-`,
+        value: canaryDestination(destinations[m.stableIndex] as RouteDestination, target, canaryWeight),
+      });
+    }
+  }
+  return ops;
+}
+
+/** Operations that set the action's annotation, compare-and-swap against what was read. */
+export function planAnnotation(vs: VirtualService, key: string, value: string): PatchOperation[] {
+  const annotations = vs.metadata.annotations;
+  if (!annotations) return [{ op: "add", path: "/metadata/annotations", value: { [key]: value } }];
+  const path = pointer("metadata", "annotations", key);
+  const previous = annotations[key];
+  return previous === undefined
+    ? [{ op: "add", path, value }]
+    : [
+        { op: "test", path, value: previous },
+        { op: "replace", path, value },
+      ];
+}
+
+/** Applies a plan to a copy (for dry runs and to check the result before sending). */
+export function weightsAfter(vs: VirtualService, managed: readonly ManagedRoute[]): number[][] {
+  return managed.map((m) => (vs.spec.http?.[m.index]?.route ?? []).map((d) => d.weight ?? 100));
+}

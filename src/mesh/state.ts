@@ -1,0 +1,103 @@
+/**
+ * The rollout's state, kept as one JSON annotation on the VirtualService: the cluster is the source
+ * of truth, so a later run (a `promote` after a pause, the post step after a cancel, a `status`)
+ * continues from it. Parsed with a zod schema so a hand-edited or foreign annotation is reported,
+ * not trusted.
+ */
+import { z } from "zod";
+
+export const STATE_SCHEMA_VERSION = 1;
+/** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
+export const MAX_HISTORY = 60;
+
+export const RolloutStatus = z.enum(["progressing", "paused", "promoted", "rolled-back"]);
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+
+const HistoryEntry = z.object({
+  at: z.string(),
+  weight: z.number().int().min(0).max(100),
+  event: z.string(),
+  reason: z.string().optional(),
+  holder: z.string().optional(),
+});
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
+const OriginalRoute = z.object({
+  index: z.number().int().min(0),
+  name: z.string().optional(),
+  canaryAdded: z.boolean(),
+  stableWeight: z.number().int().optional(),
+  canaryWeight: z.number().int().optional(),
+});
+
+const Lease = z.object({ holder: z.string(), expiresAt: z.string() });
+export type Lease = z.infer<typeof Lease>;
+
+export const RolloutStateSchema = z.object({
+  schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  rolloutId: z.string().min(1),
+  commit: z.string(),
+  stages: z.array(z.number().int().min(1).max(100)).min(1),
+  /** Index into `stages` of the stage in progress or last completed; -1 before the first. */
+  stageIndex: z.number().int().min(-1),
+  weight: z.number().int().min(0).max(100),
+  status: RolloutStatus,
+  reason: z.string().optional(),
+  startedAt: z.string(),
+  updatedAt: z.string(),
+  lease: Lease.optional(),
+  original: z.array(OriginalRoute),
+  history: z.array(HistoryEntry),
+});
+export type RolloutState = z.infer<typeof RolloutStateSchema>;
+
+export class StateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StateError";
+  }
+}
+
+export function parseState(text: string | undefined, where: string): RolloutState | undefined {
+  if (text === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new StateError(
+      `the rollout state annotation on ${where} is not JSON; remove it or run command: rollback`,
+    );
+  }
+  const parsed = RolloutStateSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new StateError(
+      `the rollout state annotation on ${where} is not one this action wrote (${issue?.path.join(".") || "root"}: ${issue?.message}); remove it or run command: rollback`,
+    );
+  }
+  return parsed.data;
+}
+
+export function serializeState(state: RolloutState): string {
+  const trimmed =
+    state.history.length > MAX_HISTORY ? { ...state, history: state.history.slice(-MAX_HISTORY) } : state;
+  return JSON.stringify(trimmed);
+}
+
+/** A lease held by someone else and not expired blocks every writer but its holder. */
+export function leaseBlocks(state: RolloutState | undefined, holder: string, now: Date): Lease | undefined {
+  const lease = state?.lease;
+  if (!lease || lease.holder === holder) return undefined;
+  return Date.parse(lease.expiresAt) > now.getTime() ? lease : undefined;
+}
+
+export class LeaseHeldError extends Error {
+  readonly lease: Lease;
+  constructor(where: string, lease: Lease) {
+    super(
+      `${where} is being rolled out by ${lease.holder} (lease until ${lease.expiresAt}); this run changed nothing. Wait for it, or cancel that run (its post step rolls back)`,
+    );
+    this.name = "LeaseHeldError";
+    this.lease = lease;
+  }
+}
