@@ -55,6 +55,8 @@ export interface Config {
   readonly minStageDurationMs: number;
   readonly maxStageDurationMs: number;
   readonly intervalMs: number;
+  /** After a weight change, wait this long (proxy config propagation plus one scrape) before counting. */
+  readonly settleMs: number;
   readonly onInconclusive: InconclusivePolicy;
   readonly onUnreachable: UnreachablePolicy;
   readonly rollbackOnCancel: boolean;
@@ -67,6 +69,8 @@ export interface Config {
   readonly githubToken: string;
   readonly pullRequest?: number;
   readonly environment?: string;
+  /** With promote or rollback: act only on this rollout. */
+  readonly rolloutId?: string;
 }
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
@@ -94,6 +98,7 @@ export const INPUT_NAMES = [
   "min-stage-duration",
   "max-stage-duration",
   "interval",
+  "settle-time",
   "on-inconclusive",
   "on-unreachable",
   "rollback-on-cancel",
@@ -106,6 +111,7 @@ export const INPUT_NAMES = [
   "github-token",
   "pull-request",
   "environment",
+  "rollout-id",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];
@@ -122,6 +128,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "min-stage-duration": "1m",
   "max-stage-duration": "10m",
   interval: "15s",
+  "settle-time": "20s",
   "on-inconclusive": "rollback",
   "on-unreachable": "rollback",
   "rollback-on-cancel": "true",
@@ -309,12 +316,15 @@ export function parseConfig(raw: RawInputs): Config {
       ? Number(minRequestsText)
       : fail("min-requests", `${show(minRequestsText)} is not a whole number from 1 to 1000000000`);
 
-  const durationOf = (name: "min-stage-duration" | "max-stage-duration" | "interval"): number | undefined =>
+  const durationOf = (
+    name: "min-stage-duration" | "max-stage-duration" | "interval" | "settle-time",
+  ): number | undefined =>
     parseDuration(get(name)) ??
     fail(name, `${show(get(name))} is not a duration; use a positive duration such as 90s, 5m or 1h30m`);
   const minStageDurationMs = durationOf("min-stage-duration");
   const maxStageDurationMs = durationOf("max-stage-duration");
   const intervalMs = durationOf("interval");
+  const settleMs = durationOf("settle-time");
   if (minStageDurationMs && maxStageDurationMs && minStageDurationMs > maxStageDurationMs) {
     fail(
       "max-stage-duration",
@@ -384,6 +394,14 @@ export function parseConfig(raw: RawInputs): Config {
   if (environment && environment.length > 255)
     fail("environment", "is longer than 255 characters, GitHub's limit for an environment name");
 
+  const rolloutId = get("rollout-id") || undefined;
+  if (rolloutId && !/^[A-Za-z0-9._:/-]{1,200}$/.test(rolloutId)) {
+    fail(
+      "rollout-id",
+      `${show(rolloutId)} is not a rollout id (letters, digits and . _ : / -, as the report shows it)`,
+    );
+  }
+
   if (problems.length > 0) throw new InputError(problems);
 
   const config: Config = {
@@ -403,6 +421,7 @@ export function parseConfig(raw: RawInputs): Config {
     minStageDurationMs: minStageDurationMs as number,
     maxStageDurationMs: maxStageDurationMs as number,
     intervalMs: intervalMs as number,
+    settleMs: settleMs as number,
     onInconclusive: onInconclusive as InconclusivePolicy,
     onUnreachable: onUnreachable as UnreachablePolicy,
     rollbackOnCancel: rollbackOnCancel as boolean,
@@ -415,6 +434,7 @@ export function parseConfig(raw: RawInputs): Config {
     githubToken,
     pullRequest,
     environment,
+    rolloutId,
   };
   return deepFreeze(config);
 }

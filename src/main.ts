@@ -3,8 +3,11 @@
  * reason; importing this module does no work.
  */
 import * as core from "@actions/core";
+import { runAction, runCleanup } from "./action.ts";
+import { Output } from "./constants.ts";
 import { getConfig } from "./inputs.ts";
-import { markMainStarted } from "./state-helper.ts";
+import { runContext } from "./run-context.ts";
+import { getInFlight, markMainStarted } from "./state-helper.ts";
 
 /** One line for `core.setFailed`: the runner shows it as the step's annotation. */
 export function oneLine(error: unknown): string {
@@ -12,22 +15,78 @@ export function oneLine(error: unknown): string {
   return text.replace(/\s*\n\s*/g, " ").trim() || "unknown error";
 }
 
-export async function run(): Promise<void> {
+/**
+ * Cancelling a run sends SIGINT, then SIGTERM 7.5 s later, then kills the process: the first
+ * signal aborts the engine, which rolls back at once; the post step covers what is left undone.
+ */
+function cancellation(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    core.warning(`Received ${name}: the job is being cancelled; rolling back to 100 % stable`);
+    controller.abort(new Error(`cancelled by ${name}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+async function writeSummary(markdown: string): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
   try {
-    markMainStarted();
+    await core.summary.addRaw(markdown, true).write();
+  } catch (error) {
+    core.warning(`Could not write the job summary: ${oneLine(error)}`);
+  }
+}
+
+export async function run(): Promise<void> {
+  markMainStarted();
+  const { signal, dispose } = cancellation();
+  try {
     const config = getConfig();
-    core.info(
-      `istio-canary: ${config.command} of VirtualService ${config.namespace}/${config.virtualService}`,
-    );
-    throw new Error(`command '${config.command}' is not implemented in this build yet`);
+    const { outcome, report, markdown } = await runAction(config, runContext(), signal);
+    core.setOutput(Output.result, outcome.result);
+    core.setOutput(Output.canaryWeight, String(outcome.weight));
+    core.setOutput(Output.report, JSON.stringify(report));
+    await writeSummary(markdown);
+    if (outcome.failed) core.setFailed(oneLine(outcome.reason));
   } catch (error) {
     core.setFailed(oneLine(error));
+  } finally {
+    dispose();
   }
 }
 
 export async function runPost(): Promise<void> {
   try {
-    core.debug("post step: nothing to clean up");
+    const inFlight = getInFlight();
+    if (!inFlight) {
+      core.info("The main step ended the rollout cleanly (or never moved traffic): nothing to clean up");
+      return;
+    }
+    const config = getConfig();
+    if (!config.rollbackOnCancel) {
+      core.warning(
+        `The main step stopped at ${inFlight.weight} % canary (stage ${inFlight.stage + 1}); rollback-on-cancel is false, so traffic stays there`,
+      );
+      return;
+    }
+    const outcome = await runCleanup(config, runContext(), inFlight);
+    if (outcome) {
+      core.warning(outcome.reason);
+      core.setOutput(Output.result, outcome.result);
+      core.setOutput(Output.canaryWeight, String(outcome.weight));
+    } else {
+      core.info(
+        "The rollout is no longer in progress (another run ended or continued it): nothing to clean up",
+      );
+    }
   } catch (error) {
     core.setFailed(oneLine(error));
   }

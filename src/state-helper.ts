@@ -1,7 +1,7 @@
 /**
- * State the main step leaves for the post step (as actions/checkout's state-helper.ts).
- * The runner runs `post` in a new process with these values; `isPost` tells the one bundle which
- * of the two it is.
+ * State the main step leaves for the post step (as actions/checkout's state-helper.ts). The runner
+ * runs `post` in a new process with these values; `isPost` tells the one bundle which step it is,
+ * and `inFlight` says whether main stopped in the middle of a stage (cancelled or crashed).
  */
 import * as core from "@actions/core";
 import { StateKey } from "./constants.ts";
@@ -11,4 +11,29 @@ export const isPost = (): boolean => core.getState(StateKey.isPost) === "true";
 /** Marks the process as the main step, so the post step that follows knows it is the post step. */
 export function markMainStarted(): void {
   core.saveState(StateKey.isPost, "true");
+}
+
+export interface InFlight {
+  rolloutId: string;
+  stage: number;
+  weight: number;
+}
+
+/** Written at every weight change: if main never clears it, the post step cleans up. */
+export function recordInFlight(value: InFlight): void {
+  core.saveState(StateKey.rolloutInFlight, JSON.stringify(value));
+}
+
+export function clearInFlight(): void {
+  core.saveState(StateKey.rolloutInFlight, "");
+}
+
+export function getInFlight(): InFlight | undefined {
+  const text = core.getState(StateKey.rolloutInFlight);
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as InFlight;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,6 +5,7 @@
  * is re-read and re-planned, a bounded number of times; a 5xx is retried with backoff; after the
  * write the object is read back to check the weights took.
  */
+import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { STATE_ANNOTATION } from "../constants.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
@@ -44,7 +45,10 @@ export interface TrafficPort {
     weight: number,
     next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
   ): Promise<RolloutState>;
-  /** The patch `write` would send now, for dry runs. */
+  /**
+   * The patch `write` would send, for dry runs: each call plans against the object as the previous
+   * planned patches would have left it, and nothing is written.
+   */
   plan(
     weight: number,
     next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
@@ -65,6 +69,8 @@ export interface RouterOptions {
 
 export class VirtualServiceRouter implements TrafficPort {
   private readonly api: MeshApi;
+  /** The VirtualService as the dry run's planned patches so far would leave it. */
+  private dryRunObject?: VirtualService;
   private readonly o: Required<Omit<RouterOptions, "sleep">> & { sleep: (ms: number) => Promise<void> };
 
   constructor(api: MeshApi, options: RouterOptions) {

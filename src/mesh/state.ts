@@ -47,6 +47,10 @@ export const RolloutStateSchema = z.object({
   updatedAt: z.string(),
   lease: Lease.optional(),
   original: z.array(OriginalRoute),
+  /** The stable version's counts over the analysed stages: the baseline when stable gets no traffic. */
+  baseline: z
+    .object({ requests: z.number().min(0), errors: z.number().min(0), slow: z.number().min(0).optional() })
+    .optional(),
   history: z.array(HistoryEntry),
 });
 export type RolloutState = z.infer<typeof RolloutStateSchema>;

@@ -27,6 +27,8 @@ export interface Mesh {
   github: GitHubApiEmulator;
   namespace: string;
   virtualService: string;
+  /** Resolves once Prometheus holds series for the stable version (Istio metrics are being scraped). */
+  scraped(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,18 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       github,
       namespace: NAMESPACE,
       virtualService: SERVICE,
+      scraped: async (timeoutMs = 10_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+          const res = await fetch(
+            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent('istio_requests_total{destination_version="v1"}')}`,
+          );
+          const body = (await res.json()) as { data?: { result?: unknown[] } };
+          if ((body.data?.result?.length ?? 0) > 0) return;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        throw new Error("Prometheus has not scraped the traffic simulator yet");
+      },
       stop: async () => {
         await Promise.all(started.map((s) => s.stop()));
       },

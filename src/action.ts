@@ -1,0 +1,218 @@
+/**
+ * The composition root: builds the ports from the validated Config (Kubernetes, Prometheus, clock,
+ * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
+ */
+import * as core from "@actions/core";
+import type { Config } from "./inputs.ts";
+import { MeshError } from "./mesh/errors.ts";
+import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
+import { preflight } from "./mesh/preflight.ts";
+import { VirtualServiceRouter } from "./mesh/router.ts";
+import { targetOf } from "./mesh/routes.ts";
+import { IstioPrometheusObserver, type MetricsPort } from "./metrics/istio-observer.ts";
+import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
+import { PrometheusClient } from "./metrics/prometheus-client.ts";
+import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
+import { renderMarkdown } from "./report/markdown.ts";
+import { buildReport, type ReportModel } from "./report/model.ts";
+import { progressLine } from "./report/progress.ts";
+import { systemClock } from "./rollout/clock.ts";
+import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
+import type { EventSink, RolloutEvent } from "./rollout/events.ts";
+import type { RunContext } from "./run-context.ts";
+import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
+
+export interface ActionRun {
+  outcome: EngineOutcome;
+  report: ReportModel;
+  markdown: string;
+}
+
+function selectorsFor(
+  config: Config,
+  labels: { stable: Record<string, string>; canary: Record<string, string> },
+  services: { stable: { name: string; namespace: string }; canary: { name: string; namespace: string } },
+) {
+  if (config.canarySelector && config.stableSelector) {
+    return {
+      canary: `${matcher("reporter", config.reporter)},${config.canarySelector}`,
+      stable: `${matcher("reporter", config.reporter)},${config.stableSelector}`,
+    };
+  }
+  const canaryService = serviceMatchers(config.reporter, services.canary.name, services.canary.namespace);
+  const stableService = serviceMatchers(config.reporter, services.stable.name, services.stable.namespace);
+  if (config.split.mode === "host") return { canary: canaryService, stable: stableService };
+  const canary = versionMatcher(labels.canary);
+  const stable = versionMatcher(labels.stable);
+  if (!canary || !stable) {
+    throw new MeshError(
+      `the DestinationRule subsets' labels carry no version (neither a 'version' label nor a canonical revision), so Istio's metrics cannot tell the versions apart; set canary-selector and stable-selector (for example destination_workload="backend-v2")`,
+    );
+  }
+  return { canary: `${canaryService},${canary}`, stable: `${stableService},${stable}` };
+}
+
+/** Collects events, prints progress, keeps the post step informed, and updates GitHub. */
+class Reporters implements EventSink {
+  readonly events: RolloutEvent[] = [];
+  private stages = 0;
+  private rolloutId = "";
+  private readonly github: GitHubReporter | undefined;
+  private readonly render: () => { model: ReportModel; markdown: string };
+  constructor(github: GitHubReporter | undefined, render: () => { model: ReportModel; markdown: string }) {
+    this.github = github;
+    this.render = render;
+  }
+
+  async emit(event: RolloutEvent): Promise<void> {
+    this.events.push(event);
+    if (event.type === "started") {
+      this.stages = event.stages.length;
+      this.rolloutId = event.rolloutId;
+    }
+    const line = progressLine(event, this.stages);
+    if (line) (event.type === "warning" ? core.warning : core.info)(line);
+    if (event.type === "weight")
+      recordInFlight({ rolloutId: this.rolloutId, weight: event.weight, stage: event.stage });
+    if (event.type === "finished") clearInFlight();
+    // The comment is updated when something a person cares about changes, not at every interval.
+    if (this.github && (event.type === "weight" || event.type === "stage-end" || event.type === "finished")) {
+      const { model, markdown } = this.render();
+      await this.github.update(model, markdown);
+    }
+  }
+}
+
+export async function runAction(
+  config: Config,
+  context: RunContext,
+  signal?: AbortSignal,
+): Promise<ActionRun> {
+  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
+  const api = new KubernetesMeshApi(kubeConfig);
+  const where = `VirtualService ${config.namespace}/${config.virtualService}`;
+  const target = targetOf(config.split);
+  const traffic = new VirtualServiceRouter(api, {
+    namespace: config.namespace,
+    name: config.virtualService,
+    target,
+    routes: config.routes,
+  });
+
+  let metrics: MetricsPort | undefined;
+  let queries: { canary: string; stable: string } | undefined;
+  const moves = config.command === "rollout" || config.command === "promote";
+  if (moves) {
+    const checked = await preflight(
+      api,
+      config.namespace,
+      config.virtualService,
+      config.split,
+      target,
+      config.routes,
+    );
+    for (const w of checked.warnings) core.warning(w);
+    core.info(
+      `preflight passed: ${checked.managed.length} managed route(s) of ${where}; canary pods ready with their sidecar`,
+    );
+    if (!config.skipAnalysis && config.prometheus) {
+      const selectors = selectorsFor(
+        config,
+        { stable: checked.stableLabels, canary: checked.canaryLabels },
+        { stable: checked.stableService, canary: checked.canaryService },
+      );
+      const client = new PrometheusClient({ url: config.prometheus.url, headers: config.prometheus.headers });
+      metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
+      await metrics.checkReady();
+      queries = metrics.queries();
+      core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
+    }
+  }
+
+  const reportContext = {
+    namespace: config.namespace,
+    virtualService: config.virtualService,
+    latencyThresholdMs: config.latencyThresholdMs,
+    runUrl: context.runUrl,
+    prometheusUrl: config.prometheus?.url,
+    queries,
+  };
+  let reporters: Reporters | undefined;
+  const render = () => {
+    const model = buildReport(reporters?.events ?? [], reportContext);
+    return { model, markdown: renderMarkdown(model) };
+  };
+  const github = config.dryRun ? undefined : await createGitHubReporter(config, context);
+  reporters = new Reporters(github, render);
+
+  const engine = new RolloutEngine(
+    {
+      command: config.command,
+      stages: config.stages,
+      pauseAfter: config.pauseAfter,
+      skipAnalysis: config.skipAnalysis,
+      maxErrorRate: config.maxErrorRate,
+      latencyThresholdMs: config.latencyThresholdMs,
+      minRequests: config.minRequests,
+      falseRollbackBudget: config.falseRollbackBudget,
+      minStageDurationMs: config.minStageDurationMs,
+      maxStageDurationMs: config.maxStageDurationMs,
+      intervalMs: config.intervalMs,
+      settleMs: config.settleMs,
+      onInconclusive: config.onInconclusive,
+      onUnreachable: config.onUnreachable,
+      rolloutId: config.rolloutId,
+      dryRun: config.dryRun,
+    },
+    {
+      holder: context.holder,
+      commit: context.commit,
+      newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}`,
+    },
+    { traffic, metrics, clock: systemClock, events: reporters, signal },
+    where,
+  );
+  const outcome = await engine.run();
+  if (outcome.plan) {
+    for (const { weight, patch } of outcome.plan)
+      core.info(`dry run: the JSON Patch for ${weight} %:\n${JSON.stringify(patch, null, 2)}`);
+  }
+  const { model, markdown } = render();
+  return { outcome, report: model, markdown };
+}
+
+/** The post step's work: when main stopped in the middle of a stage, restore 100 % stable and record why. */
+export async function runCleanup(
+  config: Config,
+  context: RunContext,
+  inFlight: InFlight,
+): Promise<EngineOutcome | undefined> {
+  const api = new KubernetesMeshApi(
+    loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context }),
+  );
+  const traffic = new VirtualServiceRouter(api, {
+    namespace: config.namespace,
+    name: config.virtualService,
+    target: targetOf(config.split),
+    routes: config.routes,
+  });
+  const events: RolloutEvent[] = [];
+  const engine = new RolloutEngine(
+    { ...config, command: "rollback", stages: config.stages, dryRun: false },
+    { holder: context.holder, commit: context.commit, newRolloutId: "" },
+    { traffic, clock: systemClock, events: { emit: (e) => void events.push(e) } },
+    `VirtualService ${config.namespace}/${config.virtualService}`,
+  );
+  const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
+  const outcome = await engine.abandon(inFlight.rolloutId, reason);
+  if (outcome) {
+    const github = await createGitHubReporter(config, context);
+    const model = buildReport(events, {
+      namespace: config.namespace,
+      virtualService: config.virtualService,
+      runUrl: context.runUrl,
+    });
+    await github?.update(model, renderMarkdown(model));
+  }
+  return outcome;
+}

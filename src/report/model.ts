@@ -1,0 +1,194 @@
+/**
+ * The report, built from the engine's events: pure, so the PR comment, the job summary and the
+ * `report` output all say the same thing.
+ */
+import type { VersionCounts } from "../analysis/judge.ts";
+import type { RolloutEvent } from "../rollout/events.ts";
+import type { Result } from "../rollout/result.ts";
+
+export interface StageRow {
+  index: number;
+  weight: number;
+  decision?: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "running";
+  reason?: string;
+  startedAt?: string;
+  durationMs?: number;
+  canary?: VersionCounts;
+  stable?: VersionCounts;
+  /** The limit the canary is tested against (max-error-rate) and the stable baseline rate used. */
+  limit?: number;
+  baseline?: number;
+  /** Log-likelihood ratio and the rejection boundary, for the record. */
+  llr?: number;
+  rejectAt?: number;
+  latency?: { canarySlow: number; stableSlow?: number };
+}
+
+export interface ReportContext {
+  namespace: string;
+  virtualService: string;
+  latencyThresholdMs?: number;
+  runUrl?: string;
+  prometheusUrl?: string;
+  queries?: { canary: string; stable: string };
+  /** The workflow a person runs to promote or roll back (for the "what next" line). */
+  promoteHint?: string;
+}
+
+export interface ReportModel {
+  schema: 1;
+  namespace: string;
+  virtualService: string;
+  command?: string;
+  rolloutId?: string;
+  commit?: string;
+  stagesPlanned: number[];
+  stages: StageRow[];
+  result?: Result;
+  reason?: string;
+  failed: boolean;
+  weight: number;
+  warnings: string[];
+  startedAt?: string;
+  updatedAt?: string;
+  links: { run?: string; prometheus?: { canary: string; stable: string } };
+  latencyThresholdMs?: number;
+  next: string[];
+}
+
+function prometheusGraph(
+  base: string,
+  expr: string,
+  startIso: string | undefined,
+  endIso: string | undefined,
+): string {
+  const end = endIso ? Date.parse(endIso) : Date.now();
+  const start = startIso ? Date.parse(startIso) : end - 3_600_000;
+  const rangeSeconds = Math.max(60, Math.ceil((end - start) / 1000) + 60);
+  const params = new URLSearchParams({
+    "g0.expr": expr,
+    "g0.tab": "0",
+    "g0.range_input": `${rangeSeconds}s`,
+    "g0.end_input": new Date(end + 30_000)
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, ""),
+  });
+  return `${base.replace(/\/+$/, "")}/graph?${params.toString()}`;
+}
+
+export function buildReport(events: readonly RolloutEvent[], context: ReportContext): ReportModel {
+  const model: ReportModel = {
+    schema: 1,
+    namespace: context.namespace,
+    virtualService: context.virtualService,
+    stagesPlanned: [],
+    stages: [],
+    failed: false,
+    weight: 0,
+    warnings: [],
+    links: { run: context.runUrl },
+    latencyThresholdMs: context.latencyThresholdMs,
+    next: [],
+  };
+  const row = (index: number, weight: number): StageRow => {
+    let r = model.stages.find((s) => s.index === index);
+    if (!r) {
+      r = { index, weight };
+      model.stages.push(r);
+      model.stages.sort((a, b) => a.index - b.index);
+    }
+    return r;
+  };
+  for (const e of events) {
+    model.updatedAt = e.at;
+    switch (e.type) {
+      case "started":
+        model.command = e.command;
+        model.rolloutId = e.rolloutId;
+        model.commit = e.commit;
+        model.stagesPlanned = e.stages;
+        model.startedAt ??= e.at;
+        model.weight = e.weight;
+        break;
+      case "weight": {
+        const r = row(e.stage, e.weight);
+        r.startedAt = e.at;
+        r.decision = "running";
+        model.weight = e.weight;
+        break;
+      }
+      case "analysis":
+      case "stage-end": {
+        const r = row(e.stage, e.weight);
+        const verdict = e.verdict;
+        if (verdict) {
+          if (verdict.canary) r.canary = verdict.canary;
+          if (verdict.stable) r.stable = verdict.stable;
+          const errors = verdict.signals.find((s) => s.signal === "errors");
+          if (errors) {
+            r.limit = errors.p1;
+            r.baseline = errors.p0;
+            r.llr = errors.llr;
+            r.rejectAt = errors.boundaries.reject;
+          }
+          if (verdict.canary?.slow !== undefined)
+            r.latency = { canarySlow: verdict.canary.slow, stableSlow: verdict.stable?.slow };
+        }
+        if (e.type === "stage-end") {
+          r.decision = e.decision;
+          r.reason = e.reason;
+          r.durationMs = e.durationMs;
+        } else {
+          r.durationMs = e.elapsedMs;
+          r.reason = verdict?.reason;
+        }
+        break;
+      }
+      case "warning":
+        model.warnings.push(e.message);
+        break;
+      case "finished":
+        model.result = e.result;
+        model.reason = e.reason;
+        model.failed = e.failed;
+        model.weight = e.weight;
+        break;
+    }
+  }
+  if (context.prometheusUrl && context.queries) {
+    model.links.prometheus = {
+      canary: prometheusGraph(
+        context.prometheusUrl,
+        `sum(rate(${context.queries.canary}[1m]))`,
+        model.startedAt,
+        model.updatedAt,
+      ),
+      stable: prometheusGraph(
+        context.prometheusUrl,
+        `sum(rate(${context.queries.stable}[1m]))`,
+        model.startedAt,
+        model.updatedAt,
+      ),
+    };
+  }
+  const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
+  const how = context.promoteHint ?? "the promote workflow (workflow_dispatch)";
+  if (model.result === "paused") {
+    model.next.push(
+      `Continue: run ${how} with \`command: promote\`${id}.`,
+      `Abort: run it with \`command: rollback\`${id}.`,
+    );
+  } else if (model.result === "rolled-back") {
+    model.next.push(
+      "All traffic is on the stable version. Fix the canary and push again; the next rollout starts from the first stage.",
+    );
+  } else if (model.result === "promoted") {
+    model.next.push(
+      "The canary has all traffic. For the next release, swap `stable-subset` and `canary-subset` (or update the stable Deployment and run `command: rollback`).",
+    );
+  } else if (!model.result) {
+    model.next.push("The rollout is in progress; this comment is updated at every stage.");
+  }
+  return model;
+}

@@ -1,0 +1,30 @@
+/** Live progress on the log: one line per stage change and per analysis, as people read a terminal. */
+import type { RolloutEvent } from "../rollout/events.ts";
+
+const pct = (errors: number, requests: number) =>
+  requests > 0 ? `${((100 * errors) / requests).toFixed(2)} %` : "—";
+
+export function progressLine(e: RolloutEvent, stages: number): string | undefined {
+  switch (e.type) {
+    case "started":
+      return `▶ ${e.command} ${e.rolloutId} (commit ${e.commit.slice(0, 7)}): stages ${e.stages.join(" → ")}, from stage ${e.fromStage + 1}, canary now at ${e.weight} %`;
+    case "weight":
+      return `● stage ${e.stage + 1}/${stages}: canary weight set to ${e.weight} %`;
+    case "analysis": {
+      const v = e.verdict;
+      const c = v.canary
+        ? `canary ${v.canary.requests} req / ${v.canary.errors} err (${pct(v.canary.errors, v.canary.requests)})`
+        : "canary —";
+      const s = v.stable
+        ? `stable ${v.stable.requests} req / ${v.stable.errors} err (${pct(v.stable.errors, v.stable.requests)})`
+        : "stable —";
+      return `  stage ${e.stage + 1}/${stages} · ${e.weight} % · ${Math.round(e.elapsedMs / 1000)}s · ${c} · ${s} · ${v.decision}: ${v.reason}`;
+    }
+    case "stage-end":
+      return `■ stage ${e.stage + 1}/${stages} (${e.weight} %): ${e.decision} after ${Math.round(e.durationMs / 1000)}s: ${e.reason}`;
+    case "warning":
+      return `⚠ ${e.message}`;
+    case "finished":
+      return `◆ result ${e.result}, canary at ${e.weight} %: ${e.reason}`;
+  }
+}

@@ -1,0 +1,34 @@
+/** What the engine tells the reporters, in order. One renderer turns these into every report. */
+import type { Verdict } from "../analysis/judge.ts";
+import type { Command } from "../inputs.ts";
+import type { Result } from "./result.ts";
+
+export type RolloutEvent =
+  | {
+      type: "started";
+      at: string;
+      command: Command;
+      rolloutId: string;
+      commit: string;
+      stages: number[];
+      fromStage: number;
+      weight: number;
+    }
+  | { type: "weight"; at: string; stage: number; weight: number }
+  | { type: "analysis"; at: string; stage: number; weight: number; elapsedMs: number; verdict: Verdict }
+  | {
+      type: "stage-end";
+      at: string;
+      stage: number;
+      weight: number;
+      durationMs: number;
+      verdict?: Verdict;
+      decision: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted";
+      reason: string;
+    }
+  | { type: "warning"; at: string; message: string }
+  | { type: "finished"; at: string; result: Result; weight: number; reason: string; failed: boolean };
+
+export interface EventSink {
+  emit(event: RolloutEvent): void | Promise<void>;
+}

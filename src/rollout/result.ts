@@ -1,0 +1,3 @@
+import type { RESULTS } from "../constants.ts";
+
+export type Result = (typeof RESULTS)[number];

@@ -1,0 +1,87 @@
+/**
+ * End-to-end runs of the bundled action on the local mesh, as the runner runs it: every input as
+ * INPUT_*, the runner's files, the GitHub API emulator behind GITHUB_API_URL.
+ */
+import type { ChildProcess } from "node:child_process";
+import { NAMESPACE } from "../mesh/fixtures.ts";
+import type { Mesh } from "../mesh/index.ts";
+import { type ActionRun, type ActionRunOptions, runAction } from "./action-runner.ts";
+
+export const REPOSITORY = "acme/shop";
+export const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+export const PULL_REQUEST = 42;
+
+/** Fast timings for tests: a 1 s Prometheus scrape, so seconds instead of minutes. */
+export function fastInputs(mesh: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    "virtual-service": "backend",
+    namespace: NAMESPACE,
+    "stable-subset": "v1",
+    "canary-subset": "v2",
+    "prometheus-url": mesh.prometheus?.url ?? "",
+    kubeconfig: mesh.kube.kubeconfig("admin-token", NAMESPACE),
+    "github-token": "ghs_bot_token",
+    stages: "10,50,100",
+    "max-error-rate": "5%",
+    "min-requests": "50",
+    "min-stage-duration": "3s",
+    "max-stage-duration": "20s",
+    interval: "1s",
+    "settle-time": "2s",
+    ...overrides,
+  };
+}
+
+export interface E2eOptions {
+  inputs: Record<string, string>;
+  state?: Record<string, string>;
+  runId?: string;
+  onSpawn?: (child: ChildProcess) => void;
+  onStdout?: ActionRunOptions["onStdout"];
+  timeoutMs?: number;
+}
+
+export function runOnMesh(mesh: Mesh, options: E2eOptions): Promise<ActionRun> {
+  mesh.github.commitPulls.set(COMMIT, [PULL_REQUEST]);
+  return runAction({
+    inputs: options.inputs,
+    state: options.state,
+    onSpawn: options.onSpawn,
+    onStdout: options.onStdout,
+    timeoutMs: options.timeoutMs ?? 120_000,
+    env: {
+      GITHUB_API_URL: mesh.github.url,
+      GITHUB_SERVER_URL: "https://github.com",
+      GITHUB_REPOSITORY: REPOSITORY,
+      GITHUB_SHA: COMMIT,
+      GITHUB_RUN_ID: options.runId ?? "1001",
+      GITHUB_RUN_ATTEMPT: "1",
+      GITHUB_EVENT_NAME: "push",
+      GITHUB_ACTOR: "octocat",
+    },
+  });
+}
+
+/** Every write the action made kept each route's weights summing to 100. */
+export function writesKeptWeightsAt100(mesh: Mesh): { writes: number; sums: number[] } {
+  const writes = mesh.kube.audit.filter((e) => e.verb === "patch" && e.code === 200 && e.object);
+  const sums = writes.flatMap((e) =>
+    ((e.object?.spec as { http?: Array<{ route?: Array<{ weight?: number }> }> }).http ?? [])
+      .map((r) => r.route ?? [])
+      .filter((d) => d.length > 1)
+      .map((d) => d.reduce((s, x) => s + (x.weight ?? 0), 0)),
+  );
+  return { writes: writes.length, sums };
+}
+
+export function canaryWeight(mesh: Mesh): number[] {
+  const vs = mesh.kube.get("virtualservices", NAMESPACE, "backend");
+  return (
+    (vs?.spec as { http: Array<{ route: Array<{ destination: { subset?: string }; weight?: number }> }> })
+      .http[0]?.route ?? []
+  ).map((d) => d.weight ?? 100);
+}
+
+export function errorLines(run: ActionRun): string[] {
+  return run.stdout.split("\n").filter((l) => l.startsWith("::error::"));
+}
