@@ -82,6 +82,10 @@ export function canaryWeight(mesh: Mesh): number[] {
   ).map((d) => d.weight ?? 100);
 }
 
+/** The `::error::` lines, with the runner's command escaping (%25, %0D, %0A) undone. */
 export function errorLines(run: ActionRun): string[] {
-  return run.stdout.split("\n").filter((l) => l.startsWith("::error::"));
+  return run.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("::error::"))
+    .map((l) => l.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%"));
 }
