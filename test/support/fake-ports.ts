@@ -1,0 +1,123 @@
+/**
+ * In-memory ports for running the real rollout engine in virtual time: a VirtualService that holds
+ * a weight and the state annotation, and a service whose versions answer at a request rate with
+ * their own error rates, counted as Prometheus would count them.
+ */
+import type { Observation, VersionCounts } from "../../src/analysis/judge.ts";
+import type { TrafficPort, TrafficView } from "../../src/mesh/router.ts";
+import type { RolloutState } from "../../src/mesh/state.ts";
+import type { MetricsPort, MetricsStart } from "../../src/metrics/istio-observer.ts";
+import type { Clock } from "../../src/rollout/clock.ts";
+import type { RolloutEvent } from "../../src/rollout/events.ts";
+import { binomial, seededRandom } from "./random.ts";
+
+export class InMemoryTraffic implements TrafficPort {
+  weight = 0;
+  state?: RolloutState;
+  writes: Array<{ weight: number; status: string }> = [];
+  /** Fail the next N writes with this error. */
+  failNext: { count: number; error: Error } | undefined;
+
+  private view(): TrafficView {
+    return {
+      weight: this.weight,
+      weights: [this.weight],
+      state: this.state,
+      original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
+      virtualService: {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: { name: "backend", namespace: "shop" },
+        spec: {},
+      },
+    };
+  }
+  async read(): Promise<TrafficView> {
+    return this.view();
+  }
+  async write(
+    weight: number,
+    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
+  ): Promise<RolloutState> {
+    if (this.failNext && this.failNext.count > 0) {
+      this.failNext.count -= 1;
+      throw this.failNext.error;
+    }
+    const state = next(this.state, this.view());
+    this.weight = weight;
+    this.state = structuredClone(state);
+    this.writes.push({ weight, status: state.status });
+    return state;
+  }
+  async plan(): Promise<never[]> {
+    return [];
+  }
+}
+
+export interface ServiceBehaviour {
+  requestsPerSecond: number;
+  stableErrorRate: number;
+  canaryErrorRate: number;
+  seed?: number;
+}
+
+/** Counters that grow with the virtual clock, split by the traffic port's current weight. */
+export class SimulatedMetrics implements MetricsPort {
+  private readonly random: () => number;
+  private last: number;
+  readonly totals = { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 } };
+  down = false;
+  private readonly traffic: InMemoryTraffic;
+  readonly behaviour: ServiceBehaviour;
+  constructor(clock: Clock, traffic: InMemoryTraffic, behaviour: ServiceBehaviour) {
+    this.traffic = traffic;
+    this.behaviour = behaviour;
+    this.random = seededRandom(behaviour.seed ?? 1);
+    this.last = clock.now().getTime();
+  }
+  private advance(to: number): void {
+    const seconds = (to - this.last) / 1000;
+    if (seconds <= 0) return;
+    this.last = to;
+    const total = binomial(this.random, Math.round(this.behaviour.requestsPerSecond * seconds * 4), 0.25);
+    const canary = binomial(this.random, total, this.traffic.weight / 100);
+    this.totals.canary.requests += canary;
+    this.totals.canary.errors += binomial(this.random, canary, this.behaviour.canaryErrorRate);
+    this.totals.stable.requests += total - canary;
+    this.totals.stable.errors += binomial(this.random, total - canary, this.behaviour.stableErrorRate);
+  }
+  private snapshot(c: VersionCounts) {
+    return { requests: new Map([["s", c.requests]]), errors: new Map([["s", c.errors]]), problems: [] };
+  }
+  async start(at: Date): Promise<MetricsStart> {
+    if (this.down) throw Object.assign(new Error("connect ECONNREFUSED"), { problem: "unreachable" });
+    this.advance(at.getTime());
+    return { at, canary: this.snapshot(this.totals.canary), stable: this.snapshot(this.totals.stable) };
+  }
+  async observeSince(start: MetricsStart, now: Date): Promise<Observation> {
+    if (this.down)
+      return { ok: false, problem: "unreachable", message: "connect ECONNREFUSED 127.0.0.1:9090" };
+    this.advance(now.getTime());
+    const since = (total: VersionCounts, from: MetricsStart["canary"]) => ({
+      requests: total.requests - (from.requests.get("s") ?? 0),
+      errors: total.errors - (from.errors.get("s") ?? 0),
+    });
+    return {
+      ok: true,
+      canary: since(this.totals.canary, start.canary),
+      stable: since(this.totals.stable, start.stable),
+      partial: [],
+    };
+  }
+  async checkReady(): Promise<void> {}
+  queries() {
+    return { canary: "canary", stable: "stable" };
+  }
+}
+
+export class EventLog {
+  readonly events: RolloutEvent[] = [];
+  emit(e: RolloutEvent): void {
+    this.events.push(e);
+  }
+}
