@@ -1,0 +1,96 @@
+/**
+ * Reporting end to end against the GitHub API emulator: one comment per VirtualService and pull
+ * request, updated at every stage and found again across pages; commit statuses; deployments;
+ * a read-only token is a warning, never a different traffic decision.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { marker } from "../src/report/markdown.ts";
+import { BOT } from "./mesh/github-api.ts";
+import { type Mesh, startMesh } from "./mesh/index.ts";
+import { COMMIT, fastInputs, PULL_REQUEST, REPOSITORY, runOnMesh } from "./support/e2e.ts";
+
+let mesh: Mesh | undefined;
+afterEach(async () => {
+  await mesh?.stop();
+  mesh = undefined;
+});
+
+async function healthyMesh(): Promise<Mesh> {
+  mesh = await startMesh({
+    requestsPerSecond: 300,
+    stable: { errorRate: 0.002 },
+    canary: { errorRate: 0.002 },
+  });
+  await mesh.scraped();
+  return mesh;
+}
+
+const key = `${REPOSITORY}#${PULL_REQUEST}`;
+const botComments = (m: Mesh) => (m.github.comments.get(key) ?? []).filter((c) => c.user.login === BOT.login);
+
+describe("pull request reporting", () => {
+  it("keeps exactly one comment, updated at every stage, found again past 150 comments by a later status run", async () => {
+    const m = await healthyMesh();
+    for (let i = 0; i < 150; i++) m.github.addComment(REPOSITORY, PULL_REQUEST, `review comment ${i}`);
+    // Someone quoting the marker in their own comment does not fool it: only the token's own comments count.
+    m.github.addComment(REPOSITORY, PULL_REQUEST, `${marker("shop", "backend")} quoted by a human`);
+    const run = await runOnMesh(m, { inputs: fastInputs(m, { environment: "production" }) });
+    expect(run.outputs.result).toBe("promoted");
+    expect(botComments(m)).toHaveLength(1);
+    const comment = botComments(m)[0];
+    expect(comment?.body.startsWith(marker("shop", "backend"))).toBe(true);
+    expect(comment?.body).toContain("### ✅ Promoted: `shop/backend` canary at 100 %");
+    const writes = m.github.requests.filter((r) => r.path.includes("/comments") && r.method !== "GET");
+    // Created once, then updated at every weight change, stage end and the finish.
+    expect(writes.filter((r) => r.method === "POST")).toHaveLength(1);
+    expect(writes.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(3 * 2);
+    // The comment was looked for across every page before it was created (151 comments: 2 pages).
+    expect(
+      m.github.requests
+        .filter((r) => r.path.endsWith(`/issues/${PULL_REQUEST}/comments`) && r.method === "GET")
+        .map((r) => r.query.page ?? "1"),
+    ).toEqual(["1", "2"]);
+
+    const status = await runOnMesh(m, { inputs: fastInputs(m, { command: "status" }), runId: "1002" });
+    expect(status.outputs.result).toBe("unchanged");
+    expect(botComments(m)).toHaveLength(1);
+    expect(botComments(m)[0]?.body).toContain("### ℹ️ Status");
+    expect(botComments(m)[0]?.id).toBe(comment?.id);
+
+    const statuses = m.github.statuses.filter(
+      (s) => s.sha === COMMIT && s.context === "istio-canary/shop/backend",
+    );
+    expect(statuses[0]?.state).toBe("pending");
+    expect(statuses.at(-1)?.state).toBe("success");
+    expect(m.github.deployments).toHaveLength(1);
+    expect(m.github.deployments[0]?.statuses.map((s) => s.state)).toEqual(["in_progress", "success"]);
+  });
+
+  it("marks a rollback by the analysis as a failure in the status and the deployment", async () => {
+    mesh = await startMesh({
+      requestsPerSecond: 300,
+      stable: { errorRate: 0.002 },
+      canary: { errorRate: 0.2 },
+    });
+    await mesh.scraped();
+    const run = await runOnMesh(mesh, { inputs: fastInputs(mesh, { environment: "production" }) });
+    expect(run.outputs.result).toBe("rolled-back");
+    expect(mesh.github.statuses.at(-1)).toMatchObject({ state: "failure" });
+    expect(mesh.github.statuses.at(-1)?.description).toMatch(/^Failed at 10 %/);
+    expect(mesh.github.deployments[0]?.statuses.at(-1)?.state).toBe("failure");
+    expect(botComments(mesh)[0]?.body).toContain("### ⏪ Rolled back");
+  });
+
+  it("warns on a read-only token (403) and rolls out all the same", async () => {
+    const m = await healthyMesh();
+    m.github.readOnly = true;
+    const run = await runOnMesh(m, { inputs: fastInputs(m) });
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs.result).toBe("promoted");
+    expect(run.stdout).toMatch(
+      /::warning::Could not update the pull request comment on #42: 403 Resource not accessible by integration.*read-only/,
+    );
+    expect(botComments(m)).toHaveLength(0);
+    expect(run.summary).toContain("Promoted");
+  });
+});

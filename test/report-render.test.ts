@@ -1,0 +1,146 @@
+// @vitest-environment jsdom
+/**
+ * The renderer: its table says what the engine's events say, its Mermaid chart parses with
+ * Mermaid's own parser, and it stays under GitHub's comment limit.
+ */
+import mermaid from "mermaid";
+import { describe, expect, it } from "vitest";
+import type { Verdict } from "../src/analysis/judge.ts";
+import { MAX_COMMENT_CHARS, marker, renderMarkdown, truncate } from "../src/report/markdown.ts";
+import { buildReport } from "../src/report/model.ts";
+import { VirtualClock } from "../src/rollout/clock.ts";
+import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
+import type { RolloutEvent } from "../src/rollout/events.ts";
+import { EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+
+const settings: EngineSettings = {
+  command: "rollout",
+  stages: [1, 10, 50, 100],
+  skipAnalysis: false,
+  maxErrorRate: 0.01,
+  minRequests: 100,
+  falseRollbackBudget: 0.05,
+  minStageDurationMs: 60_000,
+  maxStageDurationMs: 600_000,
+  intervalMs: 15_000,
+  settleMs: 20_000,
+  onInconclusive: "rollback",
+  onUnreachable: "rollback",
+  dryRun: false,
+};
+
+async function engineEvents(
+  canaryErrorRate: number,
+  extra: Partial<EngineSettings> = {},
+): Promise<RolloutEvent[]> {
+  const clock = new VirtualClock();
+  const traffic = new InMemoryTraffic();
+  const log = new EventLog();
+  const metrics = new SimulatedMetrics(clock, traffic, {
+    requestsPerSecond: 200,
+    stableErrorRate: 0.0005,
+    canaryErrorRate,
+    seed: 9,
+  });
+  await new RolloutEngine(
+    { ...settings, ...extra },
+    { holder: "acme/shop run 7 attempt 1", commit: "abc1234def", newRolloutId: "abc1234-7" },
+    { traffic, metrics, clock, events: log },
+    "VirtualService shop/backend",
+  ).run();
+  return log.events;
+}
+
+const context = {
+  namespace: "shop",
+  virtualService: "backend",
+  runUrl: "https://github.com/acme/shop/actions/runs/7",
+  prometheusUrl: "http://prometheus:9090",
+  queries: {
+    canary: 'istio_requests_total{destination_version="v2"}',
+    stable: 'istio_requests_total{destination_version="v1"}',
+  },
+};
+
+function tableRows(markdown: string): string[][] {
+  return markdown
+    .split("\n")
+    .filter((l) => /^\| \d+ \|/.test(l))
+    .map((l) =>
+      l
+        .split("|")
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+}
+
+describe("the report renderer", () => {
+  it("puts the engine's numbers in the table, stage by stage", async () => {
+    const events = await engineEvents(0.0005);
+    const markdown = renderMarkdown(buildReport(events, context));
+    const ends = events.filter(
+      (e): e is Extract<RolloutEvent, { type: "stage-end" }> => e.type === "stage-end",
+    );
+    const rows = tableRows(markdown);
+    expect(rows).toHaveLength(4);
+    for (const [i, end] of ends.entries()) {
+      const v = end.verdict as Verdict;
+      const row = rows[i] as string[];
+      expect(row[0]).toBe(String(end.stage + 1));
+      expect(row[1]).toBe(`${end.weight} %`);
+      expect(row[3]).toBe(String(v.canary?.requests));
+      expect(row[4]).toBe(String(v.canary?.errors));
+      expect(row[6]).toBe(String(v.stable?.requests));
+      expect(row[7]).toBe(String(v.stable?.errors));
+      expect(row[9]).toBe("1.00 %");
+      expect(row[10]).toBe("✅ pass");
+    }
+    expect(markdown.startsWith(marker("shop", "backend"))).toBe(true);
+    expect(markdown).toContain("### ✅ Promoted: `shop/backend` canary at 100 %");
+    expect(markdown).toContain("[workflow run](https://github.com/acme/shop/actions/runs/7)");
+    expect(markdown).toMatch(/Prometheus: \[canary\]\(http:\/\/prometheus:9090\/graph\?g0.expr=/);
+  });
+
+  it("heads a rolled-back report with the reason and the numbers of the failed stage", async () => {
+    const events = await engineEvents(0.2);
+    const model = buildReport(events, context);
+    const markdown = renderMarkdown(model);
+    expect(markdown).toContain("### ⏪ Rolled back: `shop/backend` canary at 0 %");
+    expect(markdown).toMatch(/\nFailed at 1 %: The canary's error rate is/);
+    const row = tableRows(markdown)[0] as string[];
+    const end = events.find((e) => e.type === "stage-end") as Extract<RolloutEvent, { type: "stage-end" }>;
+    expect(row[4]).toBe(String(end.verdict?.canary?.errors));
+    expect(row[10]).toBe("❌ fail");
+    expect(model.next[0]).toContain("All traffic is on the stable version");
+  });
+
+  it("tells a paused rollout how to continue", async () => {
+    const model = buildReport(await engineEvents(0.0005, { pauseAfter: 10 }), {
+      ...context,
+      promoteHint: "the promote workflow",
+    });
+    expect(model.result).toBe("paused");
+    expect(renderMarkdown(model)).toContain(
+      "**Next:** Continue: run the promote workflow with `command: promote`, rollout-id: abc1234-7.",
+    );
+  });
+
+  it("draws a Mermaid xychart that Mermaid's parser accepts", async () => {
+    const markdown = renderMarkdown(buildReport(await engineEvents(0.0005), context));
+    const block = /```mermaid\n([\s\S]*?)\n```/.exec(markdown)?.[1];
+    expect(block).toBeDefined();
+    expect(block).toMatch(/^xychart-beta\n/);
+    expect(await mermaid.parse(block as string)).toMatchObject({ diagramType: "xychart" });
+    // The parser is strict enough to catch a broken chart.
+    await expect(mermaid.parse((block as string).replace(/line \[/, "line [x, "))).rejects.toThrow();
+  });
+
+  it("stays below GitHub's 65,536-character limit, keeping the marker", () => {
+    const long = `${marker("shop", "backend")}\n${"| a | b |\n".repeat(20_000)}`;
+    const cut = truncate(long);
+    expect(cut.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
+    expect(cut.length).toBeLessThan(65_536);
+    expect(cut.startsWith(marker("shop", "backend"))).toBe(true);
+    expect(cut).toContain("report truncated");
+  });
+});
