@@ -48,7 +48,8 @@ export function errorRateChart(model: ReportModel): string | undefined {
   const rows = model.stages.filter((s) => rate(s.canary) !== undefined || rate(s.stable) !== undefined);
   if (rows.length === 0) return undefined;
   const canary = rows.map((s) => Number(((rate(s.canary) ?? 0) * 100).toFixed(3)));
-  const stable = rows.map((s) => Number(((rate(s.stable) ?? 0) * 100).toFixed(3)));
+  // At 100 % the stable version gets no traffic: plot the baseline it was compared with instead.
+  const stable = rows.map((s) => Number(((rate(s.stable) ?? s.stableBaselineRate ?? 0) * 100).toFixed(3)));
   const limit = rows.find((s) => s.limit !== undefined)?.limit;
   const top = Math.max(...canary, ...stable, limit !== undefined ? limit * 100 : 0) * 1.2 || 1;
   return [

@@ -18,6 +18,8 @@ export interface StageRow {
   /** The limit the canary is tested against (max-error-rate) and the stable baseline rate used. */
   limit?: number;
   baseline?: number;
+  /** The stable version's observed rate the test compared with (earlier stages' when stable had no traffic). */
+  stableBaselineRate?: number;
   /** Log-likelihood ratio and the rejection boundary, for the record. */
   llr?: number;
   rejectAt?: number;
@@ -129,6 +131,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
           if (errors) {
             r.limit = errors.p1;
             r.baseline = errors.p0;
+            r.stableBaselineRate = errors.stableRate;
             r.llr = errors.llr;
             r.rejectAt = errors.boundaries.reject;
           }

@@ -18,6 +18,8 @@ export interface MeshOptions {
   /** Set false to skip Prometheus (for tests of the Kubernetes side only). */
   prometheus?: boolean;
   runbook?: Parameters<typeof seedRunbook>[1];
+  /** Seeds the cluster instead of the runbook (for example from manifests/). */
+  seedWith?: (kube: KubeApiEmulator) => void;
 }
 
 export interface Mesh {
@@ -36,7 +38,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const kube = await new KubeApiEmulator(options.kube).start();
   const started: Array<{ stop(): Promise<void> }> = [kube];
   try {
-    seedRunbook(kube, options.runbook);
+    if (options.seedWith) options.seedWith(kube);
+    else seedRunbook(kube, options.runbook);
     const traffic = await new TrafficSimulator({
       kube,
       namespace: NAMESPACE,
