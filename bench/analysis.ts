@@ -3,25 +3,14 @@
  * the cost of catching bad ones, across configurations. Prints numbers; asserts nothing.
  *   node bench/analysis.ts [runs]
  */
-import { simulateMany, waldAsn } from "../test/support/analysis-sim.ts";
+import {
+  REFERENCE as base,
+  REFERENCE_SETTINGS as settings,
+  simulateMany,
+  waldAsn,
+} from "../test/support/analysis-sim.ts";
 
 const runs = Number(process.argv[2] ?? 2000);
-const settings = {
-  maxErrorRate: 0.05,
-  maxSlowFraction: 0.01,
-  minRequests: 100,
-  minStageDurationMs: 60_000,
-  maxStageDurationMs: 600_000,
-  beta: 0.05,
-};
-const base = {
-  stages: [1, 10, 50, 100],
-  requestsPerSecond: 100,
-  stableErrorRate: 0.005,
-  intervalMs: 1000,
-  settings,
-  budget: 0.05,
-};
 
 const rows: Array<[string, Parameters<typeof simulateMany>[0]]> = [
   ["p1=5 %, healthy 0.5 %, interval 1s", { ...base, canaryErrorRate: 0.005 }],

@@ -17,7 +17,7 @@ import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
-import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
+import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
@@ -146,24 +146,7 @@ export async function runAction(
   reporters = new Reporters(github, render);
 
   const engine = new RolloutEngine(
-    {
-      command: config.command,
-      stages: config.stages,
-      pauseAfter: config.pauseAfter,
-      skipAnalysis: config.skipAnalysis,
-      maxErrorRate: config.maxErrorRate,
-      latencyThresholdMs: config.latencyThresholdMs,
-      minRequests: config.minRequests,
-      falseRollbackBudget: config.falseRollbackBudget,
-      minStageDurationMs: config.minStageDurationMs,
-      maxStageDurationMs: config.maxStageDurationMs,
-      intervalMs: config.intervalMs,
-      settleMs: config.settleMs,
-      onInconclusive: config.onInconclusive,
-      onUnreachable: config.onUnreachable,
-      rolloutId: config.rolloutId,
-      dryRun: config.dryRun,
-    },
+    engineSettings(config),
     {
       holder: context.holder,
       commit: context.commit,
@@ -198,7 +181,7 @@ export async function runCleanup(
   });
   const events: RolloutEvent[] = [];
   const engine = new RolloutEngine(
-    { ...config, command: "rollback", stages: config.stages, dryRun: false },
+    { ...engineSettings(config), command: "rollback", dryRun: false },
     { holder: context.holder, commit: context.commit, newRolloutId: "" },
     { traffic, clock: systemClock, events: { emit: (e) => void events.push(e) } },
     `VirtualService ${config.namespace}/${config.virtualService}`,

@@ -3,24 +3,7 @@
  * bad canary is caught within 1.3× Wald's SPRT average sample number.
  */
 import { describe, expect, it } from "vitest";
-import { simulateMany, waldAsn } from "./support/analysis-sim.ts";
-
-const settings = {
-  maxErrorRate: 0.05,
-  maxSlowFraction: 0.01,
-  minRequests: 100,
-  minStageDurationMs: 60_000,
-  maxStageDurationMs: 600_000,
-  beta: 0.05,
-};
-const base = {
-  stages: [1, 10, 50, 100],
-  requestsPerSecond: 100,
-  stableErrorRate: 0.005,
-  intervalMs: 1000,
-  settings,
-  budget: 0.05,
-};
+import { REFERENCE as base, simulateMany, waldAsn } from "./support/analysis-sim.ts";
 
 describe("rollout simulations at 100 req/s, stages 1/10/50/100", () => {
   it("rolls back at most 5 % of 2,000 healthy rollouts (both versions at 0.5 % errors)", () => {

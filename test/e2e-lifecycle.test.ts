@@ -3,27 +3,13 @@
  * step, and two runs racing for one VirtualService.
  */
 import type { ChildProcess } from "node:child_process";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import { NAMESPACE } from "./mesh/fixtures.ts";
-import { type Mesh, startMesh } from "./mesh/index.ts";
-import { canaryWeight, errorLines, fastInputs, runOnMesh } from "./support/e2e.ts";
+import type { Mesh } from "./mesh/index.ts";
+import { canaryWeight, errorLines, fastInputs, runOnMesh, useMesh } from "./support/e2e.ts";
 
-let mesh: Mesh | undefined;
-afterEach(async () => {
-  await mesh?.stop();
-  mesh = undefined;
-});
-
-async function healthyMesh(): Promise<Mesh> {
-  mesh = await startMesh({
-    requestsPerSecond: 300,
-    stable: { errorRate: 0.002 },
-    canary: { errorRate: 0.002 },
-  });
-  await mesh.scraped();
-  return mesh;
-}
+const meshWith = useMesh();
 
 const stateOf = (m: Mesh) =>
   JSON.parse(
@@ -33,7 +19,7 @@ const patches = (m: Mesh) => m.kube.audit.filter((e) => e.verb === "patch").leng
 
 describe("across runs", () => {
   it("pauses after 10 %, then a second process promotes", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     const first = await runOnMesh(m, { inputs: fastInputs(m, { "pause-after": "10" }) });
     expect(first.outputs.result).toBe("paused");
     expect(first.exitCode).toBe(0);
@@ -54,7 +40,7 @@ describe("across runs", () => {
   });
 
   it("refuses a promote with nothing paused, writing nothing", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     const run = await runOnMesh(m, { inputs: fastInputs(m, { command: "promote" }) });
     expect(run.exitCode).toBe(1);
     expect(errorLines(run)[0]).toContain("nothing to promote");
@@ -62,7 +48,7 @@ describe("across runs", () => {
   });
 
   it("rolls back to 100 % stable when the main step gets SIGTERM mid-stage", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     let child: ChildProcess | undefined;
     const main = await runOnMesh(m, {
       inputs: fastInputs(m, { "min-stage-duration": "30s", "max-stage-duration": "60s" }),
@@ -84,7 +70,7 @@ describe("across runs", () => {
   });
 
   it("the post step restores 100 % stable after the main step was killed mid-stage", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     let child: ChildProcess | undefined;
     const main = await runOnMesh(m, {
       inputs: fastInputs(m, { "min-stage-duration": "30s", "max-stage-duration": "60s" }),
@@ -107,7 +93,7 @@ describe("across runs", () => {
   });
 
   it("refuses a second rollout on the same VirtualService while the first runs, writing nothing", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     let second: Promise<Awaited<ReturnType<typeof runOnMesh>>> | undefined;
     let patchesBefore = 0;
     const first = runOnMesh(m, {

@@ -3,34 +3,20 @@
  * request, updated at every stage and found again across pages; commit statuses; deployments;
  * a read-only token is a warning, never a different traffic decision.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { marker } from "../src/report/markdown.ts";
 import { BOT } from "./mesh/github-api.ts";
-import { type Mesh, startMesh } from "./mesh/index.ts";
-import { COMMIT, fastInputs, PULL_REQUEST, REPOSITORY, runOnMesh } from "./support/e2e.ts";
+import type { Mesh } from "./mesh/index.ts";
+import { COMMIT, fastInputs, PULL_REQUEST, REPOSITORY, runOnMesh, useMesh } from "./support/e2e.ts";
 
-let mesh: Mesh | undefined;
-afterEach(async () => {
-  await mesh?.stop();
-  mesh = undefined;
-});
-
-async function healthyMesh(): Promise<Mesh> {
-  mesh = await startMesh({
-    requestsPerSecond: 300,
-    stable: { errorRate: 0.002 },
-    canary: { errorRate: 0.002 },
-  });
-  await mesh.scraped();
-  return mesh;
-}
+const meshWith = useMesh();
 
 const key = `${REPOSITORY}#${PULL_REQUEST}`;
 const botComments = (m: Mesh) => (m.github.comments.get(key) ?? []).filter((c) => c.user.login === BOT.login);
 
 describe("pull request reporting", () => {
   it("keeps exactly one comment, updated at every stage, found again past 150 comments by a later status run", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     for (let i = 0; i < 150; i++) m.github.addComment(REPOSITORY, PULL_REQUEST, `review comment ${i}`);
     // Someone quoting the marker in their own comment does not fool it: only the token's own comments count.
     m.github.addComment(REPOSITORY, PULL_REQUEST, `${marker("shop", "backend")} quoted by a human`);
@@ -67,22 +53,17 @@ describe("pull request reporting", () => {
   });
 
   it("marks a rollback by the analysis as a failure in the status and the deployment", async () => {
-    mesh = await startMesh({
-      requestsPerSecond: 300,
-      stable: { errorRate: 0.002 },
-      canary: { errorRate: 0.2 },
-    });
-    await mesh.scraped();
-    const run = await runOnMesh(mesh, { inputs: fastInputs(mesh, { environment: "production" }) });
+    const m = await meshWith({ canary: { errorRate: 0.2 } });
+    const run = await runOnMesh(m, { inputs: fastInputs(m, { environment: "production" }) });
     expect(run.outputs.result).toBe("rolled-back");
-    expect(mesh.github.statuses.at(-1)).toMatchObject({ state: "failure" });
-    expect(mesh.github.statuses.at(-1)?.description).toMatch(/^Failed at 10 %/);
-    expect(mesh.github.deployments[0]?.statuses.at(-1)?.state).toBe("failure");
-    expect(botComments(mesh)[0]?.body).toContain("### ⏪ Rolled back");
+    expect(m.github.statuses.at(-1)).toMatchObject({ state: "failure" });
+    expect(m.github.statuses.at(-1)?.description).toMatch(/^Failed at 10 %/);
+    expect(m.github.deployments[0]?.statuses.at(-1)?.state).toBe("failure");
+    expect(botComments(m)[0]?.body).toContain("### ⏪ Rolled back");
   });
 
   it("warns on a read-only token (403) and rolls out all the same", async () => {
-    const m = await healthyMesh();
+    const m = await meshWith();
     m.github.readOnly = true;
     const run = await runOnMesh(m, { inputs: fastInputs(m) });
     expect(run.exitCode).toBe(0);

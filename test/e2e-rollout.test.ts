@@ -2,27 +2,18 @@
  * End to end: `node dist/index.js` as the runner runs it, on the local mesh (Kubernetes API
  * emulator, traffic simulator, real Prometheus, GitHub API emulator).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { NAMESPACE } from "./mesh/fixtures.ts";
-import { type Mesh, type MeshOptions, startMesh } from "./mesh/index.ts";
-import { canaryWeight, errorLines, fastInputs, runOnMesh, writesKeptWeightsAt100 } from "./support/e2e.ts";
+import {
+  canaryWeight,
+  errorLines,
+  fastInputs,
+  runOnMesh,
+  useMesh,
+  writesKeptWeightsAt100,
+} from "./support/e2e.ts";
 
-let mesh: Mesh | undefined;
-afterEach(async () => {
-  await mesh?.stop();
-  mesh = undefined;
-});
-
-async function meshWith(options: MeshOptions): Promise<Mesh> {
-  mesh = await startMesh({
-    requestsPerSecond: 300,
-    stable: { errorRate: 0.002 },
-    canary: { errorRate: 0.002 },
-    ...options,
-  });
-  await mesh.scraped();
-  return mesh;
-}
+const meshWith = useMesh();
 
 describe("rollout end to end", () => {
   it("promotes a healthy canary, every write keeping weights at 100", async () => {
@@ -99,6 +90,21 @@ describe("rollout end to end", () => {
     expect(errorLines(run)[0]).toMatch(
       /metrics could not be read: Prometheus could not be read \(unreachable\)/,
     );
+    expect(canaryWeight(m)).toEqual([100]);
+  });
+
+  it("dry-run prints the JSON Patch of each stage and writes nothing", async () => {
+    const m = await meshWith({});
+    const run = await runOnMesh(m, { inputs: fastInputs(m, { "dry-run": "true" }) });
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(run.outputs.result).toBe("unchanged");
+    expect(m.kube.audit.filter((e) => e.verb === "patch")).toEqual([]);
+    const patches = [...run.stdout.matchAll(/dry run: the JSON Patch for (\d+) %:/g)].map((x) =>
+      Number(x[1]),
+    );
+    expect(patches).toEqual([10, 50, 100]);
+    // Each stage is planned on the object the previous stage would leave: the canary is added once.
+    expect(run.stdout.match(/"path": "\/spec\/http\/0\/route\/-"/g)).toHaveLength(1);
     expect(canaryWeight(m)).toEqual([100]);
   });
 });

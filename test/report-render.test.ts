@@ -11,23 +11,9 @@ import { buildReport } from "../src/report/model.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import type { RolloutEvent } from "../src/rollout/events.ts";
-import { EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
 
-const settings: EngineSettings = {
-  command: "rollout",
-  stages: [1, 10, 50, 100],
-  skipAnalysis: false,
-  maxErrorRate: 0.01,
-  minRequests: 100,
-  falseRollbackBudget: 0.05,
-  minStageDurationMs: 60_000,
-  maxStageDurationMs: 600_000,
-  intervalMs: 15_000,
-  settleMs: 20_000,
-  onInconclusive: "rollback",
-  onUnreachable: "rollback",
-  dryRun: false,
-};
+const settings: EngineSettings = defaultEngineSettings();
 
 async function engineEvents(
   canaryErrorRate: number,

@@ -3,23 +3,9 @@ import { describe, expect, it } from "vitest";
 import { LeaseHeldError } from "../src/mesh/state.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
 import { CommandError, type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
-import { EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
 
-const defaults: EngineSettings = {
-  command: "rollout",
-  stages: [1, 10, 50, 100],
-  skipAnalysis: false,
-  maxErrorRate: 0.01,
-  minRequests: 100,
-  falseRollbackBudget: 0.05,
-  minStageDurationMs: 60_000,
-  maxStageDurationMs: 600_000,
-  intervalMs: 15_000,
-  settleMs: 20_000,
-  onInconclusive: "rollback",
-  onUnreachable: "rollback",
-  dryRun: false,
-};
+const defaults: EngineSettings = defaultEngineSettings();
 
 function setup(
   settings: Partial<EngineSettings> = {},

@@ -123,8 +123,17 @@ export class VirtualServiceRouter implements TrafficPort {
     weight: number,
     next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
   ): Promise<PatchOperation[]> {
-    const view = this.view(await this.api.getVirtualService(this.o.namespace, this.o.name));
-    return this.operations(view, weight, next(view.state, view));
+    const view = this.view(
+      this.dryRunObject ?? (await this.api.getVirtualService(this.o.namespace, this.o.name)),
+    );
+    const ops = this.operations(view, weight, next(view.state, view));
+    this.dryRunObject = fastJsonPatch.applyPatch(
+      structuredClone(view.virtualService),
+      ops as Operation[],
+      true,
+      false,
+    ).newDocument;
+    return ops;
   }
 
   async write(

@@ -11,7 +11,7 @@
  */
 import { type JudgeSettings, judgeStage, type Verdict, type VersionCounts } from "../analysis/judge.ts";
 import { splitBudget } from "../analysis/sprt.ts";
-import type { Command, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
+import type { Command, Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
 import { MeshError } from "../mesh/errors.ts";
 import type { TrafficPort, TrafficView } from "../mesh/router.ts";
 import type { PatchOperation } from "../mesh/routes.ts";
@@ -38,6 +38,28 @@ export interface EngineSettings {
   onUnreachable: UnreachablePolicy;
   rolloutId?: string;
   dryRun: boolean;
+}
+
+/** The engine's part of the validated Config. */
+export function engineSettings(config: Config): EngineSettings {
+  return {
+    command: config.command,
+    stages: config.stages,
+    pauseAfter: config.pauseAfter,
+    skipAnalysis: config.skipAnalysis,
+    maxErrorRate: config.maxErrorRate,
+    latencyThresholdMs: config.latencyThresholdMs,
+    minRequests: config.minRequests,
+    falseRollbackBudget: config.falseRollbackBudget,
+    minStageDurationMs: config.minStageDurationMs,
+    maxStageDurationMs: config.maxStageDurationMs,
+    intervalMs: config.intervalMs,
+    settleMs: config.settleMs,
+    onInconclusive: config.onInconclusive,
+    onUnreachable: config.onUnreachable,
+    rolloutId: config.rolloutId,
+    dryRun: config.dryRun,
+  };
 }
 
 export interface EngineIdentity {
@@ -458,46 +480,20 @@ export class RolloutEngine {
         if (verdict.stable.slow !== undefined) baseline.slow = (baseline.slow ?? 0) + verdict.stable.slow;
       }
 
-      if (decision === "unreachable" && this.s.onUnreachable === "hold") {
-        const why = `Held at ${weight} % (on-unreachable: hold): ${reason}`;
-        state = await this.pause(state, weight, why);
-        return this.finish({ result: "paused", weight, reason: why, failed: true, state });
-      }
-      if (decision === "unreachable") {
-        const why = `Rolled back at ${weight} % because the metrics could not be read: ${reason}`;
-        const written = await this.rollBackOrExplain(why, state, weight);
+      const ending = this.ending(decision, weight, reason);
+      if (ending?.action === "rollback") {
+        const written = await this.rollBackOrExplain(ending.why, state, weight);
         return this.finish({
           result: "rolled-back",
-          weight: written ? 0 : weight,
-          reason: why,
+          weight: 0,
+          reason: ending.why,
           failed: true,
-          state: written ?? state,
+          state: written,
         });
       }
-      if (
-        decision === "fail" ||
-        decision === "aborted" ||
-        (decision === "inconclusive" && this.s.onInconclusive === "rollback")
-      ) {
-        const why =
-          decision === "inconclusive"
-            ? `Inconclusive at ${weight} %: ${reason}`
-            : decision === "fail"
-              ? `Failed at ${weight} %: ${reason}`
-              : reason;
-        const written = await this.rollBackOrExplain(why, state, weight);
-        return this.finish({
-          result: "rolled-back",
-          weight: written ? 0 : weight,
-          reason: why,
-          failed: true,
-          state: written ?? state,
-        });
-      }
-      if (decision === "inconclusive") {
-        const why = `Inconclusive at ${weight} %, paused (on-inconclusive: pause): ${reason}`;
-        state = await this.pause(state, weight, why);
-        return this.finish({ result: "paused", weight, reason: why, failed: false, state });
+      if (ending?.action === "pause") {
+        state = await this.pause(state, weight, ending.why);
+        return this.finish({ result: "paused", weight, reason: ending.why, failed: ending.failed, state });
       }
       const last = index === state.stages.length - 1;
       if (last) {
@@ -543,6 +539,38 @@ export class RolloutEngine {
       failed: false,
       state,
     });
+  }
+
+  /** What a stage's decision means for the rollout, by the policies; undefined: go on. */
+  private ending(
+    decision: StageDecision | "aborted",
+    weight: number,
+    reason: string,
+  ): { action: "rollback" | "pause"; why: string; failed: boolean } | undefined {
+    switch (decision) {
+      case "fail":
+        return { action: "rollback", why: `Failed at ${weight} %: ${reason}`, failed: true };
+      case "aborted":
+        return { action: "rollback", why: reason, failed: true };
+      case "inconclusive":
+        return this.s.onInconclusive === "rollback"
+          ? { action: "rollback", why: `Inconclusive at ${weight} %: ${reason}`, failed: true }
+          : {
+              action: "pause",
+              why: `Inconclusive at ${weight} %, paused (on-inconclusive: pause): ${reason}`,
+              failed: false,
+            };
+      case "unreachable":
+        return this.s.onUnreachable === "rollback"
+          ? {
+              action: "rollback",
+              why: `Rolled back at ${weight} % because the metrics could not be read: ${reason}`,
+              failed: true,
+            }
+          : { action: "pause", why: `Held at ${weight} % (on-unreachable: hold): ${reason}`, failed: true };
+      default:
+        return undefined;
+    }
   }
 
   private async pause(

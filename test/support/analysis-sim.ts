@@ -159,3 +159,24 @@ export function waldAsn(
   }
   return total / runs;
 }
+
+/**
+ * The design's reference case: 100 req/s, stages 1/10/50/100, stable at 0.5 % errors, the limit at
+ * 5 % (the SPRT's p1), budget 5 %, min-requests 100, durations 1m/10m, judged every second.
+ */
+export const REFERENCE_SETTINGS: SimulationConfig["settings"] = {
+  maxErrorRate: 0.05,
+  maxSlowFraction: 0.01,
+  minRequests: 100,
+  minStageDurationMs: 60_000,
+  maxStageDurationMs: 600_000,
+  beta: 0.05,
+};
+export const REFERENCE: Omit<SimulationConfig, "canaryErrorRate"> = {
+  stages: [1, 10, 50, 100],
+  requestsPerSecond: 100,
+  stableErrorRate: 0.005,
+  intervalMs: 1000,
+  settings: REFERENCE_SETTINGS,
+  budget: 0.05,
+};

@@ -3,8 +3,9 @@
  * INPUT_*, the runner's files, the GitHub API emulator behind GITHUB_API_URL.
  */
 import type { ChildProcess } from "node:child_process";
+import { afterEach } from "vitest";
 import { NAMESPACE } from "../mesh/fixtures.ts";
-import type { Mesh } from "../mesh/index.ts";
+import { type Mesh, type MeshOptions, startMesh } from "../mesh/index.ts";
 import { type ActionRun, type ActionRunOptions, runAction } from "./action-runner.ts";
 
 export const REPOSITORY = "acme/shop";
@@ -88,4 +89,26 @@ export function errorLines(run: ActionRun): string[] {
     .split("\n")
     .filter((l) => l.startsWith("::error::"))
     .map((l) => l.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%"));
+}
+
+/**
+ * A fresh local mesh per test (healthy versions at 0.2 % errors, 300 req/s unless overridden),
+ * scraped once before the test starts and stopped after it.
+ */
+export function useMesh(): (options?: MeshOptions) => Promise<Mesh> {
+  let mesh: Mesh | undefined;
+  afterEach(async () => {
+    await mesh?.stop();
+    mesh = undefined;
+  });
+  return async (options = {}) => {
+    mesh = await startMesh({
+      requestsPerSecond: 300,
+      stable: { errorRate: 0.002 },
+      canary: { errorRate: 0.002 },
+      ...options,
+    });
+    await mesh.scraped();
+    return mesh;
+  };
 }

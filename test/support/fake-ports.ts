@@ -4,10 +4,12 @@
  * their own error rates, counted as Prometheus would count them.
  */
 import type { Observation, VersionCounts } from "../../src/analysis/judge.ts";
+import { parseConfig } from "../../src/inputs.ts";
 import type { TrafficPort, TrafficView } from "../../src/mesh/router.ts";
 import type { RolloutState } from "../../src/mesh/state.ts";
 import type { MetricsPort, MetricsStart } from "../../src/metrics/istio-observer.ts";
 import type { Clock } from "../../src/rollout/clock.ts";
+import { type EngineSettings, engineSettings } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
 import { binomial, seededRandom } from "./random.ts";
 
@@ -120,4 +122,15 @@ export class EventLog {
   emit(e: RolloutEvent): void {
     this.events.push(e);
   }
+}
+
+/** The engine's settings from the contract's defaults, exactly as the action parses them. */
+export function defaultEngineSettings(overrides: Partial<EngineSettings> = {}): EngineSettings {
+  const config = parseConfig({
+    "virtual-service": "backend",
+    "stable-subset": "v1",
+    "canary-subset": "v2",
+    "prometheus-url": "http://prometheus:9090",
+  });
+  return { ...engineSettings(config), ...overrides };
 }
