@@ -342,6 +342,22 @@ describe("shifting weights", () => {
 });
 
 describe("API errors are one clear line", () => {
+  it("a hung API server becomes a clear error after the request timeout, not a hung step", async () => {
+    seedRunbook(kube);
+    kube.injectFault({ status: "hang", count: 1, match: { verb: "get" } });
+    const hurried = new KubernetesMeshApi(loadKubeConfig({ kubeconfig: kube.kubeconfig() }), {
+      timeoutMs: 300,
+    });
+    const started = Date.now();
+    const error = await hurried.getVirtualService(NAMESPACE, "backend").catch((e) => e);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error).toBeInstanceOf(MeshError);
+    expect(error.message).toBe(
+      "Kubernetes API unreachable while trying to get virtualservices.networking.istio.io shop/backend: no answer in time",
+    );
+    expect(error.isRetryable).toBe(true);
+  });
+
   it("403 names the verb, resource, namespace and the RBAC rule needed", async () => {
     seedRunbook(kube);
     kube.grant("reader", {

@@ -192,9 +192,11 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
     let url = "";
     let answer: { status: number; body: string } = { status: 200, body: "" };
     let calls = 0;
+    let lastHeaders: Record<string, string | string[] | undefined> = {};
     beforeAll(async () => {
-      server = createServer((_req, res) => {
+      server = createServer((req, res) => {
         calls++;
+        lastHeaders = req.headers;
         res.writeHead(answer.status, { "content-type": "application/json" }).end(answer.body);
       });
       await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
@@ -231,6 +233,16 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
       expect(calls).toBeGreaterThanOrEqual(3);
       expect(judge(observation)).toMatchObject({ decision: "continue", rule: "metrics-error" });
       expect(judge(observation).reason).toContain("(timeout)");
+    });
+
+    it("sends prometheus-headers with every query", async () => {
+      answer = { status: 200, body: vector("1") };
+      await new PrometheusClient({
+        url,
+        headers: { Authorization: "Bearer prom-token", "X-Scope-OrgID": "team-a" },
+      }).query("up");
+      expect(lastHeaders.authorization).toBe("Bearer prom-token");
+      expect(lastHeaders["x-scope-orgid"]).toBe("team-a");
     });
 
     it("a body that is not JSON", async () => {

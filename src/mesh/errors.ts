@@ -76,7 +76,13 @@ export function toMeshError(error: unknown, r: KubeRequest): MeshError {
     name?: string;
     cause?: { code?: string };
   };
-  const code = typeof e.code === "number" ? e.code : undefined;
+  // An HTTP answer (the client's ApiException carries the response's headers); a DOMException for
+  // a timed-out request also has a numeric `code` (23), which is no HTTP status.
+  const answered =
+    typeof e.code === "number" &&
+    typeof (error as { headers?: unknown }).headers === "object" &&
+    e.name !== "TimeoutError";
+  const code = answered ? e.code : undefined;
   if (code === undefined) {
     const why =
       e.name === "TimeoutError" || e.name === "AbortError"
