@@ -142,7 +142,12 @@ export async function runAction(
     const model = buildReport(reporters?.events ?? [], reportContext);
     return { model, markdown: renderMarkdown(model) };
   };
-  const github = config.dryRun ? undefined : await createGitHubReporter(config, context);
+  // promote, rollback and status act on a rollout recorded earlier: report on its commit (its pull
+  // request and commit status), not on the commit the dispatching workflow happens to run at.
+  const recordedCommit = config.command === "rollout" ? undefined : (await traffic.read()).state?.commit;
+  const reportOn =
+    recordedCommit && recordedCommit !== "unknown" ? { ...context, commit: recordedCommit } : context;
+  const github = config.dryRun ? undefined : await createGitHubReporter(config, reportOn);
   reporters = new Reporters(github, render);
 
   const engine = new RolloutEngine(
@@ -189,7 +194,10 @@ export async function runCleanup(
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
   const outcome = await engine.abandon(inFlight.rolloutId, reason);
   if (outcome) {
-    const github = await createGitHubReporter(config, context);
+    const github = await createGitHubReporter(config, {
+      ...context,
+      commit: outcome.state?.commit ?? context.commit,
+    });
     const model = buildReport(events, {
       namespace: config.namespace,
       virtualService: config.virtualService,

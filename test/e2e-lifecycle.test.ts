@@ -6,8 +6,18 @@ import type { ChildProcess } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import { NAMESPACE } from "./mesh/fixtures.ts";
+import { BOT } from "./mesh/github-api.ts";
 import type { Mesh } from "./mesh/index.ts";
-import { canaryWeight, errorLines, fastInputs, runOnMesh, useMesh } from "./support/e2e.ts";
+import {
+  COMMIT,
+  canaryWeight,
+  errorLines,
+  fastInputs,
+  PULL_REQUEST,
+  REPOSITORY,
+  runOnMesh,
+  useMesh,
+} from "./support/e2e.ts";
 
 const meshWith = useMesh();
 
@@ -28,7 +38,9 @@ describe("across runs", () => {
     expect(stateOf(m).lease).toBeUndefined();
 
     // A different commit's workflow_dispatch run promotes it.
+    // The dispatch runs at a later commit of main; the report still goes to the paused rollout's commit.
     const second = await runOnMesh(m, {
+      commit: "fedcba9876543210fedcba9876543210fedcba98",
       inputs: fastInputs(m, { command: "promote", "rollout-id": stateOf(m).rolloutId }),
       runId: "2002",
     });
@@ -37,6 +49,12 @@ describe("across runs", () => {
     expect(canaryWeight(m)).toEqual([0, 100]);
     const report = JSON.parse(second.outputs.report as string);
     expect(report.stages.map((s: { weight: number }) => s.weight)).toEqual([50, 100]);
+    const comments = (m.github.comments.get(`${REPOSITORY}#${PULL_REQUEST}`) ?? []).filter(
+      (c) => c.user.login === BOT.login,
+    );
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toContain("### ✅ Promoted");
+    expect(m.github.statuses.at(-1)).toMatchObject({ sha: COMMIT, state: "success" });
   });
 
   it("refuses a promote with nothing paused, writing nothing", async () => {

@@ -37,6 +37,8 @@ export interface E2eOptions {
   inputs: Record<string, string>;
   state?: Record<string, string>;
   runId?: string;
+  /** The commit the run is at (GITHUB_SHA); default COMMIT, whose pull request is PULL_REQUEST. */
+  commit?: string;
   onSpawn?: (child: ChildProcess) => void;
   onStdout?: ActionRunOptions["onStdout"];
   timeoutMs?: number;
@@ -54,7 +56,7 @@ export function runOnMesh(mesh: Mesh, options: E2eOptions): Promise<ActionRun> {
       GITHUB_API_URL: mesh.github.url,
       GITHUB_SERVER_URL: "https://github.com",
       GITHUB_REPOSITORY: REPOSITORY,
-      GITHUB_SHA: COMMIT,
+      GITHUB_SHA: options.commit ?? COMMIT,
       GITHUB_RUN_ID: options.runId ?? "1001",
       GITHUB_RUN_ATTEMPT: "1",
       GITHUB_EVENT_NAME: "push",

@@ -1,0 +1,69 @@
+/** Exact counts from raw counter samples: errors by Istio's labels, resets, series that come and go. */
+import { describe, expect, it } from "vitest";
+import { countsSince, isErrorSeries, seriesSamples, startValues } from "../src/metrics/counts.ts";
+
+const series = (labels: Record<string, string>, values: number[]) => ({
+  metric: { destination_version: "v2", ...labels },
+  values,
+});
+
+describe("isErrorSeries", () => {
+  it.each([
+    [{ response_code: "503" }, true],
+    [{ response_code: "500" }, true],
+    [{ response_code: "0", response_flags: "DC" }, true],
+    [{ response_code: "200", grpc_response_status: "14" }, true],
+    [{ response_code: "200", grpc_response_status: "0" }, false],
+    [{ response_code: "200", grpc_response_status: "" }, false],
+    [{ response_code: "404" }, false],
+    [{ response_code: "429" }, false],
+  ])("%j is an error: %s", (labels, error) => expect(isErrorSeries(labels)).toBe(error));
+});
+
+describe("countsSince", () => {
+  it("adds increments sample to sample, counting resets in full and new series from zero", () => {
+    const start = startValues(
+      seriesSamples([
+        series({ response_code: "200", pod: "a" }, [100]),
+        series({ response_code: "503", pod: "a" }, [4]),
+      ]),
+    );
+    const since = seriesSamples([
+      // 100 -> 130, reset (pod restart) -> 5 -> 25: 30 + 5 + 20 = 55
+      series({ response_code: "200", pod: "a" }, [110, 130, 5, 25]),
+      // unchanged errors on the old pod
+      series({ response_code: "503", pod: "a" }, [4, 4]),
+      // a new pod's series appears mid-stage with its first request: all of it counts
+      series({ response_code: "503", pod: "b" }, [1, 3]),
+    ]);
+    expect(countsSince(start, since)).toEqual({ requests: 55 + 0 + 3, errors: 3 });
+  });
+
+  it("says 'no series' only when there were none at the start either", () => {
+    const none = seriesSamples([]);
+    expect(countsSince(startValues(none), none)).toBeUndefined();
+    const before = startValues(seriesSamples([series({ response_code: "200" }, [7])]));
+    expect(countsSince(before, none)).toEqual({ requests: 0, errors: 0 });
+  });
+
+  it("counts slow requests as the histogram's count minus the threshold bucket", () => {
+    const latency = (le: string | undefined, values: number[]) => ({
+      metric: { destination_version: "v2", response_code: "200", ...(le ? { le } : {}) },
+      values,
+    });
+    const at = seriesSamples(
+      [series({ response_code: "200" }, [10])],
+      [latency(undefined, [10]), latency("500", [9])],
+    );
+    const later = seriesSamples(
+      [series({ response_code: "200" }, [30])],
+      [latency(undefined, [30]), latency("500", [24])],
+    );
+    expect(countsSince(startValues(at), later)).toEqual({ requests: 20, errors: 0, slow: 5 });
+  });
+
+  it("marks NaN samples as a problem instead of counting them", () => {
+    const bad = seriesSamples([series({ response_code: "200" }, [Number.NaN])]);
+    expect(bad.problems).toEqual(["a request counter sample value was NaN"]);
+  });
+});
