@@ -64,6 +64,12 @@ describe("rollout engine in virtual time", () => {
     const promote = setup({ command: "promote" }, undefined, "run-2", traffic);
     expect(await promote.engine.run()).toMatchObject({ result: "promoted", weight: 100 });
     expect(traffic.writes.map((w) => w.weight)).toEqual([1, 10, 10, 50, 100, 100]);
+    expect(traffic.state?.stageResults?.map((r) => [r.weight, r.decision])).toEqual([
+      [1, "pass"],
+      [10, "pass"],
+      [50, "pass"],
+      [100, "pass"],
+    ]);
   });
 
   it("promote with skip-analysis jumps to 100; promote with nothing paused is refused", async () => {

@@ -22,6 +22,27 @@ const HistoryEntry = z.object({
 });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
+const Counts = z.object({
+  requests: z.number().min(0),
+  errors: z.number().min(0),
+  slow: z.number().min(0).optional(),
+});
+
+/** At most this many stage results are kept (a rollout has at most 100 stages, usually 4). */
+export const MAX_STAGE_RESULTS = 100;
+
+const StageResult = z.object({
+  stage: z.number().int().min(0),
+  weight: z.number().int().min(0).max(100),
+  decision: z.enum(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted"]),
+  reason: z.string(),
+  at: z.string(),
+  durationMs: z.number().min(0),
+  canary: Counts.optional(),
+  stable: Counts.optional(),
+});
+export type StageResult = z.infer<typeof StageResult>;
+
 const OriginalRoute = z.object({
   index: z.number().int().min(0),
   name: z.string().optional(),
@@ -48,10 +69,10 @@ export const RolloutStateSchema = z.object({
   lease: Lease.optional(),
   original: z.array(OriginalRoute),
   /** The stable version's counts over the analysed stages: the baseline when stable gets no traffic. */
-  baseline: z
-    .object({ requests: z.number().min(0), errors: z.number().min(0), slow: z.number().min(0).optional() })
-    .optional(),
+  baseline: Counts.optional(),
   history: z.array(HistoryEntry),
+  /** Each analysed stage's outcome and counts, so a later run (status, promote) reports them too. */
+  stageResults: z.array(StageResult).max(MAX_STAGE_RESULTS).optional(),
 });
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
 

@@ -148,6 +148,17 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
         }
         break;
       }
+      case "recorded-stage": {
+        const r = row(e.result.stage, e.result.weight);
+        Object.assign(r, {
+          decision: e.result.decision,
+          reason: e.result.reason,
+          durationMs: e.result.durationMs,
+          canary: e.result.canary,
+          stable: e.result.stable,
+        });
+        break;
+      }
       case "warning":
         model.warnings.push(e.message);
         break;

@@ -22,6 +22,8 @@ export function progressLine(e: RolloutEvent, stages: number): string | undefine
     }
     case "stage-end":
       return `■ stage ${e.stage + 1}/${stages} (${e.weight} %): ${e.decision} after ${Math.round(e.durationMs / 1000)}s: ${e.reason}`;
+    case "recorded-stage":
+      return `  earlier: stage ${e.result.stage + 1}/${stages} (${e.result.weight} %) ${e.result.decision}: ${e.result.reason}`;
     case "warning":
       return `⚠ ${e.message}`;
     case "finished":

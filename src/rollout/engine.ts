@@ -15,7 +15,7 @@ import type { Command, Config, InconclusivePolicy, UnreachablePolicy } from "../
 import { MeshError } from "../mesh/errors.ts";
 import type { TrafficPort, TrafficView } from "../mesh/router.ts";
 import type { PatchOperation } from "../mesh/routes.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState, type StageResult } from "../mesh/state.ts";
 import type { MetricsPort, MetricsStart } from "../metrics/istio-observer.ts";
 import type { Clock } from "./clock.ts";
 import type { EventSink, RolloutEvent } from "./events.ts";
@@ -110,6 +110,8 @@ export class RolloutEngine {
   private readonly id: EngineIdentity;
   private readonly ports: EnginePorts;
   private readonly where: string;
+  /** The stages this run has analysed so far (and earlier runs', when continuing), saved with every write. */
+  private stageResults?: StageResult[];
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
     this.s = settings;
@@ -168,9 +170,28 @@ export class RolloutEngine {
     return this.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
   }
 
+  /** Tells the reporters what earlier runs of this rollout found, so every report shows every stage. */
+  private async replay(state: RolloutState | undefined): Promise<void> {
+    for (const result of state?.stageResults ?? [])
+      await this.emit({ type: "recorded-stage", at: result.at, result });
+  }
+
   private async status(): Promise<EngineOutcome> {
     const view = await this.ports.traffic.read();
     const state = view.state;
+    if (state) {
+      await this.emit({
+        type: "started",
+        at: this.now(),
+        command: "status",
+        rolloutId: state.rolloutId,
+        commit: state.commit,
+        stages: state.stages,
+        fromStage: state.stageIndex,
+        weight: view.weight,
+      });
+      await this.replay(state);
+    }
     const reason = state
       ? `Rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} is ${state.status} at ${view.weight} % canary${state.reason ? `: ${state.reason}` : ""}`
       : `No rollout recorded; the canary gets ${view.weight} %`;
@@ -211,6 +232,7 @@ export class RolloutEngine {
     return {
       ...previous,
       ...patch,
+      ...(this.stageResults ? { stageResults: this.stageResults } : {}),
       updatedAt: this.now(),
       history: [
         ...previous.history,
@@ -301,6 +323,7 @@ export class RolloutEngine {
       fromStage: state.stageIndex + 1,
       weight: view.weight,
     });
+    await this.replay(state);
     if (this.s.skipAnalysis) {
       const written = await this.ports.traffic.write(
         100,
@@ -384,6 +407,7 @@ export class RolloutEngine {
       fromStage: from,
       weight: view.weight,
     });
+    await this.replay(state);
     if (this.s.dryRun) return this.dryRun(state, from);
     return this.runStages(state, from, this.s.pauseAfter);
   }
@@ -416,6 +440,8 @@ export class RolloutEngine {
     pauseAfter: number | undefined,
   ): Promise<EngineOutcome> {
     let state = initial;
+    // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
+    this.stageResults = (initial.stageResults ?? []).filter((r) => r.stage < from);
     const alphas = splitBudget(this.s.falseRollbackBudget, state.stages);
     const baseline: VersionCounts = {
       requests: state.baseline?.requests ?? 0,
@@ -473,6 +499,16 @@ export class RolloutEngine {
         verdict,
         decision,
         reason,
+      });
+      this.stageResults.push({
+        stage: index,
+        weight,
+        decision,
+        reason,
+        at: this.now(),
+        durationMs,
+        ...(verdict?.canary ? { canary: verdict.canary } : {}),
+        ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
       if (verdict?.stable) {
         baseline.requests += verdict.stable.requests;

@@ -1,6 +1,7 @@
 /** What the engine tells the reporters, in order. One renderer turns these into every report. */
 import type { Verdict } from "../analysis/judge.ts";
 import type { Command } from "../inputs.ts";
+import type { StageResult } from "../mesh/state.ts";
 import type { Result } from "./result.ts";
 
 export type RolloutEvent =
@@ -26,6 +27,8 @@ export type RolloutEvent =
       decision: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted";
       reason: string;
     }
+  /** A stage an earlier run analysed, from the state on the VirtualService. */
+  | { type: "recorded-stage"; at: string; result: StageResult }
   | { type: "warning"; at: string; message: string }
   | { type: "finished"; at: string; result: Result; weight: number; reason: string; failed: boolean };
 
