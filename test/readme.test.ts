@@ -62,6 +62,13 @@ describe("README and action.yml", () => {
     }
   });
 
+  it("gives the set-up command that CI runs too", () => {
+    const setup = /# set up and run the demo\n(.+)\n/.exec(readme)?.[1];
+    expect(setup).toBe("bash scripts/setup.sh && npm run demo");
+    const ci = readFileSync(join(root, ".ci/run"), "utf8");
+    expect(ci.split("\n").map((l) => l.trim())).toContain("bash scripts/setup.sh");
+  });
+
   it("gives the test command that CI runs", () => {
     const block = /# run the tests\n(.+)\n/.exec(readme)?.[1];
     expect(block).toBe("npm test");

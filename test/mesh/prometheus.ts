@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 
 export const PROMETHEUS_MISSING =
-  "prometheus was not found on PATH: install Debian's package with `sudo apt-get install -y prometheus` (.ci/run does this on CI)";
+  "prometheus was not found on PATH: run `bash scripts/setup.sh`, which installs Debian's package, or `sudo apt-get install -y prometheus`";
 
 export function findPrometheus(): string {
   for (const candidate of [process.env.PROMETHEUS_BIN, "prometheus"]) {
