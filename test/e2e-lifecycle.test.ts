@@ -25,6 +25,20 @@ const stateOf = (m: Mesh) =>
   JSON.parse(
     m.kube.get("virtualservices", NAMESPACE, "backend")?.metadata.annotations?.[STATE_ANNOTATION] ?? "null",
   );
+/** Runs a rollout with a long first stage and sends the main step `signal` one second into it. */
+async function signalMidStage(m: Mesh, signal: NodeJS.Signals) {
+  let child: ChildProcess | undefined;
+  return runOnMesh(m, {
+    inputs: fastInputs(m, { "min-stage-duration": "30s", "max-stage-duration": "60s" }),
+    onSpawn: (c) => {
+      child = c;
+    },
+    onStdout: (chunk) => {
+      if (chunk.includes("stage 1/3 · 10 % · 1s")) child?.kill(signal);
+    },
+  });
+}
+
 const patches = (m: Mesh) => m.kube.audit.filter((e) => e.verb === "patch").length;
 
 describe("across runs", () => {
@@ -72,16 +86,7 @@ describe("across runs", () => {
 
   it("rolls back to 100 % stable when the main step gets SIGTERM mid-stage", async () => {
     const m = await meshWith();
-    let child: ChildProcess | undefined;
-    const main = await runOnMesh(m, {
-      inputs: fastInputs(m, { "min-stage-duration": "30s", "max-stage-duration": "60s" }),
-      onSpawn: (c) => {
-        child = c;
-      },
-      onStdout: (chunk) => {
-        if (chunk.includes("stage 1/3 · 10 % · 1s")) child?.kill("SIGTERM");
-      },
-    });
+    const main = await signalMidStage(m, "SIGTERM");
     expect(main.outputs.result).toBe("rolled-back");
     expect(canaryWeight(m)).toEqual([100]);
     expect(stateOf(m)).toMatchObject({ status: "rolled-back", weight: 0 });
@@ -94,16 +99,7 @@ describe("across runs", () => {
 
   it("the post step restores 100 % stable after the main step was killed mid-stage", async () => {
     const m = await meshWith();
-    let child: ChildProcess | undefined;
-    const main = await runOnMesh(m, {
-      inputs: fastInputs(m, { "min-stage-duration": "30s", "max-stage-duration": "60s" }),
-      onSpawn: (c) => {
-        child = c;
-      },
-      onStdout: (chunk) => {
-        if (chunk.includes("stage 1/3 · 10 % · 1s")) child?.kill("SIGKILL");
-      },
-    });
+    const main = await signalMidStage(m, "SIGKILL");
     expect(main.signal).toBe("SIGKILL");
     expect(canaryWeight(m)).toEqual([90, 10]);
     expect(main.state.rolloutInFlight).toContain('"weight":10');

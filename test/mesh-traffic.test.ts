@@ -70,6 +70,9 @@ describe("traffic simulator and real Prometheus", () => {
     expect(byVersion).toEqual({ v1: expected.v1.requests, v2: expected.v2.requests });
     const canaryRequests = (byVersion.v2 ?? 0) - start.v2;
     const share = canaryRequests / (canaryRequests + (byVersion.v1 ?? 0) - start.v1);
+    console.log(
+      `canary share at weight 10: ${(share * 100).toFixed(2)} % of ${canaryRequests + (byVersion.v1 ?? 0) - start.v1} requests; Prometheus totals equal the simulator's as of the last scrape`,
+    );
     expect(Math.abs(share - 0.1)).toBeLessThanOrEqual(0.02);
 
     const errors = Object.fromEntries(

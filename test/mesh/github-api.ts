@@ -36,6 +36,20 @@ export interface RecordedRequest {
 export const BOT: GitHubUser = { login: "github-actions[bot]", id: 41898282, type: "Bot" };
 export const HUMAN: GitHubUser = { login: "octocat", id: 583231, type: "User" };
 
+/** GitHub's answer to a comment body over 65,536 characters. */
+const TOO_LONG = {
+  message: "Validation Failed",
+  errors: [
+    {
+      resource: "IssueComment",
+      code: "custom",
+      field: "body",
+      message: "body is too long (maximum is 65536 characters)",
+    },
+  ],
+  status: "422",
+};
+
 const FORBIDDEN = {
   message: "Resource not accessible by integration",
   documentation_url: "https://docs.github.com/rest",
@@ -155,18 +169,7 @@ export class GitHubApiEmulator {
         if (typeof body?.body !== "string")
           return send(422, { message: 'Invalid request.\n\n"body" wasn\'t supplied.', status: "422" });
         if (body.body.length > 65536) {
-          return send(422, {
-            message: "Validation Failed",
-            errors: [
-              {
-                resource: "IssueComment",
-                code: "custom",
-                field: "body",
-                message: "body is too long (maximum is 65536 characters)",
-              },
-            ],
-            status: "422",
-          });
+          return send(422, TOO_LONG);
         }
         return send(201, this.addComment(m[1] as string, Number(m[2]), body.body, user));
       }
@@ -186,18 +189,7 @@ export class GitHubApiEmulator {
       if (method === "PATCH") {
         if (comment.user.login !== user.login) return send(403, FORBIDDEN);
         if (typeof body?.body === "string" && body.body.length > 65536) {
-          return send(422, {
-            message: "Validation Failed",
-            errors: [
-              {
-                resource: "IssueComment",
-                code: "custom",
-                field: "body",
-                message: "body is too long (maximum is 65536 characters)",
-              },
-            ],
-            status: "422",
-          });
+          return send(422, TOO_LONG);
         }
         comment.body = body.body;
         comment.updated_at = new Date().toISOString().replace(/\.\d+Z$/, "Z");
