@@ -51,6 +51,9 @@ describe("GitHub API emulator", () => {
     await expect(octokit.rest.users.getAuthenticated()).rejects.toMatchObject({ status: 403 });
     const viewer = await octokit.graphql<{ viewer: { login: string } }>("query { viewer { login } }");
     expect(viewer.viewer.login).toBe("github-actions[bot]");
+    github.tokens.set("ghp_person_token", { login: "octocat", id: 583231, type: "User" });
+    const person = getOctokit("ghp_person_token", { baseUrl: github.url });
+    expect((await person.rest.users.getAuthenticated()).data.login).toBe("octocat");
   });
 
   it("serves commit pulls, statuses and deployments", async () => {

@@ -156,7 +156,9 @@ export class GitHubApiEmulator {
     if (this.readOnly && method !== "GET" && path !== "/graphql") return send(403, FORBIDDEN);
 
     let m: RegExpExecArray | null;
-    if (method === "GET" && path === "/user") return send(403, FORBIDDEN);
+    // A workflow's GITHUB_TOKEN (an installation, a bot) gets 403 here; a person's token gets its user.
+    if (method === "GET" && path === "/user")
+      return user.type === "Bot" ? send(403, FORBIDDEN) : send(200, user);
     if (method === "POST" && path === "/graphql") {
       if (/viewer\s*\{\s*login/.test(String(body?.query)))
         return send(200, { data: { viewer: { login: user.login } } });
