@@ -236,8 +236,3 @@ export function planAnnotation(vs: VirtualService, key: string, value: string): 
         { op: "replace", path, value },
       ];
 }
-
-/** Applies a plan to a copy (for dry runs and to check the result before sending). */
-export function weightsAfter(vs: VirtualService, managed: readonly ManagedRoute[]): number[][] {
-  return managed.map((m) => (vs.spec.http?.[m.index]?.route ?? []).map((d) => d.weight ?? 100));
-}

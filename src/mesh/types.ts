@@ -53,6 +53,3 @@ export interface PodSummary {
   hasSidecar: boolean;
   containers: string[];
 }
-
-/** What the action changes: the canary weight (0–100) of every managed route. */
-export type CanaryWeight = number;
