@@ -9,7 +9,7 @@ import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
 import { preflight } from "./mesh/preflight.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
-import { IstioPrometheusObserver, type MetricsPort } from "./metrics/istio-observer.ts";
+import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
@@ -19,6 +19,7 @@ import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
+import type { MetricsPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
 

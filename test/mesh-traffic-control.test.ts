@@ -9,9 +9,10 @@ import type { Split } from "../src/inputs.ts";
 import { MeshError } from "../src/mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
 import { PreflightError, preflight } from "../src/mesh/preflight.ts";
-import { type TrafficView, VirtualServiceRouter } from "../src/mesh/router.ts";
+import { VirtualServiceRouter } from "../src/mesh/router.ts";
 import { targetOf } from "../src/mesh/routes.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "../src/mesh/state.ts";
+import type { TrafficView } from "../src/rollout/ports.ts";
 import { destinationRule, NAMESPACE, pod, seedRunbook } from "./mesh/fixtures.ts";
 import { type AuditEntry, KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
 

@@ -7,13 +7,13 @@
  */
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { STATE_ANNOTATION } from "../constants.ts";
+import type { TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
   canaryWeightOf,
   findManagedRoutes,
   type ManagedRoute,
-  type OriginalRoute,
   originalRoutes,
   type PatchOperation,
   planAnnotation,
@@ -22,38 +22,6 @@ import {
 } from "./routes.ts";
 import { parseState, type RolloutState, serializeState } from "./state.ts";
 import type { VirtualService } from "./types.ts";
-
-export interface TrafficView {
-  /** The managed routes' canary weight (the first route's when they differ). */
-  weight: number;
-  weights: number[];
-  state?: RolloutState;
-  /** What the managed routes look like now, as a rollback would restore them if no rollout ran. */
-  original: OriginalRoute[];
-  virtualService: VirtualService;
-}
-
-/** What the rollout engine needs from the mesh. */
-export interface TrafficPort {
-  read(): Promise<TrafficView>;
-  /**
-   * Sets every managed route to `weight` and saves the state `next` computes from the state it
-   * finds, in one patch. `next` runs again on every retry with the fresh state, so it can refuse
-   * (for example when another run holds the lease).
-   */
-  write(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<RolloutState>;
-  /**
-   * The patch `write` would send, for dry runs: each call plans against the object as the previous
-   * planned patches would have left it, and nothing is written.
-   */
-  plan(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<PatchOperation[]>;
-}
 
 export interface RouterOptions {
   namespace: string;

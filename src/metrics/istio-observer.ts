@@ -5,27 +5,15 @@
  * never an exception, so the engine decides what a missing read means.
  */
 import type { Observation } from "../analysis/judge.ts";
+import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import { countsSince, type SeriesSamples, type StartValues, seriesSamples, startValues } from "./counts.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
 
 /** Where counting starts: each version's counters at one instant. */
-export interface MetricsStart {
-  at: Date;
+export interface MetricsStart extends MetricsMark {
   canary: StartValues;
   stable: StartValues;
-}
-
-/** What the rollout engine needs from a metrics backend. */
-export interface MetricsPort {
-  /** Counter values at `at` (now), to count from. */
-  start(at: Date): Promise<MetricsStart>;
-  /** Exact counts from `start` to `now`. */
-  observeSince(start: MetricsStart, now: Date): Promise<Observation>;
-  /** Preflight: Prometheus answers and has series for the stable version. */
-  checkReady(): Promise<void>;
-  /** The PromQL of each version's requests, for the report's links. */
-  queries(): { canary: string; stable: string };
 }
 
 export interface IstioSelectors {
@@ -69,7 +57,8 @@ export class IstioPrometheusObserver implements MetricsPort {
     return { at, canary: startValues(canary), stable: startValues(stable) };
   }
 
-  async observeSince(start: MetricsStart, now: Date): Promise<Observation> {
+  async observeSince(mark: MetricsMark, now: Date): Promise<Observation> {
+    const start = mark as MetricsStart;
     const windowMs = now.getTime() - start.at.getTime();
     try {
       const [canary, stable] = await Promise.all([

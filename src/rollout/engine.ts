@@ -13,12 +13,11 @@ import { type JudgeSettings, judgeStage, type Verdict, type VersionCounts } from
 import { splitBudget } from "../analysis/sprt.ts";
 import type { Command, Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
 import { MeshError } from "../mesh/errors.ts";
-import type { TrafficPort, TrafficView } from "../mesh/router.ts";
 import type { PatchOperation } from "../mesh/routes.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState, type StageResult } from "../mesh/state.ts";
-import type { MetricsPort, MetricsStart } from "../metrics/istio-observer.ts";
 import type { Clock } from "./clock.ts";
 import type { EventSink, RolloutEvent } from "./events.ts";
+import type { MetricsPort, MetricsMark as MetricsStart, TrafficPort, TrafficView } from "./ports.ts";
 import type { Result } from "./result.ts";
 
 export interface EngineSettings {

@@ -5,12 +5,12 @@
  */
 import type { Observation, VersionCounts } from "../../src/analysis/judge.ts";
 import { parseConfig } from "../../src/inputs.ts";
-import type { TrafficPort, TrafficView } from "../../src/mesh/router.ts";
 import type { RolloutState } from "../../src/mesh/state.ts";
-import type { MetricsPort, MetricsStart } from "../../src/metrics/istio-observer.ts";
+import type { MetricsStart } from "../../src/metrics/istio-observer.ts";
 import type { Clock } from "../../src/rollout/clock.ts";
 import { type EngineSettings, engineSettings } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
+import type { MetricsPort, TrafficPort, TrafficView } from "../../src/rollout/ports.ts";
 import { binomial, seededRandom } from "./random.ts";
 
 export class InMemoryTraffic implements TrafficPort {

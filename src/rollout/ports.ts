@@ -1,0 +1,60 @@
+/**
+ * The rollout core's ports: everything the engine needs from the world, owned by the core (as
+ * Flagger's router.go and Argo Rollouts' metric/provider.go hold only their interfaces). The
+ * adapters in src/mesh/ and src/metrics/ implement these; the engine imports nothing from them
+ * but types of the data they carry.
+ */
+import type { Observation } from "../analysis/judge.ts";
+import type { OriginalRoute, PatchOperation } from "../mesh/routes.ts";
+import type { RolloutState } from "../mesh/state.ts";
+import type { VirtualService } from "../mesh/types.ts";
+
+export type { Clock } from "./clock.ts";
+export type { EventSink, RolloutEvent } from "./events.ts";
+
+export interface TrafficView {
+  /** The managed routes' canary weight (the first route's when they differ). */
+  weight: number;
+  weights: number[];
+  state?: RolloutState;
+  /** Why the state annotation could not be read (not JSON, not this action's); `state` is then undefined. */
+  stateProblem?: string;
+  /** What the managed routes look like now, as a rollback would restore them if no rollout ran. */
+  original: OriginalRoute[];
+  virtualService: VirtualService;
+}
+
+/** Computes the state to save from the state found; runs again on every retry, so it may refuse by throwing. */
+export type NextState = (previous: RolloutState | undefined, view: TrafficView) => RolloutState;
+
+/** What the rollout engine needs from the mesh. */
+export interface TrafficPort {
+  read(signal?: AbortSignal): Promise<TrafficView>;
+  /**
+   * Sets every managed route to `weight` and saves the state `next` computes from the state it
+   * finds, in one patch; retries what is transient.
+   */
+  write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState>;
+  /**
+   * The patch `write` would send, for dry runs: each call plans against the object as the previous
+   * planned patches would have left it, and nothing is written.
+   */
+  plan(weight: number, next: NextState): Promise<PatchOperation[]>;
+}
+
+/** Where counting starts: an adapter's own record of each version's counters at one instant. */
+export interface MetricsMark {
+  readonly at: Date;
+}
+
+/** What the rollout engine needs from a metrics backend. */
+export interface MetricsPort {
+  /** Counter values at `at` (now), to count from. */
+  start(at: Date, signal?: AbortSignal): Promise<MetricsMark>;
+  /** Exact counts from `mark` to `now`: cumulative since the mark, never an exception. */
+  observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation>;
+  /** Preflight: the backend answers and has series for the stable version. */
+  checkReady(): Promise<void>;
+  /** The query of each version's requests, for the report's links. */
+  queries(): { canary: string; stable: string };
+}
