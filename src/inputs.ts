@@ -318,7 +318,10 @@ export function parseConfig(raw: RawInputs): Config {
   const maxRatioToStable =
     /^\d+(\.\d+)?$/.test(ratioText) && Number(ratioText) >= 1 && Number(ratioText) <= 100
       ? Number(ratioText)
-      : fail("max-ratio-to-stable", `${show(ratioText)} is not a ratio from 1 to 100 (such as 2: up to twice stable's rate)`);
+      : fail(
+          "max-ratio-to-stable",
+          `${show(ratioText)} is not a ratio from 1 to 100 (such as 2: up to twice stable's rate)`,
+        );
 
   const minRequestsText = get("min-requests");
   const minRequests =

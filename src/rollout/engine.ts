@@ -5,8 +5,9 @@
  * real time in the action and in virtual time in tests and benchmarks. The run of stages is in
  * ./stage-runner.ts; one stage's analysis in ./stage-analysis.ts; the ending policy in ./ending.ts.
  */
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+
 import type { PatchOperation } from "../mesh/routes.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import {
   EngineContext,
   type EngineIdentity,

@@ -4,7 +4,7 @@
  * Returns how the stage ended; the engine acts on it.
  */
 import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
-import { judgeCheck, type JudgeSettings, type Verdict, type VersionCounts } from "../analysis/judge.ts";
+import { type JudgeSettings, judgeCheck, type Verdict, type VersionCounts } from "../analysis/judge.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";
 import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";

@@ -4,7 +4,7 @@
  * rollback is written before anything is reported, and after a cancellation the rollback is the
  * only write.
  */
-import { emptyEvidence, type Evidence } from "../analysis/evidence.ts";
+import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
 import type { JudgeSettings, Verdict } from "../analysis/judge.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
 import { abortable } from "./abortable.ts";
@@ -59,8 +59,7 @@ export class StageRunner {
     let weightNow = current;
     // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
     const results: StageResult[] = (initial.stageResults ?? []).filter((r) => r.stage < from);
-    let evidence: Evidence =
-      initial.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined);
+    let evidence: Evidence = initial.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined);
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
 
