@@ -67,3 +67,24 @@ describe("countsSince", () => {
     expect(bad.problems).toEqual(["a request counter sample value was NaN"]);
   });
 });
+
+describe("real Prometheus setups", () => {
+  it("an HA pair's slightly different samples are not counter resets", () => {
+    // Replica A answered the start (1000); replica B answers later, a little behind at first.
+    const start = startValues(seriesSamples([series({ response_code: "200" }, [1000])]));
+    const since = seriesSamples([series({ response_code: "200" }, [998, 1003, 1001, 1010])]);
+    expect(countsSince(start, since)?.requests).toBe(10);
+  });
+
+  it("a count without its threshold bucket is partial data, never all slow", () => {
+    const requests = [series({ response_code: "200" }, [200])];
+    const latency = [
+      { metric: { destination_version: "v2", pod: "a" }, values: [200] },
+      { metric: { destination_version: "v2", pod: "b" }, values: [50] },
+      { metric: { destination_version: "v2", pod: "b", le: "500" }, values: [49] },
+    ];
+    const s = seriesSamples(requests, latency);
+    expect(s.problems.join(" ")).toMatch(/1 latency series had no sample-for-sample match/);
+    expect([...(s.slow?.values() ?? [])]).toEqual([[1]]);
+  });
+});
