@@ -60,6 +60,15 @@ export class InMemoryTraffic implements TrafficPort {
     return state;
   }
 
+  async record(next: NextState): Promise<RolloutState> {
+    const now = this.clock.now().getTime();
+    this.world.advanceTo(now);
+    const state = next(this.state, this.view());
+    this.state = structuredClone(state);
+    this.writes.push({ at: now, weight: this.world.canaryWeight, status: state.status });
+    return state;
+  }
+
   async plan(): Promise<never[]> {
     return [];
   }
