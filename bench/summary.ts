@@ -25,9 +25,9 @@ export interface ScenarioResult {
   description: string;
   targetText: string;
   rules: Partial<Record<Rule, CellSummary>>;
-  /** For `ours`: whether every target is met, and which are not. */
+  /** For `ours`: whether every target is met, and which are not ("; "-separated). */
   targetMet?: boolean;
-  targetMisses?: string[];
+  targetMisses?: string;
 }
 
 const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
@@ -124,7 +124,7 @@ export function scenarioResult(
   if (rules.ours) {
     const misses = checkTarget(scenario.target, rules);
     result.targetMet = misses.length === 0;
-    result.targetMisses = misses;
+    if (misses.length > 0) result.targetMisses = misses.join("; ");
   }
   return result;
 }
@@ -141,7 +141,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
     for (const [rule, c] of Object.entries(r.rules) as Array<[Rule, CellSummary]>) {
       const target =
         rule === "ours"
-          ? `${r.targetMet ? "yes" : "**no**"}: ${r.targetText}${r.targetMisses?.length ? ` (${r.targetMisses.join("; ")})` : ""}`
+          ? `${r.targetMet ? "yes" : "**no**"}: ${r.targetText}${r.targetMisses ? ` (${r.targetMisses})` : ""}`
           : "";
       lines.push(
         `| ${rule === "ours" ? r.description : ""} | ${rule} | ${c.runs} | ${percent(c.promoted)} | ${percent(c.rolledBack)} (${percent(c.rolledBackFail)} / ${percent(c.rolledBackInconclusive)} / ${percent(c.rolledBackOther)}) | ${percent(c.paused)} | ${number(c.canaryRequestsBeforeRollbackMean, 0)} / ${number(c.canaryRequestsBeforeRollbackP95, 0)} | ${number(c.canaryErrorsBeforeRollbackMean)} | ${number(c.minutesToPromotionMean)} | ${number(c.minutesToRollbackMean)} | ${target} |`,
