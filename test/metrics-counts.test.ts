@@ -1,6 +1,7 @@
 /** Exact counts from raw counter samples: errors by Istio's labels, resets, series that come and go. */
 import { describe, expect, it } from "vitest";
 import { countsSince, isErrorSeries, seriesSamples, startValues } from "../src/metrics/counts.ts";
+import type { RangeSeries } from "../src/metrics/prometheus-client.ts";
 
 const series = (labels: Record<string, string>, values: number[]) => ({
   metric: { destination_version: "v2", ...labels },
@@ -78,7 +79,7 @@ describe("real Prometheus setups", () => {
 
   it("a count without its threshold bucket is partial data, never all slow", () => {
     const requests = [series({ response_code: "200" }, [200])];
-    const latency = [
+    const latency: RangeSeries[] = [
       { metric: { destination_version: "v2", pod: "a" }, values: [200] },
       { metric: { destination_version: "v2", pod: "b" }, values: [50] },
       { metric: { destination_version: "v2", pod: "b", le: "500" }, values: [49] },
