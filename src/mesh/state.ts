@@ -64,6 +64,10 @@ const SignalEvidence = z.object({
   safe: z.number(),
   aboveWindows: z.number().int().min(0),
   aboveMs: z.number().min(0),
+  streakN: z.number().min(0),
+  streakK: z.number().min(0),
+  streakSafe: z.number(),
+  forgiven: z.number().int().min(0),
 });
 
 /** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
