@@ -1,26 +1,34 @@
 /**
  * The traffic port's Istio adapter (as Flagger has a router per mesh): reads the managed routes'
  * canary weight and the saved state from the VirtualService, and moves the weight with one JSON
- * Patch that also saves the new state. A failed `test` (someone else edited the routes) or a 409
- * is re-read and re-planned, a bounded number of times; a 5xx is retried with backoff; after the
- * write the object is read back to check the weights took.
+ * Patch that also saves the new state. Every read and write retries what is transient through
+ * src/retry.ts for a bounded time (a rollback longest); a conflict (a failed `test`, a 409) is
+ * re-read and re-planned, so `next` sees the fresh object every time. After a write the object is
+ * read back to check the weights took.
+ *
+ * A rollback (weight 0) works from the routes alone: an unreadable state, a renamed route or one
+ * split by hand still ends at canary 0 / stable 100 on every route that sends traffic to the canary.
  */
 import fastJsonPatch, { type Operation } from "fast-json-patch";
-import { STATE_ANNOTATION } from "../constants.ts";
-import type { TrafficPort, TrafficView } from "../rollout/ports.ts";
+import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
+import { type RetryOptions, retry } from "../retry.ts";
+import type { NextState, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
   canaryWeightOf,
+  describeTraffic,
   findManagedRoutes,
   type ManagedRoute,
   originalRoutes,
   type PatchOperation,
   planAnnotation,
+  planRollback,
   planWeights,
+  rollbackRoutes,
   type Target,
 } from "./routes.ts";
-import { parseState, type RolloutState, serializeState } from "./state.ts";
+import { type RolloutState, readState, serializeState } from "./state.ts";
 import type { VirtualService } from "./types.ts";
 
 export interface RouterOptions {
@@ -28,130 +36,236 @@ export interface RouterOptions {
   name: string;
   target: Target;
   routes: readonly string[];
-  /** Re-plans after a conflicting edit at most this often. */
-  maxConflicts?: number;
-  /** Attempts when the API server answers 5xx or cannot be reached. */
-  maxServerErrors?: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** How long a rollback (weight 0), and any other write or read, keeps retrying. */
+  rollbackBudgetMs?: number;
+  trafficBudgetMs?: number;
+  /** Told of each retry (for the log). */
+  onRetry?: (message: string) => void;
+  /** For tests in virtual time. */
+  sleep?: RetryOptions["sleep"];
+  now?: () => number;
+  random?: () => number;
 }
+
+type View = TrafficView & { managed: ManagedRoute[] };
 
 export class VirtualServiceRouter implements TrafficPort {
   private readonly api: MeshApi;
+  private readonly o: RouterOptions;
   /** The VirtualService as the dry run's planned patches so far would leave it. */
   private dryRunObject?: VirtualService;
-  private readonly o: Required<Omit<RouterOptions, "sleep">> & { sleep: (ms: number) => Promise<void> };
+  /** The object as last read, to say where traffic is when nothing can be read any more. */
+  private lastSeen?: { at: Date; vs: VirtualService };
 
   constructor(api: MeshApi, options: RouterOptions) {
     this.api = api;
-    this.o = {
-      maxConflicts: 5,
-      maxServerErrors: 3,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      ...options,
-    };
+    this.o = options;
   }
 
   private get where(): string {
     return `VirtualService ${this.o.namespace}/${this.o.name}`;
   }
 
-  private view(vs: VirtualService): TrafficView & { managed: ManagedRoute[] } {
-    const managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  /**
+   * The view of `vs`. `rollback` manages every route a rollback must fix; otherwise the routes a
+   * rollout manages, which a write insists on (a missing route is an error there) but a read does
+   * not: a read must never stop a rollback, so it falls back to the rollback's routes.
+   */
+  private view(vs: VirtualService, mode: "read" | "write" | "rollback"): View {
+    let managed: ManagedRoute[];
+    if (mode === "rollback") managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+    else {
+      try {
+        managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+      } catch (error) {
+        if (mode === "write" || !(error instanceof MeshError)) throw error;
+        managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+      }
+    }
     const weights = managed.map((m) => canaryWeightOf(vs, m));
+    const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
     return {
       weight: weights[0] ?? 0,
       weights,
-      state: parseState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where),
+      state,
+      ...(problem ? { stateProblem: problem } : {}),
       original: originalRoutes(vs, managed),
       virtualService: vs,
       managed,
     };
   }
 
-  async read(): Promise<TrafficView> {
-    const { managed: _, ...view } = this.view(
-      await this.api.getVirtualService(this.o.namespace, this.o.name),
+  private retryOptions(budgetMs: number, signal: AbortSignal | undefined, what: string): RetryOptions {
+    return {
+      budgetMs,
+      signal,
+      sleep: this.o.sleep,
+      now: this.o.now,
+      random: this.o.random,
+      onRetry: ({ error, attempt, waitMs }) =>
+        this.o.onRetry?.(
+          `${what} of ${this.where}: attempt ${attempt} failed (${(error as Error).message}); retrying in ${(waitMs / 1000).toFixed(1)} s`,
+        ),
+    };
+  }
+
+  private async get(signal: AbortSignal | undefined): Promise<VirtualService> {
+    const vs = await this.api.getVirtualService(this.o.namespace, this.o.name, signal);
+    this.lastSeen = { at: new Date(this.now()), vs };
+    return vs;
+  }
+
+  async read(signal?: AbortSignal): Promise<TrafficView> {
+    const vs = await retry(
+      () => this.get(signal),
+      this.retryOptions(this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS, signal, "read"),
     );
+    const { managed: _, ...view } = this.view(vs, "read");
     return view;
   }
 
-  private operations(
-    view: TrafficView & { managed: ManagedRoute[] },
-    weight: number,
-    state: RolloutState,
-  ): PatchOperation[] {
-    const restore = weight === 0 ? state.original : undefined;
-    return [
-      ...planWeights(view.virtualService, view.managed, weight, this.o.target, restore),
-      ...planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
-    ];
+  private operations(view: View, weight: number, state: RolloutState): PatchOperation[] {
+    const annotation = planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state));
+    if (weight === 0)
+      return [...planRollback(view.virtualService, view.managed, state.original), ...annotation];
+    return [...planWeights(view.virtualService, view.managed, weight, this.o.target), ...annotation];
   }
 
-  async plan(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<PatchOperation[]> {
-    const view = this.view(
-      this.dryRunObject ?? (await this.api.getVirtualService(this.o.namespace, this.o.name)),
+  /**
+   * The state to save: `next`'s, except that a rollback records the routes as it leaves them at
+   * rest (never an `original` the routes contradict).
+   */
+  private stateToSave(view: View, weight: number, state: RolloutState): RolloutState {
+    if (weight !== 0) return state;
+    const after = applied(
+      view.virtualService,
+      planRollback(view.virtualService, view.managed, state.original),
     );
-    const ops = this.operations(view, weight, next(view.state, view));
-    this.dryRunObject = fastJsonPatch.applyPatch(
-      structuredClone(view.virtualService),
-      ops as Operation[],
-      true,
-      false,
-    ).newDocument;
+    return { ...state, original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)) };
+  }
+
+  async plan(weight: number, next: NextState): Promise<PatchOperation[]> {
+    const vs = this.dryRunObject ?? (await this.get(undefined));
+    const view = this.view(vs, weight === 0 ? "rollback" : "write");
+    const ops = this.operations(view, weight, this.stateToSave(view, weight, next(view.state, view)));
+    this.dryRunObject = applied(view.virtualService, ops);
     return ops;
   }
 
-  async write(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<RolloutState> {
+  async write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState> {
+    const rollback = weight === 0;
+    const budgetMs = rollback
+      ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
+      : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS);
+    // Errors `next` throws are its refusals (a lease, a person's edit): never retried, never swallowed.
+    const refusals = new WeakSet<object>();
+    // The annotation of a patch whose answer was lost: if it took, the retry finds it in place.
+    let unanswered: string | undefined;
     let conflicts = 0;
-    let serverErrors = 0;
-    for (;;) {
-      let state: RolloutState;
-      try {
-        const view = this.view(await this.api.getVirtualService(this.o.namespace, this.o.name));
-        state = next(view.state, view);
-        await this.api.patchVirtualService(
-          this.o.namespace,
-          this.o.name,
-          view.virtualService.apiVersion,
-          this.operations(view, weight, state),
-        );
-      } catch (error) {
-        if (error instanceof MeshError && error.isConflict && conflicts < this.o.maxConflicts) {
-          conflicts += 1;
-          continue;
+    let response: VirtualService | undefined;
+    const saved = await retry(
+      async () => {
+        const view = this.view(await this.get(signal), rollback ? "rollback" : "write");
+        const found = view.virtualService.metadata.annotations?.[STATE_ANNOTATION];
+        if (unanswered !== undefined && found === unanswered && view.weights.every((w) => w === weight)) {
+          response = view.virtualService;
+          return view.state as RolloutState;
         }
-        if (error instanceof MeshError && error.isRetryable && serverErrors + 1 < this.o.maxServerErrors) {
-          serverErrors += 1;
-          await this.o.sleep(200 * 2 ** serverErrors * (0.5 + Math.random()));
-          continue;
+        let state: RolloutState;
+        try {
+          state = this.stateToSave(view, weight, next(view.state, view));
+        } catch (error) {
+          if (error instanceof Object) refusals.add(error);
+          throw error;
         }
-        if (error instanceof MeshError && error.isConflict) {
-          throw new MeshError(
-            `${this.where} kept changing under the action (${conflicts + 1} conflicting edits in a row); nothing of theirs was overwritten`,
-            error.status,
-            error.reason,
+        const ops = this.operations(view, weight, state);
+        const annotation = serializeState(state);
+        unanswered = undefined;
+        try {
+          response = await this.api.patchVirtualService(
+            this.o.namespace,
+            this.o.name,
+            view.virtualService.apiVersion,
+            ops,
+            signal,
           );
+        } catch (error) {
+          // No answer (reset, timeout): the server may have applied it. Anything else it did not.
+          if (error instanceof MeshError && error.status === undefined && error.transient)
+            unanswered = annotation;
+          if (error instanceof MeshError && error.isConflict) conflicts += 1;
+          throw error;
         }
-        throw error;
-      }
-      await this.verify(weight);
-      return state;
-    }
+        return state;
+      },
+      {
+        ...this.retryOptions(budgetMs, signal, rollback ? "rollback" : `write of ${weight} %`),
+        retryAlso: (error) => error instanceof MeshError && error.isConflict,
+        never: (error) => error instanceof Object && refusals.has(error),
+        onExhausted: (error, spent) => this.exhausted(error, weight, conflicts, spent),
+      },
+    );
+    await this.verify(weight, response, signal);
+    return saved;
   }
 
-  /** Reads the object back: the weights must be the ones just written. */
-  private async verify(weight: number): Promise<void> {
-    const view = await this.read();
-    if (view.weights.some((w) => w !== weight)) {
-      throw new MeshError(
-        `${this.where}: wrote canary weight ${weight} but read back ${view.weights.join(", ")}: another controller may be managing it`,
-      );
-    }
+  /** The error when retrying ran out: what failed, for how long, and where traffic is. */
+  private exhausted(
+    error: unknown,
+    weight: number,
+    conflicts: number,
+    spent: { attempts: number; elapsedMs: number },
+  ): MeshError {
+    const last = error instanceof MeshError ? error : undefined;
+    const seconds = Math.round(spent.elapsedMs / 1000);
+    const traffic = this.lastSeen
+      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${describeTraffic(this.lastSeen.vs, this.o.target)}`
+      : "Where traffic is could not be read";
+    const what =
+      last?.isConflict && conflicts === spent.attempts
+        ? `${this.where} kept changing under the action (${conflicts} conflicting edits in a row in ${seconds} s); nothing of theirs was overwritten`
+        : `${weight === 0 ? "Rollback" : `Setting canary weight ${weight}`} of ${this.where} failed after ${spent.attempts} attempts in ${seconds} s: ${(error as Error).message}`;
+    return new MeshError(`${what}. ${traffic}`, last?.status, last?.reason, last?.server);
   }
+
+  /**
+   * Checks the weights took: in the write's answer, then in a fresh read (a controller such as
+   * Argo CD may revert it at once). A read-back that cannot be read is retried like any read and,
+   * when the answer already showed the weights, is no error: the write is known to have taken.
+   */
+  private async verify(
+    weight: number,
+    response: VirtualService | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (response) this.check(response, weight, "the API server answered");
+    let back: VirtualService;
+    try {
+      back = await retry(
+        () => this.get(signal),
+        this.retryOptions(this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS, signal, "read-back"),
+      );
+    } catch (error) {
+      if (response && !signal?.aborted) return;
+      throw error;
+    }
+    this.check(back, weight, "read back");
+  }
+
+  private check(vs: VirtualService, weight: number, how: string): void {
+    const view = this.view(vs, weight === 0 ? "rollback" : "read");
+    if (view.weights.every((w) => w === weight)) return;
+    throw new MeshError(
+      `${this.where}: wrote canary weight ${weight} but ${how} ${describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
+    );
+  }
+}
+
+/** `vs` as `ops` would leave it (no validation: the operations were planned against it). */
+function applied(vs: VirtualService, ops: PatchOperation[]): VirtualService {
+  return fastJsonPatch.applyPatch(structuredClone(vs), ops as Operation[], false, false).newDocument;
 }
