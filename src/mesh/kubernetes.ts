@@ -162,7 +162,7 @@ export interface KubernetesMeshApiOptions {
 
 /** Connection failures that mean the configured server is wrong or down, not merely slow. */
 const CONNECTION_FAILURE =
-  /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|CERT|SELF_SIGNED|UNABLE_TO|TLS|bad port|fetch failed/i;
+  /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS/;
 
 export class KubernetesMeshApi implements MeshApi {
   private readonly custom: k8s.CustomObjectsApi;
@@ -217,14 +217,10 @@ export class KubernetesMeshApi implements MeshApi {
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);
       const meshError = toMeshError(error, request);
-      if (
-        meshError.status !== undefined ||
-        !CONNECTION_FAILURE.test(`${meshError.code} ${meshError.message}`)
-      )
-        throw meshError;
+      if (meshError.status !== undefined || !CONNECTION_FAILURE.test(meshError.code ?? "")) throw meshError;
       // The server in the kubeconfig could not be reached at all: say which input named it.
       const unreachable = new MeshError(
-        `${this.source}: the Kubernetes API server ${this.server} is unreachable (${meshError.code ?? meshError.message.replace(/^.*: /, "")}) while trying to ${request.verb} ${describeObject(request)}`,
+        `${this.source}: the Kubernetes API server ${this.server} is unreachable (${meshError.code}) while trying to ${request.verb} ${describeObject(request)}`,
       );
       unreachable.transient = meshError.transient;
       unreachable.code = meshError.code;
