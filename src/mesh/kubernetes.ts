@@ -54,11 +54,9 @@ export function loadKubeConfig(
     try {
       config.loadFromString(options.kubeconfig);
     } catch (error) {
-      // YAML parser messages quote the document; only the client's own field checks are safe to show.
-      const safe = /^(clusters|users|contexts)\[\d+\]\S* is missing$/.exec((error as Error).message)?.[0];
       throw inputError(
         "Input 'kubeconfig'",
-        `is not a valid kubeconfig (${safe ?? "its YAML or JSON could not be parsed"}; the content is not shown because it holds credentials)`,
+        `is not a valid kubeconfig (${parseProblem(error)}; the content is not shown because it holds credentials)`,
       );
     }
   } else {
@@ -81,13 +79,18 @@ export function loadKubeConfig(
       );
     }
     try {
-      config.loadFromDefault();
+      // As loadFromDefault does, but from the files checked above (it would fall back silently).
+      if (files.length > 0) {
+        config.loadFromFile(files[0] as string);
+        for (const file of files.slice(1)) {
+          const more = new k8s.KubeConfig();
+          more.loadFromFile(file);
+          config.mergeConfig(more);
+        }
+      } else if (origin === defaultFile) config.loadFromFile(defaultFile as string);
+      else config.loadFromCluster();
     } catch (error) {
-      const safe = /^(clusters|users|contexts)\[\d+\]\S* is missing$/.exec((error as Error).message)?.[0];
-      throw inputError(
-        sourceOf(origin),
-        `is not a valid kubeconfig (${safe ?? "its YAML or JSON could not be parsed"})`,
-      );
+      throw inputError(sourceOf(origin), `is not a valid kubeconfig (${parseProblem(error)})`);
     }
   }
   if (options.context) {
@@ -120,6 +123,12 @@ export function loadKubeConfig(
   }
   sources.set(config, source);
   return config;
+}
+
+/** YAML parser messages quote the document: only the client's own field checks are safe to show. */
+function parseProblem(error: unknown): string {
+  const safe = /^(clusters|users|contexts)\[\d+\]\S* is missing$/.exec((error as Error).message)?.[0];
+  return safe ?? "its YAML or JSON could not be parsed";
 }
 
 function sourceOf(origin: string | undefined): string {
