@@ -193,7 +193,7 @@ export async function runCleanup(
     `VirtualService ${config.namespace}/${config.virtualService}`,
   );
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
-  const outcome = await engine.abandon(inFlight.rolloutId, reason);
+  const outcome = await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);
   if (outcome) {
     const github = await createGitHubReporter(config, {
       ...context,

@@ -196,6 +196,28 @@ describe("transient failures are retried for a bounded time", () => {
     expect(state.history).toHaveLength(2);
   });
 
+  it("recording a person's edit retries a 500 and changes no route", async () => {
+    const clock = virtualClock();
+    const r = router(clock);
+    await r.write(10, next(10));
+    edit((o) => {
+      const route = routesOf(o)[0]?.route as Route;
+      (route[0] as { weight: number }).weight = 70;
+      (route[1] as { weight: number }).weight = 30;
+    });
+    kube.injectFault({ status: 500, count: 2, match: { verb: "patch" } });
+    const state = await r.record((previous) => ({
+      ...(previous as RolloutState),
+      status: "paused",
+      reason: "a person set 70/30",
+    }));
+    expect(state.status).toBe("paused");
+    expect(weightsNow()).toEqual([70, 30]);
+    expect(JSON.parse(stored()?.metadata.annotations?.[STATE_ANNOTATION] as string).reason).toBe(
+      "a person set 70/30",
+    );
+  });
+
   it("an abort ends a hung request within 1 s, for reads and writes", async () => {
     const r = router(virtualClock(), [], 30_000);
     for (const [verb, call] of [

@@ -158,59 +158,107 @@ export class VirtualServiceRouter implements TrafficPort {
 
   async write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState> {
     const rollback = weight === 0;
-    const budgetMs = rollback
-      ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
-      : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS);
-    // Errors `next` throws are its refusals (a lease, a person's edit): never retried, never swallowed.
+    const { state, response } = await this.patchRetrying({
+      mode: rollback ? "rollback" : "write",
+      budgetMs: rollback
+        ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
+        : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS),
+      what: rollback ? "rollback" : `write of ${weight} %`,
+      plan: (view) => {
+        const state = this.stateToSave(view, weight, next(view.state, view));
+        return { state, ops: this.operations(view, weight, state) };
+      },
+      took: (view) => view.weights.every((w) => w === weight),
+      exhausted: (error, conflicts, spent) => this.exhausted(error, weight, conflicts, spent),
+      signal,
+    });
+    await this.verify(weight, response, signal);
+    return state;
+  }
+
+  /**
+   * Saves the state only (a person's edit is recorded, never undone): one patch of the annotation,
+   * retried and re-planned like a write. Whatever the routes say, none of them is changed.
+   */
+  async record(next: NextState, signal?: AbortSignal): Promise<RolloutState> {
+    const { state } = await this.patchRetrying({
+      mode: "read",
+      budgetMs: this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS,
+      what: "saving the state",
+      plan: (view) => {
+        const state = next(view.state, view);
+        return {
+          state,
+          ops: planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
+        };
+      },
+      took: () => true,
+      signal,
+    });
+    return state;
+  }
+
+  /**
+   * Reads, plans and patches until the patch is accepted, retrying what is transient and
+   * re-planning after a conflict. `plan` runs on every fresh read; what it throws (`next`'s
+   * refusals: a lease, a person's edit) is never retried and never swallowed. When a patch got no
+   * answer it may still have been applied: the next read that finds its annotation in place and
+   * the routes as `took` wants them ends the loop instead of patching (or refusing) again.
+   */
+  private async patchRetrying(o: {
+    mode: "read" | "write" | "rollback";
+    budgetMs: number;
+    what: string;
+    plan: (view: View) => { state: RolloutState; ops: PatchOperation[] };
+    took: (view: View) => boolean;
+    exhausted?: (
+      error: unknown,
+      conflicts: number,
+      spent: { attempts: number; elapsedMs: number },
+    ) => unknown;
+    signal: AbortSignal | undefined;
+  }): Promise<{ state: RolloutState; response: VirtualService }> {
     const refusals = new WeakSet<object>();
-    // The annotation of a patch whose answer was lost: if it took, the retry finds it in place.
     let unanswered: string | undefined;
     let conflicts = 0;
-    let response: VirtualService | undefined;
-    const saved = await retry(
+    return retry(
       async () => {
-        const view = this.view(await this.get(signal), rollback ? "rollback" : "write");
+        const view = this.view(await this.get(o.signal), o.mode);
         const found = view.virtualService.metadata.annotations?.[STATE_ANNOTATION];
-        if (unanswered !== undefined && found === unanswered && view.weights.every((w) => w === weight)) {
-          response = view.virtualService;
-          return view.state as RolloutState;
-        }
-        let state: RolloutState;
+        if (unanswered !== undefined && found === unanswered && o.took(view))
+          return { state: view.state as RolloutState, response: view.virtualService };
+        let planned: { state: RolloutState; ops: PatchOperation[] };
         try {
-          state = this.stateToSave(view, weight, next(view.state, view));
+          planned = o.plan(view);
         } catch (error) {
           if (error instanceof Object) refusals.add(error);
           throw error;
         }
-        const ops = this.operations(view, weight, state);
-        const annotation = serializeState(state);
         unanswered = undefined;
         try {
-          response = await this.api.patchVirtualService(
+          const response = await this.api.patchVirtualService(
             this.o.namespace,
             this.o.name,
             view.virtualService.apiVersion,
-            ops,
-            signal,
+            planned.ops,
+            o.signal,
           );
+          return { state: planned.state, response };
         } catch (error) {
           // No answer (reset, timeout): the server may have applied it. Anything else it did not.
           if (error instanceof MeshError && error.status === undefined && error.transient)
-            unanswered = annotation;
+            unanswered = serializeState(planned.state);
           if (error instanceof MeshError && error.isConflict) conflicts += 1;
           throw error;
         }
-        return state;
       },
       {
-        ...this.retryOptions(budgetMs, signal, rollback ? "rollback" : `write of ${weight} %`),
+        ...this.retryOptions(o.budgetMs, o.signal, o.what),
         retryAlso: (error) => error instanceof MeshError && error.isConflict,
         never: (error) => error instanceof Object && refusals.has(error),
-        onExhausted: (error, spent) => this.exhausted(error, weight, conflicts, spent),
+        onExhausted: (error, spent) => (o.exhausted ? o.exhausted(error, conflicts, spent) : error),
       },
     );
-    await this.verify(weight, response, signal);
-    return saved;
   }
 
   /** The error when retrying ran out: what failed, for how long, and where traffic is. */
