@@ -128,30 +128,33 @@ export class VirtualServiceRouter implements TrafficPort {
     return view;
   }
 
-  private operations(view: View, weight: number, state: RolloutState): PatchOperation[] {
-    const annotation = planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state));
-    if (weight === 0)
-      return [...planRollback(view.virtualService, view.managed, state.original), ...annotation];
-    return [...planWeights(view.virtualService, view.managed, weight, this.o.target), ...annotation];
-  }
-
   /**
-   * The state to save: `next`'s, except that a rollback records the routes as it leaves them at
-   * rest (never an `original` the routes contradict).
+   * The patch that moves the routes to `weight` and saves `proposed` (what `next` computed) with
+   * it. A rollback restores `proposed.original` where that is consistent with 100 % stable, and
+   * records the routes as it leaves them at rest: never an `original` the routes contradict.
    */
-  private stateToSave(view: View, weight: number, state: RolloutState): RolloutState {
-    if (weight !== 0) return state;
-    const after = applied(
-      view.virtualService,
-      planRollback(view.virtualService, view.managed, state.original),
-    );
-    return { ...state, original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)) };
+  private planned(view: View, weight: number, proposed: RolloutState) {
+    const vs = view.virtualService;
+    if (weight !== 0) {
+      const ops = planWeights(vs, view.managed, weight, this.o.target);
+      return {
+        state: proposed,
+        ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
+      };
+    }
+    const ops = planRollback(vs, view.managed, proposed.original);
+    const after = applied(vs, ops);
+    const state = {
+      ...proposed,
+      original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)),
+    };
+    return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
   }
 
   async plan(weight: number, next: NextState): Promise<PatchOperation[]> {
     const vs = this.dryRunObject ?? (await this.get(undefined));
     const view = this.view(vs, weight === 0 ? "rollback" : "write");
-    const ops = this.operations(view, weight, this.stateToSave(view, weight, next(view.state, view)));
+    const { ops } = this.planned(view, weight, next(view.state, view));
     this.dryRunObject = applied(view.virtualService, ops);
     return ops;
   }
@@ -164,10 +167,7 @@ export class VirtualServiceRouter implements TrafficPort {
         ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
         : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS),
       what: rollback ? "rollback" : `write of ${weight} %`,
-      plan: (view) => {
-        const state = this.stateToSave(view, weight, next(view.state, view));
-        return { state, ops: this.operations(view, weight, state) };
-      },
+      plan: (view) => this.planned(view, weight, next(view.state, view)),
       took: (view) => view.weights.every((w) => w === weight),
       exhausted: (error, conflicts, spent) => this.exhausted(error, weight, conflicts, spent),
       signal,
