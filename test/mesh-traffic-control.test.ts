@@ -267,7 +267,9 @@ describe("shifting weights", () => {
     await r.write(10, next(10));
     kube.injectFault({ status: 500, count: 3, match: { verb: "patch" } });
     await r.write(50, next(50));
-    expect(kube.audit.filter((e) => e.verb === "patch").map((p) => p.code)).toEqual([200, 500, 500, 500, 200]);
+    expect(kube.audit.filter((e) => e.verb === "patch").map((p) => p.code)).toEqual([
+      200, 500, 500, 500, 200,
+    ]);
     expect((await r.read()).weights).toEqual([50]);
   });
 
