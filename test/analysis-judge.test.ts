@@ -104,23 +104,29 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
   });
 
-  it("at 100 % (no stable to compare) waits for a harm to persist one more window", () => {
+  it("at 100 % (no stable to compare) rolls back only a harm that persists for a minute", () => {
     const judging = new StageJudging({}, 100, true);
-    // Healthy history first, then one window far above the limit.
-    const healthy = judging.check(ok({ requests: 3000, errors: 10 }, undefined), 15_000);
-    expect(healthy.decision).toBe("continue");
-    const blip = judging.check(ok({ requests: 4500, errors: 160 }, undefined), 30_000);
-    expect(blip).toMatchObject({ decision: "continue", rule: "persisting" });
-    const persists = judging.check(ok({ requests: 6000, errors: 310 }, undefined), 45_000);
-    expect(persists).toMatchObject({ decision: "fail", rule: "harm-limit" });
+    expect(judging.check(ok({ requests: 1500, errors: 7 }, undefined), 15_000).decision).toBe("continue");
+    // From here every 15 s window runs at 5 % errors.
+    let canary = { requests: 1500, errors: 7 };
+    const rules: string[] = [];
+    for (let t = 30_000; t <= 120_000; t += 15_000) {
+      canary = { requests: canary.requests + 1500, errors: canary.errors + 75 };
+      const v = judging.check(ok({ ...canary }, undefined), t);
+      rules.push(v.rule);
+      if (v.decision !== "continue") break;
+    }
+    expect(rules).toEqual(["persisting", "persisting", "persisting", "harm-limit"]);
   });
 
-  it("a blip at 100 % that does not persist does not roll back", () => {
+  it("a 30-second blip at 100 % does not roll back", () => {
     const judging = new StageJudging({}, 100, true);
-    judging.check(ok({ requests: 3000, errors: 10 }, undefined), 15_000);
-    judging.check(ok({ requests: 4500, errors: 160 }, undefined), 30_000);
-    const after = judging.check(ok({ requests: 6000, errors: 165 }, undefined), 45_000);
-    expect(after.decision).not.toBe("fail");
+    const windows = [7, 300, 300, 8, 6, 7];
+    let canary = { requests: 0, errors: 0 };
+    for (const [i, errors] of windows.entries()) {
+      canary = { requests: canary.requests + 1500, errors: canary.errors + errors };
+      expect(judging.check(ok({ ...canary }, undefined), 15_000 * (i + 1)).decision).not.toBe("fail");
+    }
   });
 
   it("never convicts on partial data, and counts none of it", () => {
@@ -194,7 +200,7 @@ describe("evidence primitives", () => {
   it("estimates the requests a safety proof still needs from the observed rate", () => {
     const e = addWindow(
       emptyEvidence(false),
-      { canary: { requests: 200, errors: 1 } },
+      { canary: { requests: 200, errors: 1 }, ms: 15_000 },
       { maxErrorRate: 0.01, maxSlowFraction: 0.01, maxRatio: 2 },
     );
     const needed = requestsToProveSafe(assessSignal("errors", e.errors, 0.01), 0.05);

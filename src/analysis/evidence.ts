@@ -27,6 +27,8 @@ import type { VersionCounts } from "./judge.ts";
 export interface WindowCounts {
   canary: VersionCounts;
   stable?: VersionCounts;
+  /** How long the window lasted. */
+  ms: number;
 }
 
 export interface SignalEvidence {
@@ -45,8 +47,9 @@ export interface SignalEvidence {
   rel: number[];
   /** Log likelihood ratio of the safety test. */
   safe: number;
-  /** The canary's bad-request rate in the last windows that had requests, newest last (persistence at 100 %). */
-  recent: number[];
+  /** Consecutive latest windows in which the canary was above the limit, and the time they span (persistence at 100 %). */
+  aboveWindows: number;
+  aboveMs: number;
 }
 
 export interface Evidence {
@@ -68,8 +71,6 @@ export interface EvidenceSettings {
 const ABS_ALTERNATIVES = [1.5, 2, 3, 5, 10, 20] as const;
 /** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
 export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
-/** How many recent window rates are kept. */
-const RECENT = 2;
 
 function emptySignal(): SignalEvidence {
   return {
@@ -83,7 +84,8 @@ function emptySignal(): SignalEvidence {
     pairedStableK: 0,
     rel: REL_ALTERNATIVES.map(() => 0),
     safe: 0,
-    recent: [],
+    aboveWindows: 0,
+    aboveMs: 0,
   };
 }
 
@@ -117,14 +119,17 @@ function addToSignal(
   stable: { n: number; k: number } | undefined,
   limit: number,
   maxRatio: number,
+  ms: number,
 ): SignalEvidence {
   if (canaryN <= 0) return s;
-  const next: SignalEvidence = { ...s, rel: [...s.rel], recent: [...s.recent] };
+  const next: SignalEvidence = { ...s, rel: [...s.rel] };
   // Safety first, with the alternative chosen before this window's data is looked at.
   next.safe += bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit));
   next.n += canaryN;
   next.k += canaryK;
-  next.recent = [...next.recent, canaryK / canaryN].slice(-RECENT);
+  const above = canaryK / canaryN > limit;
+  next.aboveWindows = above ? s.aboveWindows + 1 : 0;
+  next.aboveMs = above ? s.aboveMs + ms : 0;
   const stableRate = stable && stable.n > 0 ? stable.k / stable.n : undefined;
   if (stableRate === undefined || stableRate <= limit) {
     next.cleanN += canaryN;
@@ -158,6 +163,7 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
     stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
     settings.maxErrorRate,
     settings.maxRatio,
+    window.ms,
   );
   const latency =
     evidence.latency && canary.slow !== undefined
@@ -170,6 +176,7 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
             : undefined,
           settings.maxSlowFraction,
           settings.maxRatio,
+          window.ms,
         )
       : evidence.latency;
   return { errors, ...(latency ? { latency } : {}), windows: evidence.windows + 1 };
@@ -192,7 +199,8 @@ export interface SignalAssessment {
   pairedCanaryRate?: number;
   n: number;
   k: number;
-  recent: number[];
+  aboveWindows: number;
+  aboveMs: number;
 }
 
 export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
@@ -216,7 +224,8 @@ export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limi
       : {}),
     n: s.n,
     k: s.k,
-    recent: s.recent,
+    aboveWindows: s.aboveWindows,
+    aboveMs: s.aboveMs,
   };
 }
 

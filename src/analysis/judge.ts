@@ -4,8 +4,8 @@
  * - `fail` as soon as a harm test's e-value reaches 1/α (src/analysis/evidence.ts): the canary is
  *   clearly above max-error-rate (in windows where stable was within it), or clearly worse than
  *   max-ratio-to-stable times stable's rate at the same moments. Where stable serves nothing (weight
- *   100) a harm by the limit must also persist: the canary above the limit in each of its last two
- *   windows, so a blip that hits everything does not roll back.
+ *   100) a harm by the limit must also persist: the canary above the limit in every window of the
+ *   last minute, so a blip that hits everything (a dependency's incident) does not roll back.
  * - A stage below the last moves on after min-stage-duration unless harm is shown: too little
  *   traffic is never a reason to hold or roll back.
  * - The last stage promotes once the safety proof (the canary's rate below each limit, at 1/β)
@@ -72,6 +72,8 @@ export interface CheckInput {
   evidence: Evidence;
   /** Whether stable served requests in the latest window. */
   stableServed: boolean;
+  /** Reads so far in this stage, this one included. */
+  check?: number;
 }
 
 /** One signal's numbers, for people and for the report. */
@@ -135,6 +137,16 @@ export const pct = (x: number): string =>
  * back, so it costs no false rollbacks, only time.
  */
 const SUSPICION_LOG_E = 1;
+
+/** With no stable traffic to compare, harm by the limit must last this long (a blip does not count). */
+export const PERSISTENCE_MS = 60_000;
+
+/**
+ * A stage's first read may still count requests from before its weight change (Prometheus' samples
+ * lag the change by up to a scrape interval), so "no canary traffic" is concluded from the third
+ * read on.
+ */
+const CHECKS_BEFORE_NO_TRAFFIC = 3;
 
 /** Expected canary requests that make "none arrived" a safe conclusion (e^-20: never by chance). */
 const EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC = 20;
@@ -217,7 +229,7 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
         reason: harmReason(a, false, settings, alpha),
       };
     if (a.absLogE >= reject) {
-      const persists = a.recent.length >= 2 && a.recent.every((r) => r > a.limit);
+      const persists = a.aboveWindows >= 2 && a.aboveMs >= PERSISTENCE_MS;
       if (input.stableServed || persists)
         return {
           ...base,
@@ -230,7 +242,7 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
           ...base,
           decision: "continue",
           rule: "persisting",
-          reason: `The canary's ${what(a.signal, settings)} is above the limit, with no stable traffic to compare: waiting one more interval to see whether it persists`,
+          reason: `The canary's ${what(a.signal, settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
         };
       }
     }
@@ -256,7 +268,8 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
       };
     }
     const expected = stable && weight < 100 ? (stable.requests * weight) / (100 - weight) : 0;
-    if (expected >= EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC) {
+    const settled = (input.check ?? CHECKS_BEFORE_NO_TRAFFIC) >= CHECKS_BEFORE_NO_TRAFFIC;
+    if (expected >= EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC && settled) {
       return {
         ...base,
         decision: "inconclusive",

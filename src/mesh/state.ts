@@ -62,7 +62,8 @@ const SignalEvidence = z.object({
   pairedStableK: z.number().min(0),
   rel: z.array(z.number()),
   safe: z.number(),
-  recent: z.array(z.number()),
+  aboveWindows: z.number().int().min(0),
+  aboveMs: z.number().min(0),
 });
 
 /** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */

@@ -55,8 +55,9 @@ export function ending(
     case "unreachable":
       return unreachable(weight, reason, p);
     case "inconclusive":
-      // Broken or partial metrics are an outage of the metrics, not a verdict on the canary.
-      if (rule === "metrics-error" || rule === "partial-data") return unreachable(weight, reason, p);
+      // Broken, partial or missing metrics are an outage of the metrics, not a verdict on the canary.
+      if (rule === "metrics-error" || rule === "partial-data" || rule === "no-series")
+        return unreachable(weight, reason, p);
       if (rule === "max-duration") {
         if (p.onInconclusive === "promote") return undefined;
         return p.onInconclusive === "rollback"
@@ -67,7 +68,7 @@ export function ending(
               failed: false,
             };
       }
-      // No canary traffic or no series: the setup is wrong; never promote on it.
+      // Stable gets traffic and the canary none: the routing is wrong; never promote on it.
       return p.onInconclusive === "pause"
         ? {
             action: "pause",

@@ -95,6 +95,8 @@ export async function analyseStage(
   let seen = { canary: zero(slow), stable: zero(slow) };
   let failingSince: number | undefined;
   let alarmed = false;
+  let check = 0;
+  let lastRead = input.changedAt;
   for (;;) {
     // After a failed read the next one comes sooner, so an outage is declared on time.
     const wait =
@@ -106,6 +108,7 @@ export async function analyseStage(
           );
     await clock.sleep(wait, signal);
     const issuedAt = clock.now().getTime();
+    check += 1;
     const elapsedMs = issuedAt - input.changedAt;
 
     const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
@@ -144,7 +147,9 @@ export async function analyseStage(
         const window = {
           canary: delta(observation.canary, seen.canary),
           stable: delta(observation.stable, seen.stable),
+          ms: issuedAt - lastRead,
         };
+        lastRead = issuedAt;
         stableServed = window.stable.requests > 0;
         evidence = addWindow(evidence, window, input.evidenceSettings);
         seen = {
@@ -153,7 +158,7 @@ export async function analyseStage(
         };
       }
       verdict = judgeCheck(
-        { weight, final: input.final, elapsedMs, observation, evidence, stableServed },
+        { weight, final: input.final, elapsedMs, observation, evidence, stableServed, check },
         input.judge,
       );
     }

@@ -32,6 +32,7 @@ const minus = (a: VersionCounts | undefined, b: VersionCounts | undefined): Vers
 export class StageJudging {
   evidence: Evidence;
   private seen: { canary?: VersionCounts; stable?: VersionCounts } = {};
+  private lastElapsed = 0;
   private readonly settings: JudgeSettings;
   private readonly weight: number;
   private readonly final: boolean;
@@ -49,7 +50,9 @@ export class StageJudging {
       const window = {
         canary: minus(observation.canary, this.seen.canary),
         stable: minus(observation.stable, this.seen.stable),
+        ms: elapsedMs - this.lastElapsed,
       };
+      this.lastElapsed = elapsedMs;
       stableServed = window.stable.requests > 0;
       this.evidence = addWindow(this.evidence, window, this.settings);
       this.seen = { canary: observation.canary, stable: observation.stable };
