@@ -173,8 +173,10 @@ function addToSignal(
   next.safe += safeGain;
   next.n += canaryN;
   next.k += canaryK;
-  next.aboveWindows = below ? 0 : s.aboveWindows + 1;
-  next.aboveMs = below ? 0 : s.aboveMs + ms;
+  // Persistence is only asked where there is no stable traffic: a streak counts those windows only.
+  const streak = !stableServed && !below;
+  next.aboveWindows = streak ? s.aboveWindows + 1 : 0;
+  next.aboveMs = streak ? s.aboveMs + ms : 0;
   const stableRate = stableServed ? stable.k / stable.n : undefined;
   if (stableRate === undefined || stableRate <= limit) {
     next.cleanN += canaryN;
