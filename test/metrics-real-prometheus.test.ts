@@ -4,7 +4,7 @@
  * arithmetic before (issue 11): an HA pair behind one URL, a restarted pod, series that appear
  * mid-stage, and a latency histogram without the threshold's bucket or with a NaN sample.
  *
- * Except for the HA pair (whose point is two replicas scraping live traffic at different moments),
+ * Except for the HA pair (whose point is two replicas that disagree slightly about live traffic),
  * traffic is sent in batches while the simulator's timer is paused, and each batch is scraped
  * before the next: Prometheus then holds exactly what the simulator counted, so counts must be equal,
  * not close.
@@ -55,6 +55,7 @@ async function prometheus(
     targets: [traffic.target],
     scrapeIntervalSeconds,
     externalLabels: replica ? { replica } : undefined,
+    scrapeParams: replica ? { replica } : undefined,
   });
   running.push(server);
   return server;
@@ -144,7 +145,9 @@ function scrapeDifferences(
   startMs: number,
   endMs: number,
 ): Set<number> {
-  const near = (at: number) => traffic.scrapeLog.filter((s) => s.atMs <= at + 100 && s.atMs >= at - 3000);
+  // The scrapes whose samples a read at `at` may return: stamped at or before it, not long before.
+  const near = (at: number) =>
+    traffic.scrapeLog.filter((s) => s.stampMs <= at + 50 && s.stampMs >= at - 2500);
   const value = (s: { totals: Map<string, Totals> }) => {
     const t = s.totals.get(version);
     return t ? field(t) : 0;
@@ -156,13 +159,24 @@ function scrapeDifferences(
 }
 
 describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)", () => {
-  it("counts what the simulator sent, within the replicas' scrape offsets, and never blows up", async () => {
+  it("counts what the simulator sent when the replicas disagree, within their offsets, and never blows up", async () => {
     const mesh = await meshAt5050({ seed: 11, stable: { errorRate: 0.01 }, canary: { errorRate: 0.01 } });
+    // Replica a's clock runs 1.2 s ahead (2.4 scrape intervals): its samples hold values older than
+    // their timestamps say. Whenever b answered the start and a answers a later read, a's first
+    // samples are below the start value: a dip at every such read, which must not count as a reset.
+    mesh.traffic.timestampLagMs = (url) => (url.includes("replica=a") ? -1200 : 0);
     const replicas = await Promise.all([
       prometheus(mesh.traffic, 0.5, "a"),
       prometheus(mesh.traffic, 0.5, "b"),
     ]);
     const proxy = await roundRobin(replicas.map((r) => r.url));
+    // Both replicas hold the canary's series before counting starts (see the report: a replica
+    // without them at the start would make every series look new).
+    for (const replica of replicas) {
+      const client = new PrometheusClient({ url: replica.url });
+      while ((await client.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+        await sleep(100);
+    }
     await scrapes(mesh.traffic, 4);
     const obs = observer(proxy.url, THRESHOLD_MS);
     const t0 = Date.now();
@@ -190,7 +204,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
           const allowed = scrapeDifferences(mesh.traffic, version, pick, t0, now);
           expect(allowed, `${version} ${field}`).toContain(counted[field]);
         }
-        expect(counted.requests).toBeLessThanOrEqual(exact.requests + 300);
+        expect(counted.requests).toBeLessThanOrEqual(exact.requests + 400);
       }
     }
     // Both replicas answered the canary's counter reads: the pair really was mixed.
@@ -206,7 +220,37 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     );
     console.log(`HA pair:\n${rows.join("\n")}`);
     expect(final.canary?.requests).toBeGreaterThanOrEqual(exact.requests);
-    expect(final.canary?.requests).toBeLessThanOrEqual(exact.requests + 300);
+    expect(final.canary?.requests).toBeLessThanOrEqual(exact.requests + 400);
+  }, 60_000);
+
+  // KNOWN LIMITATION (reported, not fixed here: src/ is not ours). A replica that holds no sample
+  // of a series at the start (restarted with empty storage, or down for more than the 5 min
+  // lookback) answers the start with nothing, so the series looks new and its whole counter is
+  // counted. This test passes once a series missing from the start is looked up again at the start
+  // time on later reads (another replica has it) before it is counted from zero.
+  it.fails("KNOWN LIMITATION: a replica with no samples at the start does not make the counts blow up", async () => {
+    const mesh = await meshAt5050({ seed: 3 });
+    const old = await prometheus(mesh.traffic, 0.5, "a");
+    const client = new PrometheusClient({ url: old.url });
+    while ((await client.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+      await sleep(100);
+    await sleep(2000);
+    const fresh = await prometheus(mesh.traffic, 0.5, "b");
+    // The canary's reads go to the fresh replica (1st and 3rd request), the stable's to the old one.
+    const proxy = await roundRobin([fresh.url, old.url]);
+    const obs = observer(proxy.url);
+    const before = mesh.traffic.totals("v2");
+    const start = await obs.start(new Date());
+    const freshClient = new PrometheusClient({ url: fresh.url });
+    while ((await freshClient.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+      await sleep(100);
+    await sleep(1000);
+    const observation = countsOf(await obs.observeSince(start, new Date()));
+    const exact = since(before, mesh.traffic.totals("v2"), false);
+    console.log(
+      `replica empty at the start: canary counted ${observation.canary?.requests}, sent ${exact.requests}`,
+    );
+    expect(observation.canary?.requests).toBeLessThanOrEqual(exact.requests + 400);
   }, 60_000);
 });
 

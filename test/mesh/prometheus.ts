@@ -43,6 +43,8 @@ export interface PrometheusOptions {
    * two replicas of an HA pair (`replica: a` / `b`) scrape the same target at different moments.
    */
   externalLabels?: Record<string, string>;
+  /** Query parameters on every scrape URL (tells the target which replica asks). */
+  scrapeParams?: Record<string, string>;
 }
 
 export class PrometheusServer {
@@ -77,6 +79,9 @@ export class PrometheusServer {
           {
             job_name: "istio-mesh",
             scrape_interval: interval,
+            ...(options.scrapeParams
+              ? { params: Object.fromEntries(Object.entries(options.scrapeParams).map(([k, v]) => [k, [v]])) }
+              : {}),
             static_configs: [{ targets: options.targets }],
           },
         ],
