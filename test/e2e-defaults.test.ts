@@ -109,4 +109,20 @@ describe("end to end at the default analysis inputs", () => {
     expect(errorLines(run)[0]).toMatch(/^::error::Failed at \d+ %/);
     expect(canaryWeight(m)).toEqual([100]);
   }, 90_000);
+
+  // KNOWN BUG (reported, not fixed here: src/ is not ours). With a latency-threshold set, a
+  // canary whose histogram lacks the threshold's bucket (custom statsHistogramBuckets on the new
+  // pods) makes every read partial, and a partial read adds no window at all: the canary's error
+  // counts, which are complete, are thrown away with the latency data. A canary at 20 % errors is
+  // then held until max-stage-duration (10 min by default) and rolled back "because the metrics
+  // could not be read", not for its errors. This test passes once errors are judged on their own.
+  it.fails("KNOWN BUG: a canary at 20 % errors is rolled back for its errors when its latency data is partial", async () => {
+    const m = await meshWith({ stable: { errorRate: 0.005 }, canary: { errorRate: 0.2 } });
+    m.traffic.rewriteLine = (line) =>
+      line.includes('destination_version="v2"') && line.includes('le="50"') ? null : line;
+    const run = await runOnMesh(m, { inputs: { ...defaultInputs(m), "latency-threshold": "50ms" } });
+    console.log(`20 % errors, partial latency data: ${errorLines(run)[0]}`);
+    expect(canaryWeight(m)).toEqual([100]);
+    expect(errorLines(run)[0]).toMatch(/^::error::Failed at 1 %: The canary's error rate/);
+  }, 90_000);
 });
