@@ -146,8 +146,10 @@ function scrapeDifferences(
   endMs: number,
 ): Set<number> {
   // The scrapes whose samples a read at `at` may return: stamped at or before it, not long before.
+  // (The log's stamp is when the simulator answered; Prometheus stamps when it asked, a little
+  // earlier, so a scrape answered shortly after `at` may still be the one read.)
   const near = (at: number) =>
-    traffic.scrapeLog.filter((s) => s.stampMs <= at + 50 && s.stampMs >= at - 2500);
+    traffic.scrapeLog.filter((s) => s.stampMs <= at + 300 && s.stampMs >= at - 5000);
   const value = (s: { totals: Map<string, Totals> }) => {
     const t = s.totals.get(version);
     return t ? field(t) : 0;
