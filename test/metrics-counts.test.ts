@@ -73,8 +73,15 @@ describe("real Prometheus setups", () => {
   it("an HA pair's slightly different samples are not counter resets", () => {
     // Replica A answered the start (1000); replica B answers later, a little behind at first.
     const start = startValues(seriesSamples([series({ response_code: "200" }, [1000])]));
-    const since = seriesSamples([series({ response_code: "200" }, [998, 1003, 1001, 1010])]);
+    const since = seriesSamples([series({ response_code: "200" }, [998, 1003, 1010])]);
     expect(countsSince(start, since)?.requests).toBe(10);
+  });
+
+  it("within one range (one replica) any drop is a pod restart, however small", () => {
+    const start = startValues(seriesSamples([series({ response_code: "200" }, [100])]));
+    // 100 -> 200, restart, 150 served before the next scrape, then 160.
+    const since = seriesSamples([series({ response_code: "200" }, [200, 150, 160])]);
+    expect(countsSince(start, since)?.requests).toBe(100 + 150 + 10);
   });
 
   it("a count without its threshold bucket is partial data, never all slow", () => {
@@ -85,7 +92,8 @@ describe("real Prometheus setups", () => {
       { metric: { destination_version: "v2", pod: "b", le: "500" }, values: [49] },
     ];
     const s = seriesSamples(requests, latency);
-    expect(s.problems.join(" ")).toMatch(/1 latency series had no sample-for-sample match/);
+    expect(s.latencyProblems.join(" ")).toMatch(/1 latency series had no sample-for-sample match/);
+    expect(s.problems).toEqual([]);
     expect([...(s.slow?.values() ?? [])]).toEqual([[1]]);
   });
 });

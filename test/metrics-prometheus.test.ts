@@ -283,6 +283,6 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
 });
 
 function emptyStart(): MetricsStart {
-  const values = () => ({ requests: new Map(), errors: new Map(), problems: [] });
+  const values = () => ({ requests: new Map(), errors: new Map(), problems: [], latencyProblems: [] });
   return { at: new Date(Date.now() - 1000), canary: values(), stable: values() };
 }

@@ -287,7 +287,7 @@ describe("one real Prometheus, traffic in scraped batches", () => {
   // all come from one replica. A pod that restarts and serves half its earlier count before the
   // next scrape (a crash-looping canary, a 15 s scrape) loses everything it served since the
   // restart. This test passes once the counts are right.
-  it.fails("KNOWN BUG: a pod that restarts and serves half its earlier count before the next scrape is counted exactly", async () => {
+  it("a pod that restarts and serves half its earlier count before the next scrape is counted exactly", async () => {
     const { traffic, obs } = await setup({ canary: { errorRate: 0.02 } });
     await serveAndScrape(traffic, 200);
     const before = traffic.totals("v2");

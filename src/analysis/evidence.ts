@@ -17,7 +17,7 @@
  *   Binomial(E, q) with q = n_c·r / (n_c·r + n_s), where r is the ratio of their rates: no nuisance
  *   rate is estimated or plugged in, and an incident that multiplies both rates leaves q unchanged.
  *   A mixture over alternatives r = 1.5·R … 16·R.
- * - safety ("safe"): H0 "the canary's rate ≥ L". A likelihood ratio of an alternative below L chosen
+ * - safety ("safe"): H0 "the canary's rate ≥ L", on the same clean windows. A likelihood ratio of an alternative below L chosen
  *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
  *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
  */
@@ -123,7 +123,7 @@ export function bernoulliLlr(n: number, k: number, p0: number, p1: number): numb
 
 /** The canary's rate alternative for the safety test, from the windows seen so far. */
 function safetyAlternative(s: SignalEvidence, limit: number): number {
-  const estimate = s.n > 0 ? (s.k + 0.5) / (s.n + 1) : limit / 2;
+  const estimate = s.cleanN > 0 ? (s.cleanK + 0.5) / (s.cleanN + 1) : limit / 2;
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
@@ -168,8 +168,12 @@ function addToSignal(
     next.streakK = 0;
     next.streakSafe = 0;
   }
-  // Safety, with the alternative chosen before this window's data is looked at.
-  const safeGain = bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit));
+  const stableRate = stableServed ? stable.k / stable.n : undefined;
+  const clean = stableRate === undefined || stableRate <= limit;
+  // Safety, on clean windows too (an incident everything shares says nothing about the canary),
+  // with the alternative chosen before this window's data is looked at. Which windows are clean
+  // depends on stable's counts only, so the choice keeps the test valid.
+  const safeGain = clean ? bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit)) : 0;
   next.safe += safeGain;
   next.n += canaryN;
   next.k += canaryK;
@@ -177,8 +181,7 @@ function addToSignal(
   const streak = !stableServed && !below;
   next.aboveWindows = streak ? s.aboveWindows + 1 : 0;
   next.aboveMs = streak ? s.aboveMs + ms : 0;
-  const stableRate = stableServed ? stable.k / stable.n : undefined;
-  if (stableRate === undefined || stableRate <= limit) {
+  if (clean) {
     next.cleanN += canaryN;
     next.cleanK += canaryK;
   }

@@ -40,6 +40,8 @@ export type Observation =
       stable?: VersionCounts;
       /** Warnings or unusable values: the data may be partial. */
       partial: readonly string[];
+      /** The same for the latency histogram only: errors still count, latency does not. */
+      partialLatency?: readonly string[];
     }
   | {
       ok: false;
@@ -270,12 +272,13 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
     }
   }
 
-  if (observation.partial.length > 0) {
+  const partial = [...observation.partial, ...(observation.partialLatency ?? [])];
+  if (partial.length > 0) {
     return {
       ...base,
       decision: atMax ? "inconclusive" : "continue",
       rule: "partial-data",
-      reason: `Prometheus returned partial data (${observation.partial.join("; ")}); nothing is concluded from it`,
+      reason: `Prometheus returned partial data (${partial.join("; ")}); a stage never passes on it`,
     };
   }
 

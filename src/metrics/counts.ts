@@ -4,10 +4,10 @@
  * selector, no function applied) and adds up each series' increments one sample to the next:
  * - a series first seen after the start counts from zero (Envoy creates it at its first request,
  *   so its whole value is new: this is the increment `rate()` and `increase()` miss);
- * - a value far lower than the highest seen (below half of it) is a counter reset (a pod restart)
- *   and counts in full; a small dip is not: two replicas of a Prometheus HA pair behind one URL
- *   answer consecutive queries with samples that differ slightly, and reading each dip as a reset
- *   would count the whole counter again;
+ * - within a range, a value lower than the one before is a counter reset (a pod restart) and counts
+ *   in full; between the start value and the range's first sample only a fall below half is: two
+ *   replicas of a Prometheus HA pair behind one URL answer consecutive queries with samples that
+ *   differ slightly, and reading that dip as a reset would count the whole counter again;
  * - a series that vanished adds nothing after its last sample.
  * The result is exact as of the last scrape; nothing is extrapolated.
  */
@@ -22,6 +22,8 @@ export interface SeriesSamples {
   slow?: Map<string, number[]>;
   /** Anything that makes the data incomplete (NaN values, warnings). */
   problems: string[];
+  /** What makes the latency data incomplete (it leaves the request and error counts usable). */
+  latencyProblems: string[];
   /** How many request-counter series matched. */
   series: number;
 }
@@ -54,8 +56,10 @@ export function seriesSamples(
   requestSeries: RangeSeries[],
   latencySeries?: RangeSeries[],
   warnings: string[] = [],
+  latencyWarnings: string[] = [],
 ): SeriesSamples {
   const problems = [...warnings];
+  const latencyProblems = [...latencyWarnings];
   const requests = new Map<string, number[]>();
   const errors = new Map<string, number[]>();
   for (const s of requestSeries) {
@@ -70,7 +74,7 @@ export function seriesSamples(
     const within = new Map<string, number[]>();
     const totals = new Map<string, number[]>();
     for (const s of latencySeries) {
-      if (!usable(s.values, "latency histogram", problems)) continue;
+      if (!usable(s.values, "latency histogram", latencyProblems)) continue;
       (s.metric.le === undefined ? totals : within).set(seriesKey(s.metric), s.values);
     }
     // Bucket and count of one series are scraped together, so their samples line up one to one.
@@ -89,11 +93,11 @@ export function seriesSamples(
       );
     }
     if (unmatched > 0)
-      problems.push(
+      latencyProblems.push(
         `${unmatched} latency series had no sample-for-sample match in the threshold's bucket (is the threshold one of the histogram's buckets?)`,
       );
   }
-  return { requests, errors, slow, problems, series: requestSeries.length };
+  return { requests, errors, slow, problems, latencyProblems, series: requestSeries.length };
 }
 
 /** Each series' last value: what an instant query at the start returns. */
@@ -107,17 +111,22 @@ export function lastValues(samples: Map<string, number[]>): LastValues {
 export function increments(start: LastValues, since: Map<string, number[]>): number {
   let total = 0;
   for (const [key, values] of since) {
-    let highest = start.get(key) ?? 0;
-    for (const value of values) {
-      if (value >= highest) {
-        total += value - highest;
-        highest = value;
-      } else if (value < highest / 2) {
-        // A reset: the counter restarted from zero and has counted `value` since.
-        total += value;
-        highest = value;
+    // The start value may come from another replica of an HA pair than this range, so a small dip
+    // from it to the range's first sample is not a reset. Within one range every sample comes
+    // from one replica, so there any drop is a reset (a pod restart), however small.
+    // A replica behind the start value still owes that deficit: its first increments are
+    // requests served before the start.
+    let previous = start.get(key) ?? 0;
+    let deficit = 0;
+    for (const [i, value] of values.entries()) {
+      if (i === 0 && value < previous && value >= previous / 2) deficit = previous - value;
+      else {
+        const increment = value >= previous ? value - previous : value;
+        const owed = Math.min(deficit, increment);
+        deficit -= owed;
+        total += increment - owed;
       }
-      // Otherwise a small dip (another replica's sample): nothing new.
+      previous = value;
     }
   }
   return total;
@@ -128,6 +137,7 @@ export interface StartValues {
   errors: LastValues;
   slow?: LastValues;
   problems: string[];
+  latencyProblems: string[];
 }
 
 export function startValues(at: SeriesSamples): StartValues {
@@ -136,6 +146,7 @@ export function startValues(at: SeriesSamples): StartValues {
     errors: lastValues(at.errors),
     slow: at.slow ? lastValues(at.slow) : undefined,
     problems: at.problems,
+    latencyProblems: at.latencyProblems,
   };
 }
 

@@ -48,10 +48,7 @@ export class IstioPrometheusObserver implements MetricsPort {
       this.latencyThresholdMs !== undefined
         ? await this.client.querySeries(latencyQuery(selector, this.latencyThresholdMs, windowMs), at, signal)
         : undefined;
-    return seriesSamples(requests.series, latency?.series, [
-      ...requests.warnings,
-      ...(latency?.warnings ?? []),
-    ]);
+    return seriesSamples(requests.series, latency?.series, requests.warnings, latency?.warnings ?? []);
   }
 
   async start(at: Date, signal?: AbortSignal): Promise<MetricsStart> {
@@ -78,11 +75,20 @@ export class IstioPrometheusObserver implements MetricsPort {
           ...stable.problems,
         ]),
       ];
+      const partialLatency = [
+        ...new Set([
+          ...start.canary.latencyProblems,
+          ...start.stable.latencyProblems,
+          ...canary.latencyProblems,
+          ...stable.latencyProblems,
+        ]),
+      ];
       return {
         ok: true,
         canary: countsSince(start.canary, canary),
         stable: countsSince(start.stable, stable),
         partial,
+        ...(partialLatency.length > 0 ? { partialLatency } : {}),
       };
     } catch (error) {
       return failedObservation(error);

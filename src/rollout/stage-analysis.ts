@@ -148,6 +148,11 @@ export async function analyseStage(
         // weight change, not at the same moments as the canary's requests, so it is no comparison.
         const stable = weight < 100 ? delta(observation.stable, seen.stable) : undefined;
         const window = { canary: delta(observation.canary, seen.canary), stable, ms: issuedAt - lastRead };
+        // Partial latency data leaves the error counts usable: judge errors, skip latency.
+        if (observation.partialLatency?.length) {
+          delete window.canary.slow;
+          delete window.stable?.slow;
+        }
         lastRead = issuedAt;
         stableServed = (stable?.requests ?? 0) > 0;
         evidence = addWindow(evidence, window, input.evidenceSettings);

@@ -97,7 +97,12 @@ export class SimulatedMetrics implements MetricsPort {
     this.totals.stable.errors += binomial(this.random, total - canary, this.behaviour.stableErrorRate);
   }
   private snapshot(c: VersionCounts) {
-    return { requests: new Map([["s", c.requests]]), errors: new Map([["s", c.errors]]), problems: [] };
+    return {
+      requests: new Map([["s", c.requests]]),
+      errors: new Map([["s", c.errors]]),
+      problems: [],
+      latencyProblems: [],
+    };
   }
   async start(at: Date): Promise<MetricsStart> {
     if (this.down) throw Object.assign(new Error("connect ECONNREFUSED"), { problem: "unreachable" });
