@@ -50,6 +50,23 @@ interface Rule {
 
 export const TOO_MANY_REQUESTS = "Too many requests, please try again later.";
 
+/** kube-apiserver's 5xx answers (a 502 comes from a load balancer in front of it). */
+const SERVER_ERRORS: Record<number, FaultDecision> = {
+  500: {
+    kind: "answer",
+    code: 500,
+    reason: "InternalError",
+    message: "Internal error occurred: etcdserver: request timed out",
+  },
+  502: { kind: "answer", code: 502, reason: "", message: "Bad Gateway" },
+  503: {
+    kind: "answer",
+    code: 503,
+    reason: "ServiceUnavailable",
+    message: "the server is currently unable to handle the request",
+  },
+};
+
 export class KubeFaultPlan {
   private rules: Rule[] = [];
   private listeners: Array<(info: RequestInfo) => void> = [];
@@ -78,28 +95,19 @@ export class KubeFaultPlan {
     options: { status?: 500 | 502 | 503; fromFirstMatch?: boolean } & FaultMatch = {},
   ): void {
     const { status = 500, fromFirstMatch = false, ...match } = options;
-    const answer: Record<number, FaultDecision> = {
-      500: {
-        kind: "answer",
-        code: 500,
-        reason: "InternalError",
-        message: "Internal error occurred: etcdserver: request timed out",
-      },
-      502: { kind: "answer", code: 502, reason: "", message: "Bad Gateway" },
-      503: {
-        kind: "answer",
-        code: 503,
-        reason: "ServiceUnavailable",
-        message: "the server is currently unable to handle the request",
-      },
-    };
     this.add(
       match,
       Number.POSITIVE_INFINITY,
       ms,
-      () => answer[status] as FaultDecision,
+      () => SERVER_ERRORS[status] as FaultDecision,
       fromFirstMatch ? undefined : Date.now(),
     );
+  }
+
+  /** The next `count` matching requests answer `status` (500 InternalError, 502, 503). */
+  fail(options: { status?: 500 | 502 | 503; count?: number } & FaultMatch = {}): void {
+    const { status = 500, count = 1, ...match } = options;
+    this.add(match, count, undefined, () => SERVER_ERRORS[status] as FaultDecision);
   }
 
   /** `count` matching writes answer 409 Conflict (or every one for `ms` when given). */

@@ -21,7 +21,11 @@ export class SlowProxy {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private readonly options: SlowProxyOptions) {}
+  private readonly options: SlowProxyOptions;
+
+  constructor(options: SlowProxyOptions) {
+    this.options = options;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
