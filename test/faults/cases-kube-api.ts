@@ -31,20 +31,22 @@ const VS = { resource: "virtualservices" } as const;
 async function rollbackUnder(
   arm: (mesh: Mesh) => void,
   limitFrom: "verdict" | "outage-end",
+  outageMs?: number,
 ): Promise<Measured> {
   return withMesh(FAILING, async (mesh) => {
     const run = await runArmed(mesh, arm);
     const verdict = lineAt(run, VERDICT);
     const stable = stableAfterCanary(mesh);
     const hits = mesh.kube.faultPlan.hits;
-    const outageEnd = hits.at(-1)?.at;
+    // A window's outage ends when the window does, whether or not the action was still asking.
+    const outageEnd = outageMs === undefined ? hits.at(-1)?.at : (hits[0]?.at ?? 0) + outageMs;
     const from = limitFrom === "verdict" ? verdict : outageEnd;
     const ok = within(from, stable, 5000) && canaryShare(currentVs(mesh)) === 0;
     return {
       ok,
       measured:
         `final ${weightsOf(currentVs(mesh))}; verdict → 100 % stable ${seconds(verdict, stable)}` +
-        `; ${hits.length} faulted request(s), last ${seconds(verdict, outageEnd)} after the verdict` +
+        `; ${hits.length} faulted request(s), last ${seconds(verdict, outageEnd)} after the verdict (outage end)` +
         `; outage end → stable ${seconds(outageEnd, stable)}` +
         (stable === undefined ? `; error: ${errors(run).slice(0, 160)}` : ""),
     };
