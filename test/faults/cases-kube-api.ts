@@ -81,6 +81,7 @@ export const kubeApiCases: FaultCase[] = [
       rollbackUnder(
         (m) => m.kube.faultPlan.failFor(5000, { ...VS, status: 500, fromFirstMatch: true }),
         "outage-end",
+        5000,
       ),
   },
   {
