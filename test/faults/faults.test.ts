@@ -6,10 +6,12 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { peopleAndStateCases } from "./cases-people-state.ts";
 import { type FaultCase, markdownTable, type Row, writeResults } from "./table.ts";
 
-const cases: FaultCase[] = [...kubeApiCases];
+const cases: FaultCase[] = [...peopleAndStateCases, ...kubeApiCases, ...githubAndSignalCases];
 const rows: Row[] = [];
 
 function headCommit(): string | undefined {
