@@ -7,11 +7,19 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
+import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
 import { type FaultCase, markdownTable, type Row, writeResults } from "./table.ts";
 
-const cases: FaultCase[] = [...peopleAndStateCases, ...kubeApiCases, ...githubAndSignalCases];
+const cases: FaultCase[] = [
+  ...peopleAndStateCases,
+  ...kubeApiCases,
+  ...githubAndSignalCases,
+  ...metricsCases,
+  ...inputAndSecretCases,
+];
 const rows: Row[] = [];
 
 function headCommit(): string | undefined {

@@ -40,7 +40,7 @@ export interface TimedRun extends ActionRun {
 export async function withMesh<T>(options: MeshOptions, body: (mesh: Mesh) => Promise<T>): Promise<T> {
   const mesh = await startMesh(options);
   try {
-    if (options.prometheus !== false) await mesh.scraped(20_000);
+    if (options.prometheus !== false) await mesh.scraped(45_000);
     return await body(mesh);
   } finally {
     await mesh.stop();

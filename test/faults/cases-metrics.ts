@@ -1,0 +1,127 @@
+/**
+ * Issue 12, item 6: Prometheus faults are timed from when they began (`on-unreachable` after about
+ * 3 × `interval`), a short restart is ridden out, and "no data" is told apart from "no traffic".
+ */
+import { SlowProxy } from "../support/slow-proxy.ts";
+import {
+  canaryShare,
+  currentVs,
+  errors,
+  HEALTHY,
+  runArmed,
+  runTimed,
+  seconds,
+  stableAfterCanary,
+  weightsOf,
+  within,
+  withMesh,
+} from "./harness.ts";
+import type { FaultCase } from "./table.ts";
+
+const INTERVAL_S = 2;
+/** Unreachable for 3 intervals, then the rollback write: 3 × 2 s plus 3 s for the write and the margin. */
+const UNREACHABLE_LIMIT_MS = 3 * INTERVAL_S * 1000 + 3000;
+const METRICS_INPUTS = {
+  interval: `${INTERVAL_S}s`,
+  "min-stage-duration": "30s",
+  "max-stage-duration": "60s",
+};
+
+export const metricsCases: FaultCase[] = [
+  {
+    id: "6a",
+    title: `Prometheus killed mid-stage (interval ${INTERVAL_S}s, healthy canary)`,
+    must: `100 % stable within 3 × interval + 3 s of the kill (${UNREACHABLE_LIMIT_MS / 1000} s)`,
+    run: () =>
+      withMesh(HEALTHY, async (mesh) => {
+        let killedAt: number | undefined;
+        const run = await runArmed(
+          mesh,
+          (m) => {
+            killedAt = Date.now();
+            m.prometheus?.kill();
+          },
+          { inputs: METRICS_INPUTS, timeoutMs: 60_000 },
+        );
+        const stable = stableAfterCanary(mesh);
+        return {
+          ok: within(killedAt, stable, UNREACHABLE_LIMIT_MS),
+          measured: `kill → 100 % stable ${seconds(killedAt, stable)}; result ${run.outputs.result ?? "none"}; says: ${errors(run).slice(0, 100)}`,
+        };
+      }),
+  },
+  {
+    id: "6b",
+    title: `Prometheus down for 3 s then restarted (under 3 intervals of ${INTERVAL_S}s), healthy canary`,
+    must: "promoted, 0/100: a short outage is ridden out",
+    run: () =>
+      withMesh(HEALTHY, async (mesh) => {
+        const run = await runArmed(
+          mesh,
+          (m) => {
+            m.prometheus?.kill();
+            setTimeout(() => void m.prometheus?.restart(), 3000);
+          },
+          { inputs: { ...METRICS_INPUTS, stages: "10,100", "min-stage-duration": "8s" }, timeoutMs: 60_000 },
+        );
+        const final = weightsOf(currentVs(mesh));
+        return {
+          ok: run.outputs.result === "promoted" && final === "0/100",
+          measured: `result ${run.outputs.result ?? "none"}; final ${final}${run.exitCode === 0 ? "" : `; says: ${errors(run).slice(0, 120)}`}`,
+        };
+      }),
+  },
+  {
+    id: "6c",
+    title: `Prometheus answers only after 60 s, from mid-stage (interval ${INTERVAL_S}s)`,
+    must: `100 % stable within 3 × interval + 3 s of the slowdown (${UNREACHABLE_LIMIT_MS / 1000} s)`,
+    run: async () => {
+      let proxy: SlowProxy | undefined;
+      try {
+        return await withMesh(HEALTHY, async (mesh) => {
+          const slow = await new SlowProxy({ target: mesh.prometheus?.url ?? "" }).start();
+          proxy = slow;
+          let slowedAt: number | undefined;
+          const run = await runArmed(
+            mesh,
+            () => {
+              slowedAt = Date.now();
+              slow.delayMs = 60_000;
+            },
+            { inputs: { ...METRICS_INPUTS, "prometheus-url": slow.url }, timeoutMs: 60_000 },
+          );
+          const stable = stableAfterCanary(mesh);
+          return {
+            ok: within(slowedAt, stable, UNREACHABLE_LIMIT_MS),
+            measured: `slowdown → 100 % stable ${seconds(slowedAt, stable)}; result ${run.outputs.result ?? "none"}${run.signal ? " (killed by the test at 60 s)" : ""}`,
+          };
+        });
+      } finally {
+        await proxy?.stop();
+      }
+    },
+  },
+  {
+    id: "6d",
+    title: "empty vectors from a working Prometheus (a canary selector no series has)",
+    must: 'reported as no data, not as "No traffic reached the canary"',
+    run: () =>
+      withMesh(HEALTHY, async (mesh) => {
+        const run = await runTimed(mesh, {
+          inputs: {
+            "canary-selector": 'destination_version="v9"',
+            "stable-selector": 'destination_version="v1"',
+            "max-stage-duration": "6s",
+          },
+          timeoutMs: 60_000,
+        });
+        const text = `${run.stdout}\n${run.summary}`;
+        const noTraffic = /No traffic reached the canary/.test(text);
+        const noData = /no (data|series)/i.test(text);
+        return {
+          ok: !noTraffic && noData && canaryShare(currentVs(mesh)) === 0,
+          measured: `result ${run.outputs.result ?? "none"}; says: ${errors(run).slice(0, 140)}`,
+        };
+      }),
+  },
+];
