@@ -11,7 +11,7 @@ export const ISTIO_LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
 
 export const COMMANDS = ["rollout", "promote", "rollback", "status"] as const;
 export const REPORTERS = ["destination", "source", "waypoint"] as const;
-export const INCONCLUSIVE_POLICIES = ["rollback", "pause"] as const;
+export const INCONCLUSIVE_POLICIES = ["promote", "pause", "rollback"] as const;
 export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 
 export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as const;

@@ -7,7 +7,7 @@
  */
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { STATE_ANNOTATION } from "../constants.ts";
-import type { TrafficPort, TrafficView } from "../rollout/ports.ts";
+import type { NextState, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
@@ -142,6 +142,25 @@ export class VirtualServiceRouter implements TrafficPort {
       }
       await this.verify(weight);
       return state;
+    }
+  }
+
+  /** Saves the state only: one patch of the annotation, re-planned after a conflicting edit. */
+  async record(next: NextState): Promise<RolloutState> {
+    for (let conflicts = 0; ; conflicts++) {
+      const view = this.view(await this.api.getVirtualService(this.o.namespace, this.o.name));
+      const state = next(view.state, view);
+      try {
+        await this.api.patchVirtualService(
+          this.o.namespace,
+          this.o.name,
+          view.virtualService.apiVersion,
+          planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
+        );
+        return state;
+      } catch (error) {
+        if (!(error instanceof MeshError && error.isConflict && conflicts < this.o.maxConflicts)) throw error;
+      }
     }
   }
 

@@ -34,7 +34,7 @@ export const MAX_STAGE_RESULTS = 100;
 const StageResult = z.object({
   stage: z.number().int().min(0),
   weight: z.number().int().min(0).max(100),
-  decision: z.enum(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted"]),
+  decision: z.enum(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted", "halted"]),
   reason: z.string(),
   at: z.string(),
   durationMs: z.number().min(0),
@@ -49,6 +49,28 @@ const OriginalRoute = z.object({
   canaryAdded: z.boolean(),
   stableWeight: z.number().int().optional(),
   canaryWeight: z.number().int().optional(),
+});
+
+const SignalEvidence = z.object({
+  n: z.number().min(0),
+  k: z.number().min(0),
+  cleanN: z.number().min(0),
+  cleanK: z.number().min(0),
+  pairedCanaryN: z.number().min(0),
+  pairedCanaryK: z.number().min(0),
+  pairedStableN: z.number().min(0),
+  pairedStableK: z.number().min(0),
+  rel: z.array(z.number()),
+  safe: z.number(),
+  aboveWindows: z.number().int().min(0),
+  aboveMs: z.number().min(0),
+});
+
+/** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
+const Evidence = z.object({
+  errors: SignalEvidence,
+  latency: SignalEvidence.optional(),
+  windows: z.number().int().min(0),
 });
 
 const Lease = z.object({ holder: z.string(), expiresAt: z.string() });
@@ -73,6 +95,7 @@ export const RolloutStateSchema = z.object({
   history: z.array(HistoryEntry),
   /** Each analysed stage's outcome and counts, so a later run (status, promote) reports them too. */
   stageResults: z.array(StageResult).max(MAX_STAGE_RESULTS).optional(),
+  evidence: Evidence.optional(),
 });
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
 
