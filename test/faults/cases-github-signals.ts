@@ -12,8 +12,8 @@ import {
   currentVs,
   errors,
   FAILING,
+  FIRST_STAGE,
   HEALTHY,
-  lineAt,
   nonRollbackWritesAfter,
   runArmed,
   runTimed,
@@ -21,7 +21,7 @@ import {
   stableAfterCanary,
   storedWrites,
   type TimedRun,
-  VERDICT,
+  verdictAt,
   weightsOf,
   within,
   withMesh,
@@ -133,8 +133,11 @@ export const githubAndSignalCases: FaultCase[] = [
     must: "100 % stable within 5 s of the verdict; the step still ends",
     run: () =>
       withMesh(FAILING, async (mesh) => {
-        const run = await runArmed(mesh, (m) => m.github.faultPlan.hold(), { timeoutMs: 40_000 });
-        const verdict = lineAt(run, VERDICT);
+        const run = await runArmed(mesh, (m) => m.github.faultPlan.hold(), {
+          armOn: FIRST_STAGE,
+          timeoutMs: 40_000,
+        });
+        const verdict = verdictAt(run);
         const stable = stableAfterCanary(mesh);
         return {
           ok: within(verdict, stable, 5000),

@@ -5,17 +5,17 @@
 import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
 import type { Mesh } from "../mesh/index.ts";
 import {
+  atRollbackWrite,
   canaryShare,
   currentVs,
   errors,
   FAILING,
   HEALTHY,
-  lineAt,
   runArmed,
   runTimed,
   seconds,
   stableAfterCanary,
-  VERDICT,
+  verdictAt,
   weightsOf,
   within,
   withMesh,
@@ -25,8 +25,8 @@ import type { FaultCase, Measured } from "./table.ts";
 const VS = { resource: "virtualservices" } as const;
 
 /**
- * A failing canary whose rollback meets `arm`'s fault (armed once the first stage is under way, so
- * the next Kubernetes request is the rollback's). Measures verdict and outage to 100 % stable.
+ * A failing canary whose rollback meets `arm`'s fault, set off by the rollback's write as it arrives
+ * (and applied to it). Measures verdict and outage to 100 % stable.
  */
 async function rollbackUnder(
   arm: (mesh: Mesh) => void,
@@ -34,8 +34,9 @@ async function rollbackUnder(
   outageMs?: number,
 ): Promise<Measured> {
   return withMesh(FAILING, async (mesh) => {
-    const run = await runArmed(mesh, arm);
-    const verdict = lineAt(run, VERDICT);
+    atRollbackWrite(mesh, arm);
+    const run = await runTimed(mesh);
+    const verdict = verdictAt(run);
     const stable = stableAfterCanary(mesh);
     const hits = mesh.kube.faultPlan.hits;
     // A window's outage ends when the window does, whether or not the action was still asking.
@@ -78,11 +79,7 @@ export const kubeApiCases: FaultCase[] = [
     title: "500s for 5 s when a failing canary's rollback is due",
     must: "100 % stable within 5 s of the outage's end (it starts at the verdict)",
     run: () =>
-      rollbackUnder(
-        (m) => m.kube.faultPlan.failFor(5000, { ...VS, status: 500, fromFirstMatch: true }),
-        "outage-end",
-        5000,
-      ),
+      rollbackUnder((m) => m.kube.faultPlan.failFor(5000, { ...VS, status: 500 }), "outage-end", 5000),
   },
   {
     id: "2b",

@@ -11,9 +11,9 @@ import {
   currentVs,
   errors,
   FAILING,
+  FIRST_STAGE,
   firstCanaryWrite,
   HEALTHY,
-  lineAt,
   routesOf,
   routeWritesAfter,
   runArmed,
@@ -22,7 +22,7 @@ import {
   stableAfterCanary,
   stateOf,
   type TimedRun,
-  VERDICT,
+  verdictAt,
   weightsOf,
   within,
   withMesh,
@@ -75,8 +75,9 @@ function personEdits(route: Destinations): () => Promise<Measured> {
 function rollbackDespite(damage: (mesh: Mesh) => void): () => Promise<Measured> {
   return () =>
     withMesh(FAILING, async (mesh) => {
-      const run = await runArmed(mesh, damage);
-      const verdict = lineAt(run, VERDICT);
+      // Damaged once the first stage's weight is written and read back, before any verdict.
+      const run = await runArmed(mesh, damage, { armOn: FIRST_STAGE });
+      const verdict = verdictAt(run);
       const stable = stableAfterCanary(mesh);
       return {
         ok: within(verdict, stable, 5000) && canaryShare(currentVs(mesh)) === 0,

@@ -87,6 +87,13 @@ export function lineAt(run: TimedRun, pattern: RegExp): number | undefined {
 
 /** The engine's verdict line for a stage that failed (or was ended for any reason but a pass). */
 export const VERDICT = /^■ stage \d+\/\d+ \(\d+ %\): (?!pass)/;
+/** A stage's progress line whose decision is neither continue nor pass: the moment of the verdict. */
+export const DECISION = /^\s+stage \d+\/\d+ · .* · (?!continue:|pass:)[\w-]+: /;
+
+/** When the action logged its verdict: the decision's progress line, or the stage's end line. */
+export function verdictAt(run: TimedRun): number | undefined {
+  return run.lines.find((l) => DECISION.test(l.text) || VERDICT.test(l.text))?.at;
+}
 /** The first weight write of a rollout. */
 export const FIRST_STAGE = /^● stage 1\/\d+: canary weight set to/;
 
@@ -241,21 +248,35 @@ export function stableAfterCanary(mesh: Mesh): number | undefined {
   return t0 === undefined ? undefined : stableSince(mesh, t0 + 1);
 }
 
-/** Runs the action and calls `arm` once, when the first stage's progress line arrives. */
+/** Runs the action and calls `arm` once, when the first stage's progress line (or `armOn`) arrives. */
 export function runArmed(
   mesh: Mesh,
   arm: (mesh: Mesh, child: ChildProcess | undefined) => void,
-  options: TimedOptions = {},
+  options: TimedOptions & { armOn?: RegExp } = {},
 ): Promise<TimedRun> {
   let armed = false;
+  const armOn = options.armOn ?? STAGE_PROGRESS;
   return runTimed(mesh, {
     ...options,
     onLine: (line, child) => {
       options.onLine?.(line, child);
-      if (!armed && STAGE_PROGRESS.test(line.text)) {
+      if (!armed && armOn.test(line.text)) {
         armed = true;
         arm(mesh, child);
       }
     },
+  });
+}
+
+/**
+ * Calls `fault` when the action's second write to the VirtualService arrives, before it is served:
+ * with a failing canary that write is the rollback's (the first set the first stage).
+ */
+export function atRollbackWrite(mesh: Mesh, fault: (mesh: Mesh) => void): void {
+  let writes = 0;
+  mesh.kube.faultPlan.onRequest((info) => {
+    if (info.resource !== "virtualservices" || !["patch", "update"].includes(info.verb)) return;
+    writes += 1;
+    if (writes === 2) fault(mesh);
   });
 }

@@ -29,6 +29,8 @@ export interface FaultMatch {
   resource?: string;
   /** Only after a request with this verb has been seen since the fault was added. */
   after?: Verb;
+  /** Let this many matching requests through first (e.g. 1: spare the first write, hit the second). */
+  skip?: number;
 }
 
 /** What the emulator does with one request. */
@@ -165,6 +167,10 @@ export class KubeFaultPlan {
         continue;
       }
       if (verbs && !verbs.includes(info.verb)) continue;
+      if ((rule.match.skip ?? 0) > 0) {
+        rule.match.skip = (rule.match.skip ?? 0) - 1;
+        continue;
+      }
       if (rule.windowMs !== undefined) {
         rule.startsAt ??= info.at;
         if (info.at > rule.startsAt + rule.windowMs) continue;
@@ -185,6 +191,13 @@ export class KubeFaultPlan {
     decide: Rule["decide"],
     startsAt?: number,
   ): void {
-    this.rules.push({ match, remaining, windowMs, startsAt, armed: match.after === undefined, decide });
+    this.rules.push({
+      match: { ...match },
+      remaining,
+      windowMs,
+      startsAt,
+      armed: match.after === undefined,
+      decide,
+    });
   }
 }
