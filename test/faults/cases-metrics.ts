@@ -2,6 +2,7 @@
  * Issue 12, item 6: Prometheus faults are timed from when they began (`on-unreachable` after about
  * 3 × `interval`), a short restart is ridden out, and "no data" is told apart from "no traffic".
  */
+import { PrometheusServer } from "../mesh/prometheus.ts";
 import { SlowProxy } from "../support/slow-proxy.ts";
 import {
   canaryShare,
@@ -9,7 +10,6 @@ import {
   errors,
   HEALTHY,
   runArmed,
-  runTimed,
   seconds,
   stableAfterCanary,
   weightsOf,
@@ -103,25 +103,43 @@ export const metricsCases: FaultCase[] = [
   },
   {
     id: "6d",
-    title: "empty vectors from a working Prometheus (a canary selector no series has)",
-    must: 'reported as no data, not as "No traffic reached the canary"',
-    run: () =>
-      withMesh(HEALTHY, async (mesh) => {
-        const run = await runTimed(mesh, {
-          inputs: {
-            "canary-selector": 'destination_version="v9"',
-            "stable-selector": 'destination_version="v1"',
-            "max-stage-duration": "6s",
-          },
-          timeoutMs: 60_000,
+    title: "Prometheus answers with empty vectors mid-stage (a working server that has no series)",
+    must: `handled as missing data: on-unreachable, 100 % stable within ${UNREACHABLE_LIMIT_MS / 1000} s; no stage passes on it; never "No traffic reached the canary"`,
+    run: async () => {
+      const empty = await new PrometheusServer().start({ targets: [] });
+      let proxy: SlowProxy | undefined;
+      try {
+        return await withMesh(HEALTHY, async (mesh) => {
+          const swap = await new SlowProxy({ target: mesh.prometheus?.url ?? "" }).start();
+          proxy = swap;
+          let swappedAt: number | undefined;
+          const run = await runArmed(
+            mesh,
+            () => {
+              swappedAt = Date.now();
+              swap.target = empty.url;
+            },
+            {
+              inputs: { ...METRICS_INPUTS, "max-stage-duration": "20s", "prometheus-url": swap.url },
+              timeoutMs: 60_000,
+            },
+          );
+          const stable = stableAfterCanary(mesh);
+          const noTraffic = /No traffic reached the canary/.test(`${run.stdout}\n${run.summary}`);
+          const passed = run.lines.filter(
+            (l) => (swappedAt ?? 0) < l.at && /^■ stage .*: pass/.test(l.text),
+          ).length;
+          return {
+            ok: within(swappedAt, stable, UNREACHABLE_LIMIT_MS) && passed === 0 && !noTraffic,
+            measured:
+              `empty from mid-stage → 100 % stable ${seconds(swappedAt, stable)}; ${passed} stage(s) passed on no data; ` +
+              `${noTraffic ? 'said "No traffic reached the canary"' : "no false no-traffic"}; result ${run.outputs.result ?? "none"}`,
+          };
         });
-        const text = `${run.stdout}\n${run.summary}`;
-        const noTraffic = /No traffic reached the canary/.test(text);
-        const noData = /no (data|series)/i.test(text);
-        return {
-          ok: !noTraffic && noData && canaryShare(currentVs(mesh)) === 0,
-          measured: `result ${run.outputs.result ?? "none"}; says: ${errors(run).slice(0, 140)}`,
-        };
-      }),
+      } finally {
+        await proxy?.stop();
+        await empty.stop();
+      }
+    },
   },
 ];

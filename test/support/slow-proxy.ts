@@ -1,7 +1,8 @@
 /**
  * An HTTP proxy on loopback in front of a real server (Prometheus): it answers after `delayMs`
- * (a Prometheus that answers after 60 s), and can strip a path prefix so the action can be given a
- * URL with a token in its path, as hosted Prometheus services issue them.
+ * (a Prometheus that answers after 60 s), can switch to another server behind the same URL, and can
+ * strip a path prefix so the action can be given a URL with a token in its path, as hosted
+ * Prometheus services issue them.
  */
 import { createServer, request, type Server } from "node:http";
 import type { Socket } from "node:net";
@@ -15,6 +16,8 @@ export interface SlowProxyOptions {
 export class SlowProxy {
   /** How long each request waits before it is forwarded; change it at any time. */
   delayMs = 0;
+  /** Where requests go; change it to put another server behind the same URL. */
+  target: string;
   /** Requests received, with when they arrived. */
   readonly requests: Array<{ at: number; path: string }> = [];
   private server?: Server;
@@ -25,6 +28,7 @@ export class SlowProxy {
 
   constructor(options: SlowProxyOptions) {
     this.options = options;
+    this.target = options.target;
   }
 
   get url(): string {
@@ -41,7 +45,7 @@ export class SlowProxy {
           : path;
       const forward = () => {
         if (req.destroyed || res.destroyed) return;
-        const target = new URL(this.options.target);
+        const target = new URL(this.target);
         const upstream = request(
           {
             host: target.hostname,
