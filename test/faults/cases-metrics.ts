@@ -5,7 +5,6 @@
 import { PrometheusServer } from "../mesh/prometheus.ts";
 import { SlowProxy } from "../support/slow-proxy.ts";
 import {
-  canaryShare,
   currentVs,
   errors,
   HEALTHY,
