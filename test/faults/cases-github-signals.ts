@@ -88,6 +88,7 @@ async function interruptWhileHanging(
   const after = signalAt === undefined ? -1 : nonRollbackWritesAfter(mesh, signalAt);
   return {
     ok: within(signalAt, stable, 2000) && after === 0,
+    figures: { writesAfterSignal: Math.max(after, 0) },
     measured:
       `SIGINT → 100 % stable ${seconds(signalAt, stable)} (main ended ${seconds(signalAt, main.endedAt)} after it); ` +
       `${after} write(s) after the signal other than the rollback; final ${weightsOf(currentVs(mesh))}`,
@@ -270,6 +271,7 @@ export const githubAndSignalCases: FaultCase[] = [
         const writes = storedWrites(mesh).length;
         return {
           ok: sent && writes === 0,
+          figures: { writesAfterSignal: writes },
           measured: `${writes} write(s); result ${run.outputs.result ?? "none"}, exit ${run.exitCode}; final ${weightsOf(currentVs(mesh))}`,
         };
       }),
@@ -293,6 +295,7 @@ export const githubAndSignalCases: FaultCase[] = [
         const routeWrites = after.filter((w) => JSON.stringify(w.requestBody).includes("/spec/http")).length;
         return {
           ok: routeWrites === 0 && weightsOf(currentVs(mesh)) === "90/10",
+          figures: { writesAfterSignal: routeWrites },
           measured: `${routeWrites} weight write(s) after the signal; final ${weightsOf(currentVs(mesh))}; result ${run.outputs.result ?? "none"}`,
         };
       }),

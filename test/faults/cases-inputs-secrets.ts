@@ -133,6 +133,7 @@ export const inputAndSecretCases: FaultCase[] = [
         const found = secretsFound(run, mesh, [secret]);
         return {
           ok: found.length === 0,
+          figures: { secretsFound: found.length },
           measured: `${found.length} found${found.length ? ` (${found.join(", ")})` : ""}; exit ${run.exitCode}`,
         };
       }),
@@ -161,6 +162,7 @@ export const inputAndSecretCases: FaultCase[] = [
           const found = secretsFound(run, mesh, [pathToken, headerToken]);
           return {
             ok: found.length === 0 && run.exitCode === 0,
+            figures: { secretsFound: found.length },
             measured: `${found.length} found${found.length ? ` (${found.join(", ")})` : ""}; result ${run.outputs.result ?? "none"}`,
           };
         });
@@ -183,6 +185,7 @@ export const inputAndSecretCases: FaultCase[] = [
         const found = secretsFound(run, mesh, [token]);
         return {
           ok: ownMask && found.length === 0,
+          figures: { secretsFound: found.length },
           measured: `token ${ownMask ? "masked on its own" : "masked only inside the whole document"}; ${found.length} found; final ${weightsOf(currentVs(mesh))}`,
         };
       }),

@@ -145,6 +145,7 @@ export const kubeApiCases: FaultCase[] = [
         const kept = currentVs(mesh)?.metadata.annotations?.["team.example.com/owner"] === "payments";
         return {
           ok: edited && kept,
+          figures: { editsUndone: kept ? 0 : 1 },
           measured: `annotation ${kept ? "kept" : "dropped"} (${kept ? 0 : 1} edit undone); result ${run.outputs.result ?? "none"}; final ${weightsOf(currentVs(mesh))}`,
         };
       }),

@@ -63,6 +63,7 @@ function personEdits(route: Destinations): () => Promise<Measured> {
       const ok = edited !== undefined && undone === 0 && writes === 0 && run.exitCode !== 0;
       return {
         ok,
+        figures: { editsUndone: undone },
         measured:
           `final ${final} (person set ${expected}); ${writes} route write(s) after the edit; ` +
           `${undone} edit undone; result ${run.outputs.result ?? "none"}, exit ${run.exitCode}` +

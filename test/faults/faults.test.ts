@@ -11,7 +11,7 @@ import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
-import { type FaultCase, markdownTable, type Row, writeResults } from "./table.ts";
+import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
 const cases: FaultCase[] = [
   ...peopleAndStateCases,
@@ -45,8 +45,9 @@ describe.concurrent("faults", () => {
 
 afterAll(() => {
   if (rows.length === 0) return;
-  writeResults(rows, headCommit());
+  const all = [...rows, ...totalRows(rows)];
+  writeResults(all, headCommit());
   console.log(
-    `\nFault suite (${rows.filter((r) => r.ok).length}/${rows.length} hold)\n\n${markdownTable(rows)}\n`,
+    `\nFault suite (${all.filter((r) => r.ok).length}/${all.length} hold)\n\n${markdownTable(all)}\n`,
   );
 });

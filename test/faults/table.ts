@@ -18,6 +18,35 @@ export interface FaultCase {
 export interface Measured {
   measured: string;
   ok: boolean;
+  /** Counts that the suite adds up over all cases (issue 12's figures). */
+  figures?: Figures;
+}
+
+export interface Figures {
+  editsUndone?: number;
+  writesAfterSignal?: number;
+  secretsFound?: number;
+}
+
+const TOTALS: Array<[keyof Figures, string]> = [
+  ["editsUndone", "person's edits undone"],
+  ["writesAfterSignal", "writes after a signal other than the rollback"],
+  ["secretsFound", "secrets found in any channel"],
+];
+
+/** One row per figure of issue 12 that must be 0 over every case that measures it. */
+export function totalRows(rows: Row[]): Row[] {
+  return TOTALS.map(([key, name]) => {
+    const counted = rows.filter((r) => r.figures?.[key] !== undefined);
+    const sum = counted.reduce((s, r) => s + (r.figures?.[key] ?? 0), 0);
+    return {
+      id: "Σ",
+      title: `${name}, all cases`,
+      must: "0",
+      measured: `${sum} over ${counted.length} case(s) (${counted.map((r) => r.id).join(", ")})`,
+      ok: counted.length > 0 && sum === 0,
+    };
+  });
 }
 
 export interface Row extends Measured {
@@ -26,10 +55,16 @@ export interface Row extends Measured {
   must: string;
 }
 
+/** By issue item (1a, 1b, ..., 9), the totals last. */
+const byCase = (a: Row, b: Row) =>
+  a.id === "Σ" || b.id === "Σ"
+    ? Number(a.id === "Σ") - Number(b.id === "Σ")
+    : a.id.localeCompare(b.id, "en", { numeric: true });
+
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
 
 export function markdownTable(rows: Row[]): string {
-  const sorted = [...rows].sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  const sorted = [...rows].sort(byCase);
   return [
     "| case | what must hold | measured | ok |",
     "|---|---|---|---|",
@@ -50,7 +85,7 @@ export function writeResults(rows: Row[], commit?: string): void {
   const results: Results = {
     measuredAt: new Date().toISOString(),
     commit,
-    rows: [...rows].sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true })),
+    rows: [...rows].sort(byCase),
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
 }
