@@ -98,6 +98,7 @@ export async function runAction(
     name: config.virtualService,
     target,
     routes: config.routes,
+    onRetry: (message: string) => core.info(message),
   });
 
   let metrics: MetricsPort | undefined;
@@ -122,7 +123,11 @@ export async function runAction(
         { stable: checked.stableLabels, canary: checked.canaryLabels },
         { stable: checked.stableService, canary: checked.canaryService },
       );
-      const client = new PrometheusClient({ url: config.prometheus.url, headers: config.prometheus.headers });
+      const client = new PrometheusClient({
+        url: config.prometheus.url,
+        headers: config.prometheus.headers,
+        intervalMs: config.intervalMs,
+      });
       metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
       await metrics.checkReady();
       queries = metrics.queries();
@@ -185,6 +190,7 @@ export async function runCleanup(
     name: config.virtualService,
     target: targetOf(config.split),
     routes: config.routes,
+    onRetry: (message: string) => core.info(message),
   });
   const events: RolloutEvent[] = [];
   const engine = new RolloutEngine(

@@ -47,9 +47,18 @@ export interface SignalEvidence {
   rel: number[];
   /** Log likelihood ratio of the safety test. */
   safe: number;
-  /** Consecutive latest windows in which the canary was above the limit, and the time they span (persistence at 100 %). */
+  /**
+   * Consecutive latest windows that did not show the canary below the limit, and the time they span
+   * (persistence at 100 %).
+   */
   aboveWindows: number;
   aboveMs: number;
+  /** The current streak's contributions to the limit's test and to the safety proof (to forgive a blip). */
+  streakN: number;
+  streakK: number;
+  streakSafe: number;
+  /** Blips forgiven so far. */
+  forgiven: number;
 }
 
 export interface Evidence {
@@ -65,6 +74,8 @@ export interface EvidenceSettings {
   maxSlowFraction: number;
   /** max-ratio-to-stable. */
   maxRatio: number;
+  /** ln(1/α) of the harm tests: a blip is forgiven only after the limit's test rejected on it. */
+  harmLogE: number;
 }
 
 /** Alternatives of the absolute-harm mixture, as multiples of the limit. */
@@ -86,6 +97,10 @@ function emptySignal(): SignalEvidence {
     safe: 0,
     aboveWindows: 0,
     aboveMs: 0,
+    streakN: 0,
+    streakK: 0,
+    streakSafe: 0,
+    forgiven: 0,
   };
 }
 
@@ -112,28 +127,65 @@ function safetyAlternative(s: SignalEvidence, limit: number): number {
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
+/** Log e-value of the absolute-harm mixture on clean counts. */
+function absLogE(cleanN: number, cleanK: number, limit: number): number {
+  if (cleanN <= 0) return 0;
+  return logMeanExp(
+    ABS_ALTERNATIVES.map((m) => m * limit)
+      .filter((p) => p < 1)
+      .map((p) => bernoulliLlr(cleanN, cleanK, limit, p)),
+  );
+}
+
 function addToSignal(
   s: SignalEvidence,
   canaryN: number,
   canaryK: number,
   stable: { n: number; k: number } | undefined,
   limit: number,
-  maxRatio: number,
+  settings: EvidenceSettings,
   ms: number,
 ): SignalEvidence {
   if (canaryN <= 0) return s;
   const next: SignalEvidence = { ...s, rel: [...s.rel] };
-  // Safety first, with the alternative chosen before this window's data is looked at.
-  next.safe += bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit));
+  const stableServed = stable !== undefined && stable.n > 0;
+  // A window breaks a streak above the limit only when it shows the canary below it with enough
+  // requests to mean something (at least one bad request expected at the limit); a window of a few
+  // requests at 1 req/s says nothing either way and leaves the streak as it was.
+  const below = canaryK / canaryN <= limit && canaryN * limit >= 1;
+  if (stableServed || below) {
+    // A blip forgiven: with no stable traffic to compare, the limit's test rejected on a streak
+    // that did not last. Its windows are taken out of the limit's and the safety proof's evidence,
+    // as if they had not been served. This only ever happens after that test rejected, which for a
+    // canary within the limit has probability at most α, so the promises stand (see docs/analysis.md).
+    if (!stableServed && s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE) {
+      next.cleanN -= s.streakN;
+      next.cleanK -= s.streakK;
+      next.safe -= s.streakSafe;
+      next.forgiven += 1;
+    }
+    next.streakN = 0;
+    next.streakK = 0;
+    next.streakSafe = 0;
+  }
+  // Safety, with the alternative chosen before this window's data is looked at.
+  const safeGain = bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit));
+  next.safe += safeGain;
   next.n += canaryN;
   next.k += canaryK;
-  const above = canaryK / canaryN > limit;
-  next.aboveWindows = above ? s.aboveWindows + 1 : 0;
-  next.aboveMs = above ? s.aboveMs + ms : 0;
-  const stableRate = stable && stable.n > 0 ? stable.k / stable.n : undefined;
+  // Persistence is only asked where there is no stable traffic: a streak counts those windows only.
+  const streak = !stableServed && !below;
+  next.aboveWindows = streak ? s.aboveWindows + 1 : 0;
+  next.aboveMs = streak ? s.aboveMs + ms : 0;
+  const stableRate = stableServed ? stable.k / stable.n : undefined;
   if (stableRate === undefined || stableRate <= limit) {
     next.cleanN += canaryN;
     next.cleanK += canaryK;
+  }
+  if (!stableServed && !below) {
+    next.streakN += canaryN;
+    next.streakK += canaryK;
+    next.streakSafe += safeGain;
   }
   if (stable && stable.n > 0) {
     next.pairedCanaryN += canaryN;
@@ -141,9 +193,9 @@ function addToSignal(
     next.pairedStableN += stable.n;
     next.pairedStableK += stable.k;
     if (canaryK + stable.k > 0) {
-      const q0 = (canaryN * maxRatio) / (canaryN * maxRatio + stable.n);
+      const q0 = (canaryN * settings.maxRatio) / (canaryN * settings.maxRatio + stable.n);
       REL_ALTERNATIVES.forEach((m, j) => {
-        const r = maxRatio * m;
+        const r = settings.maxRatio * m;
         const q1 = (canaryN * r) / (canaryN * r + stable.n);
         next.rel[j] = (next.rel[j] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
       });
@@ -162,7 +214,7 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
     Math.min(canary.errors, canary.requests),
     stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
     settings.maxErrorRate,
-    settings.maxRatio,
+    settings,
     window.ms,
   );
   const latency =
@@ -175,7 +227,7 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
             ? { n: stable.requests, k: Math.min(stable.slow, stable.requests) }
             : undefined,
           settings.maxSlowFraction,
-          settings.maxRatio,
+          settings,
           window.ms,
         )
       : evidence.latency;
@@ -204,15 +256,10 @@ export interface SignalAssessment {
 }
 
 export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
-  const abs = logMeanExp(
-    ABS_ALTERNATIVES.map((m) => m * limit)
-      .filter((p) => p < 1)
-      .map((p) => bernoulliLlr(s.cleanN, s.cleanK, limit, p)),
-  );
   return {
     signal: kind,
     limit,
-    absLogE: s.cleanN > 0 ? abs : 0,
+    absLogE: absLogE(s.cleanN, s.cleanK, limit),
     relLogE: logMeanExp(s.rel),
     safeLogE: s.safe,
     canaryRate: s.n > 0 ? s.k / s.n : 0,

@@ -13,7 +13,13 @@
  *   max-stage-duration without proof or harm the verdict is `inconclusive` (rule max-duration) and
  *   on-inconclusive decides; the reason says how long a proof would take at the observed rate.
  */
-import { assessSignal, type Evidence, requestsToProveSafe, type SignalAssessment } from "./evidence.ts";
+import {
+  assessSignal,
+  type Evidence,
+  type EvidenceSettings,
+  requestsToProveSafe,
+  type SignalAssessment,
+} from "./evidence.ts";
 
 export type Decision = "continue" | "pass" | "fail" | "inconclusive";
 
@@ -157,6 +163,16 @@ export function harmAlpha(settings: JudgeSettings): number {
   return settings.falseRollbackBudget / (2 * signals);
 }
 
+/** What the evidence needs of the settings. */
+export function evidenceSettings(settings: JudgeSettings): EvidenceSettings {
+  return {
+    maxErrorRate: settings.maxErrorRate,
+    maxSlowFraction: settings.maxSlowFraction,
+    maxRatio: settings.maxRatio,
+    harmLogE: Math.log(1 / harmAlpha(settings)),
+  };
+}
+
 function assessments(evidence: Evidence, settings: JudgeSettings): SignalAssessment[] {
   const list = [assessSignal("errors", evidence.errors, settings.maxErrorRate)];
   if (evidence.latency) list.push(assessSignal("latency", evidence.latency, settings.maxSlowFraction));
@@ -182,6 +198,11 @@ function report(a: SignalAssessment, alpha: number, beta: number): SignalEvidenc
   };
 }
 
+/** An e-value for people: "25", "1,200", "more than a million". */
+function evidence(logE: number): string {
+  return logE > Math.log(1e6) ? "more than a million" : Math.round(Math.exp(logE)).toLocaleString("en-US");
+}
+
 function what(signal: "errors" | "latency", settings: JudgeSettings): string {
   return signal === "errors"
     ? "error rate"
@@ -191,9 +212,9 @@ function what(signal: "errors" | "latency", settings: JudgeSettings): string {
 function harmReason(a: SignalAssessment, byLimit: boolean, settings: JudgeSettings, alpha: number): string {
   const counts = `${a.k} of ${a.n}`;
   if (byLimit) {
-    return `The canary's ${what(a.signal, settings)} is ${pct(a.canaryRate)} (${counts}), above the ${pct(a.limit)} limit: the evidence against "within the limit" reached ${Math.round(Math.exp(a.absLogE))} ≥ 1/α = ${Math.round(1 / alpha)}`;
+    return `The canary's ${what(a.signal, settings)} is ${pct(a.canaryRate)} (${counts}), above the ${pct(a.limit)} limit: the evidence against "within the limit" reached ${evidence(a.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
   }
-  return `The canary's ${what(a.signal, settings)} is ${pct(a.pairedCanaryRate ?? a.canaryRate)} against stable's ${pct(a.stableRate ?? 0)} at the same moments, more than ${settings.maxRatio}× worse: the evidence reached ${Math.round(Math.exp(a.relLogE))} ≥ 1/α = ${Math.round(1 / alpha)}`;
+  return `The canary's ${what(a.signal, settings)} is ${pct(a.pairedCanaryRate ?? a.canaryRate)} against stable's ${pct(a.stableRate ?? 0)} at the same moments, more than ${settings.maxRatio}× worse: the evidence reached ${evidence(a.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
 }
 
 export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict {
@@ -230,14 +251,15 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
       };
     if (a.absLogE >= reject) {
       const persists = a.aboveWindows >= 2 && a.aboveMs >= PERSISTENCE_MS;
-      if (input.stableServed || persists)
+      // At max-stage-duration proven harm rolls back whether or not it lasted a minute.
+      if (input.stableServed || persists || atMax)
         return {
           ...base,
           decision: "fail",
           rule: "harm-limit",
           reason: harmReason(a, true, settings, alpha),
         };
-      if (!atMax) {
+      {
         return {
           ...base,
           decision: "continue",

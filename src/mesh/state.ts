@@ -64,6 +64,10 @@ const SignalEvidence = z.object({
   safe: z.number(),
   aboveWindows: z.number().int().min(0),
   aboveMs: z.number().min(0),
+  streakN: z.number().min(0),
+  streakK: z.number().min(0),
+  streakSafe: z.number(),
+  forgiven: z.number().int().min(0),
 });
 
 /** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
@@ -126,16 +130,46 @@ export function parseState(text: string | undefined, where: string): RolloutStat
   return parsed.data;
 }
 
+/** The state, or why it cannot be read: for callers that must go on without it (a rollback). */
+export function readState(
+  text: string | undefined,
+  where: string,
+): { state?: RolloutState; problem?: string } {
+  try {
+    return { state: parseState(text, where) };
+  } catch (error) {
+    if (error instanceof StateError) return { problem: error.message };
+    throw error;
+  }
+}
+
 export function serializeState(state: RolloutState): string {
   const trimmed =
     state.history.length > MAX_HISTORY ? { ...state, history: state.history.slice(-MAX_HISTORY) } : state;
   return JSON.stringify(trimmed);
 }
 
-/** A lease held by someone else and not expired blocks every writer but its holder. */
+/** A lease holder as run-context.ts writes it on Actions: "<repo> run <runId> attempt <n>". */
+const RUN_HOLDER = /^(?<run>.+ run \S+) attempt (?<attempt>\d+)$/;
+
+/**
+ * True when `holder` is a later attempt of the same workflow run as `other` (GitHub's "Re-run
+ * jobs"): the earlier attempt is over, so its lease and its records are the re-run's to take over.
+ */
+export function isLaterAttemptOf(holder: string, other: string): boolean {
+  const mine = RUN_HOLDER.exec(holder)?.groups;
+  const theirs = RUN_HOLDER.exec(other)?.groups;
+  if (!mine || !theirs || mine.run !== theirs.run) return false;
+  return Number(mine.attempt) > Number(theirs.attempt);
+}
+
+/**
+ * A lease held by someone else and not expired blocks every writer but its holder, and but a
+ * later attempt of the holder's own run (an earlier attempt cannot still be running).
+ */
 export function leaseBlocks(state: RolloutState | undefined, holder: string, now: Date): Lease | undefined {
   const lease = state?.lease;
-  if (!lease || lease.holder === holder) return undefined;
+  if (!lease || lease.holder === holder || isLaterAttemptOf(holder, lease.holder)) return undefined;
   return Date.parse(lease.expiresAt) > now.getTime() ? lease : undefined;
 }
 

@@ -144,13 +144,12 @@ export async function analyseStage(
       const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
       let stableServed = false;
       if (observation.ok && observation.partial.length === 0) {
-        const window = {
-          canary: delta(observation.canary, seen.canary),
-          stable: delta(observation.stable, seen.stable),
-          ms: issuedAt - lastRead,
-        };
+        // At 100 % stable serves nothing: what a read still counts for it was served before the
+        // weight change, not at the same moments as the canary's requests, so it is no comparison.
+        const stable = weight < 100 ? delta(observation.stable, seen.stable) : undefined;
+        const window = { canary: delta(observation.canary, seen.canary), stable, ms: issuedAt - lastRead };
         lastRead = issuedAt;
-        stableServed = window.stable.requests > 0;
+        stableServed = (stable?.requests ?? 0) > 0;
         evidence = addWindow(evidence, window, input.evidenceSettings);
         seen = {
           canary: highest(observation.canary, seen.canary),

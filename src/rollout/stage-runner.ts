@@ -5,7 +5,7 @@
  * only write.
  */
 import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
-import type { JudgeSettings, Verdict } from "../analysis/judge.ts";
+import { evidenceSettings, type JudgeSettings, type Verdict } from "../analysis/judge.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
@@ -136,11 +136,7 @@ export class StageRunner {
               evidence,
               intervalMs: c.s.intervalMs,
               judge: judgeSettings(c),
-              evidenceSettings: {
-                maxErrorRate: c.s.maxErrorRate,
-                maxSlowFraction: MAX_SLOW_FRACTION,
-                maxRatio: c.s.maxRatio,
-              },
+              evidenceSettings: evidenceSettings(judgeSettings(c)),
             },
           );
           ({ verdict, decision, reason, evidence } = analysis);

@@ -4,6 +4,7 @@
  */
 import { addWindow, type Evidence, emptyEvidence } from "../../src/analysis/evidence.ts";
 import {
+  evidenceSettings,
   type JudgeSettings,
   judgeCheck,
   type Observation,
@@ -54,7 +55,7 @@ export class StageJudging {
       };
       this.lastElapsed = elapsedMs;
       stableServed = window.stable.requests > 0;
-      this.evidence = addWindow(this.evidence, window, this.settings);
+      this.evidence = addWindow(this.evidence, window, evidenceSettings(this.settings));
       this.seen = { canary: observation.canary, stable: observation.stable };
     }
     return judgeCheck(
