@@ -163,7 +163,11 @@ export const inputAndSecretCases: FaultCase[] = [
           return {
             ok: found.length === 0 && run.exitCode === 0,
             figures: { secretsFound: found.length },
-            measured: `${found.length} found${found.length ? ` (${found.join(", ")})` : ""}; result ${run.outputs.result ?? "none"}`,
+            measured:
+              `${found.length} found${found.length ? ` (${found.join(", ")})` : ""}; result ${run.outputs.result ?? "none"}` +
+              (run.exitCode === 0
+                ? ""
+                : `; says: ${errors(run).replaceAll(pathToken, "<path token>").slice(0, 160)}`),
           };
         });
       } finally {

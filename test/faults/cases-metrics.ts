@@ -132,7 +132,7 @@ export const metricsCases: FaultCase[] = [
             ok: within(swappedAt, stable, UNREACHABLE_LIMIT_MS) && passed === 0 && !noTraffic,
             measured:
               `empty from mid-stage → 100 % stable ${seconds(swappedAt, stable)}; ${passed} stage(s) passed on no data; ` +
-              `${noTraffic ? 'said "No traffic reached the canary"' : "no false no-traffic"}; result ${run.outputs.result ?? "none"}`,
+              `${noTraffic ? 'said "No traffic reached the canary"' : "no false no-traffic"}; result ${run.outputs.result ?? "none"}${run.signal ? " (killed by the test at 60 s)" : ""}`,
           };
         });
       } finally {
