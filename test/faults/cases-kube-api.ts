@@ -128,6 +128,33 @@ export const kubeApiCases: FaultCase[] = [
     run: () => promotedDespite((m) => m.kube.faultPlan.throttle({ ...VS, retryAfterSeconds: 2 })),
   },
   {
+    id: "2i",
+    title: "503 on every write for 65 s from the rollback's write (longer than a minute)",
+    must: "100 % stable within 5 s of the outage's end, by main or else by the post step",
+    run: () =>
+      withMesh(FAILING, async (mesh) => {
+        const OUTAGE_MS = 65_000;
+        atRollbackWrite(mesh, (m) =>
+          m.kube.faultPlan.failFor(OUTAGE_MS, { ...VS, status: 503, verbs: ["patch", "update"] }),
+        );
+        const main = await runTimed(mesh, { timeoutMs: 120_000 });
+        const outageEnd = (mesh.kube.faultPlan.hits[0]?.at ?? 0) + OUTAGE_MS;
+        let by = "main";
+        if (canaryShare(currentVs(mesh)) !== 0) {
+          // The runner starts the post step right after main ends, with main's saved state.
+          by = "the post step";
+          await runTimed(mesh, { state: main.state, timeoutMs: 120_000 });
+        }
+        const stable = stableAfterCanary(mesh);
+        return {
+          ok: within(outageEnd, stable, 5000),
+          measured:
+            `outage end → 100 % stable ${seconds(outageEnd, stable)} (${stable === undefined ? "never" : by}); ` +
+            `main ended ${seconds(outageEnd, main.endedAt)} after the outage's end; final ${weightsOf(currentVs(mesh))}`,
+        };
+      }),
+  },
+  {
     id: "9",
     title: "another writer adds an annotation just before the action's first write (none before)",
     must: "the other writer's annotation survives every write: 0 person's edits undone",

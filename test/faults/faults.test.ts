@@ -32,7 +32,7 @@ function headCommit(): string | undefined {
 
 describe.concurrent("faults", () => {
   for (const c of cases) {
-    it(`${c.id} ${c.title}`, { timeout: 120_000 }, async () => {
+    it(`${c.id} ${c.title}`, { timeout: 180_000 }, async () => {
       const outcome = await c.run().catch((error: unknown) => ({
         ok: false,
         measured: `the case could not run: ${error instanceof Error ? error.message : String(error)}`,
