@@ -143,6 +143,7 @@ export const githubAndSignalCases: FaultCase[] = [
         return {
           ok: within(verdict, stable, 5000),
           measured:
+            (verdict === undefined ? "no verdict logged: the stage waited on GitHub; " : "") +
             `verdict → 100 % stable ${seconds(verdict, stable)}; step ended ${seconds(verdict, run.endedAt)} after the verdict` +
             `${run.signal ? ` (killed by the test at 40 s)` : ""}; ${mesh.github.faultPlan.hits.length} GitHub request(s) held`,
         };

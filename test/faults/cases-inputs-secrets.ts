@@ -41,9 +41,14 @@ async function refusedBeforeAnyCall([input, overrides]: BadInput): Promise<strin
       timeoutMs: 20_000,
     });
     const error = errors(run);
-    if (run.exitCode === 0) return `${input}: accepted`;
-    if (recorder.connections() > 0) return `${input}: ${recorder.connections()} call(s) before failing`;
-    if (!error.includes(`'${input}'`)) return `${input}: error does not name it (${error.slice(0, 60)})`;
+    const value = Object.values(overrides)[0] ?? "";
+    const what = `${input} ${JSON.stringify(value.length > 24 ? `${value.slice(0, 20)}…` : value)}`;
+    if (run.exitCode === 0) return `${what}: accepted`;
+    if (recorder.connections() > 0) return `${what}: ${recorder.connections()} call(s) before failing`;
+    // The issue lets an unknown context be reported against `kubeconfig` or `context`.
+    const names = input === "context" ? ["context", "kubeconfig"] : [input];
+    if (!names.some((n) => error.includes(`'${n}'`)))
+      return `${what}: error does not name it (${error.slice(0, 60)})`;
     return undefined;
   } finally {
     await recorder.close();
