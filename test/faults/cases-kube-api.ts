@@ -89,9 +89,9 @@ export const kubeApiCases: FaultCase[] = [
   },
   {
     id: "2c",
-    title: "a storm of 409 Conflict on every write for 3 s when the rollback is due",
+    title: "a storm of 409 Conflict on every write for 2 s when the rollback is due",
     must: "100 % stable within 5 s of the verdict",
-    run: () => rollbackUnder((m) => m.kube.faultPlan.conflictStorm({ ...VS, ms: 3000 }), "verdict"),
+    run: () => rollbackUnder((m) => m.kube.faultPlan.conflictStorm({ ...VS, ms: 2000 }), "verdict"),
   },
   {
     id: "2d",
