@@ -6,6 +6,7 @@
  * writes, as GitHub does for a fork's read-only token.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { GitHubFaultPlan } from "./github-faults.ts";
 
 export interface GitHubUser {
   login: string;
@@ -79,6 +80,8 @@ export class GitHubApiEmulator {
   readonly tokens = new Map<string, GitHubUser>([["ghs_bot_token", BOT]]);
   /** When true, every write answers 403 as for a fork's pull request. */
   readOnly = false;
+  /** Fault hooks: 502, secondary rate limits, held requests. */
+  readonly faultPlan = new GitHubFaultPlan();
   private nextId = 1_000_000;
   private server?: Server;
   port = 0;
@@ -142,6 +145,13 @@ export class GitHubApiEmulator {
       res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
       res.end(payload === undefined ? "" : JSON.stringify(payload));
     };
+    // faults helper: the fault plan answers or holds a request before GitHub would serve it.
+    const planned = this.faultPlan.decide(record.method, url.pathname);
+    if (planned?.kind === "answer") return send(planned.status, planned.body, planned.headers);
+    if (planned?.kind === "hold") {
+      await planned.released;
+      if (res.destroyed) return;
+    }
     const auth = req.headers.authorization ?? "";
     const user = this.tokens.get(auth.replace(/^(token|Bearer)\s+/i, ""));
     if (!user)

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { stringify } from "yaml";
+import { KubeFaultPlan } from "./kube-faults.ts";
 
 export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete" | "watch";
 export type KubeObject = Record<string, unknown> & {
@@ -66,6 +67,8 @@ export interface AuditEntry {
   code: number;
   /** The object as stored after a successful write. */
   object?: KubeObject;
+  /** Fault hooks: the write was applied but its answer was dropped or left hanging. */
+  unanswered?: "drop" | "hang";
 }
 
 export type Fault = {
@@ -258,6 +261,8 @@ export interface KubeApiEmulatorOptions {
 
 export class KubeApiEmulator {
   readonly audit: AuditEntry[] = [];
+  /** Fault hooks (429, 5xx windows, held requests, writes applied but unanswered, 409 storms). */
+  readonly faultPlan = new KubeFaultPlan();
   private readonly store = new Map<string, KubeObject>();
   private readonly tokens: Record<string, TokenGrant>;
   private readonly faults: Fault[] = [];
@@ -454,6 +459,52 @@ export class KubeApiEmulator {
       Object.assign(entry, route, { contentType: req.headers["content-type"] });
       if (body) entry.requestBody = safeJson(body);
       this.authorize(grant, route);
+      // faults helper: the fault plan answers, holds, or lets the write through unanswered.
+      const planned = this.faultPlan.decide({
+        verb: route.verb,
+        resource: route.resource,
+        name: route.name,
+        at: Date.now(),
+      });
+      if (planned?.kind === "answer") {
+        const payload = status(planned.code, planned.reason || undefined, planned.message, {
+          ...(route.name ? { name: route.name } : {}),
+          group: route.group,
+          kind: route.resource,
+          ...(planned.headers?.["Retry-After"]
+            ? { retryAfterSeconds: Number(planned.headers["Retry-After"]) }
+            : {}),
+        });
+        this.audit.push({ ...(entry as AuditEntry), code: planned.code });
+        res.writeHead(planned.code, { "content-type": "application/json", ...planned.headers });
+        res.end(JSON.stringify(payload));
+        return;
+      }
+      if (planned?.kind === "hold") {
+        let gone = false;
+        this.hanging.add(res);
+        res.on("close", () => {
+          this.hanging.delete(res);
+          if (!gone) this.audit.push({ ...(entry as AuditEntry), code: 0 });
+          gone = true;
+        });
+        await planned.released;
+        if (gone || res.destroyed) return;
+        gone = true;
+        this.hanging.delete(res);
+      }
+      if (planned?.kind === "apply-then") {
+        const { object } = this.serve(route, req.headers["content-type"] ?? "", body, url.searchParams);
+        this.audit.push({
+          ...(entry as AuditEntry),
+          code: 200,
+          object: object && clone(object),
+          unanswered: planned.then,
+        });
+        if (planned.then === "drop") res.socket?.destroy();
+        else this.hanging.add(res);
+        return;
+      }
       // mesh helper
       const meshFault = this.meshFaults.find(
         (f) =>

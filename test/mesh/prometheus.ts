@@ -90,24 +90,39 @@ export class PrometheusServer {
     for (let attempt = 0; attempt < 3; attempt++) {
       this.port = await freePort();
       this.log = "";
-      this.child = spawn(
-        binary,
-        [
-          `--config.file=${join(this.dir, "prometheus.yml")}`,
-          `--storage.tsdb.path=${join(this.dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${this.port}`,
-          "--log.level=warn",
-          "--storage.tsdb.retention.time=1h",
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-      this.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-        this.log = (this.log + d).slice(-4000);
-      });
+      this.launch(binary);
       if (await this.waitReady(15_000)) return this;
       await this.stop(false);
     }
     throw new Error(`prometheus did not become ready: ${this.log}`);
+  }
+
+  private launch(binary: string): void {
+    const dir = this.dir as string;
+    this.child = spawn(
+      binary,
+      [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        "--log.level=warn",
+        "--storage.tsdb.retention.time=1h",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    this.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      this.log = (this.log + d).slice(-4000);
+    });
+  }
+
+  /**
+   * faults helper: starts Prometheus again after `kill()` or `stop(false)`, on the same port and
+   * data folder, as a restarted server would come back; resolves once it is ready.
+   */
+  async restart(): Promise<void> {
+    await this.stop(false);
+    this.launch(findPrometheus());
+    if (!(await this.waitReady(15_000))) throw new Error(`prometheus did not restart: ${this.log}`);
   }
 
   private async waitReady(timeoutMs: number): Promise<boolean> {

@@ -37,6 +37,8 @@ export interface E2eOptions {
   inputs: Record<string, string>;
   state?: Record<string, string>;
   runId?: string;
+  /** GITHUB_RUN_ATTEMPT; default "1" (a re-run of the same run is "2"). */
+  runAttempt?: string;
   /** The commit the run is at (GITHUB_SHA); default COMMIT, whose pull request is PULL_REQUEST. */
   commit?: string;
   onSpawn?: (child: ChildProcess) => void;
@@ -58,7 +60,7 @@ export function runOnMesh(mesh: Mesh, options: E2eOptions): Promise<ActionRun> {
       GITHUB_REPOSITORY: REPOSITORY,
       GITHUB_SHA: options.commit ?? COMMIT,
       GITHUB_RUN_ID: options.runId ?? "1001",
-      GITHUB_RUN_ATTEMPT: "1",
+      GITHUB_RUN_ATTEMPT: options.runAttempt ?? "1",
       GITHUB_EVENT_NAME: "push",
       GITHUB_ACTOR: "octocat",
     },
