@@ -36,7 +36,10 @@ export const ROLLBACK_RETRY_BUDGET_MS = 5 * 60_000;
 export const TRAFFIC_RETRY_BUDGET_MS = 2 * 60_000;
 export const RETRY_BASE_WAIT_MS = 200;
 export const RETRY_MAX_WAIT_MS = 2_000;
-/** One Kubernetes API request: a hung API server must not hang the step. */
-export const KUBE_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * One Kubernetes API request: a hung API server must not hang the step, and a rollback stuck on a
+ * hung request must be retried within seconds (a VirtualService read or patch takes milliseconds).
+ */
+export const KUBE_REQUEST_TIMEOUT_MS = 4_000;
 /** One Prometheus query at most; shorter when the analysis interval is short. */
 export const PROMETHEUS_MAX_REQUEST_TIMEOUT_MS = 10_000;

@@ -40,11 +40,13 @@ describe("countsSince", () => {
     expect(countsSince(start, since)).toEqual({ requests: 55 + 0 + 3, errors: 3 });
   });
 
-  it("says 'no series' only when there were none at the start either", () => {
+  it("says 'no series' when the range holds no sample, even if the start had some: no data is not zero requests", () => {
     const none = seriesSamples([]);
     expect(countsSince(startValues(none), none)).toBeUndefined();
     const before = startValues(seriesSamples([series({ response_code: "200" }, [7])]));
-    expect(countsSince(before, none)).toEqual({ requests: 0, errors: 0 });
+    expect(countsSince(before, none)).toBeUndefined();
+    const idle = seriesSamples([series({ response_code: "200" }, [7, 7])]);
+    expect(countsSince(before, idle)).toEqual({ requests: 0, errors: 0 });
   });
 
   it("counts slow requests as the histogram's count minus the threshold bucket", () => {

@@ -152,7 +152,9 @@ export function startValues(at: SeriesSamples): StartValues {
 
 /** Counts since the start; undefined when Prometheus has no series for the version. */
 export function countsSince(start: StartValues, since: SeriesSamples): VersionCounts | undefined {
-  if (since.series === 0 && start.requests.size === 0) return undefined;
+  // No sample at all in the range: no data (a version that serves nothing still has its counters
+  // scraped, so its series are there). Series that vanished are not "zero requests".
+  if (since.series === 0) return undefined;
   const counts: VersionCounts = {
     requests: increments(start.requests, since.requests),
     errors: increments(start.errors, since.errors),

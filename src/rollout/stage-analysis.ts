@@ -11,7 +11,7 @@ import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficVi
 
 /** A split this far outside chance means traffic is not going where the weights say. */
 const SPLIT_Z_ALARM = 5;
-/** Metrics failing for this many intervals, counted from the first failed read, is an outage. */
+/** Metrics failing for this many intervals, counted from the last good read, is an outage. */
 const UNREACHABLE_INTERVALS = 3;
 
 export interface StageAnalysisPorts {
@@ -97,6 +97,8 @@ export async function analyseStage(
   let alarmed = false;
   let check = 0;
   let lastRead = input.changedAt;
+  /** When the metrics last answered with data: an outage began after it. */
+  let lastGood = input.changedAt;
   for (;;) {
     // After a failed read the next one comes sooner, so an outage is declared on time.
     const wait =
@@ -175,8 +177,10 @@ export async function analyseStage(
       verdict,
     });
 
-    if (verdict.rule === "metrics-error") {
-      failingSince ??= issuedAt;
+    // An outage is timed from when it began: after the last read that answered with data. No
+    // series at all from a Prometheus that answers is no data, the same as no answer.
+    if (verdict.rule === "metrics-error" || verdict.rule === "no-series") {
+      failingSince ??= lastGood;
       const downMs = clock.now().getTime() - failingSince;
       if (downMs >= UNREACHABLE_INTERVALS * intervalMs && verdict.decision === "continue") {
         return {
@@ -186,7 +190,10 @@ export async function analyseStage(
           evidence,
         };
       }
-    } else failingSince = undefined;
+    } else {
+      failingSince = undefined;
+      lastGood = issuedAt;
+    }
 
     const split = verdict.split;
     if (
