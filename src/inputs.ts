@@ -24,6 +24,7 @@ import {
   show,
 } from "./input-parsers.ts";
 import { inputSecrets } from "./input-secrets.ts";
+import { registerSecret } from "./redact.ts";
 
 export { parseDuration, parseFraction } from "./input-parsers.ts";
 
@@ -398,5 +399,5 @@ export function getConfig(): Config {
 
 /** Registers each secret of the raw inputs with the runner, one by one. */
 export function maskSecrets(raw: RawInputs): void {
-  for (const secret of inputSecrets(raw)) core.setSecret(secret);
+  for (const secret of inputSecrets(raw)) registerSecret(secret, core.setSecret);
 }

@@ -100,3 +100,25 @@ export function redactUrl(text: string): string {
     .replace(/\/+$/, "");
   return `${url.protocol}//${url.host}${path}`;
 }
+
+/** Every secret registered this run (see `registerSecret`), longest first for `scrub`. */
+const registered = new Set<string>();
+
+/**
+ * Masks a secret for the runner's log (core.setSecret is passed in, so this module stays free of
+ * I/O) and remembers it, so that `scrub` can take it out of what the action writes itself: the
+ * PR comment, the commit status, the job summary and the outputs, which the runner does not mask.
+ */
+export function registerSecret(secret: string, setSecret: (s: string) => void): void {
+  setSecret(secret);
+  if (secret.length >= MIN_MASKED_LENGTH) registered.add(secret);
+}
+
+/** The text with every registered secret replaced by `***`. */
+export function scrub(text: string): string {
+  let out = text;
+  for (const secret of [...registered].sort((a, b) => b.length - a.length)) {
+    if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}

@@ -79,6 +79,10 @@ export class GitHubApiEmulator {
   readonly tokens = new Map<string, GitHubUser>([["ghs_bot_token", BOT]]);
   /** When true, every write answers 403 as for a fork's pull request. */
   readOnly = false;
+  // report helper: a test's own answer to a request (a 502, a rate limit, "hang": never answered).
+  fault?: (
+    request: RecordedRequest,
+  ) => { status: number; body?: unknown; headers?: Record<string, string> } | "hang" | undefined;
   private nextId = 1_000_000;
   private server?: Server;
   port = 0;
@@ -142,6 +146,9 @@ export class GitHubApiEmulator {
       res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
       res.end(payload === undefined ? "" : JSON.stringify(payload));
     };
+    const fault = this.fault?.(record); // report helper
+    if (fault === "hang") return;
+    if (fault) return send(fault.status, fault.body, fault.headers);
     const auth = req.headers.authorization ?? "";
     const user = this.tokens.get(auth.replace(/^(token|Bearer)\s+/i, ""));
     if (!user)
