@@ -23,10 +23,10 @@ const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 const LATENCY = /^(\d+(?:\.\d+)?)(ms|s)$/;
 // RFC 9110 field-name token.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// RFC 9110 field-value characters as fetch sends them: tab, space, visible ASCII, and obs-text
-// (Latin-1 0x80-0xFF). Anything else (CR, LF, NUL, other controls, DEL, code points above 0xFF)
-// would be refused by fetch at request time or, worse, split the request.
-const HEADER_VALUE = /^[\t\x20-\x7E\x80-\xFF]*$/;
+// RFC 9110 field-value characters: tab, space, visible ASCII, and the visible part of obs-text
+// (Latin-1 0xA0-0xFF). Anything else (CR, LF, NUL, other controls, DEL, C1 controls, code points
+// above 0xFF) would be refused by fetch at request time or, worse, split the request.
+const HEADER_VALUE = /^[\t\x20-\x7E\xA0-\xFF]*$/;
 
 /** Parses `90s`, `5m`, `1h30m` into milliseconds (Infinity for absurd digits); undefined when malformed or zero. */
 export function parseDuration(text: string): number | undefined {
@@ -293,7 +293,7 @@ export function parseHeaders(text: string, fail: Fail): Record<string, string> {
       const code = `U+${(bad.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
       fail(
         input,
-        `${where} (${name}) has the character ${code} in its value (not shown: it may be a secret); a header value allows tabs, spaces, visible ASCII and Latin-1 characters, and no CR, LF, NUL or other control characters`,
+        `${where} (${name}) has the character ${code} in its value (not shown: it may be a secret); a header value allows tabs, spaces, visible ASCII and Latin-1 letters and signs (U+00A0 to U+00FF), and no CR, LF, NUL or other control characters`,
       );
       return;
     }

@@ -59,7 +59,11 @@ export function urlSecrets(text: string): string[] {
     if (url.username) found.push(url.username);
     if (url.password) found.push(url.password, `${url.username}:${url.password}`);
     for (const [name, value] of url.searchParams) found.push(value, `${name}=${value}`);
-    if (url.search.length > 1) found.push(url.search.slice(1));
+    if (url.search.length > 1) {
+      // As written (percent-encoded) too: that is how the URL itself shows up in a message.
+      found.push(url.search.slice(1));
+      for (const pair of url.search.slice(1).split("&")) found.push(pair, pair.slice(pair.indexOf("=") + 1));
+    }
     for (const segment of url.pathname.split("/")) if (isPathToken(segment)) found.push(segment);
     if (url.hash.length > 1) found.push(url.hash.slice(1));
   } else {
