@@ -1,7 +1,8 @@
 /**
  * Reporting end to end against the GitHub API emulator: one comment per VirtualService and pull
  * request, updated at every stage and found again across pages; commit statuses; deployments;
- * a read-only token is a warning, never a different traffic decision.
+ * a read-only token is a warning, never a different traffic decision; a 502 or a secondary rate
+ * limit delays an update, never switches the comment off.
  */
 import { describe, expect, it } from "vitest";
 import { marker } from "../src/report/markdown.ts";
@@ -52,7 +53,7 @@ describe("pull request reporting", () => {
     expect(statuses.at(-1)?.state).toBe("success");
     expect(m.github.deployments).toHaveLength(1);
     expect(m.github.deployments[0]?.statuses.map((s) => s.state)).toEqual(["in_progress", "success"]);
-  });
+  }, 60_000); // two runs; Octokit spaces writes 1 s apart, as GitHub asks
 
   it("marks a rollback by the analysis as a failure in the status and the deployment", async () => {
     const m = await meshWith({ canary: { errorRate: 0.2 } });
@@ -75,5 +76,43 @@ describe("pull request reporting", () => {
     );
     expect(botComments(m)).toHaveLength(0);
     expect(run.summary).toContain("Promoted");
+  });
+
+  it("retries comment updates that failed with 502 and ends with the final result in the comment", async () => {
+    const m = await meshWith();
+    let failures = 0;
+    m.github.fault = (r) =>
+      r.method === "PATCH" && r.path.includes("/issues/comments/") && failures++ < 2
+        ? { status: 502, body: { message: "Server Error" } }
+        : undefined;
+    const run = await runOnMesh(m, { inputs: fastInputs(m) });
+    expect(run.outputs.result).toBe("promoted");
+    expect(failures).toBeGreaterThanOrEqual(2);
+    expect(run.stdout).not.toMatch(/::warning::Could not update the pull request comment/);
+    expect(botComments(m)).toHaveLength(1);
+    expect(botComments(m)[0]?.body).toContain("### ✅ Promoted");
+  });
+
+  it("waits out a secondary rate limit (403 with Retry-After) and keeps the comment on", async () => {
+    const m = await meshWith();
+    let limited = false;
+    m.github.fault = (r) => {
+      if (limited || r.method !== "PATCH" || !r.path.includes("/issues/comments/")) return undefined;
+      limited = true;
+      return {
+        status: 403,
+        headers: { "retry-after": "2" },
+        body: {
+          message:
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+          documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+        },
+      };
+    };
+    const run = await runOnMesh(m, { inputs: fastInputs(m) });
+    expect(run.outputs.result).toBe("promoted");
+    expect(limited).toBe(true);
+    expect(run.stdout).not.toMatch(/::warning::Could not update the pull request comment/);
+    expect(botComments(m)[0]?.body).toContain("### ✅ Promoted");
   });
 });
