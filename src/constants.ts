@@ -59,6 +59,14 @@ export const ACTION_SET_HEADERS: readonly string[] = Object.freeze([
 
 /** Each GitHub API request gives up after this long, so a hung GitHub holds nothing. */
 export const GITHUB_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Spacing of GitHub writes, one at a time. Octokit's throttling plugin spaces them 1 s apart by
+ * default, GitHub's advice for clients that make many writes; a rollout makes a handful (one
+ * comment, a few updates, two statuses), far below the 80 content writes a minute GitHub allows,
+ * and a full second per write only delays the final report. A secondary rate limit GitHub does
+ * report is still waited out.
+ */
+export const GITHUB_WRITE_SPACING_MS = 250;
 /** How long the end of a step waits for the final report to reach GitHub. */
 export const REPORT_FLUSH_TIMEOUT_MS = 15_000;
 /** A secondary rate limit's Retry-After up to this long is waited out by Octokit; longer ones wait for a later update. */

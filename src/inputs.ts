@@ -23,7 +23,7 @@ import {
   parseStages,
   show,
 } from "./input-parsers.ts";
-import { inputSecrets } from "./input-secrets.ts";
+import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
 import { registerSecret } from "./redact.ts";
 
 export { parseDuration, parseFraction } from "./input-parsers.ts";
@@ -400,4 +400,13 @@ export function getConfig(): Config {
 /** Registers each secret of the raw inputs with the runner, one by one. */
 export function maskSecrets(raw: RawInputs): void {
   for (const secret of inputSecrets(raw)) registerSecret(secret, core.setSecret);
+}
+
+/**
+ * Masks a kubeconfig read from elsewhere (KUBECONFIG, ~/.kube/config) the way the input is masked:
+ * the whole text and each credential in it. Call it before anything can print the file.
+ */
+export function maskKubeconfig(text: string): void {
+  for (const secret of [text, ...kubeconfigSecrets(text)])
+    if (secret.trim()) registerSecret(secret, core.setSecret);
 }

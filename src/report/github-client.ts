@@ -11,7 +11,12 @@ import * as core from "@actions/core";
 import { getOctokit } from "@actions/github";
 import { retry } from "@octokit/plugin-retry";
 import { throttling } from "@octokit/plugin-throttling";
-import { GITHUB_MAX_INLINE_RETRY_AFTER_S, GITHUB_REQUEST_TIMEOUT_MS } from "../constants.ts";
+import Bottleneck from "bottleneck/light.js";
+import {
+  GITHUB_MAX_INLINE_RETRY_AFTER_S,
+  GITHUB_REQUEST_TIMEOUT_MS,
+  GITHUB_WRITE_SPACING_MS,
+} from "../constants.ts";
 
 export type Octokit = ReturnType<typeof getOctokit>;
 
@@ -67,6 +72,8 @@ export function createOctokit(token: string, options: ClientOptions): Octokit {
       baseUrl: options.baseUrl,
       retry: { retries: options.retries ?? 1 },
       throttle: {
+        // Writes one at a time, GITHUB_WRITE_SPACING_MS apart (see constants.ts for why not 1 s).
+        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: GITHUB_WRITE_SPACING_MS }),
         // A primary rate limit resets within the hour: never wait for it here; a later update retries.
         onRateLimit: () => false,
         // A short secondary rate limit is waited out once; a long one is left to a later update,

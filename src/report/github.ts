@@ -99,6 +99,8 @@ class OctokitReporter implements GitHubReporter {
     if (this.stopped) return;
     this.latest = { model, markdown };
     this.version++;
+    // The final report need not wait for an older one still in flight.
+    if (model.result && this.inFlight) this.inFlight.controller.abort();
     // Even the synchronous start of a request (Octokit's hooks, the first use of its limiters)
     // runs after the caller has moved on.
     setImmediate(() => this.kick());
@@ -296,7 +298,9 @@ class OctokitReporter implements GitHubReporter {
     if (this.context.commit === "unknown" || model.command === "status") return;
     const state = !model.result ? "pending" : model.failed ? "failure" : "success";
     const description = scrub(model.reason ?? `canary at ${model.weight} %`).slice(0, 139);
-    if (this.lastStatus === `${state}:${description}`) return;
+    // GitHub asks for a second between writes: a status is written when its state changes (and at
+    // the end), not at every stage; the comment carries the progress.
+    if (this.lastStatus === state || this.lastStatus === `${state}:${description}`) return;
     await this.octokit.rest.repos.createCommitStatus({
       ...this.repo,
       sha: this.context.commit,
@@ -306,7 +310,7 @@ class OctokitReporter implements GitHubReporter {
       ...(this.context.runUrl ? { target_url: this.context.runUrl } : {}),
       request: this.requestOptions(signal),
     });
-    this.lastStatus = `${state}:${description}`;
+    this.lastStatus = model.result ? `${state}:${description}` : state;
   }
 
   private async deployment(model: ReportModel, signal: AbortSignal): Promise<void> {
