@@ -28,9 +28,10 @@ describe("pull request reporting", () => {
     expect(comment?.body.startsWith(marker("shop", "backend"))).toBe(true);
     expect(comment?.body).toContain("### ✅ Promoted: `shop/backend` canary at 100 %");
     const writes = m.github.requests.filter((r) => r.path.includes("/comments") && r.method !== "GET");
-    // Created once, then updated at every weight change, stage end and the finish.
+    // Created once, then updated as the rollout goes (a report superseded while another one was
+    // being sent is skipped, so there may be fewer updates than stages), ending with the final one.
     expect(writes.filter((r) => r.method === "POST")).toHaveLength(1);
-    expect(writes.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(3 * 2);
+    expect(writes.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(2);
     // The comment was looked for across every page before it was created (151 comments: 2 pages).
     expect(
       m.github.requests

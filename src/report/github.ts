@@ -72,7 +72,7 @@ class OctokitReporter implements GitHubReporter {
   /** Set by flush: from then on Octokit neither retries nor waits by itself (flush does, within its deadline). */
   flushing = false;
   private readonly shutdown = new AbortController();
-  private inFlight?: { version: number; controller: AbortController };
+  private inFlight?: { version: number; final: boolean; controller: AbortController };
 
   private readonly off = new Set<Channel>();
   private pullRequest: number | null | undefined; // null: looked up, none
@@ -100,13 +100,14 @@ class OctokitReporter implements GitHubReporter {
     this.latest = { model, markdown };
     this.version++;
     // The final report need not wait for an older one still in flight.
-    if (model.result && this.inFlight) this.inFlight.controller.abort();
+    if (model.result && this.inFlight && !this.inFlight.final) this.inFlight.controller.abort();
     // Even the synchronous start of a request (Octokit's hooks, the first use of its limiters)
     // runs after the caller has moved on.
     setImmediate(() => this.kick());
   }
 
   async flush(timeoutMs: number): Promise<void> {
+    if (this.stopped) return;
     const deadline = Date.now() + timeoutMs;
     this.flushing = true;
     // An older report still in flight is not worth waiting for: the final one goes next.
@@ -146,9 +147,10 @@ class OctokitReporter implements GitHubReporter {
     while (!this.stopped && this.sentVersion < this.version && Date.now() >= this.notBefore) {
       const version = this.version;
       const controller = new AbortController();
-      this.inFlight = { version, controller };
+      const report = this.latest as Report;
+      this.inFlight = { version, final: report.model.result !== undefined, controller };
       const signal = AbortSignal.any([controller.signal, this.shutdown.signal]);
-      const sent = await this.send(this.latest as Report, signal);
+      const sent = await this.send(report, signal);
       this.inFlight = undefined;
       if (sent) this.sentVersion = Math.max(this.sentVersion, version);
       // A failure waits for the next update (or the flush), unless a newer report is already waiting.
