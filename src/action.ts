@@ -57,7 +57,6 @@ function selectorsFor(
 class Reporters implements EventSink {
   readonly events: RolloutEvent[] = [];
   private stages = 0;
-  private rolloutId = "";
   private readonly github: GitHubReporter | undefined;
   private readonly render: () => { model: ReportModel; markdown: string };
   constructor(github: GitHubReporter | undefined, render: () => { model: ReportModel; markdown: string }) {
@@ -69,12 +68,13 @@ class Reporters implements EventSink {
     this.events.push(event);
     if (event.type === "started") {
       this.stages = event.stages.length;
-      this.rolloutId = event.rolloutId;
     }
     const line = progressLine(event, this.stages);
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
-    if (event.type === "weight")
-      recordInFlight({ rolloutId: this.rolloutId, weight: event.weight, stage: event.stage });
+    // The post step must know of a weight before it is written: a kill right after the write
+    // leaves no chance to say so afterwards.
+    if (event.type === "moving")
+      recordInFlight({ rolloutId: event.rolloutId, weight: event.weight, stage: event.stage });
     if (event.type === "finished") clearInFlight();
     // The comment is updated when something a person cares about changes, not at every interval.
     if (this.github && (event.type === "weight" || event.type === "stage-end" || event.type === "finished")) {
@@ -98,6 +98,7 @@ export async function runAction(
     name: config.virtualService,
     target,
     routes: config.routes,
+    onRetry: (message: string) => core.info(message),
   });
 
   let metrics: MetricsPort | undefined;
@@ -122,7 +123,11 @@ export async function runAction(
         { stable: checked.stableLabels, canary: checked.canaryLabels },
         { stable: checked.stableService, canary: checked.canaryService },
       );
-      const client = new PrometheusClient({ url: config.prometheus.url, headers: config.prometheus.headers });
+      const client = new PrometheusClient({
+        url: config.prometheus.url,
+        headers: config.prometheus.headers,
+        intervalMs: config.intervalMs,
+      });
       metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
       await metrics.checkReady();
       queries = metrics.queries();
@@ -156,7 +161,8 @@ export async function runAction(
     {
       holder: context.holder,
       commit: context.commit,
-      newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}`,
+      // Each attempt of a run is its own rollout: a re-run after a rollback starts afresh.
+      newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}${context.runAttempt && context.runAttempt !== "1" ? `-${context.runAttempt}` : ""}`,
     },
     { traffic, metrics, clock: systemClock, events: reporters, signal },
     where,
@@ -184,6 +190,7 @@ export async function runCleanup(
     name: config.virtualService,
     target: targetOf(config.split),
     routes: config.routes,
+    onRetry: (message: string) => core.info(message),
   });
   const events: RolloutEvent[] = [];
   const engine = new RolloutEngine(
@@ -193,7 +200,7 @@ export async function runCleanup(
     `VirtualService ${config.namespace}/${config.virtualService}`,
   );
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
-  const outcome = await engine.abandon(inFlight.rolloutId, reason);
+  const outcome = await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);
   if (outcome) {
     const github = await createGitHubReporter(config, {
       ...context,

@@ -11,7 +11,7 @@ export const ISTIO_LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
 
 export const COMMANDS = ["rollout", "promote", "rollback", "status"] as const;
 export const REPORTERS = ["destination", "source", "waypoint"] as const;
-export const INCONCLUSIVE_POLICIES = ["rollback", "pause"] as const;
+export const INCONCLUSIVE_POLICIES = ["promote", "pause", "rollback"] as const;
 export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 
 export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as const;
@@ -27,6 +27,19 @@ export const Output = {
   canaryWeight: "canary-weight",
   report: "report",
 } as const;
+
+/**
+ * Retrying (src/retry.ts). A rollback gets the longest budget: it is the one write that must
+ * succeed. Each wait is capped at 2 s so traffic is safe within seconds of an outage's end.
+ */
+export const ROLLBACK_RETRY_BUDGET_MS = 5 * 60_000;
+export const TRAFFIC_RETRY_BUDGET_MS = 2 * 60_000;
+export const RETRY_BASE_WAIT_MS = 200;
+export const RETRY_MAX_WAIT_MS = 2_000;
+/** One Kubernetes API request: a hung API server must not hang the step. */
+export const KUBE_REQUEST_TIMEOUT_MS = 10_000;
+/** One Prometheus query at most; shorter when the analysis interval is short. */
+export const PROMETHEUS_MAX_REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * The longest duration any input may ask for (stage durations, interval, settle-time): a

@@ -70,6 +70,8 @@ export interface Config {
   readonly maxErrorRate: number;
   readonly latencyThresholdMs?: number;
   readonly minRequests: number;
+  /** How much worse than stable's rate (a ratio) the canary may be before it is rolled back. */
+  readonly maxRatioToStable: number;
   readonly falseRollbackBudget: number;
   readonly minStageDurationMs: number;
   readonly maxStageDurationMs: number;
@@ -114,6 +116,7 @@ export const INPUT_NAMES = [
   "latency-threshold",
   "min-requests",
   "false-rollback-budget",
+  "max-ratio-to-stable",
   "min-stage-duration",
   "max-stage-duration",
   "interval",
@@ -144,11 +147,12 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "max-error-rate": "1%",
   "min-requests": "100",
   "false-rollback-budget": "5%",
+  "max-ratio-to-stable": "2",
   "min-stage-duration": "1m",
   "max-stage-duration": "10m",
   interval: "15s",
   "settle-time": "20s",
-  "on-inconclusive": "rollback",
+  "on-inconclusive": "promote",
   "on-unreachable": "rollback",
   "rollback-on-cancel": "true",
   reporter: "destination",
@@ -250,6 +254,15 @@ export function parseConfig(raw: RawInputs): Config {
   let latencyThresholdMs: number | undefined;
   const latencyText = get("latency-threshold");
   if (latencyText) latencyThresholdMs = parseLatency(latencyText, fail);
+
+  const ratioText = get("max-ratio-to-stable");
+  const maxRatioToStable =
+    /^\d+(\.\d+)?$/.test(ratioText) && Number(ratioText) >= 1 && Number(ratioText) <= 100
+      ? Number(ratioText)
+      : fail(
+          "max-ratio-to-stable",
+          `${show(ratioText)} is not a ratio from 1 to 100 (such as 2: up to twice stable's rate)`,
+        );
 
   const minRequestsText = get("min-requests");
   const minRequests =
@@ -364,6 +377,7 @@ export function parseConfig(raw: RawInputs): Config {
     onInconclusive: onInconclusive as InconclusivePolicy,
     onUnreachable: onUnreachable as UnreachablePolicy,
     rollbackOnCancel: rollbackOnCancel as boolean,
+    maxRatioToStable: maxRatioToStable as number,
     reporter: reporter as Reporter,
     canarySelector,
     stableSelector,

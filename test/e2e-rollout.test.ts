@@ -61,7 +61,7 @@ describe("rollout end to end", () => {
     expect(canaryWeight(m)).toEqual([100]);
   });
 
-  it("handles too little traffic per on-inconclusive, saying so", async () => {
+  it("too little traffic never rolls back: the last stage follows on-inconclusive, saying how long a proof takes", async () => {
     const m = await meshWith({ requestsPerSecond: 3 });
     const run = await runOnMesh(m, {
       inputs: fastInputs(m, { "max-stage-duration": "6s", "on-inconclusive": "pause" }),
@@ -69,12 +69,14 @@ describe("rollout end to end", () => {
     expect(run.outputs.result).toBe("paused");
     expect(run.exitCode).toBe(0);
     const report = JSON.parse(run.outputs.report as string);
-    expect(report.reason).toMatch(/Inconclusive at 10 %.*(Too little traffic|No traffic reached the canary)/);
-    expect(canaryWeight(m)).toEqual([90, 10]);
+    expect(report.reason).toMatch(
+      /Inconclusive at 100 %.*No harm shown.*(min at the observed|fewer than min-requests)/,
+    );
+    expect(canaryWeight(m)).toEqual([0, 100]);
     const vs = m.kube.get("virtualservices", NAMESPACE, "backend");
     expect(JSON.parse(vs?.metadata.annotations?.["canary.istio-action.dev/state"] as string)).toMatchObject({
       status: "paused",
-      weight: 10,
+      weight: 100,
     });
   });
 

@@ -33,7 +33,8 @@ describe("parseConfig", () => {
     expect(c.prometheus?.url).toBe("http://prometheus.istio-system:9090");
     expect(c.pauseAfter).toBeUndefined();
     expect(c.reporter).toBe("destination");
-    expect(c.onInconclusive).toBe("rollback");
+    expect(c.onInconclusive).toBe("promote");
+    expect(c.maxRatioToStable).toBe(2);
   });
 
   it("returns a deeply frozen Config", () => {

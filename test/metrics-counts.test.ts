@@ -1,6 +1,7 @@
 /** Exact counts from raw counter samples: errors by Istio's labels, resets, series that come and go. */
 import { describe, expect, it } from "vitest";
 import { countsSince, isErrorSeries, seriesSamples, startValues } from "../src/metrics/counts.ts";
+import type { RangeSeries } from "../src/metrics/prometheus-client.ts";
 
 const series = (labels: Record<string, string>, values: number[]) => ({
   metric: { destination_version: "v2", ...labels },
@@ -65,5 +66,26 @@ describe("countsSince", () => {
   it("marks NaN samples as a problem instead of counting them", () => {
     const bad = seriesSamples([series({ response_code: "200" }, [Number.NaN])]);
     expect(bad.problems).toEqual(["a request counter sample value was NaN"]);
+  });
+});
+
+describe("real Prometheus setups", () => {
+  it("an HA pair's slightly different samples are not counter resets", () => {
+    // Replica A answered the start (1000); replica B answers later, a little behind at first.
+    const start = startValues(seriesSamples([series({ response_code: "200" }, [1000])]));
+    const since = seriesSamples([series({ response_code: "200" }, [998, 1003, 1001, 1010])]);
+    expect(countsSince(start, since)?.requests).toBe(10);
+  });
+
+  it("a count without its threshold bucket is partial data, never all slow", () => {
+    const requests = [series({ response_code: "200" }, [200])];
+    const latency: RangeSeries[] = [
+      { metric: { destination_version: "v2", pod: "a" }, values: [200] },
+      { metric: { destination_version: "v2", pod: "b" }, values: [50] },
+      { metric: { destination_version: "v2", pod: "b", le: "500" }, values: [49] },
+    ];
+    const s = seriesSamples(requests, latency);
+    expect(s.problems.join(" ")).toMatch(/1 latency series had no sample-for-sample match/);
+    expect([...(s.slow?.values() ?? [])]).toEqual([[1]]);
   });
 });

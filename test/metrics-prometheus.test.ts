@@ -4,12 +4,13 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type JudgeSettings, judgeStage } from "../src/analysis/judge.ts";
+import type { JudgeSettings } from "../src/analysis/judge.ts";
 import { IstioPrometheusObserver, type MetricsStart } from "../src/metrics/istio-observer.ts";
 import { escapeLabelValue, matcher, serviceMatchers } from "../src/metrics/istio-queries.ts";
 import { PrometheusClient, PrometheusError } from "../src/metrics/prometheus-client.ts";
 import { NAMESPACE } from "./mesh/fixtures.ts";
 import { type Mesh, startMesh } from "./mesh/index.ts";
+import { judgeDefaults, judgeOnce, StageJudging } from "./support/judging.ts";
 
 let mesh: Mesh;
 const base = serviceMatchers("destination", "backend", NAMESPACE);
@@ -94,25 +95,24 @@ describe("exact counts from real Prometheus", () => {
 
 describe("verdicts in real time", () => {
   const settings: JudgeSettings = {
+    ...judgeDefaults,
     maxErrorRate: 0.05,
-    maxSlowFraction: 0.01,
     minRequests: 50,
     minStageDurationMs: 4000,
     maxStageDurationMs: 20_000,
-    alpha: 0.04,
-    beta: 0.05,
   };
 
   async function judgeUntilDecided(): Promise<{ decision: string; elapsedMs: number; reason: string }> {
     const obs = observer();
     await sleep(1200);
     const start = await obs.start(new Date());
+    const judging = new StageJudging(settings, 10, true);
     for (;;) {
       await sleep(1000);
       const now = new Date();
       const elapsedMs = now.getTime() - start.at.getTime();
       const observation = await obs.observeSince(start, now);
-      const v = judgeStage({ weight: 10, elapsedMs, observation }, settings);
+      const v = judging.check(observation, elapsedMs);
       if (v.decision !== "continue") return { decision: v.decision, elapsedMs, reason: v.reason };
     }
   }
@@ -132,17 +132,14 @@ describe("verdicts in real time", () => {
 });
 
 describe("failures of the Prometheus HTTP API are never a pass", () => {
-  const settings: JudgeSettings = {
+  const settings: Partial<JudgeSettings> = {
     maxErrorRate: 0.05,
-    maxSlowFraction: 0.01,
     minRequests: 1,
     minStageDurationMs: 1,
     maxStageDurationMs: 60_000,
-    alpha: 0.04,
-    beta: 0.05,
   };
-  const judge = (observation: Parameters<typeof judgeStage>[0]["observation"]) =>
-    judgeStage({ weight: 10, elapsedMs: 30_000, observation }, settings);
+  const judge = (observation: Parameters<typeof judgeOnce>[0]) =>
+    judgeOnce(observation, 30_000, settings, true);
 
   it("bad_data (400) from a real Prometheus is a typed error, not retried", async () => {
     const client = new PrometheusClient({

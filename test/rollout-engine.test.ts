@@ -36,7 +36,9 @@ describe("rollout engine in virtual time", () => {
     expect(traffic.state).toMatchObject({ status: "promoted", stageIndex: 3 });
     expect(traffic.state?.lease).toBeUndefined();
     const minutes = (clock.now().getTime() - started) / 60_000;
-    expect(minutes).toBeGreaterThanOrEqual(4 * (20 / 60 + 1));
+    // Four stages of min-stage-duration (1m) each: counting starts at the weight change.
+    expect(minutes).toBeGreaterThanOrEqual(4);
+    expect(minutes).toBeLessThan(5);
     expect(
       log.events.filter((e) => e.type === "stage-end").map((e) => (e as { decision: string }).decision),
     ).toEqual(["pass", "pass", "pass", "pass"]);
@@ -144,5 +146,56 @@ describe("rollout engine in virtual time", () => {
     expect(outcome).toMatchObject({ result: "rolled-back", failed: true });
     expect(outcome.reason).toMatch(/^Could not set stage 2 \(10 %\): Kubernetes API answered 500/);
     expect(traffic.weight).toBe(0);
+  });
+
+  it("stops where a person left the weights mid-stage, and never writes a weight again", async () => {
+    for (const [stable, canary, result] of [
+      [100, 0, "rolled-back"],
+      [70, 30, "paused"],
+    ] as const) {
+      const { engine, traffic, log } = setup();
+      const original = log.emit.bind(log);
+      log.emit = (e) => {
+        original(e);
+        // Someone edits the routes by hand during stage 2 (10 %).
+        if (e.type === "weight" && e.stage === 1) traffic.weight = canary;
+      };
+      const outcome = await engine.run();
+      expect(stable + canary).toBe(100);
+      expect(outcome).toMatchObject({ result, weight: canary, failed: true });
+      expect(outcome.reason).toMatch(/someone else changed the canary's weight from 10 % to/);
+      expect(traffic.weight).toBe(canary);
+      expect(traffic.writes.map((w) => w.weight)).toEqual([1, 10, canary]);
+      expect(traffic.state?.history.at(-1)?.event).toBe("halted");
+    }
+  });
+
+  it("with rollback-on-cancel false, a cancelled main writes nothing", async () => {
+    const { engine, traffic, controller, log } = setup({ rollbackOnCancel: false });
+    const original = log.emit.bind(log);
+    log.emit = (e) => {
+      original(e);
+      if (e.type === "analysis" && e.stage === 1) controller.abort(new Error("cancelled by SIGINT"));
+    };
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "paused", weight: 10, failed: true });
+    expect(traffic.writes.map((w) => w.weight)).toEqual([1, 10]);
+  });
+
+  it("tells the post step about a weight before writing it", async () => {
+    const { engine, log } = setup();
+    await engine.run();
+    const kinds = log.events.filter((e) => e.type === "moving" || e.type === "weight").map((e) => e.type);
+    expect(kinds.slice(0, 4)).toEqual(["moving", "weight", "moving", "weight"]);
+  });
+
+  it("carries the canary's evidence across a pause into the promote", async () => {
+    const { engine, traffic } = setup({ pauseAfter: 50 });
+    await engine.run();
+    const carried = traffic.state?.evidence?.errors.n ?? 0;
+    expect(carried).toBeGreaterThan(3000);
+    const promote = setup({ command: "promote" }, undefined, "run-2", traffic);
+    expect(await promote.engine.run()).toMatchObject({ result: "promoted" });
+    expect(traffic.state?.evidence?.errors.n ?? 0).toBeGreaterThan(carried);
   });
 });

@@ -1,23 +1,29 @@
 /**
- * The canary judge: pure, counts in, verdict out, with the numbers why.
+ * The canary judge: pure, evidence in, verdict out, with the numbers why (see docs/analysis.md).
  *
- * One sequential test per signal and stage (see docs/analysis.md):
- *   H0: the canary's bad-request rate is the stable version's (p0, the stable's observed rate,
- *       kept within [p1/10, p1/2]);
- *   H1: the canary's rate is the limit p1 (max-error-rate; for latency, 1 % slower than the
- *       threshold, i.e. the p99 is past it).
- * `fail` as soon as the likelihood ratio reaches 1/α (α: this stage's share of the false-rollback
- * budget, halved again when two signals are tested). Because the boundary between the two
- * hypotheses sits between p0 and p1, a canary clearly worse than the stable version fails even
- * below the limit. `pass` needs the acceptance boundary AND min-requests AND min-stage-duration AND
- * complete data. Anything else is `continue` until max-stage-duration, then `inconclusive` with the
- * reason.
+ * - `fail` as soon as a harm test's e-value reaches 1/α (src/analysis/evidence.ts): the canary is
+ *   clearly above max-error-rate (in windows where stable was within it), or clearly worse than
+ *   max-ratio-to-stable times stable's rate at the same moments. Where stable serves nothing (weight
+ *   100) a harm by the limit must also persist: the canary above the limit in every window of the
+ *   last minute, so a blip that hits everything (a dependency's incident) does not roll back.
+ * - A stage below the last moves on after min-stage-duration unless harm is shown: too little
+ *   traffic is never a reason to hold or roll back.
+ * - The last stage promotes once the safety proof (the canary's rate below each limit, at 1/β)
+ *   holds, min-requests and min-stage-duration are met, and the data is complete. At
+ *   max-stage-duration without proof or harm the verdict is `inconclusive` (rule max-duration) and
+ *   on-inconclusive decides; the reason says how long a proof would take at the observed rate.
  */
-import { bernoulliLlr, boundaries, requestsToAccept, type SprtBoundaries } from "./sprt.ts";
+import {
+  assessSignal,
+  type Evidence,
+  type EvidenceSettings,
+  requestsToProveSafe,
+  type SignalAssessment,
+} from "./evidence.ts";
 
 export type Decision = "continue" | "pass" | "fail" | "inconclusive";
 
-/** Exact counts for one version over the analysis window. */
+/** Exact counts for one version over a span of time. */
 export interface VersionCounts {
   requests: number;
   /** 5xx, no response (code 0), and gRPC errors. */
@@ -26,13 +32,13 @@ export interface VersionCounts {
   slow?: number;
 }
 
-/** What the metrics side saw. `undefined` counts: Prometheus has no series for that version. */
+/** What the metrics side saw. `undefined` counts: the backend has no series for that version. */
 export type Observation =
   | {
       ok: true;
       canary?: VersionCounts;
       stable?: VersionCounts;
-      /** Prometheus warnings or unusable values: the data may be partial. */
+      /** Warnings or unusable values: the data may be partial. */
       partial: readonly string[];
     }
   | {
@@ -47,38 +53,56 @@ export interface JudgeSettings {
   latencyThresholdMs?: number;
   /** Fraction of canary requests allowed past the latency threshold (0.01: the p99). */
   maxSlowFraction: number;
+  /** max-ratio-to-stable: how much worse than stable's rate the canary may be. */
+  maxRatio: number;
+  /** Canary requests, over the whole rollout, before the last stage can promote. */
   minRequests: number;
   minStageDurationMs: number;
   maxStageDurationMs: number;
-  /** This stage's share of the false-rollback budget. */
-  alpha: number;
-  /** Chance a stage accepts a canary whose rate is at the limit. */
+  /** The whole rollout's false-rollback budget, split evenly across the harm tests. */
+  falseRollbackBudget: number;
+  /** Chance of promoting a canary whose rate is at a limit. */
   beta: number;
 }
 
-export interface StageInput {
+export interface CheckInput {
   /** Canary weight of this stage, in percent. */
   weight: number;
-  /** Time since the analysis window began (after the settle time). */
+  /** Whether this is the last stage (promotion follows a pass). */
+  final: boolean;
+  /** Time since this stage's weight change. */
   elapsedMs: number;
+  /** Counts since this stage's weight change (for the report and the split check). */
   observation: Observation;
-  /**
-   * Stable counts to take the baseline rate from: this stage's, plus earlier stages' when the stable
-   * version carries little or no traffic (at weight 100 it carries none).
-   */
-  stableBaseline?: VersionCounts;
+  /** The canary version's evidence, this check's window included. */
+  evidence: Evidence;
+  /** Whether stable served requests in the latest window. */
+  stableServed: boolean;
+  /** Reads so far in this stage, this one included. */
+  check?: number;
 }
 
+/** One signal's numbers, for people and for the report. */
 export interface SignalEvidence {
   signal: "errors" | "latency";
   canaryBad: number;
   canaryRequests: number;
   canaryRate: number;
+  /** Stable's rate over the windows both versions served. */
   stableRate?: number;
-  p0: number;
+  /** The canary's rate over those same windows. */
+  pairedCanaryRate?: number;
+  /** The limit. */
   p1: number;
+  /** Stable's rate (0 when stable served nothing yet). */
+  p0: number;
+  /** The larger of the two harm tests' log e-values. */
   llr: number;
-  boundaries: SprtBoundaries;
+  absLogE: number;
+  relLogE: number;
+  safeLogE: number;
+  /** reject: ln(1/α) of each harm test; accept: −ln(1/β), the safety proof's level (negated). */
+  boundaries: { reject: number; accept: number };
   alpha: number;
 }
 
@@ -88,8 +112,12 @@ export interface Verdict {
   reason: string;
   /** The rule that decided, for machines and the report. */
   rule:
-    | "sprt-reject"
-    | "sprt-accept"
+    | "harm-limit"
+    | "harm-stable"
+    | "persisting"
+    | "proven-safe"
+    | "no-harm"
+    | "suspicious"
     | "waiting"
     | "min-requests"
     | "min-duration"
@@ -101,50 +129,98 @@ export interface Verdict {
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalEvidence[];
-  /** Observed canary share of requests in this window, against the weight. */
+  /** Observed canary share of requests in this stage, against the weight. */
   split?: { weight: number; observedShare: number; zScore: number };
 }
 
-const pct = (x: number): string => `${(x * 100).toFixed(x < 0.001 && x > 0 ? 3 : 2).replace(/\.?0+$/, "")} %`;
+export const pct = (x: number): string =>
+  `${(x * 100).toFixed(x < 0.001 && x > 0 ? 3 : 2).replace(/\.?0+$/, "")} %`;
+
+/**
+ * Below the last stage, a canary whose harm evidence reached this log e-value (e ≈ 2.7, far from
+ * 1/α) is held at its weight instead of moving on, until the evidence fades or max-stage-duration:
+ * a bad canary is then caught at the lower weight, at a fraction of the errors. Holding never rolls
+ * back, so it costs no false rollbacks, only time.
+ */
+const SUSPICION_LOG_E = 1;
+
+/** With no stable traffic to compare, harm by the limit must last this long (a blip does not count). */
+export const PERSISTENCE_MS = 60_000;
+
+/**
+ * A stage's first read may still count requests from before its weight change (Prometheus' samples
+ * lag the change by up to a scrape interval), so "no canary traffic" is concluded from the third
+ * read on.
+ */
+const CHECKS_BEFORE_NO_TRAFFIC = 3;
 
 /** Expected canary requests that make "none arrived" a safe conclusion (e^-20: never by chance). */
 const EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC = 20;
 
-function signal(
-  kind: SignalEvidence["signal"],
-  canaryBad: number,
-  canaryRequests: number,
-  stableBad: number | undefined,
-  stableRequests: number | undefined,
-  p1: number,
-  alpha: number,
-  beta: number,
-): SignalEvidence {
-  const stableRate = stableRequests ? (stableBad ?? 0) / stableRequests : undefined;
-  // The null is the stable version's observed rate (it carries most traffic, so the estimate is
-  // tight), but never below p1/10, so that one stray canary error cannot decide (it moves the
-  // statistic by at most ln 10 while the boundary is ln(1/α) ≥ 3), and never above p1/2, so the
-  // two hypotheses stay separable.
-  const observed = stableRequests ? (stableBad ?? 0) / stableRequests : p1 / 2;
-  const p0 = Math.min(Math.max(observed, p1 / 10), p1 / 2);
+/** α of each harm test: the budget split evenly over two tests per signal (a union bound). */
+export function harmAlpha(settings: JudgeSettings): number {
+  const signals = settings.latencyThresholdMs !== undefined ? 2 : 1;
+  return settings.falseRollbackBudget / (2 * signals);
+}
+
+/** What the evidence needs of the settings. */
+export function evidenceSettings(settings: JudgeSettings): EvidenceSettings {
   return {
-    signal: kind,
-    canaryBad,
-    canaryRequests,
-    canaryRate: canaryRequests ? canaryBad / canaryRequests : 0,
-    stableRate,
-    p0,
-    p1,
-    llr: bernoulliLlr(canaryRequests, canaryBad, p0, p1),
-    boundaries: boundaries(alpha, beta),
+    maxErrorRate: settings.maxErrorRate,
+    maxSlowFraction: settings.maxSlowFraction,
+    maxRatio: settings.maxRatio,
+    harmLogE: Math.log(1 / harmAlpha(settings)),
+  };
+}
+
+function assessments(evidence: Evidence, settings: JudgeSettings): SignalAssessment[] {
+  const list = [assessSignal("errors", evidence.errors, settings.maxErrorRate)];
+  if (evidence.latency) list.push(assessSignal("latency", evidence.latency, settings.maxSlowFraction));
+  return list;
+}
+
+function report(a: SignalAssessment, alpha: number, beta: number): SignalEvidence {
+  return {
+    signal: a.signal,
+    canaryBad: a.k,
+    canaryRequests: a.n,
+    canaryRate: a.canaryRate,
+    ...(a.stableRate !== undefined ? { stableRate: a.stableRate } : {}),
+    ...(a.pairedCanaryRate !== undefined ? { pairedCanaryRate: a.pairedCanaryRate } : {}),
+    p1: a.limit,
+    p0: a.stableRate ?? 0,
+    llr: Math.max(a.absLogE, a.relLogE),
+    absLogE: a.absLogE,
+    relLogE: a.relLogE,
+    safeLogE: a.safeLogE,
+    boundaries: { reject: Math.log(1 / alpha), accept: -Math.log(1 / beta) },
     alpha,
   };
 }
 
-export function judgeStage(input: StageInput, settings: JudgeSettings): Verdict {
+/** An e-value for people: "25", "1,200", "more than a million". */
+function evidence(logE: number): string {
+  return logE > Math.log(1e6) ? "more than a million" : Math.round(Math.exp(logE)).toLocaleString("en-US");
+}
+
+function what(signal: "errors" | "latency", settings: JudgeSettings): string {
+  return signal === "errors"
+    ? "error rate"
+    : `share of requests slower than ${settings.latencyThresholdMs} ms`;
+}
+
+function harmReason(a: SignalAssessment, byLimit: boolean, settings: JudgeSettings, alpha: number): string {
+  const counts = `${a.k} of ${a.n}`;
+  if (byLimit) {
+    return `The canary's ${what(a.signal, settings)} is ${pct(a.canaryRate)} (${counts}), above the ${pct(a.limit)} limit: the evidence against "within the limit" reached ${evidence(a.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+  }
+  return `The canary's ${what(a.signal, settings)} is ${pct(a.pairedCanaryRate ?? a.canaryRate)} against stable's ${pct(a.stableRate ?? 0)} at the same moments, more than ${settings.maxRatio}× worse: the evidence reached ${evidence(a.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+}
+
+export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict {
   const { observation, elapsedMs, weight } = input;
   const atMax = elapsedMs >= settings.maxStageDurationMs;
-  const mins = `${Math.round(elapsedMs / 1000)} s`;
+  const secs = `${Math.round(elapsedMs / 1000)} s`;
 
   if (!observation.ok) {
     return {
@@ -156,131 +232,135 @@ export function judgeStage(input: StageInput, settings: JudgeSettings): Verdict 
   }
 
   const { canary, stable } = observation;
-  const baseline = input.stableBaseline ?? stable;
   const split = splitCheck(weight, canary, stable);
+  const alpha = harmAlpha(settings);
+  const list = assessments(input.evidence, settings);
+  const signals = list.map((a) => report(a, alpha, settings.beta));
+  const base = { canary, stable, signals, split };
+  const reject = Math.log(1 / alpha);
 
-  const partial = (): Verdict => ({
-    decision: atMax ? "inconclusive" : "continue",
-    rule: "partial-data",
-    reason: `Prometheus returned partial data (${observation.partial.join("; ")}); a stage never passes on it`,
-    canary,
-    stable,
-    signals: [],
-    split,
-  });
+  // Harm needs no minimum: the e-value holds whenever it is reached, and a bad canary must go.
+  // Partial data adds no window, so it can never convict on its own.
+  for (const a of list) {
+    if (a.relLogE >= reject)
+      return {
+        ...base,
+        decision: "fail",
+        rule: "harm-stable",
+        reason: harmReason(a, false, settings, alpha),
+      };
+    if (a.absLogE >= reject) {
+      const persists = a.aboveWindows >= 2 && a.aboveMs >= PERSISTENCE_MS;
+      // At max-stage-duration proven harm rolls back whether or not it lasted a minute.
+      if (input.stableServed || persists || atMax)
+        return {
+          ...base,
+          decision: "fail",
+          rule: "harm-limit",
+          reason: harmReason(a, true, settings, alpha),
+        };
+      {
+        return {
+          ...base,
+          decision: "continue",
+          rule: "persisting",
+          reason: `The canary's ${what(a.signal, settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
+        };
+      }
+    }
+  }
+
+  if (observation.partial.length > 0) {
+    return {
+      ...base,
+      decision: atMax ? "inconclusive" : "continue",
+      rule: "partial-data",
+      reason: `Prometheus returned partial data (${observation.partial.join("; ")}); nothing is concluded from it`,
+    };
+  }
 
   if (!canary || canary.requests === 0) {
-    if (observation.partial.length > 0) return partial();
     if (!canary && !stable) {
       return {
+        ...base,
         decision: atMax ? "inconclusive" : "continue",
         rule: "no-series",
         reason:
-          "Prometheus has no series for either version: the query matches nothing (check reporter, canary-selector and stable-selector) or Istio's metrics are not scraped",
-        signals: [],
+          "Prometheus answers but has no series for either version since the weight change: no data (check reporter, canary-selector and stable-selector, and that Istio's metrics are scraped)",
       };
     }
     const expected = stable && weight < 100 ? (stable.requests * weight) / (100 - weight) : 0;
-    if (expected >= EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC || (atMax && weight === 100)) {
+    const settled = (input.check ?? CHECKS_BEFORE_NO_TRAFFIC) >= CHECKS_BEFORE_NO_TRAFFIC;
+    if (expected >= EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC && settled) {
       return {
+        ...base,
         decision: "inconclusive",
         rule: "no-canary-traffic",
-        reason:
-          weight < 100
-            ? `No traffic reached the canary: ${stable?.requests} stable requests at weight ${weight} predict about ${Math.round(expected)} canary requests, and Prometheus saw none (is the VirtualService applied, do the canary pods have their istio-proxy sidecar?)`
-            : `No traffic reached the canary in ${mins} at weight 100`,
-        stable,
-        signals: [],
-        split,
+        reason: `No traffic reached the canary: ${stable?.requests} stable requests at weight ${weight} predict about ${Math.round(expected)} canary requests, and Prometheus saw none (is the VirtualService applied to this traffic, do the canary pods have their istio-proxy sidecar?)`,
       };
     }
-    return {
-      decision: atMax ? "inconclusive" : "continue",
-      rule: atMax ? "no-canary-traffic" : "waiting",
-      reason: atMax ? `No traffic reached the canary in ${mins}` : "Waiting for the canary's first requests",
-      stable,
-      signals: [],
-      split,
-    };
   }
 
-  const testsLatency = settings.latencyThresholdMs !== undefined && canary.slow !== undefined;
-  const alpha = testsLatency ? settings.alpha / 2 : settings.alpha;
-  const signals = [
-    signal(
-      "errors",
-      canary.errors,
-      canary.requests,
-      baseline?.errors,
-      baseline?.requests,
-      settings.maxErrorRate,
-      alpha,
-      settings.beta,
-    ),
-  ];
-  if (testsLatency) {
-    signals.push(
-      signal(
-        "latency",
-        canary.slow ?? 0,
-        canary.requests,
-        baseline?.slow,
-        baseline?.requests,
-        settings.maxSlowFraction,
-        alpha,
-        settings.beta,
-      ),
-    );
-  }
-  const base = { canary, stable, signals, split };
-
-  // Failing needs no minimum: the boundary holds whenever it is reached, and a bad canary must go.
-  // Partial data cannot acquit, but the counts it does show are real and can convict.
-  const rejected = signals.find((s) => s.llr >= s.boundaries.reject);
-  if (rejected) {
-    const what =
-      rejected.signal === "errors"
-        ? "error rate"
-        : `share of requests slower than ${settings.latencyThresholdMs} ms`;
-    const versus = rejected.stableRate !== undefined ? ` against ${pct(rejected.stableRate)} for stable` : "";
-    return {
-      ...base,
-      decision: "fail",
-      rule: "sprt-reject",
-      reason: `The canary's ${what} is ${pct(rejected.canaryRate)} (${rejected.canaryBad} of ${rejected.canaryRequests})${versus}: the evidence that it is at the ${pct(rejected.p1)} limit rather than stable's ${pct(rejected.p0)} passed 1/α (α = ${pct(rejected.alpha)})`,
-    };
-  }
-
-  if (observation.partial.length > 0) return { ...partial(), signals };
-
-  const accepted = signals.every((s) => s.llr <= s.boundaries.accept);
-  const enoughRequests = canary.requests >= settings.minRequests;
   const longEnough = elapsedMs >= settings.minStageDurationMs;
-  if (accepted && enoughRequests && longEnough) {
-    const e = signals[0] as SignalEvidence;
+  if (!input.final) {
+    if (!longEnough)
+      return {
+        ...base,
+        decision: "continue",
+        rule: "min-duration",
+        reason: `No harm shown so far (${secs})`,
+      };
+    const suspect = list.find((a) => Math.max(a.absLogE, a.relLogE) >= SUSPICION_LOG_E);
+    if (suspect && !atMax) {
+      return {
+        ...base,
+        decision: "continue",
+        rule: "suspicious",
+        reason: `Holding at ${weight} %: some evidence that the canary's ${what(suspect.signal, settings)} (${pct(suspect.canaryRate)}, ${suspect.k} of ${suspect.n}) is worse than allowed, not yet enough to decide`,
+      };
+    }
+    const e = list[0] as SignalAssessment;
     return {
       ...base,
       decision: "pass",
-      rule: "sprt-accept",
-      reason: `The canary's error rate is ${pct(e.canaryRate)} (${e.canaryBad} of ${e.canaryRequests})${e.stableRate !== undefined ? ` against ${pct(e.stableRate)} for stable` : ""}: the evidence favours stable's rate over the ${pct(e.p1)} limit`,
+      rule: "no-harm",
+      reason: `No harm shown: the canary's error rate is ${pct(e.canaryRate)} (${e.k} of ${e.n} over the rollout)${e.stableRate !== undefined ? ` against ${pct(e.stableRate)} for stable` : ""}`,
     };
   }
 
+  const proofLevel = Math.log(1 / settings.beta);
+  const proven = list.every((a) => a.safeLogE >= proofLevel);
+  const total = input.evidence.errors.n;
+  const enough = total >= settings.minRequests;
+  if (proven && enough && longEnough) {
+    const e = list[0] as SignalAssessment;
+    return {
+      ...base,
+      decision: "pass",
+      rule: "proven-safe",
+      reason: `The canary is within the limits: its error rate is ${pct(e.canaryRate)} (${e.k} of ${e.n})${e.stableRate !== undefined ? ` against ${pct(e.stableRate)} for stable` : ""}, and the evidence that it is below ${pct(e.limit)} reached 1/β = ${Math.round(1 / settings.beta)}${list.length > 1 ? "; the same for latency" : ""}`,
+    };
+  }
   if (!atMax) {
-    const rule = !enoughRequests ? "min-requests" : !longEnough ? "min-duration" : "waiting";
-    const reason = !enoughRequests
-      ? `Waiting for ${settings.minRequests} canary requests (${canary.requests} so far)`
+    const rule = !longEnough ? "min-duration" : !enough ? "min-requests" : "waiting";
+    const reason = !enough
+      ? `Waiting for ${settings.minRequests} canary requests (${total} so far)`
       : !longEnough
-        ? `Waiting for the minimum stage duration (${mins} so far)`
-        : "Not enough evidence yet either way";
+        ? `No harm shown so far (${secs})`
+        : "No harm shown; gathering the evidence that the canary is within the limits";
     return { ...base, decision: "continue", rule, reason };
   }
-
-  const undecided = signals.find((s) => s.llr > s.boundaries.accept) ?? (signals[0] as SignalEvidence);
-  const needed = requestsToAccept(undecided.p0, undecided.p1, undecided.boundaries);
-  const reason = !enoughRequests
-    ? `Too little traffic: ${canary.requests} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
-    : `Undecided after ${canary.requests} canary requests: telling stable's ${pct(undecided.p0)} from the ${pct(undecided.p1)} limit takes about ${Number.isFinite(needed) ? needed : "unbounded"} requests (raise the limit, lengthen max-stage-duration or start at a larger weight)`;
+  const slowest = list
+    .map((a) => ({ a, needed: requestsToProveSafe(a, settings.beta) }))
+    .sort((x, y) => y.needed - x.needed)[0] as { a: SignalAssessment; needed: number };
+  const rate = elapsedMs > 0 ? ((canary?.requests ?? 0) * 1000) / elapsedMs : 0;
+  const howLong =
+    Number.isFinite(slowest.needed) && rate > 0
+      ? `about ${slowest.needed} more canary requests (${Math.ceil(slowest.needed / rate / 60)} min at the observed ${rate.toFixed(rate < 10 ? 1 : 0)} req/s)`
+      : "more requests than the canary's observed rate allows";
+  const reason = !enough
+    ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
+    : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
   return { ...base, decision: "inconclusive", rule: "max-duration", reason };
 }
 

@@ -3,6 +3,7 @@
  * the RBAC rule that would allow it; a 404 names the object; an admission rejection quotes the
  * server. The raw Status is kept for callers that branch on it (409, 422).
  */
+import { isTransient, parseRetryAfter, type RetryHint } from "../retry.ts";
 
 export interface KubeStatus {
   code?: number;
@@ -19,17 +20,25 @@ export interface KubeRequest {
   name?: string;
 }
 
-export class MeshError extends Error {
+export class MeshError extends Error implements RetryHint {
   readonly status?: number;
   readonly reason?: string;
   /** The API server's own message, when it sent one. */
   readonly server?: string;
+  /** The API server's `Retry-After` (429, some 503s), in milliseconds. */
+  retryAfterMs?: number;
+  /** True when the request got no answer (refused, reset, timed out): worth another try. */
+  transient?: boolean;
+  /** The connection error's code (ECONNREFUSED, ENOTFOUND...) when there was no answer. */
+  code?: string;
   constructor(message: string, status?: number, reason?: string, server?: string) {
     super(message);
     this.name = "MeshError";
     this.status = status;
     this.reason = reason;
     this.server = server;
+    // A MeshError without a status is a planning error (no such route...) unless marked transient.
+    this.transient = status === undefined ? false : undefined;
   }
 
   /** A 404 for an API version the server does not serve (not for a missing object). */
@@ -45,8 +54,9 @@ export class MeshError extends Error {
     );
   }
 
+  /** What src/retry.ts retries without being asked: 5xx, 429, no answer. */
   get isRetryable(): boolean {
-    return this.status === undefined || this.status >= 500 || this.status === 429;
+    return isTransient(this);
   }
 }
 
@@ -84,11 +94,14 @@ export function toMeshError(error: unknown, r: KubeRequest): MeshError {
     e.name !== "TimeoutError";
   const code = answered ? e.code : undefined;
   if (code === undefined) {
-    const why =
-      e.name === "TimeoutError" || e.name === "AbortError"
-        ? "no answer in time"
-        : (e.cause?.code ?? e.message ?? String(error));
-    return new MeshError(`Kubernetes API unreachable while trying to ${r.verb} ${describeObject(r)}: ${why}`);
+    const timedOut = e.name === "TimeoutError" || e.name === "AbortError";
+    const why = timedOut ? "no answer in time" : (e.cause?.code ?? e.message ?? String(error));
+    const unreachable = new MeshError(
+      `Kubernetes API unreachable while trying to ${r.verb} ${describeObject(r)}: ${why}`,
+    );
+    unreachable.transient = timedOut || isTransient(error);
+    unreachable.code = e.cause?.code;
+    return unreachable;
   }
   const status = parseStatus(e.body);
   const server = (status.message ?? "").replace(/\s+/g, " ").trim();
@@ -126,10 +139,19 @@ export function toMeshError(error: unknown, r: KubeRequest): MeshError {
       server,
     );
   }
-  return new MeshError(
+  const other = new MeshError(
     `Kubernetes API answered ${code}${status.reason ? ` ${status.reason}` : ""} to ${r.verb} ${target}: ${server || "no message"}`,
     code,
     status.reason,
     server,
   );
+  other.retryAfterMs = parseRetryAfter(headerOf(error, "retry-after"), Date.now());
+  return other;
+}
+
+/** A response header of the client's ApiException (a plain object; names in any case). */
+function headerOf(error: unknown, name: string): string | undefined {
+  const headers = (error as { headers?: Record<string, string> }).headers ?? {};
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
 }

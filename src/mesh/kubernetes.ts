@@ -3,8 +3,13 @@
  * memory, never written to disk), else `KUBECONFIG`, `~/.kube/config` or the in-cluster service
  * account; an optional context. `KubernetesMeshApi` is the only place that talks to the API server.
  */
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { type KubeRequest, MeshError, toMeshError } from "./errors.ts";
+import { KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
+import { abortReason } from "../retry.ts";
+import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import type { DestinationRule, ObjectMeta, PodSummary, VirtualService } from "./types.ts";
 
 export const ISTIO_GROUP = "networking.istio.io";
@@ -16,36 +21,147 @@ export interface ClusterOptions {
   context?: string;
 }
 
-export function loadKubeConfig(options: ClusterOptions): k8s.KubeConfig {
+/** Where the in-cluster service account's token lives (what loadFromDefault falls back to). */
+const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/** Which input a configuration came from, for messages: "Input 'kubeconfig'" plus where it was read. */
+const sources = new WeakMap<k8s.KubeConfig, string>();
+
+/** How a loaded configuration is named in messages ("Input 'kubeconfig'" and where it came from). */
+export function kubeconfigSource(config: k8s.KubeConfig): string {
+  return sources.get(config) ?? "Input 'kubeconfig'";
+}
+
+function inputError(source: string, problem: string): MeshError {
+  const error = new MeshError(`${source}: ${problem}`);
+  error.transient = false;
+  return error;
+}
+
+/**
+ * Loads the kubeconfig: the input's content (parsed from memory, never written to disk), else
+ * `KUBECONFIG`, `~/.kube/config` or the in-cluster service account. Every problem names the input
+ * (and the file it fell back to); no message quotes the document, which holds credentials.
+ */
+export function loadKubeConfig(
+  options: ClusterOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): k8s.KubeConfig {
   const config = new k8s.KubeConfig();
-  if (options.kubeconfig) config.loadFromString(options.kubeconfig);
-  else config.loadFromDefault();
+  // Where the document came from when the input was not set: named in every message.
+  let origin: string | undefined;
+  if (options.kubeconfig) {
+    try {
+      config.loadFromString(options.kubeconfig);
+    } catch (error) {
+      throw inputError(
+        "Input 'kubeconfig'",
+        `is not a valid kubeconfig (${parseProblem(error)}; the content is not shown because it holds credentials)`,
+      );
+    }
+  } else {
+    const files = (env.KUBECONFIG ?? "").split(delimiter).filter((f) => f !== "");
+    const home = env.HOME || homedir();
+    const defaultFile = home ? join(home, ".kube", "config") : undefined;
+    if (files.length > 0) {
+      origin = `KUBECONFIG=${files.join(delimiter)}`;
+      const missing = files.filter((f) => !existsSync(f));
+      if (missing.length > 0)
+        throw inputError(sourceOf(origin), `the file ${missing.join(", ")} does not exist`);
+    } else if (defaultFile && existsSync(defaultFile)) {
+      origin = defaultFile;
+    } else if (existsSync(SERVICE_ACCOUNT_TOKEN)) {
+      origin = "the in-cluster service account";
+    } else {
+      throw inputError(
+        "Input 'kubeconfig'",
+        `not set, and there is no KUBECONFIG, no ${defaultFile ?? "~/.kube/config"} and no in-cluster service account: set the kubeconfig input (for example kubeconfig: \${{ secrets.KUBECONFIG }})`,
+      );
+    }
+    try {
+      // As loadFromDefault does, but from the files checked above (it would fall back silently).
+      if (files.length > 0) {
+        config.loadFromFile(files[0] as string);
+        for (const file of files.slice(1)) {
+          const more = new k8s.KubeConfig();
+          more.loadFromFile(file);
+          config.mergeConfig(more);
+        }
+      } else if (origin === defaultFile) config.loadFromFile(defaultFile as string);
+      else config.loadFromCluster();
+    } catch (error) {
+      throw inputError(sourceOf(origin), `is not a valid kubeconfig (${parseProblem(error)})`);
+    }
+  }
   if (options.context) {
-    if (!config.getContextObject(options.context))
-      throw new MeshError(`kubeconfig has no context named "${options.context}"`);
+    if (!config.getContextObject(options.context)) {
+      const known = config.getContexts().map((c) => c.name);
+      throw inputError(
+        "Input 'context'",
+        `the kubeconfig${origin ? ` from ${origin}` : ""} has no context named "${options.context}" (it has ${known.length > 0 ? known.join(", ") : "none"})`,
+      );
+    }
     config.setCurrentContext(options.context);
   }
-  if (!config.getCurrentCluster()) {
-    throw new MeshError(
-      "no Kubernetes cluster configured: set the kubeconfig input, KUBECONFIG, ~/.kube/config, or run in a cluster",
+  const source = sourceOf(origin);
+  const cluster = config.getCurrentCluster();
+  if (!cluster) {
+    throw inputError(
+      options.context ? "Input 'context'" : source,
+      config.getContexts().length === 0
+        ? "the kubeconfig has no contexts"
+        : `the kubeconfig's current context "${config.getCurrentContext()}" names no cluster it defines; set current-context or the context input`,
     );
   }
+  if (!isHttpUrl(cluster.server)) {
+    // The value is shown only when it cannot carry credentials (no user info, no query).
+    const shown = /^[\w.:/[\]-]{1,200}$/.test(cluster.server) ? ` "${cluster.server}"` : "";
+    throw inputError(
+      source,
+      `cluster "${cluster.name}" has server${shown}, which is not an http(s) URL (expected for example https://10.0.0.1:6443)`,
+    );
+  }
+  sources.set(config, source);
   return config;
+}
+
+/** YAML parser messages quote the document: only the client's own field checks are safe to show. */
+function parseProblem(error: unknown): string {
+  const safe = /^(clusters|users|contexts)\[\d+\]\S* is missing$/.exec((error as Error).message)?.[0];
+  return safe ?? "its YAML or JSON could not be parsed";
+}
+
+function sourceOf(origin: string | undefined): string {
+  return origin ? `Input 'kubeconfig' (not set; read from ${origin})` : "Input 'kubeconfig'";
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }
 
 /** What the traffic router and preflight need from the cluster. */
 export interface MeshApi {
-  getVirtualService(namespace: string, name: string): Promise<VirtualService>;
+  getVirtualService(namespace: string, name: string, signal?: AbortSignal): Promise<VirtualService>;
   patchVirtualService(
     namespace: string,
     name: string,
     apiVersion: string,
     patch: object[],
+    signal?: AbortSignal,
   ): Promise<VirtualService>;
-  listDestinationRules(namespace: string): Promise<DestinationRule[]>;
-  getServiceSelector(namespace: string, name: string): Promise<Record<string, string> | undefined>;
-  listPods(namespace: string, labelSelector: string): Promise<PodSummary[]>;
-  getNamespaceLabels(name: string): Promise<Record<string, string>>;
+  listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]>;
+  getServiceSelector(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined>;
+  listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]>;
+  getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>>;
 }
 
 export interface KubernetesMeshApiOptions {
@@ -53,26 +169,44 @@ export interface KubernetesMeshApiOptions {
   timeoutMs?: number;
 }
 
+/** Connection failures that mean the configured server is wrong or down, not merely slow. */
+const CONNECTION_FAILURE =
+  /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS/;
+
 export class KubernetesMeshApi implements MeshApi {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
   private readonly timeoutMs: number;
+  /** The input the configuration came from and its server, named when the server cannot be reached. */
+  private readonly source: string;
+  private readonly server: string;
   /** The Istio API version this cluster serves, found on the first read. */
   private istioVersion?: string;
 
   constructor(config: k8s.KubeConfig, options: KubernetesMeshApiOptions = {}) {
     this.custom = config.makeApiClient(k8s.CustomObjectsApi);
     this.core = config.makeApiClient(k8s.CoreV1Api);
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? KUBE_REQUEST_TIMEOUT_MS;
+    this.source = kubeconfigSource(config);
+    const server = config.getCurrentCluster()?.server ?? "";
+    // Only scheme, host and port: a server URL could carry user info.
+    this.server = URL.canParse(server) ? new URL(server).origin : "(no server)";
   }
 
-  /** Request options: a timeout signal on every request, plus any extra headers. */
-  private options(headers: Record<string, string> = {}): k8s.ConfigurationOptions {
-    const timeoutMs = this.timeoutMs;
+  /**
+   * Request options: the caller's signal and a timeout on every request (both reach the HTTP
+   * request itself, so an abort ends a hung call at once), plus any extra headers.
+   */
+  private options(
+    signal: AbortSignal | undefined,
+    headers: Record<string, string> = {},
+  ): k8s.ConfigurationOptions {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const requestSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
     // The generated client's middleware speaks its own minimal Observable (a wrapped promise).
     const middleware = {
       pre: (context: k8s.RequestContext) => {
-        context.setSignal(AbortSignal.timeout(timeoutMs));
+        context.setSignal(requestSignal);
         for (const [k, v] of Object.entries(headers)) context.setHeaderParam(k, v);
         return new k8s.Observable(Promise.resolve(context));
       },
@@ -81,25 +215,40 @@ export class KubernetesMeshApi implements MeshApi {
     return { middleware: [middleware], middlewareMergeStrategy: "append" } as k8s.ConfigurationOptions;
   }
 
-  private async call<T>(request: KubeRequest, run: () => Promise<T>): Promise<T> {
+  private async call<T>(
+    request: KubeRequest,
+    signal: AbortSignal | undefined,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    if (signal?.aborted) throw abortReason(signal);
     try {
       return await run();
     } catch (error) {
-      throw toMeshError(error, request);
+      if (signal?.aborted) throw abortReason(signal);
+      const meshError = toMeshError(error, request);
+      if (meshError.status !== undefined || !CONNECTION_FAILURE.test(meshError.code ?? "")) throw meshError;
+      // The server in the kubeconfig could not be reached at all: say which input named it.
+      const unreachable = new MeshError(
+        `${this.source}: the Kubernetes API server ${this.server} is unreachable (${meshError.code}) while trying to ${request.verb} ${describeObject(request)}`,
+      );
+      unreachable.transient = meshError.transient;
+      unreachable.code = meshError.code;
+      throw unreachable;
     }
   }
 
-  async getVirtualService(namespace: string, name: string): Promise<VirtualService> {
+  async getVirtualService(namespace: string, name: string, signal?: AbortSignal): Promise<VirtualService> {
     const versions = this.istioVersion ? [this.istioVersion] : ISTIO_VERSIONS;
     let unserved: MeshError | undefined;
     for (const version of versions) {
       try {
         const vs = (await this.call(
           { verb: "get", group: ISTIO_GROUP, resource: "virtualservices", namespace, name },
+          signal,
           () =>
             this.custom.getNamespacedCustomObject(
               { group: ISTIO_GROUP, version, namespace, plural: "virtualservices", name },
-              this.options(),
+              this.options(signal),
             ),
         )) as VirtualService;
         this.istioVersion = version;
@@ -123,10 +272,12 @@ export class KubernetesMeshApi implements MeshApi {
     name: string,
     apiVersion: string,
     patch: object[],
+    signal?: AbortSignal,
   ): Promise<VirtualService> {
     const version = apiVersion.split("/")[1] ?? this.istioVersion ?? "v1";
     return (await this.call(
       { verb: "patch", group: ISTIO_GROUP, resource: "virtualservices", namespace, name },
+      signal,
       () =>
         this.custom.patchNamespacedCustomObject(
           {
@@ -138,28 +289,35 @@ export class KubernetesMeshApi implements MeshApi {
             body: patch,
             fieldManager: "istio-canary-action",
           },
-          this.options({ "Content-Type": k8s.PatchStrategy.JsonPatch }),
+          this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
         ),
     )) as VirtualService;
   }
 
-  async listDestinationRules(namespace: string): Promise<DestinationRule[]> {
+  async listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]> {
     const version = this.istioVersion ?? "v1";
     const list = (await this.call(
       { verb: "list", group: ISTIO_GROUP, resource: "destinationrules", namespace },
+      signal,
       () =>
         this.custom.listNamespacedCustomObject(
           { group: ISTIO_GROUP, version, namespace, plural: "destinationrules" },
-          this.options(),
+          this.options(signal),
         ),
     )) as { items?: DestinationRule[] };
     return list.items ?? [];
   }
 
-  async getServiceSelector(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  async getServiceSelector(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined> {
     try {
-      const service = await this.call({ verb: "get", group: "", resource: "services", namespace, name }, () =>
-        this.core.readNamespacedService({ name, namespace }, this.options()),
+      const service = await this.call(
+        { verb: "get", group: "", resource: "services", namespace, name },
+        signal,
+        () => this.core.readNamespacedService({ name, namespace }, this.options(signal)),
       );
       return service.spec?.selector;
     } catch (error) {
@@ -168,17 +326,18 @@ export class KubernetesMeshApi implements MeshApi {
     }
   }
 
-  async listPods(namespace: string, labelSelector: string): Promise<PodSummary[]> {
-    const pods = await this.call({ verb: "list", group: "", resource: "pods", namespace }, () =>
-      this.core.listNamespacedPod({ namespace, labelSelector }, this.options()),
+  async listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]> {
+    const pods = await this.call({ verb: "list", group: "", resource: "pods", namespace }, signal, () =>
+      this.core.listNamespacedPod({ namespace, labelSelector }, this.options(signal)),
     );
     return pods.items.map((pod) => summarisePod(pod));
   }
 
-  async getNamespaceLabels(name: string): Promise<Record<string, string>> {
+  async getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>> {
     const ns = await this.call(
       { verb: "get", group: "", resource: "namespaces", name, namespace: name },
-      () => this.core.readNamespace({ name }, this.options()),
+      signal,
+      () => this.core.readNamespace({ name }, this.options(signal)),
     );
     return (ns.metadata as ObjectMeta | undefined)?.labels ?? {};
   }

@@ -50,9 +50,10 @@ export async function preflight(
   split: Split,
   target: Target,
   routes: readonly string[],
+  signal?: AbortSignal,
 ): Promise<PreflightResult> {
   const where = `VirtualService ${namespace}/${name}`;
-  const vs = await api.getVirtualService(namespace, name);
+  const vs = await api.getVirtualService(namespace, name, signal);
   const managed = findManagedRoutes(vs, target, routes);
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -76,7 +77,7 @@ export async function preflight(
 
   if (split.mode === "subset") {
     const hostNamespace = serviceOf(stableHost, namespace).namespace;
-    const rules = await api.listDestinationRules(hostNamespace);
+    const rules = await api.listDestinationRules(hostNamespace, signal);
     const rule = rules.find((r: DestinationRule) => sameHost(r.spec.host, stableHost, hostNamespace));
     if (!rule) {
       problems.push(
@@ -95,7 +96,7 @@ export async function preflight(
       stableLabels = subsets.find((s) => s.name === split.stableSubset)?.labels ?? {};
       canaryLabels = subsets.find((s) => s.name === split.canarySubset)?.labels ?? {};
     }
-    const serviceSelector = await api.getServiceSelector(stableService.namespace, stableService.name);
+    const serviceSelector = await api.getServiceSelector(stableService.namespace, stableService.name, signal);
     if (serviceSelector) {
       stableLabels = { ...serviceSelector, ...stableLabels };
       canaryLabels = { ...serviceSelector, ...canaryLabels };
@@ -104,8 +105,8 @@ export async function preflight(
     stableService = serviceOf(split.stableHost, namespace);
     canaryService = serviceOf(split.canaryHost, namespace);
     const [stableSelector, canarySelector] = await Promise.all([
-      api.getServiceSelector(stableService.namespace, stableService.name),
-      api.getServiceSelector(canaryService.namespace, canaryService.name),
+      api.getServiceSelector(stableService.namespace, stableService.name, signal),
+      api.getServiceSelector(canaryService.namespace, canaryService.name, signal),
     ]);
     if (!canarySelector)
       problems.push(
@@ -116,7 +117,7 @@ export async function preflight(
   }
 
   if (Object.keys(canaryLabels).length > 0) {
-    const pods = await api.listPods(canaryService.namespace, selector(canaryLabels));
+    const pods = await api.listPods(canaryService.namespace, selector(canaryLabels), signal);
     const labels = `{${selector(canaryLabels)}}`;
     if (pods.length === 0) {
       problems.push(
@@ -136,7 +137,7 @@ export async function preflight(
       }
       let injection: boolean | undefined;
       try {
-        const nsLabels = await api.getNamespaceLabels(canaryService.namespace);
+        const nsLabels = await api.getNamespaceLabels(canaryService.namespace, signal);
         injection = nsLabels["istio-injection"] === "enabled" || nsLabels["istio.io/rev"] !== undefined;
       } catch (error) {
         if (!(error instanceof MeshError) || error.status !== 403) throw error;

@@ -1,26 +1,34 @@
 /**
  * The traffic port's Istio adapter (as Flagger has a router per mesh): reads the managed routes'
  * canary weight and the saved state from the VirtualService, and moves the weight with one JSON
- * Patch that also saves the new state. A failed `test` (someone else edited the routes) or a 409
- * is re-read and re-planned, a bounded number of times; a 5xx is retried with backoff; after the
- * write the object is read back to check the weights took.
+ * Patch that also saves the new state. Every read and write retries what is transient through
+ * src/retry.ts for a bounded time (a rollback longest); a conflict (a failed `test`, a 409) is
+ * re-read and re-planned, so `next` sees the fresh object every time. After a write the object is
+ * read back to check the weights took.
+ *
+ * A rollback (weight 0) works from the routes alone: an unreadable state, a renamed route or one
+ * split by hand still ends at canary 0 / stable 100 on every route that sends traffic to the canary.
  */
 import fastJsonPatch, { type Operation } from "fast-json-patch";
-import { STATE_ANNOTATION } from "../constants.ts";
-import type { TrafficPort, TrafficView } from "../rollout/ports.ts";
+import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
+import { type RetryOptions, retry } from "../retry.ts";
+import type { NextState, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
   canaryWeightOf,
+  describeTraffic,
   findManagedRoutes,
   type ManagedRoute,
   originalRoutes,
   type PatchOperation,
   planAnnotation,
+  planRollback,
   planWeights,
+  rollbackRoutes,
   type Target,
 } from "./routes.ts";
-import { parseState, type RolloutState, serializeState } from "./state.ts";
+import { type RolloutState, readState, serializeState } from "./state.ts";
 import type { VirtualService } from "./types.ts";
 
 export interface RouterOptions {
@@ -28,130 +36,284 @@ export interface RouterOptions {
   name: string;
   target: Target;
   routes: readonly string[];
-  /** Re-plans after a conflicting edit at most this often. */
-  maxConflicts?: number;
-  /** Attempts when the API server answers 5xx or cannot be reached. */
-  maxServerErrors?: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** How long a rollback (weight 0), and any other write or read, keeps retrying. */
+  rollbackBudgetMs?: number;
+  trafficBudgetMs?: number;
+  /** Told of each retry (for the log). */
+  onRetry?: (message: string) => void;
+  /** For tests in virtual time. */
+  sleep?: RetryOptions["sleep"];
+  now?: () => number;
+  random?: () => number;
 }
+
+type View = TrafficView & { managed: ManagedRoute[] };
 
 export class VirtualServiceRouter implements TrafficPort {
   private readonly api: MeshApi;
+  private readonly o: RouterOptions;
   /** The VirtualService as the dry run's planned patches so far would leave it. */
   private dryRunObject?: VirtualService;
-  private readonly o: Required<Omit<RouterOptions, "sleep">> & { sleep: (ms: number) => Promise<void> };
+  /** The object as last read, to say where traffic is when nothing can be read any more. */
+  private lastSeen?: { at: Date; vs: VirtualService };
 
   constructor(api: MeshApi, options: RouterOptions) {
     this.api = api;
-    this.o = {
-      maxConflicts: 5,
-      maxServerErrors: 3,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      ...options,
-    };
+    this.o = options;
   }
 
   private get where(): string {
     return `VirtualService ${this.o.namespace}/${this.o.name}`;
   }
 
-  private view(vs: VirtualService): TrafficView & { managed: ManagedRoute[] } {
-    const managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  /**
+   * The view of `vs`. `rollback` manages every route a rollback must fix; otherwise the routes a
+   * rollout manages, which a write insists on (a missing route is an error there) but a read does
+   * not: a read must never stop a rollback, so it falls back to the rollback's routes.
+   */
+  private view(vs: VirtualService, mode: "read" | "write" | "rollback"): View {
+    let managed: ManagedRoute[];
+    if (mode === "rollback") managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+    else {
+      try {
+        managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+      } catch (error) {
+        if (mode === "write" || !(error instanceof MeshError)) throw error;
+        managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+      }
+    }
     const weights = managed.map((m) => canaryWeightOf(vs, m));
+    const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
     return {
       weight: weights[0] ?? 0,
       weights,
-      state: parseState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where),
+      state,
+      ...(problem ? { stateProblem: problem } : {}),
       original: originalRoutes(vs, managed),
       virtualService: vs,
       managed,
     };
   }
 
-  async read(): Promise<TrafficView> {
-    const { managed: _, ...view } = this.view(
-      await this.api.getVirtualService(this.o.namespace, this.o.name),
+  private retryOptions(budgetMs: number, signal: AbortSignal | undefined, what: string): RetryOptions {
+    return {
+      budgetMs,
+      signal,
+      sleep: this.o.sleep,
+      now: this.o.now,
+      random: this.o.random,
+      onRetry: ({ error, attempt, waitMs }) =>
+        this.o.onRetry?.(
+          `${what} of ${this.where}: attempt ${attempt} failed (${(error as Error).message}); retrying in ${(waitMs / 1000).toFixed(1)} s`,
+        ),
+    };
+  }
+
+  private async get(signal: AbortSignal | undefined): Promise<VirtualService> {
+    const vs = await this.api.getVirtualService(this.o.namespace, this.o.name, signal);
+    this.lastSeen = { at: new Date(this.now()), vs };
+    return vs;
+  }
+
+  async read(signal?: AbortSignal): Promise<TrafficView> {
+    const vs = await retry(
+      () => this.get(signal),
+      this.retryOptions(this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS, signal, "read"),
     );
+    const { managed: _, ...view } = this.view(vs, "read");
     return view;
   }
 
-  private operations(
-    view: TrafficView & { managed: ManagedRoute[] },
-    weight: number,
-    state: RolloutState,
-  ): PatchOperation[] {
-    const restore = weight === 0 ? state.original : undefined;
-    return [
-      ...planWeights(view.virtualService, view.managed, weight, this.o.target, restore),
-      ...planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
-    ];
+  /**
+   * The patch that moves the routes to `weight` and saves `proposed` (what `next` computed) with
+   * it. A rollback restores `proposed.original` where that is consistent with 100 % stable, and
+   * records the routes as it leaves them at rest: never an `original` the routes contradict.
+   */
+  private planned(view: View, weight: number, proposed: RolloutState) {
+    const vs = view.virtualService;
+    if (weight !== 0) {
+      const ops = planWeights(vs, view.managed, weight, this.o.target);
+      return {
+        state: proposed,
+        ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
+      };
+    }
+    const ops = planRollback(vs, view.managed, proposed.original);
+    const after = applied(vs, ops);
+    const state = {
+      ...proposed,
+      original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)),
+    };
+    return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
   }
 
-  async plan(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<PatchOperation[]> {
-    const view = this.view(
-      this.dryRunObject ?? (await this.api.getVirtualService(this.o.namespace, this.o.name)),
-    );
-    const ops = this.operations(view, weight, next(view.state, view));
-    this.dryRunObject = fastJsonPatch.applyPatch(
-      structuredClone(view.virtualService),
-      ops as Operation[],
-      true,
-      false,
-    ).newDocument;
+  async plan(weight: number, next: NextState): Promise<PatchOperation[]> {
+    const vs = this.dryRunObject ?? (await this.get(undefined));
+    const view = this.view(vs, weight === 0 ? "rollback" : "write");
+    const { ops } = this.planned(view, weight, next(view.state, view));
+    this.dryRunObject = applied(view.virtualService, ops);
     return ops;
   }
 
-  async write(
-    weight: number,
-    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
-  ): Promise<RolloutState> {
-    let conflicts = 0;
-    let serverErrors = 0;
-    for (;;) {
-      let state: RolloutState;
-      try {
-        const view = this.view(await this.api.getVirtualService(this.o.namespace, this.o.name));
-        state = next(view.state, view);
-        await this.api.patchVirtualService(
-          this.o.namespace,
-          this.o.name,
-          view.virtualService.apiVersion,
-          this.operations(view, weight, state),
-        );
-      } catch (error) {
-        if (error instanceof MeshError && error.isConflict && conflicts < this.o.maxConflicts) {
-          conflicts += 1;
-          continue;
-        }
-        if (error instanceof MeshError && error.isRetryable && serverErrors + 1 < this.o.maxServerErrors) {
-          serverErrors += 1;
-          await this.o.sleep(200 * 2 ** serverErrors * (0.5 + Math.random()));
-          continue;
-        }
-        if (error instanceof MeshError && error.isConflict) {
-          throw new MeshError(
-            `${this.where} kept changing under the action (${conflicts + 1} conflicting edits in a row); nothing of theirs was overwritten`,
-            error.status,
-            error.reason,
-          );
-        }
-        throw error;
-      }
-      await this.verify(weight);
-      return state;
-    }
+  async write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState> {
+    const rollback = weight === 0;
+    const { state, response } = await this.patchRetrying({
+      mode: rollback ? "rollback" : "write",
+      budgetMs: rollback
+        ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
+        : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS),
+      what: rollback ? "rollback" : `write of ${weight} %`,
+      plan: (view) => this.planned(view, weight, next(view.state, view)),
+      took: (view) => view.weights.every((w) => w === weight),
+      exhausted: (error, conflicts, spent) => this.exhausted(error, weight, conflicts, spent),
+      signal,
+    });
+    await this.verify(weight, response, signal);
+    return state;
   }
 
-  /** Reads the object back: the weights must be the ones just written. */
-  private async verify(weight: number): Promise<void> {
-    const view = await this.read();
-    if (view.weights.some((w) => w !== weight)) {
-      throw new MeshError(
-        `${this.where}: wrote canary weight ${weight} but read back ${view.weights.join(", ")}: another controller may be managing it`,
-      );
-    }
+  /**
+   * Saves the state only (a person's edit is recorded, never undone): one patch of the annotation,
+   * retried and re-planned like a write. Whatever the routes say, none of them is changed.
+   */
+  async record(next: NextState, signal?: AbortSignal): Promise<RolloutState> {
+    const { state } = await this.patchRetrying({
+      mode: "read",
+      budgetMs: this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS,
+      what: "saving the state",
+      plan: (view) => {
+        const state = next(view.state, view);
+        return {
+          state,
+          ops: planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
+        };
+      },
+      took: () => true,
+      signal,
+    });
+    return state;
   }
+
+  /**
+   * Reads, plans and patches until the patch is accepted, retrying what is transient and
+   * re-planning after a conflict. `plan` runs on every fresh read; what it throws (`next`'s
+   * refusals: a lease, a person's edit) is never retried and never swallowed. When a patch got no
+   * answer it may still have been applied: the next read that finds its annotation in place and
+   * the routes as `took` wants them ends the loop instead of patching (or refusing) again.
+   */
+  private async patchRetrying(o: {
+    mode: "read" | "write" | "rollback";
+    budgetMs: number;
+    what: string;
+    plan: (view: View) => { state: RolloutState; ops: PatchOperation[] };
+    took: (view: View) => boolean;
+    exhausted?: (
+      error: unknown,
+      conflicts: number,
+      spent: { attempts: number; elapsedMs: number },
+    ) => unknown;
+    signal: AbortSignal | undefined;
+  }): Promise<{ state: RolloutState; response: VirtualService }> {
+    const refusals = new WeakSet<object>();
+    let unanswered: string | undefined;
+    let conflicts = 0;
+    return retry(
+      async () => {
+        const view = this.view(await this.get(o.signal), o.mode);
+        const found = view.virtualService.metadata.annotations?.[STATE_ANNOTATION];
+        if (unanswered !== undefined && found === unanswered && o.took(view))
+          return { state: view.state as RolloutState, response: view.virtualService };
+        let planned: { state: RolloutState; ops: PatchOperation[] };
+        try {
+          planned = o.plan(view);
+        } catch (error) {
+          if (error instanceof Object) refusals.add(error);
+          throw error;
+        }
+        unanswered = undefined;
+        try {
+          const response = await this.api.patchVirtualService(
+            this.o.namespace,
+            this.o.name,
+            view.virtualService.apiVersion,
+            planned.ops,
+            o.signal,
+          );
+          return { state: planned.state, response };
+        } catch (error) {
+          // No answer (reset, timeout): the server may have applied it. Anything else it did not.
+          if (error instanceof MeshError && error.status === undefined && error.transient)
+            unanswered = serializeState(planned.state);
+          if (error instanceof MeshError && error.isConflict) conflicts += 1;
+          throw error;
+        }
+      },
+      {
+        ...this.retryOptions(o.budgetMs, o.signal, o.what),
+        retryAlso: (error) => error instanceof MeshError && error.isConflict,
+        never: (error) => error instanceof Object && refusals.has(error),
+        onExhausted: (error, spent) => (o.exhausted ? o.exhausted(error, conflicts, spent) : error),
+      },
+    );
+  }
+
+  /** The error when retrying ran out: what failed, for how long, and where traffic is. */
+  private exhausted(
+    error: unknown,
+    weight: number,
+    conflicts: number,
+    spent: { attempts: number; elapsedMs: number },
+  ): MeshError {
+    const last = error instanceof MeshError ? error : undefined;
+    const seconds = Math.round(spent.elapsedMs / 1000);
+    const traffic = this.lastSeen
+      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${describeTraffic(this.lastSeen.vs, this.o.target)}`
+      : "Where traffic is could not be read";
+    const what =
+      last?.isConflict && conflicts === spent.attempts
+        ? `${this.where} kept changing under the action (${conflicts} conflicting edits in a row in ${seconds} s); nothing of theirs was overwritten`
+        : `${weight === 0 ? "Rollback" : `Setting canary weight ${weight}`} of ${this.where} failed after ${spent.attempts} attempts in ${seconds} s: ${(error as Error).message}`;
+    return new MeshError(`${what}. ${traffic}`, last?.status, last?.reason, last?.server);
+  }
+
+  /**
+   * Checks the weights took: in the write's answer, then in a fresh read (a controller such as
+   * Argo CD may revert it at once). A read-back that cannot be read is retried like any read and,
+   * when the answer already showed the weights, is no error: the write is known to have taken.
+   */
+  private async verify(
+    weight: number,
+    response: VirtualService | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (response) this.check(response, weight, "the API server answered");
+    let back: VirtualService;
+    try {
+      back = await retry(
+        () => this.get(signal),
+        this.retryOptions(this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS, signal, "read-back"),
+      );
+    } catch (error) {
+      if (response && !signal?.aborted) return;
+      throw error;
+    }
+    this.check(back, weight, "read back");
+  }
+
+  private check(vs: VirtualService, weight: number, how: string): void {
+    const view = this.view(vs, weight === 0 ? "rollback" : "read");
+    if (view.weights.every((w) => w === weight)) return;
+    throw new MeshError(
+      `${this.where}: wrote canary weight ${weight} but ${how} ${describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
+    );
+  }
+}
+
+/** `vs` as `ops` would leave it (no validation: the operations were planned against it). */
+function applied(vs: VirtualService, ops: PatchOperation[]): VirtualService {
+  return fastJsonPatch.applyPatch(structuredClone(vs), ops as Operation[], false, false).newDocument;
 }

@@ -223,10 +223,22 @@ export function planWeights(
   return ops;
 }
 
-/** Operations that set the action's annotation, compare-and-swap against what was read. */
+/**
+ * Operations that set the action's annotation, compare-and-swap against what was read. When the
+ * object had no annotations at all, the map is created under a `test` of the resourceVersion read:
+ * an `add` of the whole map would replace one another writer created meanwhile.
+ */
 export function planAnnotation(vs: VirtualService, key: string, value: string): PatchOperation[] {
   const annotations = vs.metadata.annotations;
-  if (!annotations) return [{ op: "add", path: "/metadata/annotations", value: { [key]: value } }];
+  if (!annotations) {
+    const version = vs.metadata.resourceVersion;
+    return [
+      ...(version === undefined
+        ? []
+        : [{ op: "test" as const, path: "/metadata/resourceVersion", value: version }]),
+      { op: "add", path: "/metadata/annotations", value: { [key]: value } },
+    ];
+  }
   const path = pointer("metadata", "annotations", key);
   const previous = annotations[key];
   return previous === undefined
@@ -235,4 +247,96 @@ export function planAnnotation(vs: VirtualService, key: string, value: string): 
         { op: "test", path, value: previous },
         { op: "replace", path, value },
       ];
+}
+
+/**
+ * The routes a rollback puts back on stable: those a rollout manages (as far as they still exist)
+ * and every other route whose destinations are stable and the canary with canary weight above 0
+ * (a managed route someone renamed, or one the action no longer finds by its rule). "Rollback" is
+ * "all traffic to stable now", so no route that can be is left sending traffic to the canary.
+ */
+export function rollbackRoutes(vs: VirtualService, target: Target, names: readonly string[]): ManagedRoute[] {
+  const namespace = vs.metadata.namespace ?? "default";
+  return (vs.spec.http ?? []).flatMap((route, index) => {
+    const m = classify(route, index, target, namespace);
+    if (!m) return [];
+    const selected =
+      names.length > 0
+        ? route.name !== undefined && names.includes(route.name)
+        : !(route.match && route.match.length > 0);
+    return selected || canaryWeightOf(vs, m) > 0 ? [m] : [];
+  });
+}
+
+/**
+ * A recorded original route, when restoring it certainly gives 100 % stable: same index and name,
+ * and it had either no canary destination or one at weight 0 beside stable at 100.
+ */
+function consistentOriginal(
+  recorded: readonly OriginalRoute[] | undefined,
+  route: HttpRoute,
+  m: ManagedRoute,
+): OriginalRoute | undefined {
+  const o = recorded?.find((r) => r.index === m.index);
+  if (!o || o.name !== route.name) return undefined;
+  const allStable = o.canaryAdded
+    ? o.stableWeight === undefined || o.stableWeight === 100
+    : (o.canaryWeight ?? 0) === 0 && o.stableWeight === 100;
+  return allStable ? o : undefined;
+}
+
+/**
+ * The operations that put every route of `routes` at canary 0 / stable 100, from the routes alone.
+ * Where the recorded original is consistent with that, it is restored exactly (the canary
+ * destination the action added is removed, stable's weight field as it was). Otherwise (no
+ * readable state, a route renamed or split by hand) only the weights change: stable 100, canary 0,
+ * the canary destination kept. Changing nothing but weights is the one edit certainly right
+ * whatever the route's history; a canary destination at 0 receives no traffic. A route without a
+ * canary destination already sends everything to stable and is left alone.
+ */
+export function planRollback(
+  vs: VirtualService,
+  routes: readonly ManagedRoute[],
+  recorded?: readonly OriginalRoute[],
+): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  for (const m of routes) {
+    if (m.canaryIndex === undefined) continue;
+    const route = vs.spec.http?.[m.index] as HttpRoute;
+    const destinations = route.route ?? [];
+    const base = pointer("spec", "http", m.index, "route");
+    ops.push({ op: "test", path: base, value: destinations });
+    const stablePath = `${base}${pointer(m.stableIndex, "weight")}`;
+    const canaryPath = `${base}${pointer(m.canaryIndex)}`;
+    const original = consistentOriginal(recorded, route, m);
+    if (original?.canaryAdded) {
+      if (original.stableWeight !== undefined)
+        ops.push({ op: "add", path: stablePath, value: original.stableWeight });
+      else if (destinations[m.stableIndex]?.weight !== undefined)
+        ops.push({ op: "remove", path: stablePath });
+      ops.push({ op: "remove", path: canaryPath });
+    } else {
+      ops.push({ op: "add", path: stablePath, value: 100 });
+      ops.push({ op: "add", path: `${canaryPath}/weight`, value: 0 });
+    }
+  }
+  return ops;
+}
+
+/** Where traffic goes on each route with a canary destination: `http route "primary": stable 90, canary 10`. */
+export function describeTraffic(vs: VirtualService, target: Target): string {
+  const namespace = vs.metadata.namespace ?? "default";
+  const lines = (vs.spec.http ?? []).flatMap((route, index) => {
+    const destinations = route.route ?? [];
+    const weightOf = (want: Target["stable"]) =>
+      destinations
+        .filter((d) => matches(d.destination, want, namespace))
+        .reduce((sum, d) => sum + (d.weight ?? (destinations.length === 1 ? 100 : 0)), 0);
+    const canary = weightOf(target.canary);
+    const hasCanary = destinations.some((d) => matches(d.destination, target.canary, namespace));
+    return hasCanary
+      ? [`${describeRoute(route, index)}: stable ${weightOf(target.stable)}, canary ${canary}`]
+      : [];
+  });
+  return lines.length > 0 ? lines.join("; ") : "no route has a canary destination (all traffic to stable)";
 }

@@ -34,7 +34,7 @@ export const MAX_STAGE_RESULTS = 100;
 const StageResult = z.object({
   stage: z.number().int().min(0),
   weight: z.number().int().min(0).max(100),
-  decision: z.enum(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted"]),
+  decision: z.enum(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted", "halted"]),
   reason: z.string(),
   at: z.string(),
   durationMs: z.number().min(0),
@@ -49,6 +49,32 @@ const OriginalRoute = z.object({
   canaryAdded: z.boolean(),
   stableWeight: z.number().int().optional(),
   canaryWeight: z.number().int().optional(),
+});
+
+const SignalEvidence = z.object({
+  n: z.number().min(0),
+  k: z.number().min(0),
+  cleanN: z.number().min(0),
+  cleanK: z.number().min(0),
+  pairedCanaryN: z.number().min(0),
+  pairedCanaryK: z.number().min(0),
+  pairedStableN: z.number().min(0),
+  pairedStableK: z.number().min(0),
+  rel: z.array(z.number()),
+  safe: z.number(),
+  aboveWindows: z.number().int().min(0),
+  aboveMs: z.number().min(0),
+  streakN: z.number().min(0),
+  streakK: z.number().min(0),
+  streakSafe: z.number(),
+  forgiven: z.number().int().min(0),
+});
+
+/** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
+const Evidence = z.object({
+  errors: SignalEvidence,
+  latency: SignalEvidence.optional(),
+  windows: z.number().int().min(0),
 });
 
 const Lease = z.object({ holder: z.string(), expiresAt: z.string() });
@@ -73,6 +99,7 @@ export const RolloutStateSchema = z.object({
   history: z.array(HistoryEntry),
   /** Each analysed stage's outcome and counts, so a later run (status, promote) reports them too. */
   stageResults: z.array(StageResult).max(MAX_STAGE_RESULTS).optional(),
+  evidence: Evidence.optional(),
 });
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
 
@@ -103,16 +130,46 @@ export function parseState(text: string | undefined, where: string): RolloutStat
   return parsed.data;
 }
 
+/** The state, or why it cannot be read: for callers that must go on without it (a rollback). */
+export function readState(
+  text: string | undefined,
+  where: string,
+): { state?: RolloutState; problem?: string } {
+  try {
+    return { state: parseState(text, where) };
+  } catch (error) {
+    if (error instanceof StateError) return { problem: error.message };
+    throw error;
+  }
+}
+
 export function serializeState(state: RolloutState): string {
   const trimmed =
     state.history.length > MAX_HISTORY ? { ...state, history: state.history.slice(-MAX_HISTORY) } : state;
   return JSON.stringify(trimmed);
 }
 
-/** A lease held by someone else and not expired blocks every writer but its holder. */
+/** A lease holder as run-context.ts writes it on Actions: "<repo> run <runId> attempt <n>". */
+const RUN_HOLDER = /^(?<run>.+ run \S+) attempt (?<attempt>\d+)$/;
+
+/**
+ * True when `holder` is a later attempt of the same workflow run as `other` (GitHub's "Re-run
+ * jobs"): the earlier attempt is over, so its lease and its records are the re-run's to take over.
+ */
+export function isLaterAttemptOf(holder: string, other: string): boolean {
+  const mine = RUN_HOLDER.exec(holder)?.groups;
+  const theirs = RUN_HOLDER.exec(other)?.groups;
+  if (!mine || !theirs || mine.run !== theirs.run) return false;
+  return Number(mine.attempt) > Number(theirs.attempt);
+}
+
+/**
+ * A lease held by someone else and not expired blocks every writer but its holder, and but a
+ * later attempt of the holder's own run (an earlier attempt cannot still be running).
+ */
 export function leaseBlocks(state: RolloutState | undefined, holder: string, now: Date): Lease | undefined {
   const lease = state?.lease;
-  if (!lease || lease.holder === holder) return undefined;
+  if (!lease || lease.holder === holder || isLaterAttemptOf(holder, lease.holder)) return undefined;
   return Date.parse(lease.expiresAt) > now.getTime() ? lease : undefined;
 }
 

@@ -4,7 +4,10 @@
  * selector, no function applied) and adds up each series' increments one sample to the next:
  * - a series first seen after the start counts from zero (Envoy creates it at its first request,
  *   so its whole value is new: this is the increment `rate()` and `increase()` miss);
- * - a value lower than the one before is a counter reset (a pod restart) and counts in full;
+ * - a value far lower than the highest seen (below half of it) is a counter reset (a pod restart)
+ *   and counts in full; a small dip is not: two replicas of a Prometheus HA pair behind one URL
+ *   answer consecutive queries with samples that differ slightly, and reading each dip as a reset
+ *   would count the whole counter again;
  * - a series that vanished adds nothing after its last sample.
  * The result is exact as of the last scrape; nothing is extrapolated.
  */
@@ -71,13 +74,24 @@ export function seriesSamples(
       (s.metric.le === undefined ? totals : within).set(seriesKey(s.metric), s.values);
     }
     // Bucket and count of one series are scraped together, so their samples line up one to one.
+    // A count without its threshold bucket (custom buckets, a dropped series) cannot say how many
+    // requests were slow: the data is partial, never "all slow".
+    let unmatched = 0;
     for (const [key, total] of totals) {
-      const bucket = within.get(key) ?? [];
+      const bucket = within.get(key);
+      if (!bucket || bucket.length !== total.length) {
+        unmatched += 1;
+        continue;
+      }
       slow.set(
         key,
-        total.map((t, i) => Math.max(0, t - (bucket[i] ?? 0))),
+        total.map((t, i) => Math.max(0, t - (bucket[i] ?? t))),
       );
     }
+    if (unmatched > 0)
+      problems.push(
+        `${unmatched} latency series had no sample-for-sample match in the threshold's bucket (is the threshold one of the histogram's buckets?)`,
+      );
   }
   return { requests, errors, slow, problems, series: requestSeries.length };
 }
@@ -90,13 +104,20 @@ export function lastValues(samples: Map<string, number[]>): LastValues {
 }
 
 /** Sum over series of increments from the start value through every later sample. */
-function increments(start: LastValues, since: Map<string, number[]>): number {
+export function increments(start: LastValues, since: Map<string, number[]>): number {
   let total = 0;
   for (const [key, values] of since) {
-    let previous = start.get(key) ?? 0;
+    let highest = start.get(key) ?? 0;
     for (const value of values) {
-      total += value >= previous ? value - previous : value;
-      previous = value;
+      if (value >= highest) {
+        total += value - highest;
+        highest = value;
+      } else if (value < highest / 2) {
+        // A reset: the counter restarted from zero and has counted `value` since.
+        total += value;
+        highest = value;
+      }
+      // Otherwise a small dip (another replica's sample): nothing new.
     }
   }
   return total;

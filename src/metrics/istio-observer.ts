@@ -37,11 +37,16 @@ export class IstioPrometheusObserver implements MetricsPort {
     return { canary: requestsQuery(this.selectors.canary), stable: requestsQuery(this.selectors.stable) };
   }
 
-  private async read(selector: string, at: Date, windowMs?: number): Promise<SeriesSamples> {
-    const requests = await this.client.querySeries(requestsQuery(selector, windowMs), at);
+  private async read(
+    selector: string,
+    at: Date,
+    windowMs?: number,
+    signal?: AbortSignal,
+  ): Promise<SeriesSamples> {
+    const requests = await this.client.querySeries(requestsQuery(selector, windowMs), at, signal);
     const latency =
       this.latencyThresholdMs !== undefined
-        ? await this.client.querySeries(latencyQuery(selector, this.latencyThresholdMs, windowMs), at)
+        ? await this.client.querySeries(latencyQuery(selector, this.latencyThresholdMs, windowMs), at, signal)
         : undefined;
     return seriesSamples(requests.series, latency?.series, [
       ...requests.warnings,
@@ -49,21 +54,21 @@ export class IstioPrometheusObserver implements MetricsPort {
     ]);
   }
 
-  async start(at: Date): Promise<MetricsStart> {
+  async start(at: Date, signal?: AbortSignal): Promise<MetricsStart> {
     const [canary, stable] = await Promise.all([
-      this.read(this.selectors.canary, at),
-      this.read(this.selectors.stable, at),
+      this.read(this.selectors.canary, at, undefined, signal),
+      this.read(this.selectors.stable, at, undefined, signal),
     ]);
     return { at, canary: startValues(canary), stable: startValues(stable) };
   }
 
-  async observeSince(mark: MetricsMark, now: Date): Promise<Observation> {
+  async observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation> {
     const start = mark as MetricsStart;
     const windowMs = now.getTime() - start.at.getTime();
     try {
       const [canary, stable] = await Promise.all([
-        this.read(this.selectors.canary, now, windowMs),
-        this.read(this.selectors.stable, now, windowMs),
+        this.read(this.selectors.canary, now, windowMs, signal),
+        this.read(this.selectors.stable, now, windowMs, signal),
       ]);
       const partial = [
         ...new Set([

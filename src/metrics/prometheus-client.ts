@@ -1,21 +1,27 @@
 /**
- * A Prometheus HTTP API client on `fetch`: `/api/v1/query` with a per-request timeout, retries with
- * exponential backoff and jitter (p-retry) for 503, other 5xx and network errors only, and a typed
- * error for each failure class. Values arrive as strings ("NaN", "+Inf" included) and leave as
- * numbers; `warnings` are returned, never dropped.
+ * A Prometheus HTTP API client on `fetch`: `/api/v1/query` with a per-request timeout shorter than
+ * the analysis interval, retries through src/retry.ts (5xx, 429 after its Retry-After, timeouts,
+ * network errors) within a total budget also shorter than the interval, an AbortSignal that ends
+ * a hung request at once, and a typed error for each failure class. Values arrive as strings
+ * ("NaN", "+Inf" included) and leave as numbers; `warnings` are returned, never dropped.
  */
-import pRetry, { AbortError } from "p-retry";
+import { PROMETHEUS_MAX_REQUEST_TIMEOUT_MS } from "../constants.ts";
+import { abortReason, parseRetryAfter, type RetryHint, type RetryOptions, retry } from "../retry.ts";
 
 export type PrometheusProblem = "bad_data" | "execution" | "timeout" | "unreachable" | "not_json" | "http";
 
-export class PrometheusError extends Error {
+export class PrometheusError extends Error implements RetryHint {
   readonly problem: PrometheusProblem;
   readonly status?: number;
-  constructor(problem: PrometheusProblem, message: string, status?: number) {
+  retryAfterMs?: number;
+  /** Whether another try may pass: no answer or a 5xx/429 (set where the error is made). */
+  readonly transient: boolean;
+  constructor(problem: PrometheusProblem, message: string, status?: number, transient = false) {
     super(message);
     this.name = "PrometheusError";
     this.problem = problem;
     this.status = status;
+    this.transient = transient;
   }
 }
 
@@ -42,11 +48,30 @@ export interface SeriesResult {
 
 export interface PrometheusClientOptions {
   url: string;
+  /** Sent as given (inputs.ts validates them). */
   headers?: Readonly<Record<string, string>>;
+  /** The analysis interval: sets the defaults below so a query never outlasts it. */
+  intervalMs?: number;
+  /** One request (default: min(10 s, interval x 2/3)). */
   timeoutMs?: number;
+  /** Every attempt of one query together (default: interval x 0.8, or 10 s without an interval). */
+  retryBudgetMs?: number;
+  /** At most this many retries (default: as many as the budget allows). */
   retries?: number;
+  /** The first wait between attempts (each wait is capped at 2 s). */
   minRetryDelayMs?: number;
   fetch?: typeof fetch;
+  /** For tests in virtual time. */
+  sleep?: RetryOptions["sleep"];
+  now?: () => number;
+}
+
+/** A query's timeout and retry budget for an analysis interval: both end before the next interval. */
+export function prometheusTimings(intervalMs: number): { timeoutMs: number; retryBudgetMs: number } {
+  return {
+    timeoutMs: Math.max(1, Math.min(PROMETHEUS_MAX_REQUEST_TIMEOUT_MS, Math.round((intervalMs * 2) / 3))),
+    retryBudgetMs: Math.round(intervalMs * 0.8),
+  };
 }
 
 /** Parses a Prometheus sample value: decimal strings, "NaN", "+Inf", "-Inf". */
@@ -70,22 +95,22 @@ interface ApiBody {
 }
 
 export class PrometheusClient {
-  private readonly options: Required<Omit<PrometheusClientOptions, "headers" | "fetch">> &
-    Pick<PrometheusClientOptions, "headers" | "fetch">;
+  private readonly options: PrometheusClientOptions & { timeoutMs: number; retryBudgetMs: number };
 
   constructor(options: PrometheusClientOptions) {
+    const timings = prometheusTimings(options.intervalMs ?? 15_000);
     this.options = {
-      timeoutMs: 10_000,
-      retries: 3,
-      minRetryDelayMs: 500,
       ...options,
+      timeoutMs: options.timeoutMs ?? timings.timeoutMs,
+      retryBudgetMs:
+        options.retryBudgetMs ?? (options.intervalMs === undefined ? 10_000 : timings.retryBudgetMs),
       url: options.url.replace(/\/+$/, ""),
     };
   }
 
   /** An instant query of a vector expression; `time` defaults to the server's now. */
-  async query(promql: string, time?: Date): Promise<QueryResult> {
-    const { series, warnings } = await this.querySeries(promql, time);
+  async query(promql: string, time?: Date, signal?: AbortSignal): Promise<QueryResult> {
+    const { series, warnings } = await this.querySeries(promql, time, signal);
     return { samples: series.map((s) => ({ metric: s.metric, value: s.values.at(-1) as number })), warnings };
   }
 
@@ -93,15 +118,23 @@ export class PrometheusClient {
    * An instant query whose result is a vector or, for a bare range selector such as
    * `metric[90s]`, a matrix of every raw sample in the range.
    */
-  async querySeries(promql: string, time?: Date): Promise<SeriesResult> {
+  async querySeries(promql: string, time?: Date, signal?: AbortSignal): Promise<SeriesResult> {
     const form = new URLSearchParams({ query: promql });
     if (time) form.set("time", (time.getTime() / 1000).toFixed(3));
-    const body = await pRetry(() => this.post("/api/v1/query", form), {
-      retries: this.options.retries,
-      minTimeout: this.options.minRetryDelayMs,
-      factor: 2,
-      randomize: true,
-    });
+    const { retries, minRetryDelayMs, retryBudgetMs, timeoutMs } = this.options;
+    const body = await retry(
+      // Each attempt's timeout also ends with the budget, so a query never outlasts the interval.
+      ({ remainingMs }) =>
+        this.post("/api/v1/query", form, Math.max(1, Math.min(timeoutMs, remainingMs)), signal),
+      {
+        budgetMs: retryBudgetMs,
+        signal,
+        ...(retries === undefined ? {} : { maxAttempts: retries + 1 }),
+        ...(minRetryDelayMs === undefined ? {} : { baseWaitMs: minRetryDelayMs }),
+        sleep: this.options.sleep,
+        now: this.options.now,
+      },
+    );
     const { resultType, result } = body.data ?? {};
     if ((resultType !== "vector" && resultType !== "matrix") || !Array.isArray(result)) {
       throw new PrometheusError(
@@ -125,10 +158,17 @@ export class PrometheusClient {
     };
   }
 
-  /** One attempt. Retryable failures throw plain errors; final ones throw AbortError(PrometheusError). */
-  private async post(path: string, form: URLSearchParams): Promise<ApiBody> {
+  /** One attempt; every failure is a PrometheusError that says whether another try may pass. */
+  private async post(
+    path: string,
+    form: URLSearchParams,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ApiBody> {
     const doFetch = this.options.fetch ?? fetch;
+    const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
+    let text: string;
     try {
       response = await doFetch(`${this.options.url}${path}`, {
         method: "POST",
@@ -138,30 +178,35 @@ export class PrometheusClient {
           ...this.options.headers,
         },
         body: form,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
+      text = await response.text();
     } catch (error) {
+      if (signal?.aborted) throw abortReason(signal);
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const timedOut = (error as Error).name === "TimeoutError";
+      const timedOut = timeout.aborted || (error as Error).name === "TimeoutError";
       throw new PrometheusError(
         timedOut ? "timeout" : "unreachable",
         timedOut
-          ? `no answer from ${this.options.url} within ${this.options.timeoutMs} ms`
+          ? `no answer from ${this.options.url} within ${timeoutMs} ms`
           : `cannot reach ${this.options.url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+        undefined,
+        true,
       );
     }
-    const text = await response.text();
     let body: ApiBody;
     try {
       body = JSON.parse(text) as ApiBody;
     } catch {
-      const error = new PrometheusError(
-        "not_json",
-        `${this.options.url}${path} answered ${response.status} with a body that is not JSON (is prometheus-url the Prometheus API?)`,
-        response.status,
+      throw this.failure(
+        new PrometheusError(
+          "not_json",
+          `${this.options.url}${path} answered ${response.status} with a body that is not JSON (is prometheus-url the Prometheus API?)`,
+          response.status,
+          retriable(response.status),
+        ),
+        response,
       );
-      if (response.status >= 500) throw error;
-      throw new AbortError(error);
     }
     if (response.ok && body.status === "success") return body;
     const type = body.errorType ?? "";
@@ -173,13 +218,27 @@ export class PrometheusClient {
           : type === "timeout" || response.status === 503
             ? "timeout"
             : "http";
-    const error = new PrometheusError(
-      problem,
-      `${response.status} ${type || response.statusText}: ${body.error ?? text.slice(0, 200)}`,
-      response.status,
+    throw this.failure(
+      new PrometheusError(
+        problem,
+        `${response.status} ${type || response.statusText}: ${body.error ?? text.slice(0, 200)}`,
+        response.status,
+        retriable(response.status),
+      ),
+      response,
     );
-    // Retry only what may pass on its own: 503 (overloaded, timeout) and other 5xx.
-    if (response.status >= 500) throw error;
-    throw new AbortError(error);
   }
+
+  private failure(error: PrometheusError, response: Response): PrometheusError {
+    error.retryAfterMs = parseRetryAfter(
+      response.headers.get("retry-after"),
+      (this.options.now ?? Date.now)(),
+    );
+    return error;
+  }
+}
+
+/** What may pass on its own: 5xx (overloaded, timed out) and 429 (rate limited). */
+function retriable(status: number): boolean {
+  return status >= 500 || status === 429;
 }

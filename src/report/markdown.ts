@@ -36,6 +36,7 @@ const DECISION: Record<NonNullable<StageRow["decision"]>, string> = {
   skipped: "⏭️ no analysis",
   unreachable: "⚠️ metrics unreachable",
   aborted: "🛑 cancelled",
+  halted: "✋ stopped by a person",
   running: "⏳ running",
 };
 

@@ -10,7 +10,7 @@ import type { Result } from "../rollout/result.ts";
 export interface StageRow {
   index: number;
   weight: number;
-  decision?: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "running";
+  decision?: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "halted" | "running";
   reason?: string;
   startedAt?: string;
   durationMs?: number;

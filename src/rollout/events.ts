@@ -15,6 +15,8 @@ export type RolloutEvent =
       fromStage: number;
       weight: number;
     }
+  /** Sent before a weight is written, so the post step knows to clean up even if the write is the last thing this process does. */
+  | { type: "moving"; at: string; rolloutId: string; stage: number; weight: number }
   | { type: "weight"; at: string; stage: number; weight: number }
   | { type: "analysis"; at: string; stage: number; weight: number; elapsedMs: number; verdict: Verdict }
   | {
@@ -24,7 +26,7 @@ export type RolloutEvent =
       weight: number;
       durationMs: number;
       verdict?: Verdict;
-      decision: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted";
+      decision: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "halted";
       reason: string;
     }
   /** A stage an earlier run analysed, from the state on the VirtualService. */

@@ -40,6 +40,8 @@ export interface TrafficPort {
    * planned patches would have left it, and nothing is written.
    */
   plan(weight: number, next: NextState): Promise<PatchOperation[]>;
+  /** Saves the state `next` computes and changes no route (a person's edit is recorded, never undone). */
+  record(next: NextState, signal?: AbortSignal): Promise<RolloutState>;
 }
 
 /** Where counting starts: an adapter's own record of each version's counters at one instant. */

@@ -74,6 +74,16 @@ export type Fault = {
   match?: { verb?: Verb; resource?: string };
 };
 
+// mesh helper: faults the router's tests need. While `active()` holds (count or a window in
+// virtual time) a matching request is answered with `status` and `headers` (a 429 with
+// Retry-After), or, for "apply-then-reset", served and then left without an answer (a write whose
+// response was lost).
+export interface MeshFault {
+  match?: { verb?: Verb; resource?: string };
+  active: () => boolean;
+  answer: { status: number; headers?: Record<string, string> } | "apply-then-reset";
+}
+
 interface ResourceType {
   group: string;
   versions: string[];
@@ -251,6 +261,7 @@ export class KubeApiEmulator {
   private readonly store = new Map<string, KubeObject>();
   private readonly tokens: Record<string, TokenGrant>;
   private readonly faults: Fault[] = [];
+  private readonly meshFaults: MeshFault[] = []; // mesh helper
   private readonly sockets = new Set<Socket>();
   private readonly hanging = new Set<ServerResponse>();
   private revision = 1000;
@@ -316,6 +327,11 @@ export class KubeApiEmulator {
   /** The next `count` matching requests answer `status` (or hang until the client gives up). */
   injectFault(fault: Fault): void {
     this.faults.push({ ...fault });
+  }
+
+  // mesh helper
+  injectMeshFault(fault: MeshFault): void {
+    this.meshFaults.push(fault);
   }
 
   // ---- Direct access for tests and the traffic simulator (not through HTTP, not audited) ----
@@ -438,6 +454,19 @@ export class KubeApiEmulator {
       Object.assign(entry, route, { contentType: req.headers["content-type"] });
       if (body) entry.requestBody = safeJson(body);
       this.authorize(grant, route);
+      // mesh helper
+      const meshFault = this.meshFaults.find(
+        (f) =>
+          (!f.match?.verb || f.match.verb === route.verb) &&
+          (!f.match?.resource || f.match.resource === route.resource) &&
+          f.active(),
+      )?.answer;
+      if (meshFault && meshFault !== "apply-then-reset") {
+        if (entry.verb) this.audit.push({ ...(entry as AuditEntry), code: meshFault.status });
+        res.writeHead(meshFault.status, { "content-type": "application/json", ...meshFault.headers });
+        res.end(JSON.stringify(status(meshFault.status, undefined, "injected by the mesh helper")));
+        return;
+      }
       const fault = this.takeFault(route.verb, route.resource);
       if (fault === "hang") {
         this.hanging.add(res);
@@ -459,6 +488,12 @@ export class KubeApiEmulator {
         url.searchParams,
       );
       if (object) entry.object = clone(object);
+      if (meshFault === "apply-then-reset") {
+        // mesh helper: applied, then the connection drops before any answer.
+        if (entry.verb) this.audit.push({ ...(entry as AuditEntry), code: 0, object: entry.object });
+        res.socket?.destroy();
+        return;
+      }
       send(code, payload);
     } catch (error) {
       if (error instanceof HttpError) send(error.body.code, error.body);

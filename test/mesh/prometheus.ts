@@ -38,6 +38,13 @@ export async function freePort(): Promise<number> {
 export interface PrometheusOptions {
   targets: string[];
   scrapeIntervalSeconds?: number;
+  /**
+   * The replica's external labels. Prometheus derives each target's scrape offset from them, so the
+   * two replicas of an HA pair (`replica: a` / `b`) scrape the same target at different moments.
+   */
+  externalLabels?: Record<string, string>;
+  /** Query parameters on every scrape URL (tells the target which replica asks). */
+  scrapeParams?: Record<string, string>;
 }
 
 export class PrometheusServer {
@@ -57,15 +64,24 @@ export class PrometheusServer {
   async start(options: PrometheusOptions): Promise<this> {
     const binary = findPrometheus();
     this.dir = mkdtempSync(join(tmpdir(), "prometheus-"));
-    const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
+    // Prometheus durations take no fractions: sub-second intervals are written in milliseconds.
+    const seconds = options.scrapeIntervalSeconds ?? 1;
+    const interval = Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
     writeFileSync(
       join(this.dir, "prometheus.yml"),
       stringify({
-        global: { scrape_interval: interval, evaluation_interval: interval },
+        global: {
+          scrape_interval: interval,
+          evaluation_interval: interval,
+          ...(options.externalLabels ? { external_labels: options.externalLabels } : {}),
+        },
         scrape_configs: [
           {
             job_name: "istio-mesh",
             scrape_interval: interval,
+            ...(options.scrapeParams
+              ? { params: Object.fromEntries(Object.entries(options.scrapeParams).map(([k, v]) => [k, [v]])) }
+              : {}),
             static_configs: [{ targets: options.targets }],
           },
         ],

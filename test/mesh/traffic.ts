@@ -81,6 +81,22 @@ export class TrafficSimulator {
   readonly routed = new Map<string, number>();
   scrapes = 0;
   port = 0;
+  /**
+   * Every scrape's exact totals by version, in order: what one Prometheus replica stored at that
+   * moment, so a test can check a count against the scrapes it must lie between.
+   */
+  readonly scrapeLog: Array<{ atMs: number; stampMs: number; url: string; totals: Map<string, Totals> }> = [];
+  /** Pods by version label: each request picks one, and its series carry a `pod` label. */
+  private readonly pods = new Map<string, string[]>();
+  /** Rewrites (or drops, with null) each exposition line, to model what real exporters get wrong. */
+  rewriteLine?: (line: string) => string | null;
+  /**
+   * By scrape URL: how far behind the values each sample's timestamp is. Non-zero exposes explicit
+   * timestamps (`value timestamp_ms`) that Prometheus stores as given, which models one replica's
+   * clock running behind, or a slow scrape stamped when it began: its samples hold values later
+   * than their timestamps say.
+   */
+  timestampLagMs?: (scrapeUrl: string) => number;
 
   constructor(options: TrafficSimulatorOptions) {
     this.options = { ...options, versions: { ...options.versions } };
@@ -95,9 +111,12 @@ export class TrafficSimulator {
     this.server = createServer((req, res) => {
       if (req.url?.startsWith("/metrics")) {
         this.totalsScraped = structuredClone(this.totalsNow);
+        const atMs = Date.now();
+        const lag = this.timestampLagMs?.(req.url) ?? 0;
+        this.scrapeLog.push({ atMs, stampMs: atMs - lag, url: req.url, totals: this.totalsScraped });
         this.scrapes += 1;
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-        res.end(this.exposition());
+        res.end(this.exposition(lag ? atMs - lag : undefined));
       } else {
         res.writeHead(404).end();
       }
@@ -139,9 +158,19 @@ export class TrafficSimulator {
     this.options.requestsPerSecond = requestsPerSecond;
   }
 
-  /** A pod restart: the version's proxy counters start again from zero (a counter reset). */
-  resetCounters(version: string): void {
-    for (const [key, s] of this.series) if (s.labels.destination_version === version) this.series.delete(key);
+  /**
+   * A pod restart: the version's proxy counters (one pod's, if named) start again from zero (a
+   * counter reset).
+   */
+  resetCounters(version: string, pod?: string): void {
+    for (const [key, s] of this.series)
+      if (s.labels.destination_version === version && (pod === undefined || s.labels.pod === pod))
+        this.series.delete(key);
+  }
+
+  /** The version's pods from now on (a scale-up adds one: its series appear at its first request). */
+  setPods(version: string, pods: string[]): void {
+    this.pods.set(version, [...pods]);
   }
 
   /** Exact totals by version label, now. */
@@ -274,6 +303,8 @@ export class TrafficSimulator {
       connection_security_policy: "mutual_tls",
       grpc_response_status: "",
     };
+    const pods = this.pods.get(labels.version ?? "") ?? [];
+    if (pods.length > 0) seriesLabels.pod = pods[Math.floor(this.random() * pods.length)] as string;
     const key = JSON.stringify(seriesLabels);
     const series = this.series.get(key) ?? {
       labels: seriesLabels,
@@ -295,7 +326,7 @@ export class TrafficSimulator {
     return b.latencyMedianMs * Math.exp((b.latencySigma ?? 0.5) * z);
   }
 
-  private exposition(): string {
+  private exposition(timestampMs?: number): string {
     const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
     const fmt = (labels: Record<string, string>) =>
       `{${Object.entries(labels)
@@ -316,6 +347,12 @@ export class TrafficSimulator {
       lines.push(`istio_request_duration_milliseconds_sum${fmt(s.labels)} ${s.sum}`);
       lines.push(`istio_request_duration_milliseconds_count${fmt(s.labels)} ${s.count}`);
     }
-    return `${lines.join("\n")}\n`;
+    const rewrite = this.rewriteLine;
+    const rewritten = rewrite ? lines.map(rewrite).filter((l): l is string => l !== null) : lines;
+    const exposed =
+      timestampMs === undefined
+        ? rewritten
+        : rewritten.map((l) => (l.startsWith("#") ? l : `${l} ${timestampMs}`));
+    return `${exposed.join("\n")}\n`;
   }
 }

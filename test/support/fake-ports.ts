@@ -51,6 +51,14 @@ export class InMemoryTraffic implements TrafficPort {
     this.writes.push({ weight, status: state.status });
     return state;
   }
+  async record(
+    next: (previous: RolloutState | undefined, view: TrafficView) => RolloutState,
+  ): Promise<RolloutState> {
+    const state = next(this.state, this.view());
+    this.state = structuredClone(state);
+    this.writes.push({ weight: this.weight, status: state.status });
+    return state;
+  }
   async plan(): Promise<never[]> {
     return [];
   }

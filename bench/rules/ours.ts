@@ -1,0 +1,62 @@
+/**
+ * `ours`: the real rollout engine and judge (src/rollout/), on the scenario's inputs parsed as the
+ * action parses them, in virtual time over the simulated service.
+ */
+import { parseConfig, type RawInputs } from "../../src/inputs.ts";
+import { VirtualClock } from "../../src/rollout/clock.ts";
+import { engineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+import { ROLLOUT_START, type RunOutcome } from "../outcome.ts";
+import { InMemoryTraffic, LastDecision, ScrapedMetrics } from "../ports.ts";
+import type { Scenario } from "../scenario.ts";
+import { ServiceWorld } from "../world.ts";
+
+/** The inputs every workflow must give; the scenario's inputs come on top. */
+const REQUIRED: RawInputs = {
+  "virtual-service": "backend",
+  namespace: "bench",
+  "stable-subset": "v1",
+  "canary-subset": "v2",
+  "prometheus-url": "http://prometheus:9090",
+};
+
+export async function runOurs(scenario: Scenario, seed: number): Promise<RunOutcome> {
+  const clock = new VirtualClock(ROLLOUT_START);
+  const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
+  const traffic = new InMemoryTraffic(world, clock);
+  const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
+  const metrics = new ScrapedMetrics(world, withLatency);
+  const events = new LastDecision();
+  const engineFor = (inputs: RawInputs, run: number) =>
+    new RolloutEngine(
+      engineSettings(parseConfig({ ...REQUIRED, ...inputs })),
+      { holder: `bench run ${run}`, commit: "0123456789abcdef", newRolloutId: "0123456-1" },
+      { traffic, metrics, clock, events },
+      "VirtualService bench/backend",
+    );
+
+  let outcome = await engineFor(scenario.inputs, 1).run();
+  if (outcome.result === "paused" && scenario.promoteAfterMinutes !== undefined) {
+    await clock.sleep(scenario.promoteAfterMinutes * 60_000);
+    outcome = await engineFor({ ...scenario.inputs, command: "promote" }, 2).run();
+  }
+  world.advanceTo(clock.now().getTime());
+  const first = traffic.writes[0]?.at ?? ROLLOUT_START;
+  const last = traffic.writes.at(-1)?.at ?? ROLLOUT_START;
+  const result = outcome.result === "unchanged" ? "unfinished" : outcome.result;
+  return {
+    result,
+    ...(result === "rolled-back"
+      ? {
+          cause:
+            events.decision === "fail"
+              ? "fail"
+              : events.decision === "inconclusive"
+                ? "inconclusive"
+                : "other",
+        }
+      : {}),
+    minutes: (last - first) / 60_000,
+    canaryRequests: world.served.canary.requests,
+    canaryErrors: world.served.canary.errors,
+  };
+}

@@ -1,0 +1,291 @@
+/**
+ * The evidence about one canary version, carried across stages and across runs (pause, then
+ * promote): pure, windows of exact counts in, e-values out. See docs/analysis.md.
+ *
+ * Every test here is an e-process: a non-negative supermartingale under its null hypothesis, so by
+ * Ville's inequality the chance it EVER reaches 1/α is at most α, however often it is consulted,
+ * however long a stage or a pause lasts, and whatever the traffic does. Per signal (errors; slow
+ * requests when a latency threshold is set) three tests run side by side:
+ *
+ * - harm by the limit ("abs"): H0 "the canary's rate ≤ the limit L". A mixture of likelihood ratios
+ *   of alternatives above L (1.5·L … 20·L), on the canary's counts in *clean* windows: windows in
+ *   which the stable version, serving at the same moments, was within the limit too. An incident
+ *   that raises both versions above the limit is therefore not counted against the canary; with no
+ *   stable traffic (weight 100) every window counts.
+ * - harm against stable ("rel"): H0 "the canary's rate ≤ R·stable's rate" (R: max-ratio-to-stable).
+ *   Conditional on the errors both versions saw in a window, the canary's share of them is
+ *   Binomial(E, q) with q = n_c·r / (n_c·r + n_s), where r is the ratio of their rates: no nuisance
+ *   rate is estimated or plugged in, and an incident that multiplies both rates leaves q unchanged.
+ *   A mixture over alternatives r = 1.5·R … 16·R.
+ * - safety ("safe"): H0 "the canary's rate ≥ L". A likelihood ratio of an alternative below L chosen
+ *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
+ *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
+ */
+import type { VersionCounts } from "./judge.ts";
+
+/** One interval's exact counts: what each version served between two reads. */
+export interface WindowCounts {
+  canary: VersionCounts;
+  stable?: VersionCounts;
+  /** How long the window lasted. */
+  ms: number;
+}
+
+export interface SignalEvidence {
+  /** The canary's requests and bad requests (errors or slow) over every window. */
+  n: number;
+  k: number;
+  /** The canary's counts in clean windows (the absolute-harm test's data). */
+  cleanN: number;
+  cleanK: number;
+  /** Both versions' counts in windows where both served (the relative test's data). */
+  pairedCanaryN: number;
+  pairedCanaryK: number;
+  pairedStableN: number;
+  pairedStableK: number;
+  /** Log likelihood ratio of each relative-test alternative. */
+  rel: number[];
+  /** Log likelihood ratio of the safety test. */
+  safe: number;
+  /**
+   * Consecutive latest windows that did not show the canary below the limit, and the time they span
+   * (persistence at 100 %).
+   */
+  aboveWindows: number;
+  aboveMs: number;
+  /** The current streak's contributions to the limit's test and to the safety proof (to forgive a blip). */
+  streakN: number;
+  streakK: number;
+  streakSafe: number;
+  /** Blips forgiven so far. */
+  forgiven: number;
+}
+
+export interface Evidence {
+  errors: SignalEvidence;
+  latency?: SignalEvidence;
+  windows: number;
+}
+
+export interface EvidenceSettings {
+  /** max-error-rate. */
+  maxErrorRate: number;
+  /** Share of requests allowed past latency-threshold (0.01: the p99). */
+  maxSlowFraction: number;
+  /** max-ratio-to-stable. */
+  maxRatio: number;
+  /** ln(1/α) of the harm tests: a blip is forgiven only after the limit's test rejected on it. */
+  harmLogE: number;
+}
+
+/** Alternatives of the absolute-harm mixture, as multiples of the limit. */
+const ABS_ALTERNATIVES = [1.5, 2, 3, 5, 10, 20] as const;
+/** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
+export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
+
+function emptySignal(): SignalEvidence {
+  return {
+    n: 0,
+    k: 0,
+    cleanN: 0,
+    cleanK: 0,
+    pairedCanaryN: 0,
+    pairedCanaryK: 0,
+    pairedStableN: 0,
+    pairedStableK: 0,
+    rel: REL_ALTERNATIVES.map(() => 0),
+    safe: 0,
+    aboveWindows: 0,
+    aboveMs: 0,
+    streakN: 0,
+    streakK: 0,
+    streakSafe: 0,
+    forgiven: 0,
+  };
+}
+
+export function emptyEvidence(latency: boolean): Evidence {
+  return { errors: emptySignal(), ...(latency ? { latency: emptySignal() } : {}), windows: 0 };
+}
+
+/** log(mean(exp(xs))) without overflow. */
+function logMeanExp(xs: readonly number[]): number {
+  const max = Math.max(...xs);
+  if (!Number.isFinite(max)) return max;
+  return max + Math.log(xs.reduce((sum, x) => sum + Math.exp(x - max), 0) / xs.length);
+}
+
+/** Log likelihood ratio of rate p1 against p0 for k bad out of n. */
+export function bernoulliLlr(n: number, k: number, p0: number, p1: number): number {
+  if (n <= 0) return 0;
+  return k * Math.log(p1 / p0) + (n - k) * Math.log((1 - p1) / (1 - p0));
+}
+
+/** The canary's rate alternative for the safety test, from the windows seen so far. */
+function safetyAlternative(s: SignalEvidence, limit: number): number {
+  const estimate = s.n > 0 ? (s.k + 0.5) / (s.n + 1) : limit / 2;
+  return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
+}
+
+/** Log e-value of the absolute-harm mixture on clean counts. */
+function absLogE(cleanN: number, cleanK: number, limit: number): number {
+  if (cleanN <= 0) return 0;
+  return logMeanExp(
+    ABS_ALTERNATIVES.map((m) => m * limit)
+      .filter((p) => p < 1)
+      .map((p) => bernoulliLlr(cleanN, cleanK, limit, p)),
+  );
+}
+
+function addToSignal(
+  s: SignalEvidence,
+  canaryN: number,
+  canaryK: number,
+  stable: { n: number; k: number } | undefined,
+  limit: number,
+  settings: EvidenceSettings,
+  ms: number,
+): SignalEvidence {
+  if (canaryN <= 0) return s;
+  const next: SignalEvidence = { ...s, rel: [...s.rel] };
+  const stableServed = stable !== undefined && stable.n > 0;
+  // A window breaks a streak above the limit only when it shows the canary below it with enough
+  // requests to mean something (at least one bad request expected at the limit); a window of a few
+  // requests at 1 req/s says nothing either way and leaves the streak as it was.
+  const below = canaryK / canaryN <= limit && canaryN * limit >= 1;
+  if (stableServed || below) {
+    // A blip forgiven: with no stable traffic to compare, the limit's test rejected on a streak
+    // that did not last. Its windows are taken out of the limit's and the safety proof's evidence,
+    // as if they had not been served. This only ever happens after that test rejected, which for a
+    // canary within the limit has probability at most α, so the promises stand (see docs/analysis.md).
+    if (!stableServed && s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE) {
+      next.cleanN -= s.streakN;
+      next.cleanK -= s.streakK;
+      next.safe -= s.streakSafe;
+      next.forgiven += 1;
+    }
+    next.streakN = 0;
+    next.streakK = 0;
+    next.streakSafe = 0;
+  }
+  // Safety, with the alternative chosen before this window's data is looked at.
+  const safeGain = bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit));
+  next.safe += safeGain;
+  next.n += canaryN;
+  next.k += canaryK;
+  // Persistence is only asked where there is no stable traffic: a streak counts those windows only.
+  const streak = !stableServed && !below;
+  next.aboveWindows = streak ? s.aboveWindows + 1 : 0;
+  next.aboveMs = streak ? s.aboveMs + ms : 0;
+  const stableRate = stableServed ? stable.k / stable.n : undefined;
+  if (stableRate === undefined || stableRate <= limit) {
+    next.cleanN += canaryN;
+    next.cleanK += canaryK;
+  }
+  if (!stableServed && !below) {
+    next.streakN += canaryN;
+    next.streakK += canaryK;
+    next.streakSafe += safeGain;
+  }
+  if (stable && stable.n > 0) {
+    next.pairedCanaryN += canaryN;
+    next.pairedCanaryK += canaryK;
+    next.pairedStableN += stable.n;
+    next.pairedStableK += stable.k;
+    if (canaryK + stable.k > 0) {
+      const q0 = (canaryN * settings.maxRatio) / (canaryN * settings.maxRatio + stable.n);
+      REL_ALTERNATIVES.forEach((m, j) => {
+        const r = settings.maxRatio * m;
+        const q1 = (canaryN * r) / (canaryN * r + stable.n);
+        next.rel[j] = (next.rel[j] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
+      });
+    }
+  }
+  return next;
+}
+
+/** The evidence after one more window. Windows without canary requests change nothing. */
+export function addWindow(evidence: Evidence, window: WindowCounts, settings: EvidenceSettings): Evidence {
+  const { canary, stable } = window;
+  if (canary.requests <= 0) return evidence;
+  const errors = addToSignal(
+    evidence.errors,
+    canary.requests,
+    Math.min(canary.errors, canary.requests),
+    stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
+    settings.maxErrorRate,
+    settings,
+    window.ms,
+  );
+  const latency =
+    evidence.latency && canary.slow !== undefined
+      ? addToSignal(
+          evidence.latency,
+          canary.requests,
+          Math.min(canary.slow, canary.requests),
+          stable && stable.slow !== undefined
+            ? { n: stable.requests, k: Math.min(stable.slow, stable.requests) }
+            : undefined,
+          settings.maxSlowFraction,
+          settings,
+          window.ms,
+        )
+      : evidence.latency;
+  return { errors, ...(latency ? { latency } : {}), windows: evidence.windows + 1 };
+}
+
+/** The three tests' log e-values for one signal. */
+export interface SignalAssessment {
+  signal: "errors" | "latency";
+  limit: number;
+  /** Log e-value against "the canary's rate ≤ the limit" (clean windows). */
+  absLogE: number;
+  /** Log e-value against "the canary's rate ≤ R·stable's". */
+  relLogE: number;
+  /** Log e-value against "the canary's rate ≥ the limit" (the safety proof). */
+  safeLogE: number;
+  canaryRate: number;
+  /** Stable's rate over the windows both versions served. */
+  stableRate?: number;
+  /** The canary's rate over those same windows. */
+  pairedCanaryRate?: number;
+  n: number;
+  k: number;
+  aboveWindows: number;
+  aboveMs: number;
+}
+
+export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
+  return {
+    signal: kind,
+    limit,
+    absLogE: absLogE(s.cleanN, s.cleanK, limit),
+    relLogE: logMeanExp(s.rel),
+    safeLogE: s.safe,
+    canaryRate: s.n > 0 ? s.k / s.n : 0,
+    ...(s.pairedStableN > 0
+      ? {
+          stableRate: s.pairedStableK / s.pairedStableN,
+          pairedCanaryRate: s.pairedCanaryN > 0 ? s.pairedCanaryK / s.pairedCanaryN : 0,
+        }
+      : {}),
+    n: s.n,
+    k: s.k,
+    aboveWindows: s.aboveWindows,
+    aboveMs: s.aboveMs,
+  };
+}
+
+/**
+ * Canary requests the safety proof would still need at the canary's observed rate (Wald's
+ * approximation: the remaining log-evidence over the expected gain per request); Infinity when the
+ * observed rate is not below the limit.
+ */
+export function requestsToProveSafe(a: SignalAssessment, beta: number): number {
+  const target = Math.log(1 / beta);
+  if (a.safeLogE >= target) return 0;
+  const p = Math.max(a.canaryRate, 1e-6);
+  if (p >= a.limit) return Number.POSITIVE_INFINITY;
+  const gain = p * Math.log(p / a.limit) + (1 - p) * Math.log((1 - p) / (1 - a.limit));
+  return Math.ceil((target - a.safeLogE) / gain);
+}

@@ -1,0 +1,126 @@
+/** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
+import type { Command, Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
+import type { PatchOperation } from "../mesh/routes.ts";
+import type { RolloutState } from "../mesh/state.ts";
+import type { Clock, EventSink, MetricsPort, RolloutEvent, TrafficPort } from "./ports.ts";
+import type { Result } from "./result.ts";
+import { type Recorder, stateAfter } from "./transitions.ts";
+
+export interface EngineSettings {
+  command: Command;
+  stages: readonly number[];
+  pauseAfter?: number;
+  skipAnalysis: boolean;
+  maxErrorRate: number;
+  latencyThresholdMs?: number;
+  maxRatio: number;
+  minRequests: number;
+  falseRollbackBudget: number;
+  minStageDurationMs: number;
+  maxStageDurationMs: number;
+  intervalMs: number;
+  settleMs: number;
+  onInconclusive: InconclusivePolicy;
+  onUnreachable: UnreachablePolicy;
+  rollbackOnCancel: boolean;
+  rolloutId?: string;
+  dryRun: boolean;
+}
+
+/** The engine's part of the validated Config. */
+export function engineSettings(config: Config): EngineSettings {
+  return {
+    command: config.command,
+    stages: config.stages,
+    pauseAfter: config.pauseAfter,
+    skipAnalysis: config.skipAnalysis,
+    maxErrorRate: config.maxErrorRate,
+    latencyThresholdMs: config.latencyThresholdMs,
+    maxRatio: config.maxRatioToStable,
+    minRequests: config.minRequests,
+    falseRollbackBudget: config.falseRollbackBudget,
+    minStageDurationMs: config.minStageDurationMs,
+    maxStageDurationMs: config.maxStageDurationMs,
+    intervalMs: config.intervalMs,
+    settleMs: config.settleMs,
+    onInconclusive: config.onInconclusive,
+    onUnreachable: config.onUnreachable,
+    rollbackOnCancel: config.rollbackOnCancel,
+    rolloutId: config.rolloutId,
+    dryRun: config.dryRun,
+  };
+}
+
+export interface EngineIdentity {
+  /** Who holds the lease: the workflow run, e.g. "acme/shop run 123 attempt 1". */
+  holder: string;
+  commit: string;
+  /** The id a new rollout gets. */
+  newRolloutId: string;
+}
+
+export interface EngineOutcome {
+  result: Result;
+  weight: number;
+  reason: string;
+  /** Whether the step must fail (a rollback by the analysis, an error, a refused command). */
+  failed: boolean;
+  state?: RolloutState;
+  /** For dry runs: the patch of each stage. */
+  plan?: Array<{ weight: number; patch: PatchOperation[] }>;
+}
+
+export interface EnginePorts {
+  traffic: TrafficPort;
+  metrics?: MetricsPort;
+  clock: Clock;
+  events: EventSink;
+  /** Aborts the run (the job was cancelled): the engine rolls back and stops. */
+  signal?: AbortSignal;
+}
+
+/** The shared context, with the small helpers every part uses. */
+export class EngineContext implements Recorder {
+  readonly s: EngineSettings;
+  readonly id: EngineIdentity;
+  readonly ports: EnginePorts;
+  readonly where: string;
+  readonly holder: string;
+
+  constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
+    this.s = settings;
+    this.id = identity;
+    this.ports = ports;
+    this.where = where;
+    this.holder = identity.holder;
+  }
+
+  now(): string {
+    return this.ports.clock.now().toISOString();
+  }
+
+  async emit(event: RolloutEvent): Promise<void> {
+    await this.ports.events.emit(event);
+  }
+
+  after(previous: RolloutState, patch: Partial<RolloutState>, event: string, reason?: string): RolloutState {
+    return stateAfter(this, previous, patch, event, reason);
+  }
+
+  leaseUntil(): string {
+    const ttl = this.s.maxStageDurationMs + this.s.settleMs + 5 * 60_000;
+    return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
+  }
+
+  async finish(outcome: EngineOutcome): Promise<EngineOutcome> {
+    await this.emit({
+      type: "finished",
+      at: this.now(),
+      result: outcome.result,
+      weight: outcome.weight,
+      reason: outcome.reason,
+      failed: outcome.failed,
+    });
+    return outcome;
+  }
+}

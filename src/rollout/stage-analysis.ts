@@ -1,0 +1,203 @@
+/**
+ * One stage's analysis: from the weight change, read the counts every interval, add each interval's
+ * window to the canary's evidence, ask the judge, and watch that nobody else changed the weights.
+ * Returns how the stage ended; the engine acts on it.
+ */
+import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
+import { type JudgeSettings, judgeCheck, type Verdict, type VersionCounts } from "../analysis/judge.ts";
+import { abortable } from "./abortable.ts";
+import type { StageDecision } from "./ending.ts";
+import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";
+
+/** A split this far outside chance means traffic is not going where the weights say. */
+const SPLIT_Z_ALARM = 5;
+/** Metrics failing for this many intervals, counted from the first failed read, is an outage. */
+const UNREACHABLE_INTERVALS = 3;
+
+export interface StageAnalysisPorts {
+  metrics: MetricsPort;
+  traffic: TrafficPort;
+  clock: Clock;
+  events: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface StageAnalysisInput {
+  index: number;
+  weight: number;
+  final: boolean;
+  /** When the weight was written: counting and stage time start here. */
+  changedAt: number;
+  /** Counters taken just before the weight change; undefined when they could not be read. */
+  mark?: MetricsMark;
+  evidence: Evidence;
+  intervalMs: number;
+  judge: JudgeSettings;
+  evidenceSettings: EvidenceSettings;
+}
+
+export interface StageAnalysis {
+  verdict?: Verdict;
+  decision: StageDecision;
+  reason: string;
+  evidence: Evidence;
+  /** For `halted`: the weights found. */
+  found?: TrafficView;
+}
+
+const zero = (slow: boolean): VersionCounts => ({ requests: 0, errors: 0, ...(slow ? { slow: 0 } : {}) });
+
+/** What `now` adds to `before`, never negative (replicas of an HA pair may answer a little behind). */
+function delta(now: VersionCounts | undefined, before: VersionCounts): VersionCounts {
+  const d = (a: number | undefined, b: number | undefined) => Math.max(0, (a ?? 0) - (b ?? 0));
+  return {
+    requests: d(now?.requests, before.requests),
+    errors: d(now?.errors, before.errors),
+    ...(now?.slow !== undefined ? { slow: d(now.slow, before.slow) } : {}),
+  };
+}
+
+function highest(now: VersionCounts | undefined, before: VersionCounts): VersionCounts {
+  if (!now) return before;
+  return {
+    requests: Math.max(now.requests, before.requests),
+    errors: Math.max(now.errors, before.errors),
+    ...(now.slow !== undefined || before.slow !== undefined
+      ? { slow: Math.max(now.slow ?? 0, before.slow ?? 0) }
+      : {}),
+  };
+}
+
+/** Someone else's edit: weights other than the one this run wrote. */
+function editedBySomeoneElse(view: TrafficView, weight: number): boolean {
+  return view.weights.length === 0 || view.weights.some((w) => w !== weight);
+}
+
+export function describeEdit(view: TrafficView, weight: number): string {
+  const fields = view.virtualService.metadata.managedFields as
+    | Array<{ manager?: string; time?: string }>
+    | undefined;
+  const last = [...(fields ?? [])].sort((a, b) => (a.time ?? "").localeCompare(b.time ?? "")).at(-1);
+  const who = last?.manager ? ` (last written by field manager "${last.manager}")` : "";
+  const now = view.weights.length ? `${view.weights.join(", ")} %` : "no managed route to the canary";
+  return `someone else changed the canary's weight from ${weight} % to ${now}${who}; the action stopped where they left it and wrote no weights after it`;
+}
+
+export async function analyseStage(
+  ports: StageAnalysisPorts,
+  input: StageAnalysisInput,
+): Promise<StageAnalysis> {
+  const { metrics, traffic, clock, signal } = ports;
+  const { weight, index, intervalMs } = input;
+  const slow = input.evidence.latency !== undefined;
+  let evidence = input.evidence;
+  let mark = input.mark;
+  let seen = { canary: zero(slow), stable: zero(slow) };
+  let failingSince: number | undefined;
+  let alarmed = false;
+  let check = 0;
+  let lastRead = input.changedAt;
+  for (;;) {
+    // After a failed read the next one comes sooner, so an outage is declared on time.
+    const wait =
+      failingSince === undefined
+        ? intervalMs
+        : Math.max(
+            0,
+            Math.min(intervalMs, failingSince + UNREACHABLE_INTERVALS * intervalMs - clock.now().getTime()),
+          );
+    await clock.sleep(wait, signal);
+    const issuedAt = clock.now().getTime();
+    check += 1;
+    const elapsedMs = issuedAt - input.changedAt;
+
+    const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
+      if (signal?.aborted) throw error;
+      return undefined; // a failed read is retried at the next interval; it says nothing of the canary
+    });
+    if (found && editedBySomeoneElse(found, weight))
+      return { decision: "halted", reason: describeEdit(found, weight), evidence, found };
+
+    let verdict: Verdict;
+    if (!mark) {
+      try {
+        mark = await abortable(metrics.start(clock.now(), signal), signal);
+        verdict = { decision: "continue", rule: "waiting", reason: "Counting from now", signals: [] };
+        failingSince = undefined;
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        const problem = (error as { problem?: string }).problem ?? "unreachable";
+        verdict = judgeCheck(
+          {
+            weight,
+            final: input.final,
+            elapsedMs,
+            observation: { ok: false, problem, message },
+            evidence,
+            stableServed: false,
+          },
+          input.judge,
+        );
+      }
+    } else {
+      const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
+      let stableServed = false;
+      if (observation.ok && observation.partial.length === 0) {
+        // At 100 % stable serves nothing: what a read still counts for it was served before the
+        // weight change, not at the same moments as the canary's requests, so it is no comparison.
+        const stable = weight < 100 ? delta(observation.stable, seen.stable) : undefined;
+        const window = { canary: delta(observation.canary, seen.canary), stable, ms: issuedAt - lastRead };
+        lastRead = issuedAt;
+        stableServed = (stable?.requests ?? 0) > 0;
+        evidence = addWindow(evidence, window, input.evidenceSettings);
+        seen = {
+          canary: highest(observation.canary, seen.canary),
+          stable: highest(observation.stable, seen.stable),
+        };
+      }
+      verdict = judgeCheck(
+        { weight, final: input.final, elapsedMs, observation, evidence, stableServed, check },
+        input.judge,
+      );
+    }
+    await ports.events.emit({
+      type: "analysis",
+      at: clock.now().toISOString(),
+      stage: index,
+      weight,
+      elapsedMs,
+      verdict,
+    });
+
+    if (verdict.rule === "metrics-error") {
+      failingSince ??= issuedAt;
+      const downMs = clock.now().getTime() - failingSince;
+      if (downMs >= UNREACHABLE_INTERVALS * intervalMs && verdict.decision === "continue") {
+        return {
+          verdict,
+          decision: "unreachable",
+          reason: `${verdict.reason} (failing for ${Math.round(downMs / 1000)} s)`,
+          evidence,
+        };
+      }
+    } else failingSince = undefined;
+
+    const split = verdict.split;
+    if (
+      !alarmed &&
+      split &&
+      Math.abs(split.zScore) > SPLIT_Z_ALARM &&
+      (verdict.canary?.requests ?? 0) + (verdict.stable?.requests ?? 0) >= 200
+    ) {
+      alarmed = true;
+      await ports.events.emit({
+        type: "warning",
+        at: clock.now().toISOString(),
+        message: `The canary got ${(split.observedShare * 100).toFixed(1)} % of requests at weight ${weight} %, far outside chance (z = ${split.zScore.toFixed(1)}): is the VirtualService applied to this traffic, and do the pods have their sidecar?`,
+      });
+    }
+    if (verdict.decision !== "continue")
+      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence };
+  }
+}

@@ -1,0 +1,438 @@
+/**
+ * The run of stages: for each, take the counters, write the weight (the post step learns of it
+ * before the write is sent), analyse, then act on the ending policy. Traffic comes first: a
+ * rollback is written before anything is reported, and after a cancellation the rollback is the
+ * only write.
+ */
+import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
+import { evidenceSettings, type JudgeSettings, type Verdict } from "../analysis/judge.ts";
+import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
+import { abortable } from "./abortable.ts";
+import type { EngineContext, EngineOutcome } from "./context.ts";
+import { type Ending, ending, type StageDecision } from "./ending.ts";
+import type { MetricsMark } from "./ports.ts";
+import { analyseStage } from "./stage-analysis.ts";
+import { CommandError, guarded, PersonEditError } from "./transitions.ts";
+
+/** A chance of 1 in 100 that a p99 latency limit is passed: the latency signal's limit. */
+const MAX_SLOW_FRACTION = 0.01;
+/** Chance of promoting a canary whose rate sits at a limit. */
+const BETA = 0.05;
+
+export function judgeSettings(c: EngineContext): JudgeSettings {
+  return {
+    maxErrorRate: c.s.maxErrorRate,
+    latencyThresholdMs: c.s.latencyThresholdMs,
+    maxSlowFraction: MAX_SLOW_FRACTION,
+    maxRatio: c.s.maxRatio,
+    minRequests: c.s.minRequests,
+    // A stage never passes before settle-time either (proxies take a moment to get the new weights).
+    minStageDurationMs: Math.max(c.s.minStageDurationMs, c.s.settleMs),
+    maxStageDurationMs: c.s.maxStageDurationMs,
+    falseRollbackBudget: c.s.falseRollbackBudget,
+    beta: BETA,
+  };
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export class StageRunner {
+  private readonly c: EngineContext;
+  constructor(context: EngineContext) {
+    this.c = context;
+  }
+
+  private get aborted(): boolean {
+    return this.c.ports.signal?.aborted ?? false;
+  }
+
+  /** Runs `from` onwards; `current` is the weight on the routes now (what this run expects to find). */
+  async run(
+    initial: RolloutState,
+    from: number,
+    current: number,
+    pauseAfter?: number,
+  ): Promise<EngineOutcome> {
+    const { c } = this;
+    const { traffic, metrics, clock, signal } = c.ports;
+    let state = initial;
+    let weightNow = current;
+    // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
+    const results: StageResult[] = (initial.stageResults ?? []).filter((r) => r.stage < from);
+    let evidence: Evidence = initial.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined);
+    const saved = () => ({ stageResults: [...results], evidence });
+    const analysing = !c.s.skipAnalysis && metrics !== undefined;
+
+    for (let index = from; index < state.stages.length; index++) {
+      const weight = state.stages[index] as number;
+      const final = index === state.stages.length - 1;
+      if (this.aborted)
+        return this.cancelled(state, weightNow, `The job was cancelled before stage ${index + 1}`);
+      // Count from the weight change: requests are labelled by the version that served them.
+      let mark: MetricsMark | undefined;
+      if (analysing)
+        mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
+      if (this.aborted)
+        return this.cancelled(state, weightNow, `The job was cancelled before stage ${index + 1}`);
+      await c.emit({ type: "moving", at: c.now(), rolloutId: state.rolloutId, stage: index, weight });
+      try {
+        const rolloutId = state.rolloutId;
+        const base = state;
+        state = await traffic.write(
+          weight,
+          guarded(
+            {
+              holder: c.holder,
+              now: () => clock.now(),
+              rolloutId,
+              expectWeight: weightNow,
+              targetWeight: weight,
+            },
+            (previous, view) =>
+              c.after(
+                previous && previous.rolloutId === rolloutId
+                  ? previous
+                  : { ...base, original: base.original.length > 0 ? base.original : view.original },
+                {
+                  weight,
+                  stageIndex: index,
+                  status: "progressing",
+                  reason: undefined,
+                  lease: { holder: c.holder, expiresAt: c.leaseUntil() },
+                  ...saved(),
+                },
+                `stage ${index + 1}`,
+              ),
+          ),
+          signal,
+        );
+      } catch (error) {
+        if (error instanceof PersonEditError) return this.halted(state, weightNow, error.message);
+        if (this.aborted)
+          return this.cancelled(
+            state,
+            weight,
+            `The job was cancelled while stage ${index + 1} was being set`,
+          );
+        return this.onWriteFailure(error, state, index, weightNow);
+      }
+      weightNow = weight;
+      const changedAt = clock.now().getTime();
+      await c.emit({ type: "weight", at: c.now(), stage: index, weight });
+
+      let verdict: Verdict | undefined;
+      let decision: StageDecision;
+      let reason: string;
+      try {
+        if (analysing) {
+          const analysis = await analyseStage(
+            { metrics, traffic, clock, events: c.ports.events, signal },
+            {
+              index,
+              weight,
+              final,
+              changedAt,
+              mark,
+              evidence,
+              intervalMs: c.s.intervalMs,
+              judge: judgeSettings(c),
+              evidenceSettings: evidenceSettings(judgeSettings(c)),
+            },
+          );
+          ({ verdict, decision, reason, evidence } = analysis);
+        } else {
+          await clock.sleep(c.s.minStageDurationMs, signal);
+          decision = "skipped";
+          reason = "analysis skipped (skip-analysis)";
+        }
+      } catch (error) {
+        if (!this.aborted) throw error;
+        decision = "aborted";
+        reason = `The job was cancelled during stage ${index + 1} (${weight} %)`;
+      }
+      const durationMs = clock.now().getTime() - changedAt;
+      results.push({
+        stage: index,
+        weight,
+        decision,
+        reason,
+        at: c.now(),
+        durationMs,
+        ...(verdict?.canary ? { canary: verdict.canary } : {}),
+        ...(verdict?.stable ? { stable: verdict.stable } : {}),
+      });
+      const end = ending(decision, verdict?.rule, weight, reason, c.s);
+      const stageEnd = () =>
+        c.emit({
+          type: "stage-end",
+          at: c.now(),
+          stage: index,
+          weight,
+          durationMs,
+          verdict,
+          decision,
+          reason,
+        });
+
+      if (end) {
+        const outcome = await this.end(end, state, weight, saved());
+        await stageEnd();
+        return c.finish(outcome);
+      }
+      await stageEnd();
+      if (final) {
+        const promoted = await this.record(
+          state,
+          weight,
+          {
+            status: "promoted",
+            reason:
+              decision === "inconclusive"
+                ? `Promoted without proof (on-inconclusive: promote): ${reason}`
+                : "All stages passed",
+            lease: undefined,
+            ...saved(),
+          },
+          "promoted",
+        );
+        return c.finish({
+          result: "promoted",
+          weight,
+          reason:
+            decision === "inconclusive"
+              ? `Promoted to 100 % with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
+              : `All ${state.stages.length} stages passed; the canary gets 100 %`,
+          failed: false,
+          state: promoted,
+        });
+      }
+      if (pauseAfter === weight) {
+        const paused = await this.record(
+          state,
+          weight,
+          {
+            status: "paused",
+            reason: `Stage ${index + 1} (${weight} %) passed; paused as pause-after asks`,
+            lease: undefined,
+            ...saved(),
+          },
+          "paused",
+        );
+        return c.finish({
+          result: "paused",
+          weight,
+          reason: `Paused at ${weight} % after the stage passed; continue with command: promote`,
+          failed: false,
+          state: paused,
+        });
+      }
+    }
+    // Only reached when `from` is past the last stage (a promote of a rollout already at its end).
+    return c.finish({
+      result: "promoted",
+      weight: state.weight,
+      reason: "No stages left",
+      failed: false,
+      state,
+    });
+  }
+
+  /** Carries out an ending: the traffic change first, then the outcome to report. */
+  private async end(
+    end: Ending,
+    state: RolloutState,
+    weight: number,
+    saved: Partial<RolloutState>,
+  ): Promise<EngineOutcome> {
+    switch (end.action) {
+      case "rollback": {
+        const written = await this.rollBackOrExplain(end.why, state, weight, saved);
+        return { result: "rolled-back", weight: 0, reason: end.why, failed: true, state: written };
+      }
+      case "pause": {
+        const paused = await this.record(
+          state,
+          weight,
+          { status: "paused", reason: end.why, lease: undefined, ...saved },
+          "paused",
+          end.why,
+        );
+        return { result: "paused", weight, reason: end.why, failed: end.failed, state: paused };
+      }
+      case "leave":
+        return { result: "paused", weight, reason: end.why, failed: true, state };
+      case "halted":
+        return this.haltedOutcome(state, weight, end.why, saved);
+    }
+  }
+
+  /** Saves the state without moving any weight (the weights must still be this run's). */
+  private async record(
+    state: RolloutState,
+    weight: number,
+    patch: Partial<RolloutState>,
+    event: string,
+    reason?: string,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    return c.ports.traffic.write(
+      weight,
+      guarded(
+        {
+          holder: c.holder,
+          now: () => c.ports.clock.now(),
+          rolloutId: state.rolloutId,
+          expectWeight: weight,
+        },
+        (previous) => c.after(previous ?? state, patch, event, reason),
+      ),
+    );
+  }
+
+  /** All traffic to stable, restoring the routes as they were; records why. */
+  async rollBack(
+    reason: string,
+    state: RolloutState | undefined,
+    patch: Partial<RolloutState> = {},
+    override = false,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    return c.ports.traffic.write(
+      0,
+      guarded({ holder: c.holder, now: () => c.ports.clock.now(), override }, (previous, view) =>
+        c.after(
+          previous ?? state ?? freshState(c, view.weight, view.original),
+          { weight: 0, status: "rolled-back", reason, lease: undefined, ...patch },
+          "rolled-back",
+          reason,
+        ),
+      ),
+    );
+  }
+
+  /** Rolls back; when even that fails, says where traffic was left, for the post step and the people. */
+  async rollBackOrExplain(
+    reason: string,
+    state: RolloutState,
+    weight: number,
+    patch: Partial<RolloutState> = {},
+  ): Promise<RolloutState | undefined> {
+    try {
+      return await this.rollBack(reason, state, patch);
+    } catch (error) {
+      const why = message(error);
+      await this.c.emit({
+        type: "warning",
+        at: this.c.now(),
+        message: `Rollback failed (${why}); traffic was left at ${weight} % canary for rollout ${state.rolloutId}. The post step retries; or run command: rollback`,
+      });
+      throw new CommandError(
+        `${reason}; then the rollback failed: ${why}. Traffic may still be at ${weight} % canary`,
+      );
+    }
+  }
+
+  /** The job was cancelled: roll back (or, with rollback-on-cancel false, write nothing). */
+  private async cancelled(state: RolloutState, weight: number, reason: string): Promise<EngineOutcome> {
+    const end = ending("aborted", undefined, weight, reason, this.c.s) as Ending;
+    if (weight === 0 && end.action === "rollback")
+      return this.c.finish({
+        result: "unchanged",
+        weight: 0,
+        reason: `${reason}; no traffic had moved`,
+        failed: true,
+        state,
+      });
+    return this.c.finish(await this.end(end, state, weight, {}));
+  }
+
+  private async halted(state: RolloutState, weight: number, why: string): Promise<EngineOutcome> {
+    return this.c.finish(await this.haltedOutcome(state, weight, why, {}));
+  }
+
+  /** Records a person's edit without touching their weights; fails the step with it. */
+  private async haltedOutcome(
+    state: RolloutState,
+    weight: number,
+    why: string,
+    saved: Partial<RolloutState>,
+  ): Promise<EngineOutcome> {
+    const { c } = this;
+    let found = weight;
+    let written: RolloutState | undefined = state;
+    try {
+      const view = await c.ports.traffic.read();
+      found = view.weights[0] ?? 0;
+      written = await c.ports.traffic.record((previous) =>
+        c.after(
+          previous ?? state,
+          { status: "paused", weight: found, reason: why, lease: undefined, ...saved },
+          "halted",
+          why,
+        ),
+      );
+    } catch (error) {
+      await c.emit({
+        type: "warning",
+        at: c.now(),
+        message: `Could not record the stop on the VirtualService: ${message(error)}`,
+      });
+    }
+    return {
+      result: found === 0 ? "rolled-back" : "paused",
+      weight: found,
+      reason: `Stopped: ${why}`,
+      failed: true,
+      state: written,
+    };
+  }
+
+  private async onWriteFailure(
+    error: unknown,
+    state: RolloutState,
+    index: number,
+    weightNow: number,
+  ): Promise<EngineOutcome> {
+    if (error instanceof LeaseHeldError || error instanceof CommandError) throw error;
+    const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${message(error)}`;
+    if (weightNow === 0)
+      return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
+    if (this.c.s.onUnreachable === "hold") {
+      await this.c.emit({
+        type: "warning",
+        at: this.c.now(),
+        message: `${why}; holding at ${weightNow} % (on-unreachable: hold)`,
+      });
+      return this.c.finish({
+        result: "paused",
+        weight: weightNow,
+        reason: `${why}; held at ${weightNow} %`,
+        failed: true,
+        state,
+      });
+    }
+    const written = await this.rollBackOrExplain(why, state, weightNow);
+    return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: true, state: written });
+  }
+}
+
+export function freshState(
+  c: EngineContext,
+  weight: number,
+  original: RolloutState["original"],
+): RolloutState {
+  const now = c.now();
+  return {
+    schemaVersion: 1,
+    rolloutId: c.id.newRolloutId,
+    commit: c.id.commit,
+    stages: [...c.s.stages],
+    stageIndex: -1,
+    weight,
+    status: "progressing",
+    startedAt: now,
+    updatedAt: now,
+    original,
+    history: [],
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * How the rollout's recorded state changes with each write, and the guards every write runs with
+ * the state and routes it finds (they run again on every retry, inside the traffic port): another
+ * live run's lease, a rollout ended by someone else, and weights someone else wrote.
+ */
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+import type { NextState, TrafficView } from "./ports.ts";
+import { describeEdit } from "./stage-analysis.ts";
+
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandError";
+  }
+}
+
+/** Someone else changed the managed weights: the action stops where they left it. */
+export class PersonEditError extends CommandError {
+  readonly view: TrafficView;
+  constructor(message: string, view: TrafficView) {
+    super(message);
+    this.name = "PersonEditError";
+    this.view = view;
+  }
+}
+
+export interface Guard {
+  holder: string;
+  now: () => Date;
+  /** The rollout this run is in: refuse when someone else ended it. */
+  rolloutId?: string;
+  /** The weights this run last wrote (or found): anything else on the routes is someone's edit. */
+  expectWeight?: number;
+  /** The weight being written: finding it already there is our own write that went unanswered. */
+  targetWeight?: number;
+  /** A rollback requested by a person overrides leases. */
+  override?: boolean;
+}
+
+export function guarded(guard: Guard, change: NextState): NextState {
+  return (previous: RolloutState | undefined, view: TrafficView): RolloutState => {
+    if (!guard.override) {
+      const lease = leaseBlocks(previous, guard.holder, guard.now());
+      if (lease)
+        throw new LeaseHeldError(
+          `VirtualService ${view.virtualService.metadata.namespace}/${view.virtualService.metadata.name}`,
+          lease,
+        );
+      if (
+        guard.rolloutId &&
+        previous?.rolloutId === guard.rolloutId &&
+        (previous.status === "rolled-back" || previous.status === "promoted")
+      ) {
+        throw new CommandError(
+          `rollout ${guard.rolloutId} was ${previous.status} by ${previous.history.at(-1)?.holder ?? "another run"} while this run was in it; stopping`,
+        );
+      }
+    }
+    if (guard.expectWeight !== undefined) {
+      const allowed = new Set([guard.expectWeight, guard.targetWeight ?? guard.expectWeight]);
+      if (view.weights.length === 0 || view.weights.some((w) => !allowed.has(w)))
+        throw new PersonEditError(describeEdit(view, guard.expectWeight), view);
+    }
+    return change(previous, view);
+  };
+}
+
+export interface Recorder {
+  holder: string;
+  now: () => string;
+}
+
+/** The state after an event, with the event in its history. */
+export function stateAfter(
+  r: Recorder,
+  previous: RolloutState,
+  patch: Partial<RolloutState>,
+  event: string,
+  reason?: string,
+): RolloutState {
+  const weight = patch.weight ?? previous.weight;
+  return {
+    ...previous,
+    ...patch,
+    updatedAt: r.now(),
+    history: [
+      ...previous.history,
+      { at: r.now(), weight, event, ...(reason ? { reason } : {}), holder: r.holder },
+    ],
+  };
+}
