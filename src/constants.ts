@@ -43,3 +43,49 @@ export const RETRY_MAX_WAIT_MS = 2_000;
 export const KUBE_REQUEST_TIMEOUT_MS = 4_000;
 /** One Prometheus query at most; shorter when the analysis interval is short. */
 export const PROMETHEUS_MAX_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * The longest duration any input may ask for (stage durations, interval, settle-time): a
+ * GitHub-hosted job ends after 6 hours. It keeps every timer far below Node's 2^31-1 ms limit.
+ */
+export const MAX_RUN_DURATION_MS = 6 * 3_600_000;
+export const MAX_RUN_DURATION_TEXT = "6h";
+/** The longest lease a run may take (max-stage-duration + settle-time + 5 min stays below it). */
+export const MAX_LEASE_MS = 24 * 3_600_000;
+
+/**
+ * Request headers the action (or fetch) sets itself on Prometheus requests; prometheus-headers may
+ * not override them (lower case, as compared).
+ */
+export const ACTION_SET_HEADERS: readonly string[] = Object.freeze([
+  "accept",
+  "accept-encoding",
+  "connection",
+  "content-length",
+  "content-type",
+  "expect",
+  "host",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Each GitHub API request gives up after this long, so a hung GitHub holds nothing. */
+export const GITHUB_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Spacing of GitHub writes, one at a time. Octokit's throttling plugin spaces them 1 s apart by
+ * default, GitHub's advice for clients that make many writes; a rollout makes a handful (one
+ * comment, a few updates, two statuses), far below the 80 content writes a minute GitHub allows,
+ * and a full second per write only delays the final report. A secondary rate limit GitHub does
+ * report is still waited out.
+ */
+export const GITHUB_WRITE_SPACING_MS = 250;
+/** How long the end of a step waits for the final report to reach GitHub. */
+export const REPORT_FLUSH_TIMEOUT_MS = 15_000;
+/** A secondary rate limit's Retry-After up to this long is waited out by Octokit; longer ones wait for a later update. */
+export const GITHUB_MAX_INLINE_RETRY_AFTER_S = 5;
+/** After a cancel the runner kills the step 7.5 s after SIGINT: the final report gets what is left. */
+export const REPORT_FLUSH_ON_CANCEL_MS = 4_000;

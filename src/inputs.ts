@@ -7,14 +7,30 @@
  * value and what is allowed. Nothing else in the action touches `core.getInput`.
  */
 import * as core from "@actions/core";
-import { parse as parseYaml } from "yaml";
+import { COMMANDS, INCONCLUSIVE_POLICIES, REPORTERS, UNREACHABLE_POLICIES } from "./constants.ts";
 import {
-  COMMANDS,
-  INCONCLUSIVE_POLICIES,
-  ISTIO_LATENCY_BUCKETS_MS,
-  REPORTERS,
-  UNREACHABLE_POLICIES,
-} from "./constants.ts";
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
+  kubeconfigProblem,
+  listOf,
+  oneOf,
+  parseBoolean,
+  parseBoundedDuration,
+  parseLatency,
+  parsePrometheus,
+  parseRate,
+  parseSplit,
+  parseStages,
+  show,
+} from "./input-parsers.ts";
+import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
+import { registerSecret } from "./redact.ts";
+
+export { parseDuration, parseFraction } from "./input-parsers.ts";
+
+// One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
+const LABEL_MATCHERS =
+  /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*")*\s*$/;
 
 export type Command = (typeof COMMANDS)[number];
 export type Reporter = (typeof REPORTERS)[number];
@@ -32,7 +48,10 @@ export type Split =
   | { readonly mode: "host"; readonly stableHost: string; readonly canaryHost: string };
 
 export interface PrometheusConfig {
+  /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */
   readonly url: string;
+  /** The URL as messages and reports show it: scheme://host[:port] and the non-secret path (redact.ts). */
+  readonly displayUrl: string;
   /** Extra request headers (values are secrets and were masked). */
   readonly headers: Readonly<Record<string, string>>;
 }
@@ -155,84 +174,6 @@ export class InputError extends Error {
   }
 }
 
-// Kubernetes name rules (apimachinery validation).
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-const LATENCY = /^(\d+(?:\.\d+)?)(ms|s)$/;
-// RFC 9110 field-name token.
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
-const LABEL_MATCHERS =
-  /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*")*\s*$/;
-
-/** Parses `90s`, `5m`, `1h30m` into milliseconds; undefined when malformed or zero. */
-export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text);
-  if (!m || text === "") return undefined;
-  const [, h = "0", min = "0", s = "0"] = m;
-  const ms = ((Number(h) * 60 + Number(min)) * 60 + Number(s)) * 1000;
-  return ms > 0 ? ms : undefined;
-}
-
-/** Parses `1%` or `0.01` into a fraction; undefined when malformed. Range is the caller's rule. */
-export function parseFraction(text: string): number | undefined {
-  const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
-  if (percent) return Number(percent[1]) / 100;
-  if (/^(\d+(?:\.\d+)?|\.\d+)$/.test(text)) return Number(text);
-  return undefined;
-}
-
-function oneOf<T extends string>(values: readonly T[], text: string): T | undefined {
-  return (values as readonly string[]).includes(text) ? (text as T) : undefined;
-}
-
-function parseBoolean(text: string): boolean | undefined {
-  // The YAML 1.2 core schema booleans, as @actions/core's getBooleanInput accepts them.
-  if (["true", "True", "TRUE"].includes(text)) return true;
-  if (["false", "False", "FALSE"].includes(text)) return false;
-  return undefined;
-}
-
-function listOf(text: string): string[] {
-  return text
-    .split(/[,\n]/)
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-}
-
-function show(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-}
-
-/** Checks a kubeconfig document without logging any of it; returns the problem or undefined. */
-function kubeconfigProblem(text: string, context: string): string | undefined {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch {
-    return "is not valid YAML (its content is not shown because it is a secret); expected a kubeconfig document";
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
-    return "is not a kubeconfig document (expected a YAML mapping with clusters, users and contexts)";
-  }
-  const cfg = doc as { contexts?: unknown; "current-context"?: unknown };
-  const contexts = Array.isArray(cfg.contexts)
-    ? cfg.contexts
-        .map((c) => (c && typeof c === "object" ? (c as { name?: unknown }).name : undefined))
-        .filter((n): n is string => typeof n === "string")
-    : [];
-  if (contexts.length === 0) return "has no contexts; expected a kubeconfig with at least one context";
-  const wanted = context || (typeof cfg["current-context"] === "string" ? cfg["current-context"] : "");
-  if (!wanted) {
-    return `has no current-context; set the 'context' input to one of ${contexts.join(", ")}`;
-  }
-  if (!contexts.includes(wanted)) {
-    return `has no context named ${show(wanted)}; it defines ${contexts.join(", ")}`;
-  }
-  return undefined;
-}
-
 /**
  * Validates every raw input and returns the typed configuration. Pure: no I/O, no logging.
  * Collects every problem before throwing, so a user fixes their workflow in one round.
@@ -331,9 +272,7 @@ export function parseConfig(raw: RawInputs): Config {
 
   const durationOf = (
     name: "min-stage-duration" | "max-stage-duration" | "interval" | "settle-time",
-  ): number | undefined =>
-    parseDuration(get(name)) ??
-    fail(name, `${show(get(name))} is not a duration; use a positive duration such as 90s, 5m or 1h30m`);
+  ): number | undefined => parseBoundedDuration(name, get(name), fail);
   const minStageDurationMs = durationOf("min-stage-duration");
   const maxStageDurationMs = durationOf("max-stage-duration");
   const intervalMs = durationOf("interval");
@@ -391,7 +330,7 @@ export function parseConfig(raw: RawInputs): Config {
   const context = get("context") || undefined;
   if (kubeconfig) {
     const problem = kubeconfigProblem(kubeconfig, context ?? "");
-    if (problem) fail("kubeconfig", problem);
+    if (problem) fail(...problem);
   }
 
   const githubToken = get("github-token");
@@ -453,180 +392,6 @@ export function parseConfig(raw: RawInputs): Config {
   return deepFreeze(config);
 }
 
-type Fail = (input: InputName, message: string) => undefined;
-type Get = (name: InputName) => string;
-
-function parseSplit(get: Get, fail: Fail): Split | undefined {
-  const stableSubset = get("stable-subset");
-  const canarySubset = get("canary-subset");
-  const stableHost = get("stable-host");
-  const canaryHost = get("canary-host");
-  for (const [name, value] of [
-    ["stable-subset", stableSubset],
-    ["canary-subset", canarySubset],
-  ] as const) {
-    if (value && (!DNS1123_LABEL.test(value) || value.length > 63)) {
-      return fail(
-        name,
-        `${show(value)} is not a DestinationRule subset name (lowercase letters, digits and '-', at most 63 characters)`,
-      );
-    }
-  }
-  for (const [name, value] of [
-    ["stable-host", stableHost],
-    ["canary-host", canaryHost],
-  ] as const) {
-    // Istio hosts are DNS names (short or fully qualified); wildcards cannot be a destination.
-    if (value && (!DNS1123_SUBDOMAIN.test(value) || value.length > 253)) {
-      return fail(
-        name,
-        `${show(value)} is not a host name (a Service name or a DNS name such as reviews.prod.svc.cluster.local)`,
-      );
-    }
-  }
-  if (stableSubset || canarySubset) {
-    if (canaryHost)
-      return fail(
-        "canary-host",
-        "cannot be combined with subsets: use stable-subset and canary-subset (subset splitting) or stable-host and canary-host (host splitting)",
-      );
-    if (!stableSubset)
-      return fail("stable-subset", "is required with canary-subset (subset splitting needs both subsets)");
-    if (!canarySubset)
-      return fail("canary-subset", "is required with stable-subset (subset splitting needs both subsets)");
-    if (stableSubset === canarySubset)
-      return fail(
-        "canary-subset",
-        `${show(canarySubset)} is the same as stable-subset; the canary needs its own subset`,
-      );
-    return stableHost
-      ? { mode: "subset", stableSubset, canarySubset, host: stableHost }
-      : { mode: "subset", stableSubset, canarySubset };
-  }
-  if (canaryHost || stableHost) {
-    if (!canaryHost)
-      return fail(
-        "canary-host",
-        "is required with stable-host and no subsets (host splitting needs both hosts)",
-      );
-    if (!stableHost)
-      return fail("stable-host", "is required with canary-host (host splitting needs both hosts)");
-    if (stableHost === canaryHost)
-      return fail(
-        "canary-host",
-        `${show(canaryHost)} is the same as stable-host; the canary needs its own Service`,
-      );
-    return { mode: "host", stableHost, canaryHost };
-  }
-  return fail(
-    "stable-subset",
-    "is required: set stable-subset and canary-subset (subset splitting), or stable-host and canary-host (host splitting)",
-  );
-}
-
-function parseStages(text: string, fail: Fail): number[] | undefined {
-  const parts = listOf(text);
-  const allowed = "strictly increasing whole numbers from 1 to 100, ending at 100, such as 1,10,50,100";
-  const stages: number[] = [];
-  for (const part of parts) {
-    const n = /^\d+%?$/.test(part) ? Number.parseInt(part, 10) : Number.NaN;
-    if (!Number.isInteger(n) || n < 1 || n > 100)
-      return fail("stages", `${show(text)} has ${show(part)}; use ${allowed}`);
-    if (stages.length > 0 && n <= (stages.at(-1) as number))
-      return fail("stages", `${show(text)} is not strictly increasing at ${part}; use ${allowed}`);
-    stages.push(n);
-  }
-  if (stages.length === 0) return fail("stages", `is empty; use ${allowed}`);
-  if (stages.at(-1) !== 100) return fail("stages", `${show(text)} does not end at 100; use ${allowed}`);
-  return stages;
-}
-
-function parsePrometheus(get: Get, fail: Fail, optional: boolean): PrometheusConfig | undefined {
-  const urlText = get("prometheus-url");
-  const headersText = get("prometheus-headers");
-  const headers: Record<string, string> = {};
-  headersText.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon).trim() : "";
-    // The value is a secret: name the line, never show it.
-    if (!HEADER_NAME.test(name)) {
-      fail(
-        "prometheus-headers",
-        `line ${i + 1} is not a 'Name: value' header (its content is not shown because it may be a secret)`,
-      );
-      return;
-    }
-    headers[name] = line.slice(colon + 1).trim();
-  });
-  if (!urlText) {
-    if (optional) return undefined;
-    return fail(
-      "prometheus-url",
-      "is required unless skip-analysis is true: the base URL of the Prometheus HTTP API, such as http://prometheus.istio-system:9090",
-    );
-  }
-  let url: URL;
-  try {
-    url = new URL(urlText);
-  } catch {
-    return fail(
-      "prometheus-url",
-      `${show(urlText)} is not a URL; use an http or https URL such as http://prometheus.istio-system:9090`,
-    );
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return fail(
-      "prometheus-url",
-      `${show(urlText)} uses ${url.protocol.replace(":", "")}; only http and https are allowed`,
-    );
-  }
-  if (url.username || url.password) {
-    return fail(
-      "prometheus-url",
-      "carries credentials in the URL; put them in prometheus-headers (for example 'Authorization: Basic ...') so they are masked",
-    );
-  }
-  return { url: url.toString().replace(/\/+$/, ""), headers: Object.freeze(headers) };
-}
-
-function parseRate(
-  get: Get,
-  fail: Fail,
-  name: "max-error-rate" | "false-rollback-budget",
-): number | undefined {
-  const text = get(name);
-  const value = parseFraction(text);
-  if (value === undefined || !(value > 0 && value < 1)) {
-    return fail(
-      name,
-      `${show(text)} is not a rate between 0 and 1 (exclusive); use a percentage such as 1% or a fraction such as 0.01`,
-    );
-  }
-  return value;
-}
-
-function parseLatency(text: string, fail: Fail): number | undefined {
-  const m = LATENCY.exec(text);
-  if (!m)
-    return fail(
-      "latency-threshold",
-      `${show(text)} is not a latency; use milliseconds or seconds such as 500ms or 1s`,
-    );
-  const ms = Number(m[1]) * (m[2] === "s" ? 1000 : 1);
-  if (ISTIO_LATENCY_BUCKETS_MS.includes(ms)) return ms;
-  const below = [...ISTIO_LATENCY_BUCKETS_MS].reverse().find((b) => b < ms);
-  const above = ISTIO_LATENCY_BUCKETS_MS.find((b) => b > ms);
-  const nearest = [below, above]
-    .filter((b) => b !== undefined)
-    .map((b) => `${b}ms`)
-    .join(" or ");
-  return fail(
-    "latency-threshold",
-    `${show(text)} is not an Istio histogram bucket boundary, so slower requests cannot be counted exactly; use ${nearest}`,
-  );
-}
-
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -635,13 +400,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Values in a kubeconfig that grant access; each is masked on its own as well as the whole text. */
-const KUBECONFIG_SECRET_KEYS =
-  /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|client-secret)\s*:\s*(\S+)/;
-
 /**
- * Reads the inputs from the runner and masks the secrets before anything else can log.
- * The kubeconfig is masked line by line too: the runner masks multi-line values poorly.
+ * Reads the inputs from the runner and masks every secret (see input-secrets.ts) before anything
+ * else can log, then validates them all.
  */
 export function getConfig(): Config {
   const raw: Record<string, string> = {};
@@ -650,20 +411,16 @@ export function getConfig(): Config {
   return parseConfig(raw);
 }
 
+/** Registers each secret of the raw inputs with the runner, one by one. */
 export function maskSecrets(raw: RawInputs): void {
-  const token = raw["github-token"];
-  if (token) core.setSecret(token);
-  const kubeconfig = raw.kubeconfig;
-  if (kubeconfig) {
-    core.setSecret(kubeconfig);
-    for (const line of kubeconfig.split("\n")) {
-      const m = KUBECONFIG_SECRET_KEYS.exec(line);
-      if (m?.[2]) core.setSecret(m[2].replace(/^["']|["']$/g, ""));
-    }
-  }
-  for (const line of (raw["prometheus-headers"] ?? "").split("\n")) {
-    const colon = line.indexOf(":");
-    const value = colon > 0 ? line.slice(colon + 1).trim() : line.trim();
-    if (value) core.setSecret(value);
-  }
+  for (const secret of inputSecrets(raw)) registerSecret(secret, core.setSecret);
+}
+
+/**
+ * Masks a kubeconfig read from elsewhere (KUBECONFIG, ~/.kube/config) the way the input is masked:
+ * the whole text and each credential in it. Call it before anything can print the file.
+ */
+export function maskKubeconfig(text: string): void {
+  for (const secret of [text, ...kubeconfigSecrets(text)])
+    if (secret.trim()) registerSecret(secret, core.setSecret);
 }

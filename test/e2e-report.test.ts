@@ -1,7 +1,8 @@
 /**
  * Reporting end to end against the GitHub API emulator: one comment per VirtualService and pull
  * request, updated at every stage and found again across pages; commit statuses; deployments;
- * a read-only token is a warning, never a different traffic decision.
+ * a read-only token is a warning, never a different traffic decision; a 502 or a secondary rate
+ * limit delays an update, never switches the comment off.
  */
 import { describe, expect, it } from "vitest";
 import { marker } from "../src/report/markdown.ts";
@@ -27,9 +28,10 @@ describe("pull request reporting", () => {
     expect(comment?.body.startsWith(marker("shop", "backend"))).toBe(true);
     expect(comment?.body).toContain("### ✅ Promoted: `shop/backend` canary at 100 %");
     const writes = m.github.requests.filter((r) => r.path.includes("/comments") && r.method !== "GET");
-    // Created once, then updated at every weight change, stage end and the finish.
+    // Created once, then updated as the rollout goes (a report superseded while another one was
+    // being sent is skipped, so there may be fewer updates than stages), ending with the final one.
     expect(writes.filter((r) => r.method === "POST")).toHaveLength(1);
-    expect(writes.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(3 * 2);
+    expect(writes.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(2);
     // The comment was looked for across every page before it was created (151 comments: 2 pages).
     expect(
       m.github.requests
@@ -52,7 +54,7 @@ describe("pull request reporting", () => {
     expect(statuses.at(-1)?.state).toBe("success");
     expect(m.github.deployments).toHaveLength(1);
     expect(m.github.deployments[0]?.statuses.map((s) => s.state)).toEqual(["in_progress", "success"]);
-  });
+  }, 60_000); // two runs; Octokit spaces writes 1 s apart, as GitHub asks
 
   it("marks a rollback by the analysis as a failure in the status and the deployment", async () => {
     const m = await meshWith({ canary: { errorRate: 0.2 } });
@@ -75,5 +77,32 @@ describe("pull request reporting", () => {
     );
     expect(botComments(m)).toHaveLength(0);
     expect(run.summary).toContain("Promoted");
+  });
+
+  it("retries comment updates after two 502s and a secondary rate limit, ending with the final result", async () => {
+    const m = await meshWith();
+    let patches = 0;
+    m.github.fault = (r) => {
+      if (r.method !== "PATCH" || !r.path.includes("/issues/comments/")) return undefined;
+      patches++;
+      if (patches <= 2) return { status: 502, body: { message: "Server Error" } };
+      if (patches === 3)
+        return {
+          status: 403,
+          headers: { "retry-after": "2" },
+          body: {
+            message:
+              "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+          },
+        };
+      return undefined;
+    };
+    const run = await runOnMesh(m, { inputs: fastInputs(m) });
+    expect(run.outputs.result).toBe("promoted");
+    expect(patches).toBeGreaterThan(3);
+    expect(run.stdout).not.toMatch(/::warning::Could not update the pull request comment/);
+    expect(botComments(m)).toHaveLength(1);
+    expect(botComments(m)[0]?.body).toContain("### ✅ Promoted");
   });
 });

@@ -108,6 +108,79 @@ describe("parseConfig", () => {
   });
 });
 
+describe("bounds and header rules", () => {
+  const messageOf = (raw: Record<string, string>): string => {
+    try {
+      parseConfig({ ...base, ...raw });
+    } catch (e) {
+      return String(e);
+    }
+    return "";
+  };
+
+  it("refuses durations past 6 h, naming the input, the value and the range", () => {
+    expect(messageOf({ "max-stage-duration": "600h" })).toMatch(
+      /Input 'max-stage-duration': "600h" is longer than 6h.*from 1s to 6h/,
+    );
+    expect(messageOf({ "settle-time": "9".repeat(400) })).toContain("Input 'settle-time'");
+    expect(messageOf({ interval: `${"9".repeat(400)}s` })).toMatch(
+      /Input 'interval': "9{10,}\.\.\." is longer than 6h/,
+    );
+    const longest = parseConfig({
+      ...base,
+      "min-stage-duration": "6h",
+      "max-stage-duration": "6h",
+      "settle-time": "6h",
+    });
+    // The lease (max-stage-duration + settle-time + 5 min) stays below 24 h, every timer below 2^31-1 ms.
+    expect(longest.maxStageDurationMs + longest.settleMs + 5 * 60_000).toBeLessThan(24 * 3_600_000);
+  });
+
+  it("accepts Latin-1 header values and refuses control characters, naming the character, not the value", () => {
+    expect(parseConfig({ ...base, "prometheus-headers": "X-Team: équipe\tA" }).prometheus?.headers).toEqual({
+      "X-Team": "équipe\tA",
+    });
+    for (const value of ["a\rb", "a\u0000b", "a\u007fb", "€uro", "a\u0085b"]) {
+      const message = messageOf({ "prometheus-headers": `Authorization: secret-${value}` });
+      expect(message, value).toMatch(
+        /Input 'prometheus-headers': line 1 \(Authorization\) has the character U\+[0-9A-F]{4}/,
+      );
+      expect(message).not.toContain("secret-");
+    }
+  });
+
+  it("refuses overriding headers the action sets, in any case, and a header given twice", () => {
+    expect(messageOf({ "prometheus-headers": "content-type: text/plain" })).toMatch(
+      /sets content-type, which the action sets itself/,
+    );
+    expect(messageOf({ "prometheus-headers": "HOST: x" })).toContain("Input 'prometheus-headers'");
+    expect(messageOf({ "prometheus-headers": "X-A: 1\nx-a: 2" })).toMatch(/line 2 sets x-a a second time/);
+  });
+
+  it("shows a prometheus-url only redacted, and gives the client a redacted display URL", () => {
+    const message = messageOf({
+      "prometheus-url": "https://u:userinfo-secret@prom.example/x?key=query-secret",
+    });
+    expect(message).toContain('"https://prom.example/x"');
+    expect(message).not.toMatch(/secret/);
+    const c = parseConfig({
+      ...base,
+      "prometheus-url": "https://prom.example:9443/tenant/a1b2c3d4e5f6a7b8c9d0e1f2/?key=abc123",
+    });
+    expect(c.prometheus?.url).toBe("https://prom.example:9443/tenant/a1b2c3d4e5f6a7b8c9d0e1f2/?key=abc123");
+    expect(c.prometheus?.displayUrl).toBe("https://prom.example:9443/tenant/***");
+  });
+
+  it("names the context input for an unknown context and checks the cluster's server", () => {
+    const kubeconfig = kubeconfigYaml({ server: "https://127.0.0.1:6443", token: "t", context: "prod" });
+    expect(problemsOf({ ...base, kubeconfig, context: "staging" })).toEqual(["context"]);
+    const notUrl = kubeconfigYaml({ server: "127.0.0.1:6443", token: "t" });
+    expect(messageOf({ kubeconfig: notUrl })).toMatch(
+      /Input 'kubeconfig': cluster "emulator"'s server is .*not an https URL/,
+    );
+  });
+});
+
 describe("parsers", () => {
   it.each([
     ["90s", 90_000],

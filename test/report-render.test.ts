@@ -6,6 +6,7 @@
 import mermaid from "mermaid";
 import { describe, expect, it } from "vitest";
 import type { Verdict } from "../src/analysis/judge.ts";
+import { registerSecret } from "../src/redact.ts";
 import { MAX_COMMENT_CHARS, marker, renderMarkdown, truncate } from "../src/report/markdown.ts";
 import { buildReport } from "../src/report/model.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
@@ -119,6 +120,23 @@ describe("the report renderer", () => {
     expect(await mermaid.parse(block as string)).toMatchObject({ diagramType: "xychart" });
     // The parser is strict enough to catch a broken chart.
     await expect(mermaid.parse((block as string).replace(/line \[/, "line [x, "))).rejects.toThrow();
+  });
+
+  it("links to Prometheus without the credentials its URL carries, and quotes no registered secret", async () => {
+    registerSecret("leaked-key-0042", () => undefined);
+    const events = await engineEvents(0.2);
+    const finished = events.find((e) => e.type === "finished") as Extract<RolloutEvent, { type: "finished" }>;
+    finished.reason = `${finished.reason} (cannot reach https://prom.example/?api_key=leaked-key-0042)`;
+    const model = buildReport(events, {
+      ...context,
+      prometheusUrl: "https://u:pw-secret@prom.example:9443/t0ken1234567890abcdefgh/?api_key=leaked-key-0042",
+    });
+    const markdown = renderMarkdown(model);
+    expect(markdown).toMatch(/\[canary\]\(https:\/\/prom\.example:9443\/\*\*\*\/graph\?g0\.expr=/);
+    for (const secret of ["leaked-key-0042", "pw-secret", "t0ken1234567890abcdefgh"]) {
+      expect(markdown).not.toContain(secret);
+      expect(JSON.stringify(model)).not.toContain(secret);
+    }
   });
 
   it("stays below GitHub's 65,536-character limit, keeping the marker", () => {

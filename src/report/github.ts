@@ -1,197 +1,323 @@
 /**
  * Reports to GitHub: one pull-request comment per VirtualService (found again by a hidden marker
  * among the token's own comments, across every page), a commit status, and optionally a
- * deployment with its statuses. Reporting never changes the traffic decision: a read-only token
- * (a fork's pull request), a 403 or any other failure is a warning and the channel is dropped.
+ * deployment with its statuses.
+ *
+ * Reporting never holds a traffic decision: `update()` only records the latest report and returns;
+ * one background chain sends it (reports that were superseded meanwhile are skipped). A failure
+ * that may pass (a 502, a timeout, a rate limit) is retried with the next update, after any
+ * Retry-After; only an answer that proves the token may not write (401, 403, 404: a fork's
+ * read-only token, a missing permission) switches that channel off, with one warning.
+ * `flush(timeoutMs)` always attempts the final report and waits at most `timeoutMs`.
  */
 import { readFileSync } from "node:fs";
 import * as core from "@actions/core";
-import { getOctokit } from "@actions/github";
 import type { Config } from "../inputs.ts";
+import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
+import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
 import { marker } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
 
-type Octokit = ReturnType<typeof getOctokit>;
-
 export interface GitHubReporter {
-  update(model: ReportModel, markdown: string): Promise<void>;
+  /** Records the latest report and returns at once; it is sent in the background. */
+  update(model: ReportModel, markdown: string): void;
+  /** Sends the latest report if it is not sent yet, waiting at most `timeoutMs`; then stops reporting. */
+  flush(timeoutMs: number): Promise<void>;
 }
 
 interface Repo {
   owner: string;
   repo: string;
 }
+interface Report {
+  model: ReportModel;
+  markdown: string;
+}
+type Channel = "comment" | "status" | "deployment";
 
-function errorText(error: unknown): string {
-  const e = error as { status?: number; message?: string };
-  return `${e.status ? `${e.status} ` : ""}${e.message ?? String(error)}`.split("\n")[0] as string;
+/** How long a flush waits after a failed final report before trying again (within its deadline). */
+const FLUSH_RETRY_DELAY_MS = 1_000;
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, Math.max(0, ms)));
+
+/** Waits for `work` or `ms`, whichever comes first, leaving no timer behind (it would keep the step alive). */
+async function within(work: Promise<void> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((done) => (timer = setTimeout(done, Math.max(0, ms))))]);
+  clearTimeout(timer);
 }
 
-/** The token's login: REST /user answers 403 to a workflow's GITHUB_TOKEN, GraphQL's viewer does not. */
-async function whoAmI(octokit: Octokit): Promise<string | undefined> {
-  try {
-    return (await octokit.rest.users.getAuthenticated()).data.login;
-  } catch {
-    try {
-      return (await octokit.graphql<{ viewer: { login: string } }>("query { viewer { login } }")).viewer
-        .login;
-    } catch {
-      return undefined;
-    }
-  }
-}
-
-async function findPullRequest(
-  octokit: Octokit,
-  repo: Repo,
-  config: Config,
-  context: RunContext,
-): Promise<number | undefined> {
+/** The pull request named by the input or the event payload, without calling GitHub. */
+function pullRequestWithoutApi(config: Config, context: RunContext): number | undefined {
   if (config.pullRequest) return config.pullRequest;
-  if (context.eventPath) {
-    try {
-      const event = JSON.parse(readFileSync(context.eventPath, "utf8")) as {
-        pull_request?: { number?: number };
-        number?: number;
-      };
-      if (event.pull_request?.number) return event.pull_request.number;
-    } catch {
-      // no event payload to read
-    }
-  }
-  if (context.commit === "unknown") return undefined;
+  if (!context.eventPath) return undefined;
   try {
-    const pulls = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({
-      ...repo,
-      commit_sha: context.commit,
-    });
-    const open = pulls.data.find((p) => p.state === "open") ?? pulls.data[0];
-    return open?.number;
-  } catch (error) {
-    core.warning(
-      `Could not look up the pull requests of commit ${context.commit.slice(0, 7)}: ${errorText(error)}; reporting to the job summary only`,
-    );
-    return undefined;
+    const event = JSON.parse(readFileSync(context.eventPath, "utf8")) as {
+      pull_request?: { number?: number };
+    };
+    return event.pull_request?.number;
+  } catch {
+    return undefined; // no event payload to read
   }
 }
 
 class OctokitReporter implements GitHubReporter {
+  private latest?: Report;
+  private version = 0;
+  private sentVersion = 0;
+  private loop?: Promise<void>;
+  private notBefore = 0;
+  private stopped = false;
+  /** Set by flush: from then on Octokit neither retries nor waits by itself (flush does, within its deadline). */
+  flushing = false;
+  private readonly shutdown = new AbortController();
+  private inFlight?: { version: number; final: boolean; controller: AbortController };
+
+  private readonly off = new Set<Channel>();
+  private pullRequest: number | null | undefined; // null: looked up, none
+  private login?: string | null;
   private commentId?: number;
-  private commentDisabled = false;
-  private statusDisabled = false;
   private lastStatus?: string;
   private deploymentId?: number;
-  private deploymentDisabled = false;
   private lastDeploymentState?: string;
 
   private readonly octokit: Octokit;
   private readonly repo: Repo;
-  private readonly pullRequest: number | undefined;
-  private readonly login: string | undefined;
   private readonly config: Config;
   private readonly context: RunContext;
 
-  constructor(
-    octokit: Octokit,
-    repo: Repo,
-    pullRequest: number | undefined,
-    login: string | undefined,
-    config: Config,
-    context: RunContext,
-  ) {
+  constructor(octokit: Octokit, repo: Repo, config: Config, context: RunContext) {
     this.octokit = octokit;
     this.repo = repo;
-    this.pullRequest = pullRequest;
-    this.login = login;
     this.config = config;
     this.context = context;
+    this.pullRequest = pullRequestWithoutApi(config, context);
   }
 
-  private warn(channel: string, error: unknown): void {
-    const e = error as { status?: number };
-    const hint =
-      e.status === 403
-        ? " (the token is read-only here, as for a fork's pull request, or lacks the permission)"
-        : "";
-    core.warning(`Could not update the ${channel}: ${errorText(error)}${hint}. The rollout goes on.`);
+  update(model: ReportModel, markdown: string): void {
+    if (this.stopped) return;
+    this.latest = { model, markdown };
+    this.version++;
+    // The final report need not wait for an older one still in flight.
+    if (model.result && this.inFlight && !this.inFlight.final) this.inFlight.controller.abort();
+    // Even the synchronous start of a request (Octokit's hooks, the first use of its limiters)
+    // runs after the caller has moved on.
+    setImmediate(() => this.kick());
   }
 
-  async update(model: ReportModel, markdown: string): Promise<void> {
-    await Promise.all([this.comment(markdown), this.status(model), this.deployment(model)]);
+  async flush(timeoutMs: number): Promise<void> {
+    if (this.stopped) return;
+    const deadline = Date.now() + timeoutMs;
+    this.flushing = true;
+    // An older report still in flight is not worth waiting for: the final one goes next.
+    if (this.inFlight && this.inFlight.version < this.version) this.inFlight.controller.abort();
+    while (!this.stopped && this.sentVersion < this.version && Date.now() < deadline) {
+      if (Date.now() < this.notBefore) await sleep(Math.min(this.notBefore, deadline) - Date.now());
+      if (Date.now() >= deadline) break;
+      this.kick();
+      await within(this.loop, deadline - Date.now());
+      if (this.sentVersion < this.version && !this.loop)
+        await sleep(Math.min(FLUSH_RETRY_DELAY_MS, deadline - Date.now()));
+    }
+    const unsent = this.sentVersion < this.version;
+    this.stopped = true;
+    this.shutdown.abort();
+    if (unsent) {
+      core.warning(
+        `The final report did not reach GitHub within ${Math.round(timeoutMs / 1000)}s; the job summary and the step outputs have it`,
+      );
+    }
   }
 
-  private async findComment(): Promise<number | undefined> {
+  /** Per-call request options: the signal, and no retries by Octokit once a flush retries by itself. */
+  private requestOptions(signal: AbortSignal): { signal: AbortSignal; retries?: number } {
+    return this.flushing ? { signal, retries: 0 } : { signal };
+  }
+
+  /** Starts the background chain unless it runs already (one request chain at a time). */
+  private kick(): void {
+    if (this.loop || this.stopped) return;
+    this.loop = this.drain().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped && this.sentVersion < this.version && Date.now() >= this.notBefore) {
+      const version = this.version;
+      const controller = new AbortController();
+      const report = this.latest as Report;
+      this.inFlight = { version, final: report.model.result !== undefined, controller };
+      const signal = AbortSignal.any([controller.signal, this.shutdown.signal]);
+      const sent = await this.send(report, signal);
+      this.inFlight = undefined;
+      if (sent) this.sentVersion = Math.max(this.sentVersion, version);
+      // A failure waits for the next update (or the flush), unless a newer report is already waiting.
+      else if (version === this.version) return;
+    }
+  }
+
+  /** One attempt at every channel; true when each one is up to date or switched off. */
+  private async send(report: Report, signal: AbortSignal): Promise<boolean> {
+    const results = await Promise.all([
+      this.attempt("comment", () => this.comment(report.markdown, signal)),
+      this.attempt("status", () => this.status(report.model, signal)),
+      this.attempt("deployment", () => this.deployment(report.model, signal)),
+    ]);
+    return results.every(Boolean);
+  }
+
+  private async attempt(channel: Channel, call: () => Promise<void>): Promise<boolean> {
+    if (this.off.has(channel)) return true;
+    try {
+      await call();
+      return true;
+    } catch (error) {
+      if (error instanceof ReportAborted) return false;
+      const failure = failureOf(error, { updatingComment: channel === "comment" && !!this.commentId });
+      this.onFailure(channel, failure);
+      return failure.kind === "gone" ? false : failure.kind === "forbidden";
+    }
+  }
+
+  private describe(channel: Channel): string {
+    if (channel === "comment")
+      return `pull request comment${this.pullRequest ? ` on #${this.pullRequest}` : ""}`;
+    if (channel === "deployment") return `deployment for environment ${this.config.environment}`;
+    return "commit status";
+  }
+
+  private onFailure(channel: Channel, failure: Failure): void {
+    if (failure.kind === "gone") {
+      this.commentId = undefined;
+      core.info(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`);
+      return;
+    }
+    if (failure.kind === "forbidden") {
+      this.off.add(channel);
+      const hint =
+        failure.status === 403 || failure.status === 404
+          ? " (the token is read-only here, as for a fork's pull request, or lacks the permission)"
+          : "";
+      core.warning(
+        `Could not update the ${this.describe(channel)}: ${failure.text}${hint}. The rollout goes on; this channel is not tried again.`,
+      );
+      return;
+    }
+    if (failure.retryAfterMs) this.notBefore = Math.max(this.notBefore, Date.now() + failure.retryAfterMs);
+    const when = failure.retryAfterMs
+      ? `after ${Math.ceil(failure.retryAfterMs / 1000)}s (Retry-After)`
+      : "with the next update";
+    core.info(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`);
+  }
+
+  /** The pull request of the commit, looked up once; a failed lookup is tried again next time. */
+  private async pullRequestNumber(signal: AbortSignal): Promise<number | undefined> {
+    if (this.pullRequest !== undefined) return this.pullRequest ?? undefined;
+    if (this.context.commit === "unknown") {
+      this.pullRequest = null;
+      return undefined;
+    }
+    const pulls = await this.octokit.rest.repos.listPullRequestsAssociatedWithCommit({
+      ...this.repo,
+      commit_sha: this.context.commit,
+      request: this.requestOptions(signal),
+    });
+    const open = pulls.data.find((p) => p.state === "open") ?? pulls.data[0];
+    this.pullRequest = open?.number ?? null;
+    if (!open)
+      core.info(
+        "No pull request found for this run: no comment; the job summary and the commit status carry the report",
+      );
+    return open?.number;
+  }
+
+  /** The token's login: REST /user answers 403 to a workflow's GITHUB_TOKEN, GraphQL's viewer does not. */
+  private async whoAmI(signal: AbortSignal): Promise<string | undefined> {
+    if (this.login !== undefined) return this.login ?? undefined;
+    try {
+      this.login = (
+        await this.octokit.rest.users.getAuthenticated({ request: this.requestOptions(signal) })
+      ).data.login;
+    } catch (error) {
+      if (error instanceof ReportAborted) throw error;
+      try {
+        this.login = (
+          await this.octokit.graphql<{ viewer: { login: string } }>("query { viewer { login } }", {
+            request: this.requestOptions(signal),
+          })
+        ).viewer.login;
+      } catch (graphqlError) {
+        if (graphqlError instanceof ReportAborted) throw graphqlError;
+        this.login = null;
+      }
+    }
+    return this.login ?? undefined;
+  }
+
+  private async findComment(pullRequest: number, signal: AbortSignal): Promise<number | undefined> {
+    const login = await this.whoAmI(signal);
     const mark = marker(this.config.namespace, this.config.virtualService);
     const iterator = this.octokit.paginate.iterator(this.octokit.rest.issues.listComments, {
       ...this.repo,
-      issue_number: this.pullRequest as number,
+      issue_number: pullRequest,
       per_page: 100,
+      request: this.requestOptions(signal),
     });
     for await (const page of iterator) {
-      const mine = page.data.find(
-        (c) => c.body?.startsWith(mark) && (!this.login || c.user?.login === this.login),
-      );
+      const mine = page.data.find((c) => c.body?.startsWith(mark) && (!login || c.user?.login === login));
       if (mine) return mine.id;
     }
     return undefined;
   }
 
-  private async comment(markdown: string): Promise<void> {
-    if (this.commentDisabled || !this.pullRequest) return;
-    try {
-      this.commentId ??= await this.findComment();
-      if (this.commentId) {
-        await this.octokit.rest.issues.updateComment({
-          ...this.repo,
-          comment_id: this.commentId,
-          body: markdown,
-        });
-      } else {
-        this.commentId = (
-          await this.octokit.rest.issues.createComment({
-            ...this.repo,
-            issue_number: this.pullRequest,
-            body: markdown,
-          })
-        ).data.id;
-      }
-    } catch (error) {
-      this.commentDisabled = true;
-      this.warn(`pull request comment on #${this.pullRequest}`, error);
-    }
-  }
-
-  private async status(model: ReportModel): Promise<void> {
-    if (this.statusDisabled || this.context.commit === "unknown" || model.command === "status") return;
-    const state = !model.result ? "pending" : model.failed ? "failure" : "success";
-    const description = (model.reason ?? `canary at ${model.weight} %`).slice(0, 139);
-    if (this.lastStatus === `${state}:${description}`) return;
-    try {
-      await this.octokit.rest.repos.createCommitStatus({
+  private async comment(markdown: string, signal: AbortSignal): Promise<void> {
+    const pullRequest = await this.pullRequestNumber(signal);
+    if (!pullRequest) return;
+    const body = scrub(markdown);
+    this.commentId ??= await this.findComment(pullRequest, signal);
+    if (this.commentId) {
+      await this.octokit.rest.issues.updateComment({
         ...this.repo,
-        sha: this.context.commit,
-        state,
-        context: `istio-canary/${this.config.namespace}/${this.config.virtualService}`,
-        description,
-        ...(this.context.runUrl ? { target_url: this.context.runUrl } : {}),
+        comment_id: this.commentId,
+        body,
+        request: this.requestOptions(signal),
       });
-      this.lastStatus = `${state}:${description}`;
-    } catch (error) {
-      this.statusDisabled = true;
-      this.warn("commit status", error);
+    } else {
+      this.commentId = (
+        await this.octokit.rest.issues.createComment({
+          ...this.repo,
+          issue_number: pullRequest,
+          body,
+          request: this.requestOptions(signal),
+        })
+      ).data.id;
     }
   }
 
-  private async deployment(model: ReportModel): Promise<void> {
+  private async status(model: ReportModel, signal: AbortSignal): Promise<void> {
+    if (this.context.commit === "unknown" || model.command === "status") return;
+    const state = !model.result ? "pending" : model.failed ? "failure" : "success";
+    const description = scrub(model.reason ?? `canary at ${model.weight} %`).slice(0, 139);
+    // GitHub asks for a second between writes: a status is written when its state changes (and at
+    // the end), not at every stage; the comment carries the progress.
+    if (this.lastStatus === state || this.lastStatus === `${state}:${description}`) return;
+    await this.octokit.rest.repos.createCommitStatus({
+      ...this.repo,
+      sha: this.context.commit,
+      state,
+      context: `istio-canary/${this.config.namespace}/${this.config.virtualService}`,
+      description,
+      ...(this.context.runUrl ? { target_url: this.context.runUrl } : {}),
+      request: this.requestOptions(signal),
+    });
+    this.lastStatus = model.result ? `${state}:${description}` : state;
+  }
+
+  private async deployment(model: ReportModel, signal: AbortSignal): Promise<void> {
     const environment = this.config.environment;
-    if (
-      !environment ||
-      this.deploymentDisabled ||
-      this.context.commit === "unknown" ||
-      model.command === "status"
-    )
-      return;
+    if (!environment || this.context.commit === "unknown" || model.command === "status") return;
     const state =
       !model.result || model.result === "paused"
         ? "in_progress"
@@ -201,49 +327,51 @@ class OctokitReporter implements GitHubReporter {
             ? "failure"
             : "inactive";
     if (state === this.lastDeploymentState) return;
-    try {
-      if (!this.deploymentId) {
-        const created = await this.octokit.rest.repos.createDeployment({
-          ...this.repo,
-          ref: this.context.commit,
-          environment,
-          auto_merge: false,
-          required_contexts: [],
-          description: `Canary rollout of ${this.config.namespace}/${this.config.virtualService}`,
-          transient_environment: false,
-        });
-        this.deploymentId = (created.data as { id: number }).id;
-      }
-      await this.octokit.rest.repos.createDeploymentStatus({
+    if (!this.deploymentId) {
+      const created = await this.octokit.rest.repos.createDeployment({
         ...this.repo,
-        deployment_id: this.deploymentId,
-        state,
-        description: (model.reason ?? `canary at ${model.weight} %`).slice(0, 139),
-        ...(this.context.runUrl ? { log_url: this.context.runUrl } : {}),
+        ref: this.context.commit,
+        environment,
+        auto_merge: false,
+        required_contexts: [],
+        description: `Canary rollout of ${this.config.namespace}/${this.config.virtualService}`,
+        transient_environment: false,
+        request: this.requestOptions(signal),
       });
-      this.lastDeploymentState = state;
-    } catch (error) {
-      this.deploymentDisabled = true;
-      this.warn(`deployment for environment ${environment}`, error);
+      this.deploymentId = (created.data as { id: number }).id;
     }
+    await this.octokit.rest.repos.createDeploymentStatus({
+      ...this.repo,
+      deployment_id: this.deploymentId,
+      state,
+      description: scrub(model.reason ?? `canary at ${model.weight} %`).slice(0, 139),
+      ...(this.context.runUrl ? { log_url: this.context.runUrl } : {}),
+      request: this.requestOptions(signal),
+    });
+    this.lastDeploymentState = state;
   }
 }
 
-export async function createGitHubReporter(
+/**
+ * The reporter for this run, or undefined without a token or repository. Makes no call: the pull
+ * request and the token's login are looked up by the first update, in the background.
+ */
+export function createGitHubReporter(
   config: Config,
   context: RunContext,
-): Promise<GitHubReporter | undefined> {
+  options: { retries?: number } = {},
+): GitHubReporter | undefined {
   if (!config.githubToken || !context.repository) {
     core.info("No GitHub token or repository: reporting to the job summary only");
     return undefined;
   }
   const [owner, repo] = context.repository.split("/") as [string, string];
-  const octokit = getOctokit(config.githubToken, { baseUrl: context.apiUrl });
-  const pullRequest = await findPullRequest(octokit, { owner, repo }, config, context);
-  if (!pullRequest)
-    core.info(
-      "No pull request found for this run: no comment; the job summary and the commit status carry the report",
-    );
-  const login = pullRequest ? await whoAmI(octokit) : undefined;
-  return new OctokitReporter(octokit, { owner, repo }, pullRequest, login, config, context);
+  let reporter: OctokitReporter | undefined;
+  const octokit = createOctokit(config.githubToken, {
+    baseUrl: context.apiUrl,
+    retries: options.retries,
+    mayWait: () => !reporter?.flushing,
+  });
+  reporter = new OctokitReporter(octokit, { owner, repo }, config, context);
+  return reporter;
 }

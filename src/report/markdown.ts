@@ -2,6 +2,7 @@
  * One renderer for every report: the pull-request comment and the job summary are the same
  * Markdown, so they can never disagree. GitHub renders the Mermaid `xychart-beta` block as a chart.
  */
+import { scrub } from "../redact.ts";
 import type { ReportModel, StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
@@ -120,7 +121,8 @@ export function renderMarkdown(model: ReportModel): string {
     "",
     "<sub>Judged by a sequential probability ratio test per stage; see the action's docs/analysis.md.</sub>",
   );
-  return truncate(lines.join("\n"));
+  // The comment, the summary and the output are written by the action, not masked by the runner.
+  return truncate(scrub(lines.join("\n")));
 }
 
 /** Cuts at a line boundary below GitHub's limit, keeping the marker, and says so. */

@@ -3,6 +3,7 @@
  * `report` output all say the same thing.
  */
 import type { VersionCounts } from "../analysis/judge.ts";
+import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import type { Result } from "../rollout/result.ts";
 
@@ -31,6 +32,7 @@ export interface ReportContext {
   virtualService: string;
   latencyThresholdMs?: number;
   runUrl?: string;
+  /** Links show it only through redactUrl (scheme://host[:port] and the non-secret path). */
   prometheusUrl?: string;
   queries?: { canary: string; stable: string };
   /** The workflow a person runs to promote or roll back (for the "what next" line). */
@@ -76,7 +78,7 @@ function prometheusGraph(
       .replace("T", " ")
       .replace(/\.\d+Z$/, ""),
   });
-  return `${base.replace(/\/+$/, "")}/graph?${params.toString()}`;
+  return `${redactUrl(base)}/graph?${params.toString()}`;
 }
 
 export function buildReport(events: readonly RolloutEvent[], context: ReportContext): ReportModel {
@@ -186,6 +188,10 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
       ),
     };
   }
+  // Messages can quote what a library said, credentials included: none reaches the report.
+  model.reason = model.reason === undefined ? undefined : scrub(model.reason);
+  model.warnings = model.warnings.map(scrub);
+  for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
   const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
   const how = context.promoteHint ?? "the promote workflow (workflow_dispatch)";
   if (model.result === "paused") {

@@ -1,10 +1,17 @@
 /** Live progress on the log: one line per stage change and per analysis, as people read a terminal. */
+import { scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 
 const pct = (errors: number, requests: number) =>
   requests > 0 ? `${((100 * errors) / requests).toFixed(2)} %` : "—";
 
+/** The log line for an event, with every registered secret taken out (the runner masks too; belt and braces). */
 export function progressLine(e: RolloutEvent, stages: number): string | undefined {
+  const line = rawLine(e, stages);
+  return line === undefined ? undefined : scrub(line);
+}
+
+function rawLine(e: RolloutEvent, stages: number): string | undefined {
   switch (e.type) {
     case "started":
       return `▶ ${e.command} ${e.rolloutId} (commit ${e.commit.slice(0, 7)}): stages ${e.stages.join(" → ")}, from stage ${e.fromStage + 1}, canary now at ${e.weight} %`;

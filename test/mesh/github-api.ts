@@ -82,6 +82,10 @@ export class GitHubApiEmulator {
   readOnly = false;
   /** Fault hooks: 502, secondary rate limits, held requests. */
   readonly faultPlan = new GitHubFaultPlan();
+  // report helper: a test's own answer to a request (a 502, a rate limit, "hang": never answered).
+  fault?: (
+    request: RecordedRequest,
+  ) => { status: number; body?: unknown; headers?: Record<string, string> } | "hang" | undefined;
   private nextId = 1_000_000;
   private server?: Server;
   port = 0;
@@ -152,6 +156,9 @@ export class GitHubApiEmulator {
       await planned.released;
       if (res.destroyed) return;
     }
+    const fault = this.fault?.(record); // report helper
+    if (fault === "hang") return;
+    if (fault) return send(fault.status, fault.body, fault.headers);
     const auth = req.headers.authorization ?? "";
     const user = this.tokens.get(auth.replace(/^(token|Bearer)\s+/i, ""));
     if (!user)
