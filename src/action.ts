@@ -3,7 +3,8 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
-import type { Config } from "./inputs.ts";
+import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
+import { type Config, maskKubeconfig } from "./inputs.ts";
 import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
 import { preflight } from "./mesh/preflight.ts";
@@ -79,7 +80,8 @@ class Reporters implements EventSink {
     // The comment is updated when something a person cares about changes, not at every interval.
     if (this.github && (event.type === "weight" || event.type === "stage-end" || event.type === "finished")) {
       const { model, markdown } = this.render();
-      await this.github.update(model, markdown);
+      // Returns at once: the report goes out in the background and never holds a traffic decision.
+      this.github.update(model, markdown);
     }
   }
 }
@@ -89,7 +91,11 @@ export async function runAction(
   context: RunContext,
   signal?: AbortSignal,
 ): Promise<ActionRun> {
-  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
+  const kubeConfig = loadKubeConfig({
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+    mask: maskKubeconfig,
+  });
   const api = new KubernetesMeshApi(kubeConfig);
   const where = `VirtualService ${config.namespace}/${config.virtualService}`;
   const target = targetOf(config.split);
@@ -125,6 +131,7 @@ export async function runAction(
       );
       const client = new PrometheusClient({
         url: config.prometheus.url,
+        displayUrl: config.prometheus.displayUrl,
         headers: config.prometheus.headers,
         intervalMs: config.intervalMs,
       });
@@ -153,7 +160,7 @@ export async function runAction(
   const recordedCommit = config.command === "rollout" ? undefined : (await traffic.read()).state?.commit;
   const reportOn =
     recordedCommit && recordedCommit !== "unknown" ? { ...context, commit: recordedCommit } : context;
-  const github = config.dryRun ? undefined : await createGitHubReporter(config, reportOn);
+  const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
   reporters = new Reporters(github, render);
 
   const engine = new RolloutEngine(
@@ -167,7 +174,13 @@ export async function runAction(
     { traffic, metrics, clock: systemClock, events: reporters, signal },
     where,
   );
-  const outcome = await engine.run();
+  let outcome: EngineOutcome;
+  try {
+    outcome = await engine.run();
+  } finally {
+    // The final report is always attempted, within what the runner leaves after a cancel.
+    await github?.flush(signal?.aborted ? REPORT_FLUSH_ON_CANCEL_MS : REPORT_FLUSH_TIMEOUT_MS);
+  }
   if (outcome.plan) {
     for (const { weight, patch } of outcome.plan)
       core.info(`dry run: the JSON Patch for ${weight} %:\n${JSON.stringify(patch, null, 2)}`);
@@ -183,7 +196,7 @@ export async function runCleanup(
   inFlight: InFlight,
 ): Promise<EngineOutcome | undefined> {
   const api = new KubernetesMeshApi(
-    loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context }),
+    loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context, mask: maskKubeconfig }),
   );
   const traffic = new VirtualServiceRouter(api, {
     namespace: config.namespace,
@@ -202,7 +215,7 @@ export async function runCleanup(
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
   const outcome = await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);
   if (outcome) {
-    const github = await createGitHubReporter(config, {
+    const github = createGitHubReporter(config, {
       ...context,
       commit: outcome.state?.commit ?? context.commit,
     });
@@ -211,7 +224,8 @@ export async function runCleanup(
       virtualService: config.virtualService,
       runUrl: context.runUrl,
     });
-    await github?.update(model, renderMarkdown(model));
+    github?.update(model, renderMarkdown(model));
+    await github?.flush(REPORT_FLUSH_ON_CANCEL_MS);
   }
   return outcome;
 }

@@ -6,6 +6,7 @@ import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
 import { getConfig } from "./inputs.ts";
+import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
 import { getInFlight, markMainStarted } from "./state-helper.ts";
 
@@ -41,7 +42,7 @@ async function writeSummary(markdown: string): Promise<void> {
   try {
     await core.summary.addRaw(markdown, true).write();
   } catch (error) {
-    core.warning(`Could not write the job summary: ${oneLine(error)}`);
+    core.warning(scrub(`Could not write the job summary: ${oneLine(error)}`));
   }
 }
 
@@ -55,9 +56,9 @@ export async function run(): Promise<void> {
     core.setOutput(Output.canaryWeight, String(outcome.weight));
     core.setOutput(Output.report, JSON.stringify(report));
     await writeSummary(markdown);
-    if (outcome.failed) core.setFailed(oneLine(outcome.reason));
+    if (outcome.failed) core.setFailed(scrub(oneLine(outcome.reason)));
   } catch (error) {
-    core.setFailed(oneLine(error));
+    core.setFailed(scrub(oneLine(error)));
   } finally {
     dispose();
   }
@@ -79,7 +80,7 @@ export async function runPost(): Promise<void> {
     }
     const outcome = await runCleanup(config, runContext(), inFlight);
     if (outcome) {
-      core.warning(outcome.reason);
+      core.warning(scrub(outcome.reason));
       core.setOutput(Output.result, outcome.result);
       core.setOutput(Output.canaryWeight, String(outcome.weight));
     } else {
@@ -88,6 +89,6 @@ export async function runPost(): Promise<void> {
       );
     }
   } catch (error) {
-    core.setFailed(oneLine(error));
+    core.setFailed(scrub(oneLine(error)));
   }
 }

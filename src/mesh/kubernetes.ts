@@ -3,7 +3,7 @@
  * memory, never written to disk), else `KUBECONFIG`, `~/.kube/config` or the in-cluster service
  * account; an optional context. `KubernetesMeshApi` is the only place that talks to the API server.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -19,6 +19,8 @@ export const ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
 export interface ClusterOptions {
   kubeconfig?: string;
   context?: string;
+  /** Called with each kubeconfig file's text before it is used, so its credentials are masked too. */
+  mask?: (text: string) => void;
 }
 
 /** Where the in-cluster service account's token lives (what loadFromDefault falls back to). */
@@ -77,6 +79,13 @@ export function loadKubeConfig(
         "Input 'kubeconfig'",
         `not set, and there is no KUBECONFIG, no ${defaultFile ?? "~/.kube/config"} and no in-cluster service account: set the kubeconfig input (for example kubeconfig: \${{ secrets.KUBECONFIG }})`,
       );
+    }
+    for (const file of files.length > 0 ? files : origin === defaultFile ? [defaultFile as string] : []) {
+      try {
+        options.mask?.(readFileSync(file, "utf8"));
+      } catch {
+        // Unreadable: loading it below says so.
+      }
     }
     try {
       // As loadFromDefault does, but from the files checked above (it would fall back silently).

@@ -48,6 +48,8 @@ export interface SeriesResult {
 
 export interface PrometheusClientOptions {
   url: string;
+  /** The URL as messages may show it (no credentials); default the URL's origin. */
+  displayUrl?: string;
   /** Sent as given (inputs.ts validates them). */
   headers?: Readonly<Record<string, string>>;
   /** The analysis interval: sets the defaults below so a query never outlasts it. */
@@ -95,7 +97,11 @@ interface ApiBody {
 }
 
 export class PrometheusClient {
-  private readonly options: PrometheusClientOptions & { timeoutMs: number; retryBudgetMs: number };
+  private readonly options: PrometheusClientOptions & {
+    timeoutMs: number;
+    retryBudgetMs: number;
+    displayUrl: string;
+  };
 
   constructor(options: PrometheusClientOptions) {
     const timings = prometheusTimings(options.intervalMs ?? 15_000);
@@ -105,7 +111,15 @@ export class PrometheusClient {
       retryBudgetMs:
         options.retryBudgetMs ?? (options.intervalMs === undefined ? 10_000 : timings.retryBudgetMs),
       url: options.url.replace(/\/+$/, ""),
+      displayUrl: options.displayUrl ?? new URL(options.url).origin,
     };
+  }
+
+  /** The API path joined onto the base URL's path, keeping its query (hosted Prometheus keys). */
+  private endpoint(path: string): string {
+    const url = new URL(this.options.url);
+    url.pathname = `${url.pathname.replace(/\/+$/, "")}${path}`;
+    return url.toString();
   }
 
   /** An instant query of a vector expression; `time` defaults to the server's now. */
@@ -170,7 +184,7 @@ export class PrometheusClient {
     let response: Response;
     let text: string;
     try {
-      response = await doFetch(`${this.options.url}${path}`, {
+      response = await doFetch(this.endpoint(path), {
         method: "POST",
         headers: {
           "content-type": "application/x-www-form-urlencoded",
@@ -188,8 +202,8 @@ export class PrometheusClient {
       throw new PrometheusError(
         timedOut ? "timeout" : "unreachable",
         timedOut
-          ? `no answer from ${this.options.url} within ${timeoutMs} ms`
-          : `cannot reach ${this.options.url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+          ? `no answer from ${this.options.displayUrl} within ${timeoutMs} ms`
+          : `cannot reach ${this.options.displayUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
         undefined,
         true,
       );
@@ -201,7 +215,7 @@ export class PrometheusClient {
       throw this.failure(
         new PrometheusError(
           "not_json",
-          `${this.options.url}${path} answered ${response.status} with a body that is not JSON (is prometheus-url the Prometheus API?)`,
+          `${this.options.displayUrl}${path} answered ${response.status} with a body that is not JSON (is prometheus-url the Prometheus API?)`,
           response.status,
           retriable(response.status),
         ),
