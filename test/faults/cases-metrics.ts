@@ -123,7 +123,7 @@ export const metricsCases: FaultCase[] = [
               swap.target = empty.url;
             },
             {
-              inputs: { ...METRICS_INPUTS, "max-stage-duration": "20s", "prometheus-url": swap.url },
+              inputs: { ...METRICS_INPUTS, "max-stage-duration": "45s", "prometheus-url": swap.url },
               timeoutMs: 60_000,
             },
           );
