@@ -10,7 +10,8 @@ import {
   MAX_RUN_DURATION_MS,
   MAX_RUN_DURATION_TEXT,
 } from "./constants.ts";
-import type { InputName, PrometheusConfig, Split } from "./inputs.ts";
+import type { InputName, PrometheusConfig } from "./inputs.ts";
+import type { Split } from "./mesh/split.ts";
 import { redactUrl } from "./redact.ts";
 
 export type Fail = (input: InputName, message: string) => undefined;

@@ -32,20 +32,13 @@ export { parseDuration, parseFraction } from "./input-parsers.ts";
 const LABEL_MATCHERS =
   /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*")*\s*$/;
 
-export type Command = (typeof COMMANDS)[number];
+import type { Split } from "./mesh/split.ts";
+import type { Command } from "./rollout/command.ts";
+
+export type { Command, Split };
 export type Reporter = (typeof REPORTERS)[number];
 export type InconclusivePolicy = (typeof INCONCLUSIVE_POLICIES)[number];
 export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
-
-/** How traffic is split: two subsets of one host, or two hosts (Services). */
-export type Split =
-  | {
-      readonly mode: "subset";
-      readonly stableSubset: string;
-      readonly canarySubset: string;
-      readonly host?: string;
-    }
-  | { readonly mode: "host"; readonly stableHost: string; readonly canaryHost: string };
 
 export interface PrometheusConfig {
   /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */

@@ -5,10 +5,11 @@
  * and carry the istio-proxy sidecar (READY 2/2); the namespace enables injection. Every problem is
  * reported at once, one line each.
  */
-import type { Split } from "../inputs.ts";
+
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
+import type { Split } from "./split.ts";
 import type { DestinationRule, HttpRoute, VirtualService } from "./types.ts";
 
 export interface PreflightResult {

@@ -5,8 +5,9 @@
  * or removes, and the action's own annotation; a concurrent edit of those destinations fails the
  * `test` and is re-read, never overwritten, and an edit of anything else is simply kept.
  */
-import type { Split } from "../inputs.ts";
+
 import { MeshError } from "./errors.ts";
+import type { Split } from "./split.ts";
 import type { Destination, HttpRoute, RouteDestination, VirtualService } from "./types.ts";
 
 /** Which destination is stable and which is the canary. */

@@ -1,7 +1,8 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
-import type { Command, Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
+import type { Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
 import type { PatchOperation } from "../mesh/routes.ts";
 import type { RolloutState } from "../mesh/state.ts";
+import type { Command } from "./command.ts";
 import type { Clock, EventSink, MetricsPort, RolloutEvent, TrafficPort } from "./ports.ts";
 import type { Result } from "./result.ts";
 import { type Recorder, stateAfter } from "./transitions.ts";

@@ -16,7 +16,8 @@ import {
   type EngineSettings,
 } from "./context.ts";
 import type { TrafficView } from "./ports.ts";
-import { freshState, StageRunner } from "./stage-runner.ts";
+import { StageRunner } from "./stage-runner.ts";
+import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 export {
@@ -31,10 +32,12 @@ export { CommandError, PersonEditError } from "./transitions.ts";
 export class RolloutEngine {
   private readonly c: EngineContext;
   private readonly stages: StageRunner;
+  private readonly writes: TrafficWrites;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
     this.c = new EngineContext(settings, identity, ports, where);
     this.stages = new StageRunner(this.c);
+    this.writes = new TrafficWrites(this.c);
   }
 
   async run(): Promise<EngineOutcome> {
@@ -77,7 +80,7 @@ export class RolloutEngine {
     const ours = new Set([...weights, state?.weight ?? 0]);
     if (view.weights.some((w) => !ours.has(w))) return undefined;
     if (view.weights.every((w) => w === 0) && state?.status !== "progressing") return undefined;
-    const written = await this.stages.rollBack(reason, state, {}, true);
+    const written = await this.writes.rollBack(reason, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
   }
 
@@ -129,7 +132,7 @@ export class RolloutEngine {
       });
     }
     const reason = `Rollback requested by ${this.c.holder}`;
-    const written = await this.stages.rollBack(reason, state, {}, true);
+    const written = await this.writes.rollBack(reason, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
   }
 

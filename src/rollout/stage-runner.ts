@@ -12,6 +12,7 @@ import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
+import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
 /** A chance of 1 in 100 that a p99 latency limit is passed: the latency signal's limit. */
@@ -38,8 +39,10 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 export class StageRunner {
   private readonly c: EngineContext;
+  private readonly writes: TrafficWrites;
   constructor(context: EngineContext) {
     this.c = context;
+    this.writes = new TrafficWrites(context);
   }
 
   private get aborted(): boolean {
@@ -181,7 +184,7 @@ export class StageRunner {
       }
       await stageEnd();
       if (final) {
-        const promoted = await this.record(
+        const promoted = await this.writes.record(
           state,
           weight,
           {
@@ -207,7 +210,7 @@ export class StageRunner {
         });
       }
       if (pauseAfter === weight) {
-        const paused = await this.record(
+        const paused = await this.writes.record(
           state,
           weight,
           {
@@ -246,11 +249,11 @@ export class StageRunner {
   ): Promise<EngineOutcome> {
     switch (end.action) {
       case "rollback": {
-        const written = await this.rollBackOrExplain(end.why, state, weight, saved);
+        const written = await this.writes.rollBackOrExplain(end.why, state, weight, saved);
         return { result: "rolled-back", weight: 0, reason: end.why, failed: true, state: written };
       }
       case "pause": {
-        const paused = await this.record(
+        const paused = await this.writes.record(
           state,
           weight,
           { status: "paused", reason: end.why, lease: undefined, ...saved },
@@ -266,73 +269,6 @@ export class StageRunner {
     }
   }
 
-  /** Saves the state without moving any weight (the weights must still be this run's). */
-  private async record(
-    state: RolloutState,
-    weight: number,
-    patch: Partial<RolloutState>,
-    event: string,
-    reason?: string,
-  ): Promise<RolloutState> {
-    const { c } = this;
-    return c.ports.traffic.write(
-      weight,
-      guarded(
-        {
-          holder: c.holder,
-          now: () => c.ports.clock.now(),
-          rolloutId: state.rolloutId,
-          expectWeight: weight,
-        },
-        (previous) => c.after(previous ?? state, patch, event, reason),
-      ),
-    );
-  }
-
-  /** All traffic to stable, restoring the routes as they were; records why. */
-  async rollBack(
-    reason: string,
-    state: RolloutState | undefined,
-    patch: Partial<RolloutState> = {},
-    override = false,
-  ): Promise<RolloutState> {
-    const { c } = this;
-    return c.ports.traffic.write(
-      0,
-      guarded({ holder: c.holder, now: () => c.ports.clock.now(), override }, (previous, view) =>
-        c.after(
-          previous ?? state ?? freshState(c, view.weight, view.original),
-          { weight: 0, status: "rolled-back", reason, lease: undefined, ...patch },
-          "rolled-back",
-          reason,
-        ),
-      ),
-    );
-  }
-
-  /** Rolls back; when even that fails, says where traffic was left, for the post step and the people. */
-  async rollBackOrExplain(
-    reason: string,
-    state: RolloutState,
-    weight: number,
-    patch: Partial<RolloutState> = {},
-  ): Promise<RolloutState | undefined> {
-    try {
-      return await this.rollBack(reason, state, patch);
-    } catch (error) {
-      const why = message(error);
-      await this.c.emit({
-        type: "warning",
-        at: this.c.now(),
-        message: `Rollback failed (${why}); traffic was left at ${weight} % canary for rollout ${state.rolloutId}. The post step retries; or run command: rollback`,
-      });
-      throw new CommandError(
-        `${reason}; then the rollback failed: ${why}. Traffic may still be at ${weight} % canary`,
-      );
-    }
-  }
-
-  /** The job was cancelled: roll back (or, with rollback-on-cancel false, write nothing). */
   private async cancelled(state: RolloutState, weight: number, reason: string): Promise<EngineOutcome> {
     const end = ending("aborted", undefined, weight, reason, this.c.s) as Ending;
     if (weight === 0 && end.action === "rollback")
@@ -411,28 +347,7 @@ export class StageRunner {
         state,
       });
     }
-    const written = await this.rollBackOrExplain(why, state, weightNow);
+    const written = await this.writes.rollBackOrExplain(why, state, weightNow);
     return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: true, state: written });
   }
-}
-
-export function freshState(
-  c: EngineContext,
-  weight: number,
-  original: RolloutState["original"],
-): RolloutState {
-  const now = c.now();
-  return {
-    schemaVersion: 1,
-    rolloutId: c.id.newRolloutId,
-    commit: c.id.commit,
-    stages: [...c.s.stages],
-    stageIndex: -1,
-    weight,
-    status: "progressing",
-    startedAt: now,
-    updatedAt: now,
-    original,
-    history: [],
-  };
 }

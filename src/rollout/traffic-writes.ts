@@ -1,0 +1,107 @@
+/**
+ * The engine's writes that end or hold a rollout: record a state without moving weights, roll
+ * back to 100 % stable (overriding leases when a person asked), and say where traffic was left when
+ * even a rollback fails. The traffic port retries what is transient; these only decide the state.
+ */
+import type { RolloutState } from "../mesh/state.ts";
+import type { EngineContext } from "./context.ts";
+import { CommandError, guarded } from "./transitions.ts";
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export class TrafficWrites {
+  private readonly c: EngineContext;
+  constructor(context: EngineContext) {
+    this.c = context;
+  }
+
+  /** Saves the state without moving any weight (the weights must still be this run's). */
+  async record(
+    state: RolloutState,
+    weight: number,
+    patch: Partial<RolloutState>,
+    event: string,
+    reason?: string,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    return c.ports.traffic.write(
+      weight,
+      guarded(
+        {
+          holder: c.holder,
+          now: () => c.ports.clock.now(),
+          rolloutId: state.rolloutId,
+          expectWeight: weight,
+        },
+        (previous) => c.after(previous ?? state, patch, event, reason),
+      ),
+    );
+  }
+
+  /** All traffic to stable, restoring the routes as they were; records why. */
+  async rollBack(
+    reason: string,
+    state: RolloutState | undefined,
+    patch: Partial<RolloutState> = {},
+    override = false,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    return c.ports.traffic.write(
+      0,
+      guarded({ holder: c.holder, now: () => c.ports.clock.now(), override }, (previous, view) =>
+        c.after(
+          previous ?? state ?? freshState(c, view.weight, view.original),
+          { weight: 0, status: "rolled-back", reason, lease: undefined, ...patch },
+          "rolled-back",
+          reason,
+        ),
+      ),
+    );
+  }
+
+  /** Rolls back; when even that fails, says where traffic was left, for the post step and the people. */
+  async rollBackOrExplain(
+    reason: string,
+    state: RolloutState,
+    weight: number,
+    patch: Partial<RolloutState> = {},
+  ): Promise<RolloutState | undefined> {
+    const { c } = this;
+    try {
+      return await this.rollBack(reason, state, patch);
+    } catch (error) {
+      const why = message(error);
+      await c.emit({
+        type: "warning",
+        at: c.now(),
+        message: `Rollback failed (${why}); traffic was left at ${weight} % canary for rollout ${state.rolloutId}. The post step retries; or run command: rollback`,
+      });
+      throw new CommandError(
+        `${reason}; then the rollback failed: ${why}. Traffic may still be at ${weight} % canary`,
+      );
+    }
+  }
+
+  /** The job was cancelled: roll back (or, with rollback-on-cancel false, write nothing). */
+}
+
+export function freshState(
+  c: EngineContext,
+  weight: number,
+  original: RolloutState["original"],
+): RolloutState {
+  const now = c.now();
+  return {
+    schemaVersion: 1,
+    rolloutId: c.id.newRolloutId,
+    commit: c.id.commit,
+    stages: [...c.s.stages],
+    stageIndex: -1,
+    weight,
+    status: "progressing",
+    startedAt: now,
+    updatedAt: now,
+    original,
+    history: [],
+  };
+}
