@@ -24,16 +24,15 @@ import {
   show,
 } from "./input-parsers.ts";
 import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
+import type { Split } from "./mesh/split.ts";
 import { registerSecret } from "./redact.ts";
+import type { Command } from "./rollout/command.ts";
 
 export { parseDuration, parseFraction } from "./input-parsers.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
 const LABEL_MATCHERS =
   /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*")*\s*$/;
-
-import type { Split } from "./mesh/split.ts";
-import type { Command } from "./rollout/command.ts";
 
 export type { Command, Split };
 export type Reporter = (typeof REPORTERS)[number];
