@@ -1,7 +1,7 @@
 /**
  * Turns the fault suite's last table (test/faults/results.json, written by `npm run test:faults`)
- * into the README's "What happens when things fail" text, in docs/faults.md; the README carries it
- * between the `<!-- faults:start -->` / `<!-- faults:end -->` markers.
+ * into docs/faults.md (every case with what was measured) and the README's short "What happens
+ * when things fail" section between the `<!-- faults:start -->` / `<!-- faults:end -->` markers.
  *   npm run test:faults; npm run readme:faults
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,21 +15,57 @@ if (!existsSync(RESULTS_FILE)) {
 }
 const results = JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as Results;
 const held = results.rows.filter((r) => r.ok).length;
-const text = [
-  "## What happens when things fail",
-  "",
+const when = `${results.measuredAt.slice(0, 16).replace("T", " ")} UTC${results.commit ? ` at commit ${results.commit}` : ""}`;
+const intro = [
   "`npm run test:faults` runs the bundled action, as the runner runs it, against a real Prometheus and",
   "emulators of the Kubernetes and GitHub APIs, and injects the faults below: API errors, throttling",
   "and hung requests, a person editing the VirtualService mid-rollout, a damaged state annotation,",
   "Prometheus going down or slow, cancellation and kills, bad inputs and credentials in inputs. Times",
   "come from the emulators' audit logs and the action's log lines; \"100 % stable\" means the write",
-  "that took the canary's last traffic away was stored. Inputs are short (`interval` 1-2 s,",
-  "`min-stage-duration` 3 s, `settle-time` 2 s) so the suite runs in minutes.",
+  "that took the canary's last traffic away was stored. Inputs are short (`interval` 1-3 s,",
+  "`min-stage-duration` a few seconds) so the suite runs in minutes.",
+];
+const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+writeFileSync(
+  join(root, "docs", "faults.md"),
+  [
+    "# What happens when things fail",
+    "",
+    ...intro,
+    "",
+    `${held} of ${results.rows.length} cases hold (measured ${when}).`,
+    "",
+    markdownTable(results.rows),
+    "",
+  ].join("\n"),
+);
+
+const section = [
+  "<!-- faults:start -->",
+  "## What happens when things fail",
   "",
-  `${held} of ${results.rows.length} cases hold (measured ${results.measuredAt.slice(0, 16).replace("T", " ")} UTC${results.commit ? ` at commit ${results.commit}` : ""}).`,
+  ...intro,
   "",
-  markdownTable(results.rows),
+  `${held} of ${results.rows.length} cases hold (measured ${when}); [docs/faults.md](docs/faults.md) has what was measured in each.`,
   "",
+  "| case | what must hold | holds |",
+  "|---|---|---|",
+  ...results.rows.map(
+    (r) => `| ${cell(`${r.id} ${r.title}`)} | ${cell(r.must)} | ${r.ok ? "yes" : "**no**"} |`,
+  ),
+  "<!-- faults:end -->",
 ].join("\n");
-writeFileSync(join(root, "docs", "faults.md"), text);
-console.log(`docs/faults.md: ${held}/${results.rows.length} cases hold`);
+const readmePath = join(root, "README.md");
+const readme = readFileSync(readmePath, "utf8");
+const start = readme.indexOf("<!-- faults:start -->");
+const end = readme.indexOf("<!-- faults:end -->");
+if (start < 0 || end < start) {
+  console.error("README.md has no <!-- faults:start --> / <!-- faults:end --> markers");
+  process.exit(1);
+}
+writeFileSync(
+  readmePath,
+  readme.slice(0, start) + section + readme.slice(end + "<!-- faults:end -->".length),
+);
+console.log(`docs/faults.md and README.md: ${held}/${results.rows.length} cases hold`);
