@@ -15,6 +15,7 @@ import { LeaseHeldError, leaseBlocks, type RolloutState } from "../src/mesh/stat
 import type { TrafficView } from "../src/rollout/ports.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { virtualClock } from "./support/virtual-clock.ts";
 
 let kube: KubeApiEmulator;
 const subsets: Split = { mode: "subset", stableSubset: "v1", canarySubset: "v2" };
@@ -26,21 +27,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await kube.stop();
 });
-
-/** Virtual time: every wait of the router moves the clock at once. */
-function virtualClock(random?: () => number) {
-  let t = Date.parse("2026-11-27T12:00:00Z");
-  const waits: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      t += ms;
-    },
-    waits,
-    random,
-  };
-}
 
 function router(clock = virtualClock(), routes: string[] = [], timeoutMs = 5000) {
   const api = new KubernetesMeshApi(loadKubeConfig({ kubeconfig: kube.kubeconfig() }), { timeoutMs });
@@ -112,7 +98,7 @@ describe("transient failures are retried for a bounded time", () => {
 
   it("a rollback outlasts an outage longer than a stage write's budget; past its own, it says where traffic is", async () => {
     // The longest waits (2 s) keep the number of real requests down over 13 virtual minutes.
-    const clock = virtualClock(() => 1);
+    const clock = virtualClock({ random: () => 1 });
     const r = router(clock);
     await r.write(10, next(10));
     let outageEnds = clock.now() + 3 * 60_000;
