@@ -1,3 +1,5 @@
+import type { ServiceWorld } from "./world.ts";
+
 /** What one simulated rollout ended with, whichever rule ran it. */
 export interface RunOutcome {
   result: "promoted" | "rolled-back" | "paused" | "unfinished";
@@ -15,3 +17,21 @@ export const ROLLOUT_START = Date.UTC(2026, 10, 26, 12, 0, 0);
 
 /** A rule that has not ended after this long is reported as unfinished. */
 export const GIVE_UP_MS = 24 * 60 * 60_000;
+
+/**
+ * How a baseline rule ends its run at `at`: the world is moved there and set to its final weight
+ * (all stable after a rollback, else all canary), and what users were served is read off.
+ */
+export function ending(world: ServiceWorld) {
+  return (result: RunOutcome["result"], at: number, cause?: RunOutcome["cause"]): RunOutcome => {
+    world.advanceTo(at);
+    world.setWeight(result === "rolled-back" ? 0 : 100);
+    return {
+      result,
+      ...(cause ? { cause } : {}),
+      minutes: (at - ROLLOUT_START) / 60_000,
+      canaryRequests: world.served.canary.requests,
+      canaryErrors: world.served.canary.errors,
+    };
+  };
+}

@@ -5,22 +5,15 @@
  * 300 req/s and real Prometheus scrapes it every second (issue 11, "Done when").
  */
 import { describe, expect, it } from "vitest";
-import { NAMESPACE } from "./mesh/fixtures.ts";
 import type { Mesh } from "./mesh/index.ts";
-import { canaryWeight, errorLines, runOnMesh, useMesh } from "./support/e2e.ts";
+import { canaryWeight, errorLines, requiredInputs, runOnMesh, useMesh } from "./support/e2e.ts";
 
 const meshWith = useMesh();
 
 /** Every input a workflow must give, the default stages, and durations shortened; nothing else. */
 function defaultInputs(mesh: Mesh): Record<string, string> {
   return {
-    "virtual-service": "backend",
-    namespace: NAMESPACE,
-    "stable-subset": "v1",
-    "canary-subset": "v2",
-    "prometheus-url": mesh.prometheus?.url ?? "",
-    kubeconfig: mesh.kube.kubeconfig("admin-token", NAMESPACE),
-    "github-token": "ghs_bot_token",
+    ...requiredInputs(mesh),
     stages: "1,10,50,100",
     "min-stage-duration": "3s",
     "max-stage-duration": "20s",

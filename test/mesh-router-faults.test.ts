@@ -6,18 +6,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
-import type { Split } from "../src/inputs.ts";
 import { MeshError } from "../src/mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
-import { VirtualServiceRouter } from "../src/mesh/router.ts";
-import { targetOf } from "../src/mesh/routes.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../src/mesh/state.ts";
-import type { TrafficView } from "../src/rollout/ports.ts";
+import { LeaseHeldError, type RolloutState } from "../src/mesh/state.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { meshApi, meshRouter, stateTransition } from "./support/mesh-router.ts";
+import { virtualClock } from "./support/virtual-clock.ts";
 
 let kube: KubeApiEmulator;
-const subsets: Split = { mode: "subset", stableSubset: "v1", canarySubset: "v2" };
 
 beforeEach(async () => {
   kube = await new KubeApiEmulator().start();
@@ -27,58 +24,18 @@ afterEach(async () => {
   await kube.stop();
 });
 
-/** Virtual time: every wait of the router moves the clock at once. */
-function virtualClock(random?: () => number) {
-  let t = Date.parse("2026-11-27T12:00:00Z");
-  const waits: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      t += ms;
-    },
-    waits,
-    random,
-  };
-}
-
 function router(clock = virtualClock(), routes: string[] = [], timeoutMs = 5000) {
-  const api = new KubernetesMeshApi(loadKubeConfig({ kubeconfig: kube.kubeconfig() }), { timeoutMs });
-  return new VirtualServiceRouter(api, {
-    namespace: NAMESPACE,
-    name: "backend",
-    target: targetOf(subsets),
-    routes,
-    sleep: clock.sleep,
-    now: clock.now,
-    random: clock.random,
-  });
+  return meshRouter(meshApi(kube, { timeoutMs }), { routes, clock });
 }
 
 /** A minimal state transition (the engine builds the real ones); counts its calls. */
 function next(weight: number, holder = "acme/shop run 41 attempt 1") {
-  const fn = (previous: RolloutState | undefined, view: TrafficView): RolloutState => {
-    fn.calls += 1;
-    const blocked = weight === 0 ? undefined : leaseBlocks(previous, holder, new Date());
-    if (blocked) throw new LeaseHeldError("VirtualService shop/backend", blocked);
-    const now = new Date().toISOString();
-    return {
-      schemaVersion: 1,
-      rolloutId: previous?.rolloutId ?? "r1",
-      commit: "abc123",
-      stages: [1, 10, 50, 100],
-      stageIndex: 1,
-      weight,
-      status: weight === 0 ? "rolled-back" : "progressing",
-      startedAt: previous?.startedAt ?? now,
-      updatedAt: now,
-      lease: weight === 0 ? undefined : { holder, expiresAt: new Date(Date.now() + 600_000).toISOString() },
-      original: previous?.original ?? view.original,
-      history: [...(previous?.history ?? []), { at: now, weight, event: "weight", holder }],
-    };
-  };
-  fn.calls = 0;
-  return fn;
+  return stateTransition(weight, {
+    holder,
+    stageIndex: 1,
+    leaseBlocksRollback: false,
+    holderInHistory: true,
+  });
 }
 
 type Route = Array<{ weight?: number; destination: { host: string; subset?: string } }>;
@@ -112,7 +69,7 @@ describe("transient failures are retried for a bounded time", () => {
 
   it("a rollback outlasts an outage longer than a stage write's budget; past its own, it says where traffic is", async () => {
     // The longest waits (2 s) keep the number of real requests down over 13 virtual minutes.
-    const clock = virtualClock(() => 1);
+    const clock = virtualClock({ random: () => 1 });
     const r = router(clock);
     await r.write(10, next(10));
     let outageEnds = clock.now() + 3 * 60_000;
@@ -316,14 +273,7 @@ describe("concurrent writers", () => {
     };
     expect(stored()?.metadata.annotations).toBeUndefined();
     const clock = virtualClock();
-    const r = new VirtualServiceRouter(racingApi, {
-      namespace: NAMESPACE,
-      name: "backend",
-      target: targetOf(subsets),
-      routes: [],
-      sleep: clock.sleep,
-      now: clock.now,
-    });
+    const r = meshRouter(racingApi, { clock });
     await r.write(10, next(10));
     expect(patches().map((p) => p.code)).toEqual([422, 200]);
     const annotations = stored()?.metadata.annotations ?? {};

@@ -7,17 +7,16 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import type { Split } from "../src/inputs.ts";
 import { MeshError } from "../src/mesh/errors.ts";
-import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
+import type { KubernetesMeshApi } from "../src/mesh/kubernetes.ts";
 import { PreflightError, preflight } from "../src/mesh/preflight.ts";
-import { VirtualServiceRouter } from "../src/mesh/router.ts";
 import { targetOf } from "../src/mesh/routes.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../src/mesh/state.ts";
-import type { TrafficView } from "../src/rollout/ports.ts";
+import { LeaseHeldError } from "../src/mesh/state.ts";
 import { destinationRule, NAMESPACE, pod, seedRunbook } from "./mesh/fixtures.ts";
 import { type AuditEntry, KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { meshApi, meshRouter, SUBSETS, stateTransition } from "./support/mesh-router.ts";
 
 let kube: KubeApiEmulator;
-const subsets: Split = { mode: "subset", stableSubset: "v1", canarySubset: "v2" };
+const subsets = SUBSETS;
 
 beforeEach(async () => {
   kube = await new KubeApiEmulator().start();
@@ -27,40 +26,21 @@ afterEach(async () => {
 });
 
 function api(token = "admin-token") {
-  return new KubernetesMeshApi(loadKubeConfig({ kubeconfig: kube.kubeconfig(token) }), { timeoutMs: 5000 });
+  return meshApi(kube, { token });
 }
 
 function router(split: Split = subsets, name = "backend", routes: string[] = []) {
-  return new VirtualServiceRouter(api(), {
-    namespace: NAMESPACE,
-    name,
-    target: targetOf(split),
-    routes,
-    sleep: async () => {},
-  });
+  return meshRouter(api(), { split, name, routes });
 }
 
 /** A minimal state transition for these tests; the rollout engine builds the real ones. */
 function next(weight: number, holder = "run-1") {
-  return (previous: RolloutState | undefined, view: TrafficView): RolloutState => {
-    const blocked = leaseBlocks(previous, holder, new Date());
-    if (blocked) throw new LeaseHeldError("VirtualService shop/backend", blocked);
-    const now = new Date().toISOString();
-    return {
-      schemaVersion: 1,
-      rolloutId: previous?.rolloutId ?? "r1",
-      commit: "abc123",
-      stages: [1, 10, 50, 100],
-      stageIndex: 0,
-      weight,
-      status: weight === 0 ? "rolled-back" : "progressing",
-      startedAt: previous?.startedAt ?? now,
-      updatedAt: now,
-      lease: weight === 0 ? undefined : { holder, expiresAt: new Date(Date.now() + 600_000).toISOString() },
-      original: previous?.original ?? view.original,
-      history: [...(previous?.history ?? []), { at: now, weight, event: "weight" }],
-    };
-  };
+  return stateTransition(weight, {
+    holder,
+    stageIndex: 0,
+    leaseBlocksRollback: true,
+    holderInHistory: false,
+  });
 }
 
 const writes = (audit: AuditEntry[]) => audit.filter((e) => ["patch", "update", "create"].includes(e.verb));
@@ -145,13 +125,7 @@ describe("shifting weights", () => {
   it("changes only the managed weights and the annotation through 1/10/50/100 and a rollback", async () => {
     seedBookinfo();
     const before = kube.get("virtualservices", NAMESPACE, "reviews") as KubeObject;
-    const r = new VirtualServiceRouter(api(), {
-      namespace: NAMESPACE,
-      name: "reviews",
-      target: targetOf(subsets),
-      routes: [],
-      sleep: async () => {},
-    });
+    const r = router(subsets, "reviews");
     for (const weight of [1, 10, 50, 100]) {
       await r.write(weight, next(weight));
       const now = kube.get("virtualservices", NAMESPACE, "reviews") as KubeObject;
@@ -243,13 +217,7 @@ describe("shifting weights", () => {
       }
       return realApi.patchVirtualService(...args);
     };
-    const r = new VirtualServiceRouter(racingApi, {
-      namespace: NAMESPACE,
-      name: "backend",
-      target: targetOf(subsets),
-      routes: [],
-      sleep: async () => {},
-    });
+    const r = meshRouter(racingApi);
     await r.write(10, next(10));
     const patches = kube.audit.filter((e) => e.verb === "patch");
     expect(patches.map((p) => p.code)).toEqual([422, 200]);
@@ -342,9 +310,7 @@ describe("API errors are one clear line", () => {
   it("a hung API server becomes a clear error after the request timeout, not a hung step", async () => {
     seedRunbook(kube);
     kube.injectFault({ status: "hang", count: 1, match: { verb: "get" } });
-    const hurried = new KubernetesMeshApi(loadKubeConfig({ kubeconfig: kube.kubeconfig() }), {
-      timeoutMs: 300,
-    });
+    const hurried = meshApi(kube, { timeoutMs: 300 });
     const started = Date.now();
     const error = await hurried.getVirtualService(NAMESPACE, "backend").catch((e) => e);
     expect(Date.now() - started).toBeLessThan(3000);
@@ -362,13 +328,7 @@ describe("API errors are one clear line", () => {
       namespaces: [NAMESPACE],
       rules: [{ apiGroups: ["networking.istio.io"], resources: ["virtualservices"], verbs: ["get"] }],
     });
-    const r = new VirtualServiceRouter(api("reader"), {
-      namespace: NAMESPACE,
-      name: "backend",
-      target: targetOf(subsets),
-      routes: [],
-      sleep: async () => {},
-    });
+    const r = meshRouter(api("reader"));
     const error = await r.write(10, next(10)).catch((e) => e);
     expect(error.message).toMatch(
       /^Forbidden: the action's identity cannot patch virtualservices.networking.istio.io in namespace shop; grant it a Role rule \{apiGroups: \["networking.istio.io"\], resources: \["virtualservices"\], verbs: \["patch"\]\}/,

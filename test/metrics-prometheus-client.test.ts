@@ -6,6 +6,7 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrometheusClient, prometheusTimings } from "../src/metrics/prometheus-client.ts";
+import { virtualClock } from "./support/virtual-clock.ts";
 
 type Answer = (res: ServerResponse) => void;
 let server: Server;
@@ -44,19 +45,6 @@ afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((done) => server.close(() => done()));
 });
-
-function virtualClock() {
-  let t = Date.parse("2026-11-27T12:00:00Z");
-  const waits: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      t += ms;
-    },
-    waits,
-  };
-}
 
 describe("Prometheus client timing", () => {
   it("derives a request timeout and a retry budget that end within the interval", () => {

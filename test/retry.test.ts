@@ -4,19 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { isTransient, parseRetryAfter, retry } from "../src/retry.ts";
-
-function virtualClock() {
-  let t = 0;
-  const waits: number[] = [];
-  return {
-    now: () => t,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      t += ms;
-    },
-    waits,
-  };
-}
+import { virtualClock } from "./support/virtual-clock.ts";
 
 const httpError = (status: number, retryAfterMs?: number) =>
   Object.assign(new Error(`HTTP ${status}`), { status, retryAfterMs });
@@ -37,7 +25,7 @@ describe("retry", () => {
   });
 
   it("waits with capped exponential backoff until the failure passes", async () => {
-    const clock = virtualClock();
+    const clock = virtualClock({ start: 0 });
     let calls = 0;
     const result = await retry(
       async () => {
@@ -55,7 +43,7 @@ describe("retry", () => {
     expect(parseRetryAfter("3", 0)).toBe(3000);
     expect(parseRetryAfter("Fri, 27 Nov 2026 12:00:05 GMT", Date.parse("2026-11-27T12:00:00Z"))).toBe(5000);
     expect(parseRetryAfter("soon", 0)).toBeUndefined();
-    const clock = virtualClock();
+    const clock = virtualClock({ start: 0 });
     let calls = 0;
     await retry(
       async () => {
@@ -68,7 +56,7 @@ describe("retry", () => {
   });
 
   it("stops at the budget with the last error, and at once on a permanent one", async () => {
-    const clock = virtualClock();
+    const clock = virtualClock({ start: 0 });
     const error = await retry(
       async () => {
         throw httpError(503);
@@ -92,7 +80,7 @@ describe("retry", () => {
   });
 
   it("retries conflicts only when the caller says so, and never what it excludes", async () => {
-    const clock = virtualClock();
+    const clock = virtualClock({ start: 0 });
     let calls = 0;
     await retry(
       async () => {

@@ -10,7 +10,7 @@
  * `count` measurements are in with failures within the limit; after the last step the rollout is
  * promoted. With a latency threshold, a second metric checks the p99 the same way.
  */
-import { GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
+import { ending, GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
 import { canaryP99WithinThreshold, canarySuccessRatio } from "./istio-queries.ts";
@@ -53,17 +53,7 @@ class MetricResult {
 export function runArgo(scenario: Scenario, seed: number): RunOutcome {
   const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
   const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
-  const end = (result: RunOutcome["result"], at: number, cause?: RunOutcome["cause"]): RunOutcome => {
-    world.advanceTo(at);
-    world.setWeight(result === "rolled-back" ? 0 : 100);
-    return {
-      result,
-      ...(cause ? { cause } : {}),
-      minutes: (at - ROLLOUT_START) / 60_000,
-      canaryRequests: world.served.canary.requests,
-      canaryErrors: world.served.canary.errors,
-    };
-  };
+  const end = ending(world);
 
   let at = ROLLOUT_START;
   for (const weight of ARGO.setWeights) {

@@ -7,7 +7,7 @@
  * check, or one with no values, adds a failed check (cumulative) and halts advancement; a passing
  * tick moves to the next step weight, and at the last weight promotes.
  */
-import { GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
+import { ending, GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
 import { canaryP99WithinThreshold, canarySuccessRatio } from "./istio-queries.ts";
@@ -24,17 +24,7 @@ export const FLAGGER = {
 export function runFlagger(scenario: Scenario, seed: number): RunOutcome {
   const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
   const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
-  const end = (result: RunOutcome["result"], at: number, cause?: RunOutcome["cause"]): RunOutcome => {
-    world.advanceTo(at);
-    world.setWeight(result === "rolled-back" ? 0 : 100);
-    return {
-      result,
-      ...(cause ? { cause } : {}),
-      minutes: (at - ROLLOUT_START) / 60_000,
-      canaryRequests: world.served.canary.requests,
-      canaryErrors: world.served.canary.errors,
-    };
-  };
+  const end = ending(world);
 
   let step = 0;
   let failedChecks = 0;

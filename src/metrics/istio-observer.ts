@@ -67,22 +67,8 @@ export class IstioPrometheusObserver implements MetricsPort {
         this.read(this.selectors.canary, now, windowMs, signal),
         this.read(this.selectors.stable, now, windowMs, signal),
       ]);
-      const partial = [
-        ...new Set([
-          ...start.canary.problems,
-          ...start.stable.problems,
-          ...canary.problems,
-          ...stable.problems,
-        ]),
-      ];
-      const partialLatency = [
-        ...new Set([
-          ...start.canary.latencyProblems,
-          ...start.stable.latencyProblems,
-          ...canary.latencyProblems,
-          ...stable.latencyProblems,
-        ]),
-      ];
+      const partial = distinctProblems("problems", start.canary, start.stable, canary, stable);
+      const partialLatency = distinctProblems("latencyProblems", start.canary, start.stable, canary, stable);
       return {
         ok: true,
         canary: countsSince(start.canary, canary),
@@ -103,6 +89,14 @@ export class IstioPrometheusObserver implements MetricsPort {
       );
     }
   }
+}
+
+/** The problems under `key` of every read, each once, in the order they were first named. */
+function distinctProblems(
+  key: "problems" | "latencyProblems",
+  ...reads: Array<Pick<StartValues, "problems" | "latencyProblems">>
+): string[] {
+  return [...new Set(reads.flatMap((read) => read[key]))];
 }
 
 export function failedObservation(error: unknown): Observation {

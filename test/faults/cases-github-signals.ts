@@ -95,6 +95,27 @@ async function interruptWhileHanging(
   };
 }
 
+/**
+ * A case: the fault plan holds the calls `hold` matches, and SIGINT follows the first one held
+ * (healthy canary, 3 s stages): main must roll back within 2 s.
+ */
+function interruptWhileHeld<Match>(
+  plan: (mesh: Mesh) => { hold(match: Match): void; readonly hits: readonly unknown[] },
+  hold: Match,
+): () => Promise<Measured> {
+  return () =>
+    withMesh(HEALTHY, (mesh) =>
+      interruptWhileHanging(
+        mesh,
+        (m) => {
+          plan(m).hold(hold);
+          return () => plan(m).hits.length > 0;
+        },
+        { "min-stage-duration": "3s", "max-stage-duration": "60s" },
+      ),
+    );
+}
+
 /** SIGKILLs the action the moment its first write to the VirtualService arrives (it is applied). */
 async function killOnFirstWrite(mesh: Mesh): Promise<TimedRun> {
   let child: ChildProcess | undefined;
@@ -192,33 +213,13 @@ export const githubAndSignalCases: FaultCase[] = [
     id: "5b",
     title: "SIGINT while a GitHub call hangs",
     must: "main: 100 % stable within 2 s of SIGINT; 0 writes after it but the rollback",
-    run: () =>
-      withMesh(HEALTHY, (mesh) =>
-        interruptWhileHanging(
-          mesh,
-          (m) => {
-            m.github.faultPlan.hold();
-            return () => m.github.faultPlan.hits.length > 0;
-          },
-          { "min-stage-duration": "3s", "max-stage-duration": "60s" },
-        ),
-      ),
+    run: interruptWhileHeld((m) => m.github.faultPlan, {}),
   },
   {
     id: "5c",
     title: "SIGINT while a Kubernetes API call hangs",
     must: "main: 100 % stable within 2 s of SIGINT; 0 writes after it but the rollback",
-    run: () =>
-      withMesh(HEALTHY, (mesh) =>
-        interruptWhileHanging(
-          mesh,
-          (m) => {
-            m.kube.faultPlan.hold({ resource: "virtualservices", count: 1 });
-            return () => m.kube.faultPlan.hits.length > 0;
-          },
-          { "min-stage-duration": "3s", "max-stage-duration": "60s" },
-        ),
-      ),
+    run: interruptWhileHeld((m) => m.kube.faultPlan, { resource: "virtualservices", count: 1 }),
   },
   {
     id: "5d",

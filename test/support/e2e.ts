@@ -12,8 +12,8 @@ export const REPOSITORY = "acme/shop";
 export const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 export const PULL_REQUEST = 42;
 
-/** Fast timings for tests: a 1 s Prometheus scrape, so seconds instead of minutes. */
-export function fastInputs(mesh: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
+/** The inputs a workflow must give, pointed at the local mesh; nothing else. */
+export function requiredInputs(mesh: Mesh): Record<string, string> {
   return {
     "virtual-service": "backend",
     namespace: NAMESPACE,
@@ -22,6 +22,13 @@ export function fastInputs(mesh: Mesh, overrides: Record<string, string> = {}): 
     "prometheus-url": mesh.prometheus?.url ?? "",
     kubeconfig: mesh.kube.kubeconfig("admin-token", NAMESPACE),
     "github-token": "ghs_bot_token",
+  };
+}
+
+/** Fast timings for tests: a 1 s Prometheus scrape, so seconds instead of minutes. */
+export function fastInputs(mesh: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...requiredInputs(mesh),
     stages: "10,50,100",
     "max-error-rate": "5%",
     "min-requests": "50",
