@@ -100,7 +100,7 @@ export function renderMarkdown(model: ReportModel): string {
       for (const s of reasons) {
         const llr =
           s.llr !== undefined && s.rejectAt !== undefined
-            ? ` (log-likelihood ratio ${s.llr.toFixed(2)}; fails at ${s.rejectAt.toFixed(2)})`
+            ? ` (evidence of harm, log e-value: ${s.llr.toFixed(2)}; rolls back at ${s.rejectAt.toFixed(2)})`
             : "";
         lines.push(`- **Stage ${s.index + 1} (${s.weight} %)**: ${cell(s.reason ?? "")}${llr}`);
       }
