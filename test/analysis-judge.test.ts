@@ -175,6 +175,15 @@ describe("moving on and promoting", () => {
     expect(v.reason).toMatch(/about \d+ more canary requests \(\d+ min at the observed 1\.0 req\/s\)/);
   });
 
+  it("at max-stage-duration a canary near the limit over plenty of requests is not promoted", () => {
+    // 60,000 requests at 1 %: enough to prove a canary at half the limit, not this one.
+    const atLimit = new StageJudging({}, 100, true).check(ok({ requests: 60_000, errors: 600 }), 600_000);
+    expect(atLimit).toMatchObject({ decision: "inconclusive", rule: "near-limit" });
+    // The same traffic at 0.5 % is proven well before; too little traffic is max-duration (promotable).
+    const few = new StageJudging({}, 100, true).check(ok({ requests: 600, errors: 6 }), 600_000);
+    expect(few.rule).toBe("max-duration");
+  });
+
   it("carries evidence across stages: the last stage starts with what earlier stages saw", () => {
     const earlier = new StageJudging({}, 50, false);
     earlier.check(ok({ requests: 3000, errors: 12 }, { requests: 3000, errors: 14 }), 60_000);

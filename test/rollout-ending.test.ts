@@ -22,6 +22,10 @@ describe("ending policy", () => {
     ).toMatchObject({ action: "rollback", failed: true });
   });
 
+  it("never promotes a canary near the limit over plenty of requests", () => {
+    expect(ending("inconclusive", "near-limit", 100, "why", defaults)?.action).toBe("rollback");
+  });
+
   it("never promotes a canary that got no traffic while stable did", () => {
     expect(ending("inconclusive", "no-canary-traffic", 10, "why", defaults)?.action).toBe("rollback");
     expect(

@@ -65,6 +65,8 @@ export interface Evidence {
   errors: SignalEvidence;
   latency?: SignalEvidence;
   windows: number;
+  /** The analysis inputs it was gathered under: carried to a later run only when they are the same. */
+  inputs?: { maxErrorRate: number; maxRatio: number; latencyThresholdMs?: number };
 }
 
 export interface EvidenceSettings {
@@ -104,8 +106,13 @@ function emptySignal(): SignalEvidence {
   };
 }
 
-export function emptyEvidence(latency: boolean): Evidence {
-  return { errors: emptySignal(), ...(latency ? { latency: emptySignal() } : {}), windows: 0 };
+export function emptyEvidence(latency: boolean, inputs?: Evidence["inputs"]): Evidence {
+  return {
+    errors: emptySignal(),
+    ...(latency ? { latency: emptySignal() } : {}),
+    windows: 0,
+    ...(inputs ? { inputs } : {}),
+  };
 }
 
 /** log(mean(exp(xs))) without overflow. */
@@ -234,7 +241,12 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
           window.ms,
         )
       : evidence.latency;
-  return { errors, ...(latency ? { latency } : {}), windows: evidence.windows + 1 };
+  return {
+    errors,
+    ...(latency ? { latency } : {}),
+    windows: evidence.windows + 1,
+    ...(evidence.inputs ? { inputs: evidence.inputs } : {}),
+  };
 }
 
 /** The three tests' log e-values for one signal. */

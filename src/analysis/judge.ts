@@ -127,7 +127,8 @@ export interface Verdict {
     | "metrics-error"
     | "no-canary-traffic"
     | "no-series"
-    | "max-duration";
+    | "max-duration"
+    | "near-limit";
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalEvidence[];
@@ -361,10 +362,37 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
     Number.isFinite(slowest.needed) && rate > 0
       ? `about ${slowest.needed} more canary requests (${Math.ceil(slowest.needed / rate / 60)} min at the observed ${rate.toFixed(rate < 10 ? 1 : 0)} req/s)`
       : "more requests than the canary's observed rate allows";
+  // Enough requests to prove a canary at half the limit safe, no proof, and a rate within 10 % of
+  // the limit or above it: not too little traffic, but a canary at the limit the user set as the
+  // rate that must trigger a rollback.
+  const nearLimit = list.find(
+    (a) =>
+      !(a.safeLogE >= proofLevel) &&
+      a.n >= requestsToProveHalfLimit(a.limit, settings.beta) &&
+      a.canaryRate >= NEAR_LIMIT * a.limit,
+  );
+  if (nearLimit) {
+    return {
+      ...base,
+      decision: "inconclusive",
+      rule: "near-limit",
+      reason: `Not shown within the limit in ${nearLimit.n} canary requests, enough to show a canary at half the limit: its ${what(nearLimit.signal, settings)} is ${pct(nearLimit.canaryRate)} against the ${pct(nearLimit.limit)} limit`,
+    };
+  }
   const reason = !enough
     ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
     : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
   return { ...base, decision: "inconclusive", rule: "max-duration", reason };
+}
+
+/** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
+const NEAR_LIMIT = 0.9;
+
+/** Requests that prove a canary at half the limit below it (Wald's approximation, ln(1/β) / KL). */
+export function requestsToProveHalfLimit(limit: number, beta: number): number {
+  const p = limit / 2;
+  const kl = p * Math.log(p / limit) + (1 - p) * Math.log((1 - p) / (1 - limit));
+  return Math.ceil(Math.log(1 / beta) / kl);
 }
 
 /**

@@ -75,6 +75,9 @@ const Evidence = z.object({
   errors: SignalEvidence,
   latency: SignalEvidence.optional(),
   windows: z.number().int().min(0),
+  inputs: z
+    .object({ maxErrorRate: z.number(), maxRatio: z.number(), latencyThresholdMs: z.number().optional() })
+    .optional(),
 });
 
 const Lease = z.object({ holder: z.string(), expiresAt: z.string() });

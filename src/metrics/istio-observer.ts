@@ -56,6 +56,16 @@ export class IstioPrometheusObserver implements MetricsPort {
       this.read(this.selectors.canary, at, undefined, signal),
       this.read(this.selectors.stable, at, undefined, signal),
     ]);
+    // A start with unusable request counters would make every later read partial: refuse it, so
+    // the engine takes the mark again at its next read instead of judging nothing for a stage.
+    const problems = [...canary.problems, ...stable.problems];
+    if (problems.length > 0)
+      throw Object.assign(
+        new Error(`the counters to count from were partial (${[...new Set(problems)].join("; ")})`),
+        {
+          problem: "partial",
+        },
+      );
     return { at, canary: startValues(canary), stable: startValues(stable) };
   }
 

@@ -68,7 +68,8 @@ export function ending(
               failed: false,
             };
       }
-      // Stable gets traffic and the canary none: the routing is wrong; never promote on it.
+      // Near the limit with plenty of traffic (the limit is the rate that must trigger a rollback),
+      // or stable gets traffic and the canary none (the routing is wrong): never promoted.
       return p.onInconclusive === "pause"
         ? {
             action: "pause",

@@ -178,8 +178,9 @@ export async function analyseStage(
     });
 
     // An outage is timed from when it began: after the last read that answered with data. No
-    // series at all from a Prometheus that answers is no data, the same as no answer.
-    if (verdict.rule === "metrics-error" || verdict.rule === "no-series") {
+    // series at all from a Prometheus that answers, or partial data, is no data, the same as no
+    // answer.
+    if (verdict.rule === "metrics-error" || verdict.rule === "no-series" || verdict.rule === "partial-data") {
       failingSince ??= lastGood;
       const downMs = clock.now().getTime() - failingSince;
       if (downMs >= UNREACHABLE_INTERVALS * intervalMs && verdict.decision === "continue") {

@@ -37,6 +37,21 @@ export function judgeSettings(c: EngineContext): JudgeSettings {
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
+function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
+  const fresh = emptyEvidence(c.s.latencyThresholdMs !== undefined, evidenceInputs(c));
+  if (!carried) return fresh;
+  return JSON.stringify(carried.inputs ?? null) === JSON.stringify(fresh.inputs) ? carried : fresh;
+}
+
+function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
+  return {
+    maxErrorRate: c.s.maxErrorRate,
+    maxRatio: c.s.maxRatio,
+    ...(c.s.latencyThresholdMs !== undefined ? { latencyThresholdMs: c.s.latencyThresholdMs } : {}),
+  };
+}
+
 export class StageRunner {
   private readonly c: EngineContext;
   private readonly writes: TrafficWrites;
@@ -62,7 +77,14 @@ export class StageRunner {
     let weightNow = current;
     // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
     const results: StageResult[] = (initial.stageResults ?? []).filter((r) => r.stage < from);
-    let evidence: Evidence = initial.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined);
+    let evidence: Evidence = carriedEvidence(initial.evidence, c);
+    if (initial.evidence && evidence !== initial.evidence)
+      await c.emit({
+        type: "warning",
+        at: c.now(),
+        message:
+          "The analysis inputs changed since the evidence was gathered (max-error-rate, max-ratio-to-stable or latency-threshold): the evidence starts afresh",
+      });
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
 
@@ -183,6 +205,9 @@ export class StageRunner {
         return c.finish(outcome);
       }
       await stageEnd();
+      // After a signal the only write allowed is the rollback.
+      if (this.aborted)
+        return this.cancelled(state, weight, `The job was cancelled at the end of stage ${index + 1}`);
       if (final) {
         const promoted = await this.writes.record(
           state,
@@ -331,8 +356,12 @@ export class StageRunner {
   ): Promise<EngineOutcome> {
     if (error instanceof LeaseHeldError || error instanceof CommandError) throw error;
     const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${message(error)}`;
-    if (weightNow === 0)
-      return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
+    // A write that failed may still have been applied: only routes read at 0 % mean nothing moved.
+    if (weightNow === 0) {
+      const found = await this.c.ports.traffic.read().catch(() => undefined);
+      if (found && found.weights.every((w) => w === 0))
+        return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
+    }
     if (this.c.s.onUnreachable === "hold") {
       await this.c.emit({
         type: "warning",
@@ -347,7 +376,11 @@ export class StageRunner {
         state,
       });
     }
-    const written = await this.writes.rollBackOrExplain(why, state, weightNow);
+    const written = await this.writes.rollBackOrExplain(
+      why,
+      state,
+      Math.max(weightNow, state.stages[index] ?? 0),
+    );
     return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: true, state: written });
   }
 }
