@@ -167,7 +167,7 @@ describe("shared pods", () => {
     });
     kube.audit.length = 0;
     expect(await refusal()).toEqual([
-      "the canary and stable share pod backend-v1-7d9c8b0f5-x0k2p: the canary's labels {app=backend} also select stable's pods ({app=backend,version=v1}), so the canary would be judged on stable's traffic; give the canary a label (or Service) that selects its own pods alone",
+      "the canary and stable share pod backend-v1-7d9c8b0f5-x0k2p: selected by both the canary's labels {app=backend} and stable's {app=backend,version=v1}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone",
     ]);
   });
 
@@ -204,7 +204,7 @@ describe("shared pods", () => {
     const split: Split = { mode: "host", stableHost: "reviews-v1", canaryHost: "reviews-v2" };
     const [problem] = await refusal(split, [], "reviews");
     expect(problem).toMatch(
-      /^the canary and stable share pod reviews-v1-abc: the canary's labels \{app=reviews\}/,
+      /^the canary and stable share pod reviews-v1-abc: selected by both the canary's labels \{app=reviews\}/,
     );
   });
 });

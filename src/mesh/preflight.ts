@@ -170,7 +170,7 @@ export async function preflight(
         const shared = sharedPods(pods, stablePods);
         if (shared.length > 0) {
           problems.push(
-            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: the canary's labels ${labels} also select stable's pods ({${selector(stableLabels)}}), so the canary would be judged on stable's traffic; give the canary a label (or Service) that selects its own pods alone`,
+            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: selected by both the canary's labels ${labels} and stable's {${selector(stableLabels)}}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone`,
           );
         }
       }
