@@ -9,7 +9,7 @@ import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
 import { preflight } from "./mesh/preflight.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
-import { targetOf } from "./mesh/routes.ts";
+import { describeManagedRoutes, targetOf } from "./mesh/routes.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -121,7 +121,7 @@ export async function runAction(
     );
     for (const w of checked.warnings) core.warning(w);
     core.info(
-      `preflight passed: ${checked.managed.length} managed route(s) of ${where}; canary pods ready with their sidecar`,
+      `preflight passed: ${checked.managed.length} managed route(s) of ${where} (${describeManagedRoutes(checked.managed)}); canary pods ready with their sidecar`,
     );
     if (!config.skipAnalysis && config.prometheus) {
       const selectors = selectorsFor(

@@ -11,6 +11,7 @@ import {
   MAX_RUN_DURATION_TEXT,
 } from "./constants.ts";
 import type { InputName, PrometheusConfig } from "./inputs.ts";
+import { routePosition } from "./mesh/routes.ts";
 import type { Split } from "./mesh/split.ts";
 import { redactUrl } from "./redact.ts";
 
@@ -256,6 +257,26 @@ export function parseStages(text: string, fail: Fail): number[] | undefined {
  * value. Headers the action (or fetch) sets itself cannot be overridden, and a name given twice is
  * refused rather than silently keeping one.
  */
+/**
+ * The `routes` input: http route names, or `#N` for the route at position N of spec.http (an
+ * unnamed route can be selected no other way; messages list such a route as `#N (unnamed)`).
+ */
+export function parseRoutes(text: string, fail: Fail): string[] {
+  const routes = listOf(text);
+  for (const r of routes) {
+    // Istio route names are free-form strings, but commas and newlines separate the list.
+    if (r.length > 253) fail("routes", `route name ${show(r)} is longer than 253 characters`);
+    // A leading '#' means a position; anything else after it is a typo, not a route name to look for.
+    else if (r.startsWith("#") && routePosition(r) === undefined)
+      fail(
+        "routes",
+        `${show(r)} is not a route position: write # and the route's index in spec.http, as in "#0"`,
+      );
+  }
+  if (new Set(routes).size !== routes.length) fail("routes", `${show(text)} names a route twice`);
+  return routes;
+}
+
 export function parseHeaders(text: string, fail: Fail): Record<string, string> {
   const headers: Record<string, string> = {};
   const seen = new Set<string>();

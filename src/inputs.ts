@@ -12,13 +12,13 @@ import {
   DNS1123_LABEL,
   DNS1123_SUBDOMAIN,
   kubeconfigProblem,
-  listOf,
   oneOf,
   parseBoolean,
   parseBoundedDuration,
   parseLatency,
   parsePrometheus,
   parseRate,
+  parseRoutes,
   parseSplit,
   parseStages,
   show,
@@ -53,7 +53,10 @@ export interface Config {
   readonly virtualService: string;
   readonly namespace: string;
   readonly split: Split;
-  /** Names of the managed http routes; empty means every route whose only destination is stable. */
+  /**
+   * The managed http routes, by name or `#N` (position in spec.http); empty means every route
+   * without match whose only destination is stable.
+   */
   readonly routes: readonly string[];
   readonly stages: readonly number[];
   readonly pauseAfter?: number;
@@ -201,12 +204,7 @@ export function parseConfig(raw: RawInputs): Config {
 
   const split = parseSplit(get, fail);
 
-  const routes = listOf(get("routes"));
-  for (const r of routes) {
-    // Istio route names are free-form strings, but commas and newlines separate the list.
-    if (r.length > 253) fail("routes", `route name ${show(r)} is longer than 253 characters`);
-  }
-  if (new Set(routes).size !== routes.length) fail("routes", `${show(get("routes"))} names a route twice`);
+  const routes = parseRoutes(get("routes"), fail);
 
   const stages = parseStages(get("stages"), fail);
 

@@ -92,6 +92,15 @@ describe("parseConfig", () => {
     ]);
   });
 
+  it("accepts routes by name and by position #N, and refuses a malformed position", () => {
+    expect(parseConfig({ ...base, routes: "primary, #0\n#12" }).routes).toEqual(["primary", "#0", "#12"]);
+    for (const routes of ["#", "#x", "#01", "#-1"])
+      expect(problemsOf({ ...base, routes })).toEqual(["routes"]);
+    expect(() => parseConfig({ ...base, routes: "#first" })).toThrow(
+      /"#first" is not a route position: write # and the route's index in spec.http, as in "#0"/,
+    );
+  });
+
   it("never puts a secret in its message", () => {
     try {
       parseConfig({

@@ -2,15 +2,16 @@
  * Checks before any write that the mesh can take the rollout: the VirtualService exists and its
  * managed routes route to stable with weights summing to 100; the DestinationRule defines both
  * subsets (a missing one is Istio's "503 Service Unavailable"); the canary's pods exist, are ready
- * and carry the istio-proxy sidecar (READY 2/2); the namespace enables injection. Every problem is
- * reported at once, one line each.
+ * and carry the istio-proxy sidecar (READY 2/2) and are not stable's pods too; the namespace enables
+ * injection; no tcp or tls route sends traffic to the stable host (only http routes are shifted).
+ * Every problem is reported at once, one line each.
  */
 
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 import type { Split } from "./split.ts";
-import type { DestinationRule, HttpRoute, VirtualService } from "./types.ts";
+import type { DestinationRule, HttpRoute, PodSummary, VirtualService } from "./types.ts";
 
 export interface PreflightResult {
   virtualService: VirtualService;
@@ -44,6 +45,27 @@ const selector = (labels: Record<string, string>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
+/**
+ * The tcp and tls routes that send traffic to the stable host, as `tls route #0 (to reviews)`.
+ * The action shifts only http routes, so these would keep sending all their traffic to stable
+ * after a "promoted" rollout.
+ */
+export function nonHttpRoutesToStable(vs: VirtualService, stableHost: string, namespace: string): string[] {
+  return (["tcp", "tls"] as const).flatMap((protocol) =>
+    (vs.spec[protocol] ?? []).flatMap((route, index) => {
+      const hosts = (route.route ?? []).map((d) => d.destination?.host ?? "");
+      if (!hosts.some((h) => sameHost(h, stableHost, namespace))) return [];
+      return [`${protocol} route #${index} (to ${[...new Set(hosts)].join(", ")})`];
+    }),
+  );
+}
+
+/** Canary pods that the stable version's labels select too. */
+function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodSummary[]): string[] {
+  const stable = new Set(stablePods.map((p) => p.name));
+  return canaryPods.filter((p) => stable.has(p.name)).map((p) => p.name);
+}
+
 export async function preflight(
   api: MeshApi,
   namespace: string,
@@ -75,6 +97,13 @@ export async function preflight(
   let canaryLabels: Record<string, string> = {};
   let stableService = serviceOf(stableHost, namespace);
   let canaryService = stableService;
+
+  const otherProtocols = nonHttpRoutesToStable(vs, stableHost, namespace);
+  if (otherProtocols.length > 0) {
+    problems.push(
+      `${where} also has ${otherProtocols.join(", ")} sending traffic to the stable host ${stableHost}: only http routes are shifted, so that traffic would stay on stable after the canary is promoted; move these routes to a VirtualService of their own`,
+    );
+  }
 
   if (split.mode === "subset") {
     const hostNamespace = serviceOf(stableHost, namespace).namespace;
@@ -135,6 +164,15 @@ export async function preflight(
         problems.push(
           `sidecar not injected or not ready: no canary pod matching ${labels} is READY ${pods[0]?.containers.length}/${pods[0]?.containers.length} (${pods.map((p) => p.name).join(", ")})`,
         );
+      }
+      if (Object.keys(stableLabels).length > 0 && stableService.namespace === canaryService.namespace) {
+        const stablePods = await api.listPods(stableService.namespace, selector(stableLabels), signal);
+        const shared = sharedPods(pods, stablePods);
+        if (shared.length > 0) {
+          problems.push(
+            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: selected by both the canary's labels ${labels} and stable's {${selector(stableLabels)}}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone`,
+          );
+        }
       }
       let injection: boolean | undefined;
       try {

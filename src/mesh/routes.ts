@@ -54,8 +54,31 @@ export function describeRoute(route: HttpRoute, index: number): string {
   return route.name ? `http route "${route.name}"` : `http route #${index}`;
 }
 
+/** The managed routes as one list for a log line: `http route "primary", http route #1`. */
+export function describeManagedRoutes(managed: readonly ManagedRoute[]): string {
+  return managed.map((m) => (m.name ? `http route "${m.name}"` : `http route #${m.index}`)).join(", ");
+}
+
 function describeDestination(d: Destination): string {
   return `${d.host}${d.subset ? ` (subset ${d.subset})` : ""}`;
+}
+
+/** The stable or canary side of a target, which may have no host (subsets of the route's host). */
+export function describeTargetSide(side: Target["stable"]): string {
+  if (side.host === undefined) return `subset ${side.subset}`;
+  return describeDestination({ host: side.host, subset: side.subset });
+}
+
+/** `#3` -> 3: an entry of the `routes` input that selects a route by its position in spec.http. */
+export function routePosition(selector: string): number | undefined {
+  const position = /^#(0|[1-9][0-9]*)$/.exec(selector);
+  return position ? Number(position[1]) : undefined;
+}
+
+/** Whether the `routes` entry `selector` (a name, or `#N` for the position) selects this route. */
+function selects(selector: string, route: HttpRoute, index: number): boolean {
+  const position = routePosition(selector);
+  return position === undefined ? route.name === selector : position === index;
 }
 
 /** Classifies a route's destinations; undefined when it routes anywhere but stable and canary. */
@@ -77,46 +100,70 @@ function classify(
   return { index, name: route.name, stableIndex, canaryIndex };
 }
 
+/** Every http route as `routes` selects it (by name, else by position): `primary, #1 (unnamed)`. */
+function listRoutes(http: readonly HttpRoute[]): string {
+  return http.map((r, i) => r.name ?? `#${i} (unnamed)`).join(", ");
+}
+
 /**
- * The managed routes: those named in `routes`, or by default every http route without `match`
- * whose destinations are only stable (and the canary, once a rollout has begun). A route with
- * `match` blocks is managed only when named.
+ * The managed routes: those selected in `routes` (by name, or by position `#N` in spec.http), or
+ * by default every http route without `match` whose destinations are only stable (and the canary,
+ * once a rollout has begun). A route with `match` blocks is managed only when selected.
  */
 export function findManagedRoutes(
   vs: VirtualService,
   target: Target,
-  names: readonly string[],
+  selectors: readonly string[],
 ): ManagedRoute[] {
   const namespace = vs.metadata.namespace ?? "default";
   const http = vs.spec.http ?? [];
   const where = `VirtualService ${namespace}/${vs.metadata.name}`;
-  if (names.length > 0) {
-    return names.map((name) => {
-      const index = http.findIndex((r) => r.name === name);
+  if (selectors.length > 0) {
+    const managed = selectors.map((selector) => {
+      const index = http.findIndex((r, i) => selects(selector, r, i));
       if (index < 0) {
-        const known = http.map((r, i) => r.name ?? `#${i} (unnamed)`).join(", ");
-        throw new MeshError(
-          `${where} has no http route named "${name}" (it has ${known || "no http routes"})`,
-        );
+        const known = listRoutes(http) || "no http routes";
+        const what =
+          routePosition(selector) === undefined
+            ? `no http route named "${selector}"`
+            : `no http route ${selector}`;
+        throw new MeshError(`${where} has ${what} (it has ${known})`);
       }
       const route = http[index] as HttpRoute;
       const managed = classify(route, index, target, namespace);
       if (!managed) {
         const to = (route.route ?? []).map((d) => describeDestination(d.destination)).join(", ");
         throw new MeshError(
-          `${where}: ${describeRoute(route, index)} routes to ${to || "nothing"}, not to the stable destination ${describeDestination(target.stable as Destination)} alone`,
+          `${where}: ${describeRoute(route, index)} routes to ${to || "nothing"}, not to the stable destination ${describeTargetSide(target.stable)} alone`,
         );
       }
       return managed;
     });
+    const twice = managed.find((m, i) => managed.findIndex((o) => o.index === m.index) !== i);
+    if (twice) {
+      const route = http[twice.index] as HttpRoute;
+      throw new MeshError(
+        `the 'routes' input selects ${describeRoute(route, twice.index)} of ${where} twice (by name and by position #${twice.index})`,
+      );
+    }
+    return managed;
   }
   const managed = http.flatMap((route, index) =>
     route.match && route.match.length > 0 ? [] : (classify(route, index, target, namespace) ?? []),
   );
   if (managed.length === 0) {
     const stable = target.stable.subset ? `subset ${target.stable.subset}` : `host ${target.stable.host}`;
+    const withMatch = http.flatMap((route, index) =>
+      route.match && route.match.length > 0 && classify(route, index, target, namespace)
+        ? [route.name ?? `#${index}`]
+        : [],
+    );
+    const hint =
+      withMatch.length > 0
+        ? `; routes with a match that do: select them with routes: "${withMatch.join(", ")}"`
+        : "";
     throw new MeshError(
-      `${where} has no http route without match whose only destination is the stable ${stable}; name the routes to manage with the 'routes' input`,
+      `${where} has no http route without match whose only destination is the stable ${stable}; select the routes to manage with the 'routes' input, by name or by position #N (it has ${listRoutes(http) || "no http routes"})${hint}`,
     );
   }
   return managed;
@@ -256,14 +303,18 @@ export function planAnnotation(vs: VirtualService, key: string, value: string): 
  * (a managed route someone renamed, or one the action no longer finds by its rule). "Rollback" is
  * "all traffic to stable now", so no route that can be is left sending traffic to the canary.
  */
-export function rollbackRoutes(vs: VirtualService, target: Target, names: readonly string[]): ManagedRoute[] {
+export function rollbackRoutes(
+  vs: VirtualService,
+  target: Target,
+  selectors: readonly string[],
+): ManagedRoute[] {
   const namespace = vs.metadata.namespace ?? "default";
   return (vs.spec.http ?? []).flatMap((route, index) => {
     const m = classify(route, index, target, namespace);
     if (!m) return [];
     const selected =
-      names.length > 0
-        ? route.name !== undefined && names.includes(route.name)
+      selectors.length > 0
+        ? selectors.some((selector) => selects(selector, route, index))
         : !(route.match && route.match.length > 0);
     return selected || canaryWeightOf(vs, m) > 0 ? [m] : [];
   });

@@ -33,7 +33,14 @@ export interface VirtualService {
   apiVersion: string;
   kind: string;
   metadata: ObjectMeta;
-  spec: { hosts?: string[]; http?: HttpRoute[]; [field: string]: unknown };
+  spec: {
+    hosts?: string[];
+    http?: HttpRoute[];
+    /** Read only to refuse them: the action shifts http routes alone. */
+    tcp?: Array<{ route?: RouteDestination[]; [field: string]: unknown }>;
+    tls?: Array<{ route?: RouteDestination[]; [field: string]: unknown }>;
+    [field: string]: unknown;
+  };
 }
 
 export interface DestinationRule {
