@@ -107,6 +107,12 @@ export function lastValues(samples: Map<string, number[]>): LastValues {
   return new Map([...samples].map(([k, v]) => [k, v.at(-1) ?? 0]));
 }
 
+/**
+ * A drop this small from the start value to the range's first sample is another replica's lag,
+ * not a reset, even on a small counter (a few slow requests) where "below half" says nothing.
+ */
+const HA_DIP_ALLOWANCE = 20;
+
 /** Sum over series of increments from the start value through every later sample. */
 export function increments(start: LastValues, since: Map<string, number[]>): number {
   let total = 0;
@@ -119,7 +125,8 @@ export function increments(start: LastValues, since: Map<string, number[]>): num
     let previous = start.get(key) ?? 0;
     let deficit = 0;
     for (const [i, value] of values.entries()) {
-      if (i === 0 && value < previous && value >= previous / 2) deficit = previous - value;
+      if (i === 0 && value < previous && (value >= previous / 2 || previous - value <= HA_DIP_ALLOWANCE))
+        deficit = previous - value;
       else {
         const increment = value >= previous ? value - previous : value;
         const owed = Math.min(deficit, increment);
