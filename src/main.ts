@@ -5,6 +5,7 @@
 import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
+import { errorMessage } from "./error-message.ts";
 import { getConfig } from "./inputs.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
@@ -12,8 +13,11 @@ import { getInFlight, markMainStarted } from "./state-helper.ts";
 
 /** One line for `core.setFailed`: the runner shows it as the step's annotation. */
 export function oneLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim() || "unknown error";
+  return (
+    errorMessage(error)
+      .replace(/\s*\n\s*/g, " ")
+      .trim() || "unknown error"
+  );
 }
 
 /**

@@ -128,6 +128,11 @@ export function bernoulliLlr(n: number, k: number, p0: number, p1: number): numb
   return k * Math.log(p1 / p0) + (n - k) * Math.log((1 - p1) / (1 - p0));
 }
 
+/** Kullback-Leibler divergence of Bernoulli(q) from Bernoulli(p): the evidence one request adds on average. */
+export function bernoulliKl(p: number, q: number): number {
+  return p * Math.log(p / q) + (1 - p) * Math.log((1 - p) / (1 - q));
+}
+
 /** The canary's rate alternative for the safety test, from the windows seen so far. */
 function safetyAlternative(s: SignalEvidence, limit: number): number {
   const estimate = s.cleanN > 0 ? (s.cleanK + 0.5) / (s.cleanN + 1) : limit / 2;
@@ -301,6 +306,11 @@ export function requestsToProveSafe(a: SignalAssessment, beta: number): number {
   if (a.safeLogE >= target) return 0;
   const p = Math.max(a.canaryRate, 1e-6);
   if (p >= a.limit) return Number.POSITIVE_INFINITY;
-  const gain = p * Math.log(p / a.limit) + (1 - p) * Math.log((1 - p) / (1 - a.limit));
+  const gain = bernoulliKl(p, a.limit);
   return Math.ceil((target - a.safeLogE) / gain);
+}
+
+/** Requests that prove a canary at half the limit below it (Wald's approximation, ln(1/β) / KL). */
+export function requestsToProveHalfLimit(limit: number, beta: number): number {
+  return Math.ceil(Math.log(1 / beta) / bernoulliKl(limit / 2, limit));
 }

@@ -17,6 +17,7 @@ import {
   assessSignal,
   type Evidence,
   type EvidenceSettings,
+  requestsToProveHalfLimit,
   requestsToProveSafe,
   type SignalAssessment,
 } from "./evidence.ts";
@@ -85,7 +86,7 @@ export interface CheckInput {
 }
 
 /** One signal's numbers, for people and for the report. */
-export interface SignalEvidence {
+export interface SignalReport {
   signal: "errors" | "latency";
   canaryBad: number;
   canaryRequests: number;
@@ -131,7 +132,7 @@ export interface Verdict {
     | "near-limit";
   canary?: VersionCounts;
   stable?: VersionCounts;
-  signals: SignalEvidence[];
+  signals: SignalReport[];
   /** Observed canary share of requests in this stage, against the weight. */
   split?: { weight: number; observedShare: number; zScore: number };
 }
@@ -182,7 +183,7 @@ function assessments(evidence: Evidence, settings: JudgeSettings): SignalAssessm
   return list;
 }
 
-function report(a: SignalAssessment, alpha: number, beta: number): SignalEvidence {
+function report(a: SignalAssessment, alpha: number, beta: number): SignalReport {
   return {
     signal: a.signal,
     canaryBad: a.k,
@@ -387,13 +388,6 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
 
 /** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
 const NEAR_LIMIT = 0.9;
-
-/** Requests that prove a canary at half the limit below it (Wald's approximation, ln(1/β) / KL). */
-export function requestsToProveHalfLimit(limit: number, beta: number): number {
-  const p = limit / 2;
-  const kl = p * Math.log(p / limit) + (1 - p) * Math.log((1 - p) / (1 - limit));
-  return Math.ceil(Math.log(1 / beta) / kl);
-}
 
 /**
  * Is the canary's share of requests what its weight predicts? A z-score of the observed share

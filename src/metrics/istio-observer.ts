@@ -5,6 +5,7 @@
  * never an exception, so the engine decides what a missing read means.
  */
 import type { Observation } from "../analysis/judge.ts";
+import { errorMessage } from "../error-message.ts";
 import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import { countsSince, type SeriesSamples, type StartValues, seriesSamples, startValues } from "./counts.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
@@ -114,6 +115,6 @@ export function failedObservation(error: unknown): Observation {
   return {
     ok: false,
     problem: "unreachable",
-    message: error instanceof Error ? error.message : String(error),
+    message: errorMessage(error),
   };
 }

@@ -5,9 +5,11 @@
  */
 import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
 import { type JudgeSettings, judgeCheck, type Verdict, type VersionCounts } from "../analysis/judge.ts";
+import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";
 import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";
+import { describeEdit, weightsOtherThan } from "./transitions.ts";
 
 /** A split this far outside chance means traffic is not going where the weights say. */
 const SPLIT_Z_ALARM = 5;
@@ -68,21 +70,6 @@ function highest(now: VersionCounts | undefined, before: VersionCounts): Version
   };
 }
 
-/** Someone else's edit: weights other than the one this run wrote. */
-function editedBySomeoneElse(view: TrafficView, weight: number): boolean {
-  return view.weights.length === 0 || view.weights.some((w) => w !== weight);
-}
-
-export function describeEdit(view: TrafficView, weight: number): string {
-  const fields = view.virtualService.metadata.managedFields as
-    | Array<{ manager?: string; time?: string }>
-    | undefined;
-  const last = [...(fields ?? [])].sort((a, b) => (a.time ?? "").localeCompare(b.time ?? "")).at(-1);
-  const who = last?.manager ? ` (last written by field manager "${last.manager}")` : "";
-  const now = view.weights.length ? `${view.weights.join(", ")} %` : "no managed route to the canary";
-  return `someone else changed the canary's weight from ${weight} % to ${now}${who}; the action stopped where they left it and wrote no weights after it`;
-}
-
 export async function analyseStage(
   ports: StageAnalysisPorts,
   input: StageAnalysisInput,
@@ -117,7 +104,7 @@ export async function analyseStage(
       if (signal?.aborted) throw error;
       return undefined; // a failed read is retried at the next interval; it says nothing of the canary
     });
-    if (found && editedBySomeoneElse(found, weight))
+    if (found && weightsOtherThan(found, [weight]))
       return { decision: "halted", reason: describeEdit(found, weight), evidence, found };
 
     let verdict: Verdict;
@@ -128,7 +115,7 @@ export async function analyseStage(
         failingSince = undefined;
       } catch (error) {
         if (signal?.aborted) throw error;
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         const problem = (error as { problem?: string }).problem ?? "unreachable";
         verdict = judgeCheck(
           {

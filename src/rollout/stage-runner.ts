@@ -6,6 +6,7 @@
  */
 import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
 import { evidenceSettings, type JudgeSettings, type Verdict } from "../analysis/judge.ts";
+import { errorMessage } from "../error-message.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
@@ -34,8 +35,6 @@ export function judgeSettings(c: EngineContext): JudgeSettings {
     beta: BETA,
   };
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
 function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
@@ -336,7 +335,7 @@ export class StageRunner {
       await c.emit({
         type: "warning",
         at: c.now(),
-        message: `Could not record the stop on the VirtualService: ${message(error)}`,
+        message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
       });
     }
     return {
@@ -355,7 +354,7 @@ export class StageRunner {
     weightNow: number,
   ): Promise<EngineOutcome> {
     if (error instanceof LeaseHeldError || error instanceof CommandError) throw error;
-    const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${message(error)}`;
+    const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${errorMessage(error)}`;
     // A write that failed may still have been applied: only routes read at 0 % mean nothing moved.
     if (weightNow === 0) {
       const found = await this.c.ports.traffic.read().catch(() => undefined);

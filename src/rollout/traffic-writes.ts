@@ -3,11 +3,11 @@
  * back to 100 % stable (overriding leases when a person asked), and say where traffic was left when
  * even a rollback fails. The traffic port retries what is transient; these only decide the state.
  */
+
+import { errorMessage } from "../error-message.ts";
 import type { RolloutState } from "../mesh/state.ts";
 import type { EngineContext } from "./context.ts";
 import { CommandError, guarded } from "./transitions.ts";
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export class TrafficWrites {
   private readonly c: EngineContext;
@@ -70,7 +70,7 @@ export class TrafficWrites {
     try {
       return await this.rollBack(reason, state, patch);
     } catch (error) {
-      const why = message(error);
+      const why = errorMessage(error);
       await c.emit({
         type: "warning",
         at: c.now(),

@@ -5,7 +5,6 @@
  */
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import type { NextState, TrafficView } from "./ports.ts";
-import { describeEdit } from "./stage-analysis.ts";
 
 export class CommandError extends Error {
   constructor(message: string) {
@@ -37,6 +36,21 @@ export interface Guard {
   override?: boolean;
 }
 
+/** Someone else's edit: a managed route at a weight this run did not write (or none left). */
+export function weightsOtherThan(view: TrafficView, allowed: readonly number[]): boolean {
+  return view.weights.length === 0 || view.weights.some((w) => !allowed.includes(w));
+}
+
+export function describeEdit(view: TrafficView, weight: number): string {
+  const fields = view.virtualService.metadata.managedFields as
+    | Array<{ manager?: string; time?: string }>
+    | undefined;
+  const last = [...(fields ?? [])].sort((a, b) => (a.time ?? "").localeCompare(b.time ?? "")).at(-1);
+  const who = last?.manager ? ` (last written by field manager "${last.manager}")` : "";
+  const now = view.weights.length ? `${view.weights.join(", ")} %` : "no managed route to the canary";
+  return `someone else changed the canary's weight from ${weight} % to ${now}${who}; the action stopped where they left it and wrote no weights after it`;
+}
+
 export function guarded(guard: Guard, change: NextState): NextState {
   return (previous: RolloutState | undefined, view: TrafficView): RolloutState => {
     if (!guard.override) {
@@ -57,8 +71,7 @@ export function guarded(guard: Guard, change: NextState): NextState {
       }
     }
     if (guard.expectWeight !== undefined) {
-      const allowed = new Set([guard.expectWeight, guard.targetWeight ?? guard.expectWeight]);
-      if (view.weights.length === 0 || view.weights.some((w) => !allowed.has(w)))
+      if (weightsOtherThan(view, [guard.expectWeight, guard.targetWeight ?? guard.expectWeight]))
         throw new PersonEditError(describeEdit(view, guard.expectWeight), view);
     }
     return change(previous, view);
