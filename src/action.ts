@@ -118,6 +118,7 @@ export async function runAction(
       config.split,
       target,
       config.routes,
+      { rootNamespace: config.istioRootNamespace },
     );
     for (const w of checked.warnings) core.warning(w);
     core.info(

@@ -82,6 +82,8 @@ export interface Config {
   readonly dryRun: boolean;
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
+  readonly istioRootNamespace: string;
   readonly githubToken: string;
   readonly pullRequest?: number;
   readonly environment?: string;
@@ -125,6 +127,7 @@ export const INPUT_NAMES = [
   "dry-run",
   "kubeconfig",
   "context",
+  "istio-root-namespace",
   "github-token",
   "pull-request",
   "environment",
@@ -152,6 +155,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "rollback-on-cancel": "true",
   reporter: "destination",
   "dry-run": "false",
+  "istio-root-namespace": "istio-system",
 };
 
 export interface InputProblem {
@@ -199,6 +203,14 @@ export function parseConfig(raw: RawInputs): Config {
     fail(
       "namespace",
       `${show(namespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
+    );
+  }
+
+  const istioRootNamespace = get("istio-root-namespace");
+  if (!DNS1123_LABEL.test(istioRootNamespace) || istioRootNamespace.length > 63) {
+    fail(
+      "istio-root-namespace",
+      `${show(istioRootNamespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
     );
   }
 
@@ -374,6 +386,7 @@ export function parseConfig(raw: RawInputs): Config {
     dryRun: dryRun as boolean,
     kubeconfig,
     context,
+    istioRootNamespace,
     githubToken,
     pullRequest,
     environment,
