@@ -165,13 +165,15 @@ export async function preflight(
     if (stable) {
       const lookup = await findDestinationRule(ctx, stable.fqdn, stable.namespace);
       const rule = lookup.rule;
-      if (!rule) {
-        const unread =
-          lookup.unreadable.length > 0
-            ? `, and ${lookup.unreadable.join(", ")} could not be read (forbidden), so a rule there would not be seen`
-            : "";
+      const readable = lookup.searched.filter((ns) => !lookup.unreadable.includes(ns));
+      if (!rule && lookup.unreadable.length > 0) {
+        // Usually the root namespace under a namespace-scoped Role: the rule may well be there.
+        warnings.push(
+          `no DestinationRule for host ${stableHost} in ${readable.join(", ") || "any namespace the action may read"}, and ${lookup.unreadable.join(", ")} could not be read: the subsets ${split.stableSubset} and ${split.canarySubset} and the canary's pods are not checked (a missing subset is a 503), and the analysis needs canary-selector and stable-selector`,
+        );
+      } else if (!rule) {
         problems.push(
-          `no DestinationRule for host ${stableHost} in namespace ${namespace}: none in ${lookup.searched.join(", ")} applies to it (Istio looks in the VirtualService's namespace, the service's, then the root namespace ${ctx.rootNamespace}, honouring exportTo)${unread}; without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
+          `no DestinationRule for host ${stableHost} in namespace ${namespace}: none in ${lookup.searched.join(", ")} applies to it (Istio looks in the VirtualService's namespace, the service's, then the root namespace ${ctx.rootNamespace}, honouring exportTo); without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
         );
       } else {
         destinationRule = rule.names.join(", ");
