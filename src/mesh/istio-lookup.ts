@@ -41,7 +41,7 @@ export interface LookupContext {
 export interface ResolvedHost {
   /** As the route writes it. */
   host: string;
-  /** The name Istio knows it by (a Service's FQDN, or the ServiceEntry host matched). */
+  /** The name Istio knows it by (a Service's FQDN, or the route's host for a ServiceEntry). */
   fqdn: string;
   /** The namespace of its pods, which is Istio's "service namespace" for lookups. */
   namespace: string;
@@ -168,7 +168,8 @@ export async function resolveHost(ctx: LookupContext, host: string): Promise<Res
     // by some proxy versions (istio/istio#44602): not certain, so canary-selector remains the way out.
     return {
       host,
-      fqdn: match.host,
+      // The route's own name for rule lookups: the entry's host may be a wildcard.
+      fqdn: names[0] as string,
       namespace,
       selector: labels,
       metrics: { name: match.host, namespace },

@@ -36,7 +36,10 @@ export interface PreflightOptions {
 export interface PreflightResult {
   virtualService: VirtualService;
   managed: ManagedRoute[];
-  /** Pod labels that identify each version (subset labels, or the Service's selector). */
+  /**
+   * Pod labels that identify each version: the host's Service selector (or ServiceEntry
+   * workloadSelector) plus the subset's labels; empty when they could not be read.
+   */
   stableLabels: Record<string, string>;
   canaryLabels: Record<string, string>;
   /** Destination service name and namespace, as Istio's metrics label them. */
