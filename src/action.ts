@@ -47,6 +47,11 @@ function selectorsFor(
   if (config.split.mode === "host") return { canary: canaryService, stable: stableService };
   const canary = versionMatcher(labels.canary);
   const stable = versionMatcher(labels.stable);
+  if (Object.keys(labels.canary).length === 0 || Object.keys(labels.stable).length === 0) {
+    throw new MeshError(
+      `the subsets' pod labels are unknown: no DestinationRule defining them could be read (see the warnings above), so Istio's metrics cannot be told apart by version; grant the action read access to DestinationRules there, or set canary-selector and stable-selector`,
+    );
+  }
   if (!canary || !stable) {
     throw new MeshError(
       `the DestinationRule subsets' labels carry no version (neither a 'version' label nor a canonical revision), so Istio's metrics cannot tell the versions apart; set canary-selector and stable-selector (for example destination_workload="backend-v2")`,
@@ -128,10 +133,16 @@ export async function runAction(
   let queries: { canary: string; stable: string } | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
   if (moves) {
-    const all = await preflightAll(api, config.virtualServices, config.split, target);
+    const all = await preflightAll(api, config.virtualServices, config.split, target, {
+      rootNamespace: config.istioRootNamespace,
+    });
     const checked = all.primary;
     for (const w of all.warnings) core.warning(w);
-    core.info(`preflight passed: managed routes ${all.managedRoutes}; canary pods ready with their sidecar`);
+    for (const n of all.notes) core.info(n);
+    const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
+    core.info(
+      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
+    );
     if (!config.skipAnalysis && config.prometheus) {
       const selectors = selectorsFor(
         config,

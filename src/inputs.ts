@@ -84,6 +84,8 @@ export interface Config {
   readonly dryRun: boolean;
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
+  readonly istioRootNamespace: string;
   readonly githubToken: string;
   readonly pullRequest?: number;
   readonly environment?: string;
@@ -127,6 +129,7 @@ export const INPUT_NAMES = [
   "dry-run",
   "kubeconfig",
   "context",
+  "istio-root-namespace",
   "github-token",
   "pull-request",
   "environment",
@@ -154,6 +157,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "rollback-on-cancel": "true",
   reporter: "destination",
   "dry-run": "false",
+  "istio-root-namespace": "istio-system",
 };
 
 export interface InputProblem {
@@ -196,6 +200,14 @@ export function parseConfig(raw: RawInputs): Config {
   }
 
   const virtualServices = parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail);
+
+  const istioRootNamespace = get("istio-root-namespace");
+  if (!DNS1123_LABEL.test(istioRootNamespace) || istioRootNamespace.length > 63) {
+    fail(
+      "istio-root-namespace",
+      `${show(istioRootNamespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
+    );
+  }
 
   const split = parseSplit(get, fail);
 
@@ -367,6 +379,7 @@ export function parseConfig(raw: RawInputs): Config {
     dryRun: dryRun as boolean,
     kubeconfig,
     context,
+    istioRootNamespace,
     githubToken,
     pullRequest,
     environment,

@@ -7,7 +7,7 @@
 import type { VirtualServiceRef } from "../input-virtual-services.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
-import { PreflightError, type PreflightResult, preflight } from "./preflight.ts";
+import { PreflightError, type PreflightOptions, type PreflightResult, preflight } from "./preflight.ts";
 import { describeManagedRoutes, type Target } from "./routes.ts";
 import type { Split } from "./split.ts";
 import type { VirtualService } from "./types.ts";
@@ -17,6 +17,8 @@ export interface LockstepPreflight {
   primary: PreflightResult;
   results: PreflightResult[];
   warnings: string[];
+  /** What a person should know but need not act on (a mirror left as it is), per VirtualService. */
+  notes: string[];
   /** `VirtualService shop/backend: http route "primary"; VirtualService istio-system/gw: http route #0`. */
   managedRoutes: string;
 }
@@ -44,7 +46,7 @@ export async function preflightAll(
   refs: readonly VirtualServiceRef[],
   split: Split,
   target: Target,
-  signal?: AbortSignal,
+  options: PreflightOptions = {},
 ): Promise<LockstepPreflight> {
   const results: PreflightResult[] = [];
   const problems: string[] = [];
@@ -52,7 +54,7 @@ export async function preflightAll(
   for (const ref of refs) {
     const name = `VirtualService ${ref.namespace}/${ref.name}`;
     try {
-      results.push(await preflight(api, ref.namespace, ref.name, split, target, ref.routes, signal));
+      results.push(await preflight(api, ref.namespace, ref.name, split, target, ref.routes, options));
     } catch (error) {
       if (!several) throw error;
       if (error instanceof PreflightError) problems.push(...error.problems.map((p) => `${name}: ${p}`));
@@ -71,5 +73,8 @@ export async function preflightAll(
   const managedRoutes = results
     .map((r) => `${where(r.virtualService)}: ${describeManagedRoutes(r.managed)}`)
     .join("; ");
-  return { primary, results, warnings, managedRoutes };
+  const notes = results.flatMap((r) =>
+    r.notes.map((n) => (several ? `${where(r.virtualService)}: ${n}` : n)),
+  );
+  return { primary, results, warnings, notes, managedRoutes };
 }
