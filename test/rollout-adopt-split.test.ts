@@ -263,4 +263,97 @@ describe("a canary at 100 % on every route is refused, with advice that leads to
     expect(await next.e.run()).toMatchObject({ result: "paused", weight: 1 });
     expect(next.log.events.find((e) => e.type === "started")).toMatchObject({ fromStage: 0 });
   });
+
+  /**
+   * The recorded state agrees with the routes: the weight the route carries, and once rolled back,
+   * weight 0 and an `original` that is the route as left (what a later rollback would restore).
+   */
+  function agrees(): void {
+    const state = stateNow();
+    const route = routesNow() ?? [];
+    const canary = route.find(([subset]) => subset === "v2")?.[1] ?? 0;
+    expect(state.weight, "recorded weight").toBe(canary);
+    if (state.status !== "rolled-back") return;
+    expect(state.original).toEqual([
+      {
+        index: 0,
+        name: "primary",
+        canaryAdded: route.length === 1,
+        stableWeight: route[0]?.[1],
+        ...(route.length > 1 ? { canaryWeight: canary } : {}),
+      },
+    ]);
+  }
+
+  const splitRoute = (stable: number, canary: number) =>
+    kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
+      (o.spec as { http: Array<{ route: unknown[] }> }).http[0] = {
+        name: "primary",
+        route: [
+          { destination: { host: "backend", subset: "v1" }, weight: stable },
+          { destination: { host: "backend", subset: "v2" }, weight: canary },
+        ],
+      } as never;
+    });
+  const annotate = (state: RolloutState) =>
+    kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
+      o.metadata.annotations = { [STATE_ANNOTATION]: JSON.stringify(state) };
+    });
+  const handSplit: OriginalRoute = {
+    index: 0,
+    name: "primary",
+    canaryAdded: false,
+    stableWeight: 80,
+    canaryWeight: 20,
+  };
+
+  describe("command: rollback on a split reaches 100 % stable, and the state agrees with the routes", () => {
+    for (const [title, state] of [
+      ["no state", undefined],
+      [
+        "the state finding 1 left: rolled-back at weight 0 over 80/20",
+        finishedState("rolled-back", 0, [handSplit]),
+      ],
+      ["a promoted state at 100 over a route set to 80/20 by hand", finishedState("promoted", 100, [])],
+    ] as const) {
+      it(`80/20 with ${title}`, async () => {
+        splitRoute(80, 20);
+        if (state) annotate(state);
+        const outcome = await engine({ command: "rollback" }).e.run();
+        expect(outcome).toMatchObject({ result: "rolled-back", weight: 0, failed: false });
+        // Only the weights change: a hand-made split is never restored, the canary stays at 0.
+        expect(routesNow()).toEqual([
+          ["v1", 100],
+          ["v2", 0],
+        ]);
+        expect(stateNow()).toMatchObject({ status: "rolled-back", weight: 0 });
+        agrees();
+        // Nothing is refused afterwards: a rollout of stages 50,100 starts from its first stage.
+        const next = engine({ stages: [50, 100] }, SUBSETS, "run-2");
+        expect(await next.e.run()).toMatchObject({ result: "promoted", weight: 100 });
+        expect(next.log.events.find((e) => e.type === "started")).toMatchObject({ fromStage: 0 });
+      });
+    }
+  });
+
+  it("a rollout that adopted 80/20 is rolled back to 100 % stable, never to the split it found", async () => {
+    splitRoute(80, 20);
+    expect(await engine({ pauseAfter: 50 }).e.run()).toMatchObject({ result: "paused", weight: 50 });
+    expect(routesNow()).toEqual([
+      ["v1", 50],
+      ["v2", 50],
+    ]);
+    agrees();
+    // What the routes were before this rollout: the split it adopted, kept as history.
+    expect(stateNow().original).toEqual([handSplit]);
+    expect(await engine({ command: "rollback" }, SUBSETS, "run-2").e.run()).toMatchObject({
+      result: "rolled-back",
+      weight: 0,
+    });
+    expect(routesNow()).toEqual([
+      ["v1", 100],
+      ["v2", 0],
+    ]);
+    agrees();
+  });
 });
