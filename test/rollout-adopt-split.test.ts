@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
-import type { Split } from "../src/inputs.ts";
+import { InputError, parseConfig, type Split } from "../src/inputs.ts";
 import type { OriginalRoute } from "../src/mesh/routes.ts";
 import type { RolloutState } from "../src/mesh/state.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
@@ -355,5 +355,29 @@ describe("a canary at 100 % on every route is refused, with advice that leads to
       ["v2", 0],
     ]);
     agrees();
+  });
+});
+
+describe("the on-split input", () => {
+  const required = {
+    "virtual-service": "backend",
+    "stable-subset": "v1",
+    "canary-subset": "v2",
+    "prometheus-url": "http://prometheus:9090",
+  };
+  it("defaults to continue, accepts restart, and refuses anything else naming the allowed values", () => {
+    expect(parseConfig(required).onSplit).toBe("continue");
+    expect(parseConfig({ ...required, "on-split": "restart" }).onSplit).toBe("restart");
+    const refused = (() => {
+      try {
+        return parseConfig({ ...required, "on-split": "resume" });
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(InputError);
+    expect((refused as InputError).message).toBe(
+      "Input 'on-split': \"resume\" is not allowed; use one of continue, restart",
+    );
   });
 });
