@@ -147,8 +147,10 @@ export class RolloutEngine {
     const view = await this.read();
     const state = this.usableState(view);
     if (!state || state.status !== "paused") {
+      const live = state?.status === "progressing";
+      const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
       throw new CommandError(
-        `nothing to promote: ${this.c.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed`,
+        `nothing to promote: ${this.c.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed${split ? `. The routes already send ${view.weights.join(", ")} % to the canary: command: rollout adopts that split and continues from the next stage above it` : ""}`,
       );
     }
     if (this.c.s.rolloutId && state.rolloutId !== this.c.s.rolloutId) {
