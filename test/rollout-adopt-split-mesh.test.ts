@@ -7,10 +7,14 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import type { Split } from "../src/inputs.ts";
+import { LockstepRouter } from "../src/mesh/lockstep-router.ts";
+import { VirtualServiceRouter } from "../src/mesh/router.ts";
 import type { OriginalRoute } from "../src/mesh/routes.ts";
+import { targetOf } from "../src/mesh/routes.ts";
 import type { RolloutState } from "../src/mesh/state.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
+import type { TrafficPort } from "../src/rollout/ports.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
 import { defaultEngineSettings, EventLog } from "./support/fake-ports.ts";
@@ -41,9 +45,10 @@ describe("a canary at 100 % on every route is refused, with advice that leads to
     split: Split = SUBSETS,
     holder = "run-1",
     routes: string[] = [],
+    traffic?: TrafficPort,
   ) {
     const clock = new VirtualClock();
-    const router = meshRouter(meshApi(kube), { split, routes });
+    const router = traffic ?? meshRouter(meshApi(kube), { split, routes });
     const log = new EventLog();
     const e = new RolloutEngine(
       defaultEngineSettings({ skipAnalysis: true, ...settings }),
@@ -223,12 +228,74 @@ describe("a canary at 100 % on every route is refused, with advice that leads to
     expect(continued.plan?.map((p) => p.weight)).toEqual([50, 100]);
     const restarted = await engine({ dryRun: true, onSplit: "restart" }).e.run();
     expect(restarted.plan?.map((p) => p.weight)).toEqual([0, 1, 10, 50, 100]);
-    expect(restarted.plan?.[0]?.patch).toContainEqual({
+    expect(restarted.plan?.[0]?.patches[0]?.patch).toContainEqual({
       op: "add",
       path: "/spec/http/0/route/1/weight",
       value: 0,
     });
     expect(kube.audit.filter((e) => e.verb === "patch")).toEqual([]);
+  });
+
+  it("two VirtualServices in lockstep, 80/20 and 70/30: both continue at 50 %, and a rollback gives 100 % stable on both", async () => {
+    splitRoute(80, 20);
+    kube.seed("virtualservices", {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "backend-gateway", namespace: "istio-system" },
+      spec: {
+        hosts: ["shop.example.com"],
+        gateways: ["istio-system/public-gateway"],
+        http: [
+          {
+            route: [
+              { destination: { host: `backend.${NAMESPACE}.svc.cluster.local`, subset: "v1" }, weight: 70 },
+              { destination: { host: `backend.${NAMESPACE}.svc.cluster.local`, subset: "v2" }, weight: 30 },
+            ],
+          },
+        ],
+      },
+    });
+    const api = meshApi(kube);
+    const lockstep = () =>
+      new LockstepRouter(
+        [
+          { namespace: NAMESPACE, name: "backend" },
+          { namespace: "istio-system", name: "backend-gateway" },
+        ].map(
+          (vs) =>
+            new VirtualServiceRouter(api, {
+              ...vs,
+              target: targetOf(SUBSETS),
+              routes: [],
+              sleep: async () => {},
+            }),
+        ),
+      );
+    const gatewayWeights = () =>
+      (
+        kube.get("virtualservices", "istio-system", "backend-gateway")?.spec as {
+          http: Array<{ route: Array<{ weight: number }> }>;
+        }
+      ).http[0]?.route.map((d) => d.weight);
+    const run = engine({ pauseAfter: 50 }, SUBSETS, "run-1", [], lockstep());
+    expect(await run.e.run()).toMatchObject({ result: "paused", weight: 50 });
+    expect(warnings(run.log)[0]).toContain(
+      'the canary already gets http route "primary" 20 %, route 1 of the other VirtualServices 30 %. The managed routes differ: continuing from the smallest weight, 20 %',
+    );
+    expect(routesNow()).toEqual([
+      ["v1", 50],
+      ["v2", 50],
+    ]);
+    expect(gatewayWeights()).toEqual([50, 50]);
+    expect(await engine({ command: "rollback" }, SUBSETS, "run-2", [], lockstep()).e.run()).toMatchObject({
+      result: "rolled-back",
+    });
+    expect(routesNow()).toEqual([
+      ["v1", 100],
+      ["v2", 0],
+    ]);
+    expect(gatewayWeights()).toEqual([100, 0]);
+    agrees();
   });
 
   it("command: promote on a split with no rollout points to command: rollout", async () => {

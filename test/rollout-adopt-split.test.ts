@@ -40,6 +40,7 @@ class SplitTraffic extends InMemoryTraffic {
           canaryWeight: w,
         }),
       ),
+      unmanaged: [],
       virtualService: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",

@@ -13,9 +13,18 @@ export function routeLabel(route: Pick<OriginalRoute, "index" | "name">): string
   return route.name ? `http route "${route.name}"` : `http route #${route.index}`;
 }
 
+/**
+ * The i-th weight's route. With several VirtualServices in lockstep the view's `original` holds the
+ * primary's routes only, and the weights of the others follow them.
+ */
+function labelAt(routes: readonly OriginalRoute[], i: number): string {
+  const route = routes[i];
+  return route ? routeLabel(route) : `route ${i + 1 - routes.length} of the other VirtualServices`;
+}
+
 /** `http route "primary" 20 %, http route #1 60 %`: each managed route with its canary weight. */
 export function describeWeights(routes: readonly OriginalRoute[], weights: readonly number[]): string {
-  return weights.map((w, i) => `${routes[i] ? routeLabel(routes[i]) : `route ${i + 1}`} ${w} %`).join(", ");
+  return weights.map((w, i) => `${labelAt(routes, i)} ${w} %`).join(", ");
 }
 
 export interface SplitFound {
@@ -65,11 +74,11 @@ export function continuation(found: SplitFound): Continuation {
   const stage = `stage ${from + 1} of ${found.stages.length} (${next} %)`;
   const where = describeWeights(found.routes, found.weights);
   const differ = new Set(found.weights).size > 1;
-  const lowered = found.routes.filter((_, i) => (found.weights[i] ?? 0) > next);
+  const lowered = found.weights.flatMap((w, i) => (w > next ? [labelAt(found.routes, i)] : []));
   const parts = [
     `Adopting a split in progress (${recorded(found.state)}): the canary already gets ${where}.`,
     differ
-      ? `The managed routes differ: continuing from the smallest weight, ${weight} %, so that no route rises by more than one stage${lowered.length > 0 ? `; ${lowered.map(routeLabel).join(", ")} ${lowered.length === 1 ? "is" : "are"} lowered to ${next} %` : ""}.`
+      ? `The managed routes differ: continuing from the smallest weight, ${weight} %, so that no route rises by more than one stage${lowered.length > 0 ? `; ${lowered.join(", ")} ${lowered.length === 1 ? "is" : "are"} lowered to ${next} %` : ""}.`
       : "",
     `Next: ${stage}, the first stage above ${weight} %. The evidence starts fresh (none was gathered for this canary), so that stage must show the canary within the limits like any other.`,
     "To start from stage 1 instead, set on-split: restart.",
