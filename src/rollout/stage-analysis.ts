@@ -4,7 +4,13 @@
  * Returns how the stage ended; the engine acts on it.
  */
 import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
-import { type JudgeSettings, judgeCheck, type Verdict, type VersionCounts } from "../analysis/judge.ts";
+import {
+  type JudgeSettings,
+  judgeCheck,
+  splitCheck,
+  type Verdict,
+  type VersionCounts,
+} from "../analysis/judge.ts";
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";
@@ -42,6 +48,8 @@ export interface StageAnalysisInput {
   mark?: MetricsMark;
   evidence: Evidence;
   intervalMs: number;
+  /** Proxies' propagation plus one scrape: counts before it mix in requests at the old weight. */
+  settleMs: number;
   judge: JudgeSettings;
   evidenceSettings: EvidenceSettings;
 }
@@ -117,6 +125,12 @@ export async function analyseStage(
   let seen = { canary: zero(slow), stable: zero(slow) };
   let failingSince: number | undefined;
   let alarmed = false;
+  /**
+   * The counts at the first read after settle-time: the traffic-share check counts from here. What
+   * came before mixes requests served at the previous weight (the mark's sample is up to one
+   * scrape old, and proxies take a moment to get the new weights) into this stage's share.
+   */
+  let splitFrom: { canary: VersionCounts; stable: VersionCounts } | undefined;
   let unmanaged: UnmanagedRoute[] = [];
   let check = 0;
   let lastRead = input.changedAt;
@@ -220,13 +234,18 @@ export async function analyseStage(
     }
 
     if (found) unmanaged = found.unmanaged;
-    const split = verdict.split;
+    let split: ReturnType<typeof splitCheck>;
+    if (splitFrom)
+      split = splitCheck(weight, delta(seen.canary, splitFrom.canary), delta(seen.stable, splitFrom.stable));
+    else if (elapsedMs >= input.settleMs && mark) splitFrom = seen;
     if (
       !alarmed &&
       split &&
       Math.abs(split.zScore) > SPLIT_Z_ALARM &&
       !shareExplained(split.zScore, unmanaged) &&
-      (verdict.canary?.requests ?? 0) + (verdict.stable?.requests ?? 0) >= 200
+      (splitFrom
+        ? delta(seen.canary, splitFrom.canary).requests + delta(seen.stable, splitFrom.stable).requests
+        : 0) >= 200
     ) {
       alarmed = true;
       await ports.events.emit({

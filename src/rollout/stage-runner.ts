@@ -165,6 +165,7 @@ export class StageRunner {
               mark,
               evidence,
               intervalMs: c.s.intervalMs,
+              settleMs: c.s.settleMs,
               judge: judgeSettings(c),
               evidenceSettings: evidenceSettings(judgeSettings(c)),
             },

@@ -74,6 +74,11 @@ export interface ServiceBehaviour {
   seed?: number;
   /** Share of all requests on a route the action does not manage, which always goes to stable. */
   unmanagedToStable?: number;
+  /**
+   * How old, at least, the counters `start` reads are (Prometheus' last scrape before the mark;
+   * this fake has totals only at the times it was read, so the sample may be older still).
+   */
+  scrapeLagMs?: number;
 }
 
 /** Counters that grow with the virtual clock, split by the traffic port's current weight. */
@@ -90,6 +95,8 @@ export class SimulatedMetrics implements MetricsPort {
     this.random = seededRandom(behaviour.seed ?? 1);
     this.last = clock.now().getTime();
   }
+  /** The totals after each advance, for a mark that reads an older scrape. */
+  private readonly history: Array<{ at: number; totals: SimulatedMetrics["totals"] }> = [];
   private advance(to: number): void {
     const seconds = (to - this.last) / 1000;
     if (seconds <= 0) return;
@@ -101,6 +108,7 @@ export class SimulatedMetrics implements MetricsPort {
     this.totals.canary.errors += binomial(this.random, canary, this.behaviour.canaryErrorRate);
     this.totals.stable.requests += total - canary;
     this.totals.stable.errors += binomial(this.random, total - canary, this.behaviour.stableErrorRate);
+    this.history.push({ at: to, totals: structuredClone(this.totals) });
   }
   private snapshot(c: VersionCounts) {
     return {
@@ -112,8 +120,12 @@ export class SimulatedMetrics implements MetricsPort {
   }
   async start(at: Date): Promise<MetricsStart> {
     if (this.down) throw Object.assign(new Error("connect ECONNREFUSED"), { problem: "unreachable" });
+    // The sample the mark reads was scraped `scrapeLagMs` ago: what was served since then, at the
+    // weight before the change, is counted in the stage.
     this.advance(at.getTime());
-    return { at, canary: this.snapshot(this.totals.canary), stable: this.snapshot(this.totals.stable) };
+    const scrapedAt = at.getTime() - (this.behaviour.scrapeLagMs ?? 0);
+    const scraped = this.history.findLast((h) => h.at <= scrapedAt)?.totals ?? this.totals;
+    return { at, canary: this.snapshot(scraped.canary), stable: this.snapshot(scraped.stable) };
   }
   async observeSince(start: MetricsStart, now: Date): Promise<Observation> {
     if (this.down)
