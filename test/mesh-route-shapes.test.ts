@@ -114,8 +114,17 @@ describe("routes by position", () => {
     ]);
   });
 
-  it("when no route qualifies by default, says how to select the matched ones that go to stable", async () => {
+  it('manages an unnamed catch-all uri prefix "/" route by default, as a route without match', async () => {
     seedWithSpec({ http: [{ match: gatewayMatch, route: toV1 }] });
+    const checked = await preflight(meshApi(kube), NAMESPACE, "backend", SUBSETS, targetOf(SUBSETS), []);
+    expect(describeManagedRoutes(checked.managed)).toBe("http route #0");
+    // A prefix narrower than "/" is a real match: not managed unless selected.
+    seedWithSpec({ http: [{ match: [{ uri: { prefix: "/api" } }], route: toV1 }] });
+    expect((await refusal())[0]).toMatch(/select them with routes: "#0"$/);
+  });
+
+  it("when no route qualifies by default, says how to select the matched ones that go to stable", async () => {
+    seedWithSpec({ http: [{ match: [{ headers: { "end-user": { exact: "jason" } } }], route: toV1 }] });
     const [problem] = await refusal();
     expect(problem).toMatch(/by name or by position #N \(it has #0 \(unnamed\)\)/);
     expect(problem).toMatch(/select them with routes: "#0"$/);
@@ -132,6 +141,14 @@ describe("routes by position", () => {
 });
 
 describe("tcp and tls routes", () => {
+  it("refuses a VirtualService with only tcp routes, naming them", async () => {
+    seedWithSpec({ http: undefined, tcp: [{ route: [{ destination: { host: "backend", subset: "v1" } }] }] });
+    const [problem] = await refusal();
+    expect(problem).toMatch(
+      /it has no http routes\); its tcp route #0 cannot be managed: the action shifts http routes only/,
+    );
+  });
+
   it("refuses tcp and tls routes to the stable host before any write, naming them", async () => {
     seedWithSpec({
       http: [{ name: "primary", route: toV1 }],

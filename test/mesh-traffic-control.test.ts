@@ -394,7 +394,7 @@ describe("preflight", () => {
       specOf(o).http[0]!.route[0]!.destination.subset = "v0";
     });
     expect((await preflightProblems())[0]).toMatch(
-      /has no http route without match whose only destination is the stable subset v1/,
+      /has no http route without match \(or with only a catch-all uri prefix "\/"\) whose only destination is the stable subset v1/,
     );
   });
 

@@ -100,6 +100,23 @@ function classify(
   return { index, name: route.name, stableIndex, canaryIndex };
 }
 
+/**
+ * Whether a route takes every request that reaches it: no `match`, or a match entry that only
+ * says `uri: prefix "/"` (or `regex ".*"`), the catch-all that gateway VirtualServices often carry
+ * without a name. Such a route is a default route, managed by default like one without match.
+ */
+export function catchesAll(route: HttpRoute): boolean {
+  if (!route.match || route.match.length === 0) return true;
+  return route.match.some((m) => {
+    if (typeof m !== "object" || m === null) return false;
+    const { uri, ...rest } = m as { uri?: Record<string, unknown> } & Record<string, unknown>;
+    const only = Object.keys(rest).every((k) => k === "name" || k === "ignoreUriCase");
+    const keys = Object.keys(uri ?? {});
+    const all = uri?.prefix === "/" || uri?.regex === ".*" || uri?.regex === "/.*";
+    return only && keys.length === 1 && all;
+  });
+}
+
 /** Every http route as `routes` selects it (by name, else by position): `primary, #1 (unnamed)`. */
 function listRoutes(http: readonly HttpRoute[]): string {
   return http.map((r, i) => r.name ?? `#${i} (unnamed)`).join(", ");
@@ -149,12 +166,12 @@ export function findManagedRoutes(
     return managed;
   }
   const managed = http.flatMap((route, index) =>
-    route.match && route.match.length > 0 ? [] : (classify(route, index, target, namespace) ?? []),
+    catchesAll(route) ? (classify(route, index, target, namespace) ?? []) : [],
   );
   if (managed.length === 0) {
     const stable = target.stable.subset ? `subset ${target.stable.subset}` : `host ${target.stable.host}`;
     const withMatch = http.flatMap((route, index) =>
-      route.match && route.match.length > 0 && classify(route, index, target, namespace)
+      !catchesAll(route) && classify(route, index, target, namespace)
         ? [route.name ?? `#${index}`]
         : [],
     );
@@ -162,8 +179,15 @@ export function findManagedRoutes(
       withMatch.length > 0
         ? `; routes with a match that do: select them with routes: "${withMatch.join(", ")}"`
         : "";
+    const others = (["tcp", "tls"] as const).flatMap((protocol) =>
+      (vs.spec[protocol] ?? []).map((_, index) => `${protocol} route #${index}`),
+    );
+    const notShifted =
+      others.length > 0
+        ? `; its ${others.join(", ")} cannot be managed: the action shifts http routes only, so give those their own VirtualService or split them by hand`
+        : "";
     throw new MeshError(
-      `${where} has no http route without match whose only destination is the stable ${stable}; select the routes to manage with the 'routes' input, by name or by position #N (it has ${listRoutes(http) || "no http routes"})${hint}`,
+      `${where} has no http route without match (or with only a catch-all uri prefix "/") whose only destination is the stable ${stable}; select the routes to manage with the 'routes' input, by name or by position #N (it has ${listRoutes(http) || "no http routes"})${hint}${notShifted}`,
     );
   }
   return managed;
@@ -315,7 +339,7 @@ export function rollbackRoutes(
     const selected =
       selectors.length > 0
         ? selectors.some((selector) => selects(selector, route, index))
-        : !(route.match && route.match.length > 0);
+        : catchesAll(route);
     return selected || canaryWeightOf(vs, m) > 0 ? [m] : [];
   });
 }
