@@ -245,6 +245,7 @@ export const CORPUS: CorpusCase[] = [
     inputs: {
       "virtual-service": "frontend",
       namespace: "test",
+      routes: "#0",
       ...hosts("podinfo-primary", "podinfo-canary"),
     },
     traffic: [
@@ -313,6 +314,7 @@ export const CORPUS: CorpusCase[] = [
     inputs: {
       "virtual-service": "shop-storefront-virtualservice",
       namespace: "shop",
+      routes: "#0",
       ...subsets("v1", "v2"),
     },
     traffic: [
@@ -349,6 +351,7 @@ export const CORPUS: CorpusCase[] = [
       mesh("productpage", "bookinfo", 0.5),
     ],
     outcome: { kind: "promoted", managed: [http("bookinfo/bookinfo"), http("bookinfo/productpage")] },
+    neverWarns: MESH_CALLERS_STAY,
   },
   {
     fixture: "25-istio-request-timeout.yaml",
