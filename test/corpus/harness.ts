@@ -78,9 +78,18 @@ export async function startCorpusMesh(c: CorpusCase): Promise<{ mesh: Mesh; skip
   return { mesh, skipped };
 }
 
-/** The action's inputs for a case: fast timings, stages 50,100, the case's own inputs on top. */
+/**
+ * The action's inputs for a case: fast timings, stages 50,100, the case's own inputs on top. A 2 s
+ * interval gives Prometheus over a second to answer while other cases load the machine.
+ */
 export function caseInputs(c: CorpusCase, mesh: Mesh): Record<string, string> {
-  return fastInputs(mesh, { stages: "50,100", ...c.inputs });
+  return fastInputs(mesh, {
+    stages: "50,100",
+    interval: "2s",
+    "min-stage-duration": "2s",
+    "settle-time": "1s",
+    ...c.inputs,
+  });
 }
 
 export function snapshot(mesh: Mesh, objects: readonly KubeObject[]): Map<string, KubeObject> {
