@@ -135,4 +135,29 @@ describe("Istio routing in the traffic simulator", () => {
       unroutable: "no subset v3 for reviews.bookinfo.svc.cluster.local",
     });
   });
+
+  it("serves a ServiceEntry host from the pods its workloadSelector picks, named by the host", () => {
+    const entry = (workloadSelector?: object) =>
+      obj("ServiceEntry", "bookinfo", "details", {
+        hosts: ["details.bookinfo.com"],
+        ...(workloadSelector ? { workloadSelector } : { endpoints: [{ address: "10.0.0.1" }] }),
+      });
+    const pods = [
+      obj("Pod", "bookinfo", "details-legacy-v1-abc-x1", {}, { app: "details-legacy", version: "v1" }),
+    ];
+    const resolved = resolveDestination(
+      objects({ serviceEntries: [entry({ labels: { app: "details-legacy" } })], pods }),
+      { host: "details.bookinfo.com" },
+      "bookinfo",
+    );
+    expect(resolved).toMatchObject({ serviceName: "details.bookinfo.com", serviceNamespace: "bookinfo" });
+    expect("pods" in resolved && resolved.pods).toHaveLength(1);
+    expect(
+      resolveDestination(
+        objects({ serviceEntries: [entry()], pods }),
+        { host: "details.bookinfo.com" },
+        "bookinfo",
+      ),
+    ).toEqual({ unroutable: "ServiceEntry details.bookinfo.com selects no workloads" });
+  });
 });

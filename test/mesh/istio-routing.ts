@@ -287,7 +287,9 @@ export function resolveDestination(
     serviceNamespace = ns;
     base = service ? (specOf<{ selector?: Record<string, string> }>(service).selector ?? {}) : {};
   } else {
-    // A ServiceEntry host: Istio's metrics name the service by the host, in the entry's namespace.
+    // A ServiceEntry host: Istio's metrics name the service by the host (destination_service_name
+    // "httpbin.org" in istio/istio#15188), in the entry's namespace (istio/istio#10174 reported the
+    // old fixed "default"; the entry's namespace is assumed here).
     const entry = objects.serviceEntries.find(
       (e) =>
         exportedTo(e, clientNamespace) &&
@@ -314,6 +316,54 @@ export function resolveDestination(
   const selector = { ...base, ...subsetLabels };
   const pods = objects.pods.filter((p) => namespaceOf(p) === serviceNamespace && selects(selector, p));
   return { serviceName, serviceNamespace, selector, subsetLabels, pods };
+}
+
+/** Who serves a request: the version label (or `unroutable:<subset or host>`), and what metrics need. */
+export interface Serving {
+  version: string;
+  labels?: Record<string, string>;
+  sidecar: boolean;
+  service?: { name: string; namespace: string };
+  workload?: string;
+}
+
+/**
+ * The pod that serves a request to `d`, picked at random among the destination's pods: its
+ * `version` label (else its canonical revision), labels and sidecar. Without modelled pods, the
+ * subset's `version` label (or `hostVersion` for a host). Unresolvable: Istio's 503, unreported.
+ */
+export function servingVersion(
+  objects: MeshObjects,
+  d: Destination,
+  namespace: string,
+  random: () => number,
+  options: { hostVersion?: string; serviceRequired: boolean },
+): Serving {
+  const { hostVersion } = options;
+  const resolved = resolveDestination(objects, d, namespace, options.serviceRequired);
+  if ("unroutable" in resolved) {
+    if (!hostVersion) return { version: `unroutable:${d.subset ?? d.host}`, sidecar: false };
+    const service = { name: d.host.split(".")[0] as string, namespace };
+    return { version: hostVersion, labels: { version: hostVersion }, sidecar: true, service };
+  }
+  const service = { name: resolved.serviceName, namespace: resolved.serviceNamespace };
+  // One pod needs no draw, so the single-route streams of random numbers stay as they were.
+  const pods = resolved.pods;
+  const pod = pods.length === 1 ? pods[0] : pods[Math.floor(random() * pods.length)];
+  if (!pod) {
+    const version = hostVersion ?? resolved.subsetLabels.version ?? d.subset ?? resolved.selector.version;
+    if (!version) return { version: `unroutable:${d.subset ?? d.host}`, sidecar: false };
+    const workload = d.subset ? `${service.name}-${version}` : service.name;
+    return { version, labels: { ...resolved.selector, version }, sidecar: true, service, workload };
+  }
+  const labels = pod.metadata.labels ?? {};
+  const version = labels.version ?? labels["service.istio.io/canonical-revision"] ?? hostVersion ?? "unknown";
+  const sidecar = ((pod.spec as { containers?: Array<{ name: string }> })?.containers ?? []).some(
+    (c) => c.name === "istio-proxy",
+  );
+  // The pod's Deployment: its name without the ReplicaSet hash and the pod suffix.
+  const workload = pod.metadata.name.split("-").slice(0, -2).join("-") || service.name;
+  return { version, labels: { ...labels, version }, sidecar, service, workload };
 }
 
 /** What one request does: the VirtualService and route it took, where it went, what it mirrored. */

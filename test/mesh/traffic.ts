@@ -22,8 +22,9 @@ import {
   type MeshObjects,
   type MeshRequest,
   type RoutingDecision,
-  resolveDestination,
   routeRequest,
+  type Serving,
+  servingVersion,
 } from "./istio-routing.ts";
 import type { KubeApiEmulator } from "./kube-api.ts";
 
@@ -312,52 +313,12 @@ export class TrafficSimulator {
     }));
   }
 
-  /**
-   * The version that serves a request to `d`: one of the destination's pods, picked at random (its
-   * `version` label, with its labels and sidecar), or, when no pods are modelled, the subset's
-   * `version` label (or `hostVersions` for a host). Undefined version: Istio's 503, unreported.
-   */
-  private resolve(
-    objects: MeshObjects,
-    d: Destination,
-    namespace: string,
-    random: () => number,
-  ): {
-    version: string;
-    labels?: Record<string, string>;
-    sidecar: boolean;
-    service?: { name: string; namespace: string };
-    workload?: string;
-  } {
-    const hostVersion = d.subset ? undefined : this.options.hostVersions?.[d.host];
-    const resolved = resolveDestination(objects, d, namespace, this.options.traffic !== undefined);
-    if ("unroutable" in resolved) {
-      if (!hostVersion) return { version: `unroutable:${d.subset ?? d.host}`, sidecar: false };
-      const service = { name: d.host.split(".")[0] as string, namespace };
-      return { version: hostVersion, labels: { version: hostVersion }, sidecar: true, service };
-    }
-    const service = { name: resolved.serviceName, namespace: resolved.serviceNamespace };
-    // One pod needs no draw, so the legacy single-route streams of random numbers stay as they were.
-    const pod =
-      resolved.pods.length === 1
-        ? resolved.pods[0]
-        : resolved.pods[Math.floor(random() * resolved.pods.length)];
-    if (!pod) {
-      const version = hostVersion ?? resolved.subsetLabels.version ?? d.subset ?? resolved.selector.version;
-      if (!version) return { version: `unroutable:${d.subset ?? d.host}`, sidecar: false };
-      const labels = { ...resolved.selector, version };
-      const workload = d.subset ? `${service.name}-${version}` : service.name;
-      return { version, labels, sidecar: true, service, workload };
-    }
-    const labels = pod.metadata.labels ?? {};
-    const version =
-      labels.version ?? labels["service.istio.io/canonical-revision"] ?? hostVersion ?? "unknown";
-    const sidecar = ((pod.spec as { containers?: Array<{ name: string }> })?.containers ?? []).some(
-      (c) => c.name === "istio-proxy",
-    );
-    // The pod's Deployment: its name without the ReplicaSet hash and the pod suffix.
-    const workload = pod.metadata.name.split("-").slice(0, -2).join("-") || service.name;
-    return { version, labels: { ...labels, version }, sidecar, service, workload };
+  /** Who serves a request to `d` (see servingVersion), with `hostVersions` for hosts without pods. */
+  private resolve(objects: MeshObjects, d: Destination, namespace: string, random: () => number): Serving {
+    return servingVersion(objects, d, namespace, random, {
+      hostVersion: d.subset ? undefined : this.options.hostVersions?.[d.host],
+      serviceRequired: this.options.traffic !== undefined,
+    });
   }
 
   private serve(
@@ -418,8 +379,9 @@ export class TrafficSimulator {
     const seriesLabels: Record<string, string> = {
       reporter: "destination",
       source_workload: sourceWorkload,
+      // Gateways' pods run in istio-system, wherever their Gateway object is.
       source_workload_namespace: fromGateway
-        ? (request.source.split("/")[0] as string)
+        ? "istio-system"
         : (request.clientNamespace ?? this.options.namespace),
       source_canonical_service: sourceWorkload,
       destination_service: service.name.includes(".")
