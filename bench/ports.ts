@@ -35,6 +35,7 @@ export class InMemoryTraffic implements TrafficPort {
       weights: [weight],
       state: this.state,
       original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
+      unmanaged: [],
       virtualService: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",

@@ -7,9 +7,10 @@ import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.
 import { type Config, maskKubeconfig } from "./inputs.ts";
 import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
-import { preflight } from "./mesh/preflight.ts";
+import { preflightAll } from "./mesh/lockstep-preflight.ts";
+import { LockstepRouter } from "./mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
-import { describeManagedRoutes, targetOf } from "./mesh/routes.ts";
+import { targetOf } from "./mesh/routes.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -20,7 +21,7 @@ import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
-import type { MetricsPort } from "./rollout/ports.ts";
+import type { MetricsPort, TrafficPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
 
@@ -46,6 +47,11 @@ function selectorsFor(
   if (config.split.mode === "host") return { canary: canaryService, stable: stableService };
   const canary = versionMatcher(labels.canary);
   const stable = versionMatcher(labels.stable);
+  if (Object.keys(labels.canary).length === 0 || Object.keys(labels.stable).length === 0) {
+    throw new MeshError(
+      `the subsets' pod labels are unknown: no DestinationRule defining them could be read (see the warnings above), so Istio's metrics cannot be told apart by version; grant the action read access to DestinationRules there, or set canary-selector and stable-selector`,
+    );
+  }
   if (!canary || !stable) {
     throw new MeshError(
       `the DestinationRule subsets' labels carry no version (neither a 'version' label nor a canonical revision), so Istio's metrics cannot tell the versions apart; set canary-selector and stable-selector (for example destination_workload="backend-v2")`,
@@ -86,6 +92,28 @@ class Reporters implements EventSink {
   }
 }
 
+/** The VirtualServices the config names, as one traffic port (one router, or several in lockstep). */
+function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
+  const target = targetOf(config.split);
+  const routers = config.virtualServices.map(
+    (ref) =>
+      new VirtualServiceRouter(api, {
+        namespace: ref.namespace,
+        name: ref.name,
+        target,
+        routes: ref.routes,
+        onRetry: (message: string) => core.info(message),
+      }),
+  );
+  return routers.length === 1 ? (routers[0] as VirtualServiceRouter) : new LockstepRouter(routers);
+}
+
+/** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
+function describeVirtualServices(config: Config): string {
+  const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
+  return `VirtualService${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+}
+
 export async function runAction(
   config: Config,
   context: RunContext,
@@ -97,31 +125,23 @@ export async function runAction(
     mask: maskKubeconfig,
   });
   const api = new KubernetesMeshApi(kubeConfig);
-  const where = `VirtualService ${config.namespace}/${config.virtualService}`;
+  const where = describeVirtualServices(config);
   const target = targetOf(config.split);
-  const traffic = new VirtualServiceRouter(api, {
-    namespace: config.namespace,
-    name: config.virtualService,
-    target,
-    routes: config.routes,
-    onRetry: (message: string) => core.info(message),
-  });
+  const traffic = trafficPortFor(api, config);
 
   let metrics: MetricsPort | undefined;
   let queries: { canary: string; stable: string } | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
   if (moves) {
-    const checked = await preflight(
-      api,
-      config.namespace,
-      config.virtualService,
-      config.split,
-      target,
-      config.routes,
-    );
-    for (const w of checked.warnings) core.warning(w);
+    const all = await preflightAll(api, config.virtualServices, config.split, target, {
+      rootNamespace: config.istioRootNamespace,
+    });
+    const checked = all.primary;
+    for (const w of all.warnings) core.warning(w);
+    for (const n of all.notes) core.info(n);
+    const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
     core.info(
-      `preflight passed: ${checked.managed.length} managed route(s) of ${where} (${describeManagedRoutes(checked.managed)}); canary pods ready with their sidecar`,
+      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
     );
     if (!config.skipAnalysis && config.prometheus) {
       const selectors = selectorsFor(
@@ -182,8 +202,9 @@ export async function runAction(
     await github?.flush(signal?.aborted ? REPORT_FLUSH_ON_CANCEL_MS : REPORT_FLUSH_TIMEOUT_MS);
   }
   if (outcome.plan) {
-    for (const { weight, patch } of outcome.plan)
-      core.info(`dry run: the JSON Patch for ${weight} %:\n${JSON.stringify(patch, null, 2)}`);
+    for (const { weight, patches } of outcome.plan)
+      for (const { object, patch } of patches)
+        core.info(`dry run: the JSON Patch for ${weight} % (${object}):\n${JSON.stringify(patch, null, 2)}`);
   }
   const { model, markdown } = render();
   return { outcome, report: model, markdown };
@@ -198,19 +219,13 @@ export async function runCleanup(
   const api = new KubernetesMeshApi(
     loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context, mask: maskKubeconfig }),
   );
-  const traffic = new VirtualServiceRouter(api, {
-    namespace: config.namespace,
-    name: config.virtualService,
-    target: targetOf(config.split),
-    routes: config.routes,
-    onRetry: (message: string) => core.info(message),
-  });
+  const traffic = trafficPortFor(api, config);
   const events: RolloutEvent[] = [];
   const engine = new RolloutEngine(
     { ...engineSettings(config), command: "rollback", dryRun: false },
     { holder: context.holder, commit: context.commit, newRolloutId: "" },
     { traffic, clock: systemClock, events: { emit: (e) => void events.push(e) } },
-    `VirtualService ${config.namespace}/${config.virtualService}`,
+    describeVirtualServices(config),
   );
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
   const outcome = await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);

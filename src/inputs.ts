@@ -10,7 +10,6 @@ import * as core from "@actions/core";
 import { COMMANDS, INCONCLUSIVE_POLICIES, REPORTERS, UNREACHABLE_POLICIES } from "./constants.ts";
 import {
   DNS1123_LABEL,
-  DNS1123_SUBDOMAIN,
   kubeconfigProblem,
   oneOf,
   parseBoolean,
@@ -18,12 +17,12 @@ import {
   parseLatency,
   parsePrometheus,
   parseRate,
-  parseRoutes,
   parseSplit,
   parseStages,
   show,
 } from "./input-parsers.ts";
 import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
+import { parseVirtualServices, type VirtualServiceRef } from "./input-virtual-services.ts";
 import type { Split } from "./mesh/split.ts";
 import { registerSecret } from "./redact.ts";
 import type { Command } from "./rollout/command.ts";
@@ -50,14 +49,17 @@ export interface PrometheusConfig {
 
 export interface Config {
   readonly command: Command;
+  /** The primary VirtualService's name: the first of `virtualServices`, which reports name. */
   readonly virtualService: string;
+  /**
+   * Every VirtualService moved in lockstep (primary first), each with its managed http routes by
+   * name or `#N` (position in spec.http); no routes means every route without match whose only
+   * destination is stable.
+   */
+  readonly virtualServices: readonly VirtualServiceRef[];
+  /** The namespace of the Services and pods, and of a VirtualService given without one. */
   readonly namespace: string;
   readonly split: Split;
-  /**
-   * The managed http routes, by name or `#N` (position in spec.http); empty means every route
-   * without match whose only destination is stable.
-   */
-  readonly routes: readonly string[];
   readonly stages: readonly number[];
   readonly pauseAfter?: number;
   readonly skipAnalysis: boolean;
@@ -82,6 +84,8 @@ export interface Config {
   readonly dryRun: boolean;
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
+  readonly istioRootNamespace: string;
   readonly githubToken: string;
   readonly pullRequest?: number;
   readonly environment?: string;
@@ -125,6 +129,7 @@ export const INPUT_NAMES = [
   "dry-run",
   "kubeconfig",
   "context",
+  "istio-root-namespace",
   "github-token",
   "pull-request",
   "environment",
@@ -152,6 +157,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "rollback-on-cancel": "true",
   reporter: "destination",
   "dry-run": "false",
+  "istio-root-namespace": "istio-system",
 };
 
 export interface InputProblem {
@@ -185,15 +191,6 @@ export function parseConfig(raw: RawInputs): Config {
     oneOf(COMMANDS, get("command")) ??
     fail("command", `${show(get("command"))} is not allowed; use one of ${COMMANDS.join(", ")}`);
 
-  const virtualService = get("virtual-service");
-  if (!virtualService) fail("virtual-service", "is required: the name of the VirtualService to manage");
-  else if (!DNS1123_SUBDOMAIN.test(virtualService) || virtualService.length > 253) {
-    fail(
-      "virtual-service",
-      `${show(virtualService)} is not a Kubernetes name (lowercase letters, digits, '-' and '.', at most 253 characters)`,
-    );
-  }
-
   const namespace = get("namespace");
   if (!DNS1123_LABEL.test(namespace) || namespace.length > 63) {
     fail(
@@ -202,9 +199,17 @@ export function parseConfig(raw: RawInputs): Config {
     );
   }
 
-  const split = parseSplit(get, fail);
+  const virtualServices = parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail);
 
-  const routes = parseRoutes(get("routes"), fail);
+  const istioRootNamespace = get("istio-root-namespace");
+  if (!DNS1123_LABEL.test(istioRootNamespace) || istioRootNamespace.length > 63) {
+    fail(
+      "istio-root-namespace",
+      `${show(istioRootNamespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
+    );
+  }
+
+  const split = parseSplit(get, fail);
 
   const stages = parseStages(get("stages"), fail);
 
@@ -348,10 +353,10 @@ export function parseConfig(raw: RawInputs): Config {
 
   const config: Config = {
     command: command as Command,
-    virtualService,
+    virtualService: virtualServices[0]?.name as string,
+    virtualServices: Object.freeze(virtualServices),
     namespace,
     split: split as Split,
-    routes: Object.freeze(routes),
     stages: Object.freeze(stages as number[]),
     pauseAfter,
     skipAnalysis: skipAnalysis as boolean,
@@ -374,6 +379,7 @@ export function parseConfig(raw: RawInputs): Config {
     dryRun: dryRun as boolean,
     kubeconfig,
     context,
+    istioRootNamespace,
     githubToken,
     pullRequest,
     environment,

@@ -93,7 +93,11 @@ describe("parseConfig", () => {
   });
 
   it("accepts routes by name and by position #N, and refuses a malformed position", () => {
-    expect(parseConfig({ ...base, routes: "primary, #0\n#12" }).routes).toEqual(["primary", "#0", "#12"]);
+    expect(parseConfig({ ...base, routes: "primary, #0\n#12" }).virtualServices[0]?.routes).toEqual([
+      "primary",
+      "#0",
+      "#12",
+    ]);
     for (const routes of ["#", "#x", "#01", "#-1"])
       expect(problemsOf({ ...base, routes })).toEqual(["routes"]);
     expect(() => parseConfig({ ...base, routes: "#first" })).toThrow(

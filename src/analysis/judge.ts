@@ -404,6 +404,12 @@ export function splitCheck(
   const p = weight / 100;
   const observedShare = c / total;
   const sd = Math.sqrt((p * (1 - p)) / total);
-  const zScore = sd > 0 ? (observedShare - p) / sd : observedShare === p ? 0 : Number.POSITIVE_INFINITY;
+  // At 0 % or 100 % any other share is impossible by chance: infinitely far, on its own side.
+  const zScore =
+    sd > 0
+      ? (observedShare - p) / sd
+      : observedShare === p
+        ? 0
+        : Math.sign(observedShare - p) * Number.POSITIVE_INFINITY;
   return { weight, observedShare, zScore };
 }

@@ -10,7 +10,7 @@ import * as k8s from "@kubernetes/client-node";
 import { KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
-import type { DestinationRule, ObjectMeta, PodSummary, VirtualService } from "./types.ts";
+import type { DestinationRule, ObjectMeta, PodSummary, ServiceEntry, VirtualService } from "./types.ts";
 
 export const ISTIO_GROUP = "networking.istio.io";
 /** Served versions of Istio's networking API, newest first; all share one storage. */
@@ -164,6 +164,8 @@ export interface MeshApi {
     signal?: AbortSignal,
   ): Promise<VirtualService>;
   listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]>;
+  /** Read only when a route's host has no Kubernetes Service (src/mesh/istio-lookup.ts). */
+  listServiceEntries(namespace: string, signal?: AbortSignal): Promise<ServiceEntry[]>;
   getServiceSelector(
     namespace: string,
     name: string,
@@ -304,16 +306,24 @@ export class KubernetesMeshApi implements MeshApi {
   }
 
   async listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]> {
+    return this.listIstio<DestinationRule>("destinationrules", namespace, signal);
+  }
+
+  async listServiceEntries(namespace: string, signal?: AbortSignal): Promise<ServiceEntry[]> {
+    return this.listIstio<ServiceEntry>("serviceentries", namespace, signal);
+  }
+
+  private async listIstio<T>(plural: string, namespace: string, signal?: AbortSignal): Promise<T[]> {
     const version = this.istioVersion ?? "v1";
     const list = (await this.call(
-      { verb: "list", group: ISTIO_GROUP, resource: "destinationrules", namespace },
+      { verb: "list", group: ISTIO_GROUP, resource: plural, namespace },
       signal,
       () =>
         this.custom.listNamespacedCustomObject(
-          { group: ISTIO_GROUP, version, namespace, plural: "destinationrules" },
+          { group: ISTIO_GROUP, version, namespace, plural },
           this.options(signal),
         ),
-    )) as { items?: DestinationRule[] };
+    )) as { items?: T[] };
     return list.items ?? [];
   }
 

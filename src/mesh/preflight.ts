@@ -1,28 +1,55 @@
 /**
  * Checks before any write that the mesh can take the rollout: the VirtualService exists and its
- * managed routes route to stable with weights summing to 100; the DestinationRule defines both
- * subsets (a missing one is Istio's "503 Service Unavailable"); the canary's pods exist, are ready
- * and carry the istio-proxy sidecar (READY 2/2) and are not stable's pods too; the namespace enables
+ * managed routes route to stable with weights summing to 100; each host resolves as Istio resolves
+ * it (a Kubernetes Service or a ServiceEntry with a workloadSelector, src/mesh/istio-lookup.ts);
+ * the DestinationRule Istio would apply (client's, service's, then root namespace, honouring
+ * exportTo) defines both subsets (a missing one is Istio's "503 Service Unavailable"); no mirror
+ * copies requests to the canary (src/mesh/mirrors.ts); the canary's pods exist, are ready and carry
+ * the istio-proxy sidecar (READY 2/2) and are not stable's pods too; the namespace enables
  * injection; no tcp or tls route sends traffic to the stable host (only http routes are shifted).
  * Every problem is reported at once, one line each.
  */
 
 import { MeshError } from "./errors.ts";
+import {
+  findDestinationRule,
+  HostProblem,
+  type LookupContext,
+  type ResolvedHost,
+  resolveHost,
+} from "./istio-lookup.ts";
 import type { MeshApi } from "./kubernetes.ts";
+import { checkMirrors, type Versions } from "./mirrors.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 import type { Split } from "./split.ts";
-import type { DestinationRule, HttpRoute, PodSummary, VirtualService } from "./types.ts";
+import type { HttpRoute, PodSummary, VirtualService } from "./types.ts";
+
+/** meshConfig.rootNamespace when the mesh does not set it. */
+export const DEFAULT_ROOT_NAMESPACE = "istio-system";
+
+export interface PreflightOptions {
+  /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
+  rootNamespace?: string;
+  signal?: AbortSignal;
+}
 
 export interface PreflightResult {
   virtualService: VirtualService;
   managed: ManagedRoute[];
-  /** Pod labels that identify each version (subset labels, or the Service's selector). */
+  /**
+   * Pod labels that identify each version: the host's Service selector (or ServiceEntry
+   * workloadSelector) plus the subset's labels; empty when they could not be read.
+   */
   stableLabels: Record<string, string>;
   canaryLabels: Record<string, string>;
   /** Destination service name and namespace, as Istio's metrics label them. */
   stableService: { name: string; namespace: string };
   canaryService: { name: string; namespace: string };
+  /** The DestinationRule that defines the subsets, `ns/name` (rules Istio merges: `ns/a, ns/b`). */
+  destinationRule?: string;
   warnings: string[];
+  /** Facts worth a line that need nothing done (a mirror the action leaves as it is). */
+  notes: string[];
 }
 
 export class PreflightError extends Error {
@@ -32,12 +59,6 @@ export class PreflightError extends Error {
     this.name = "PreflightError";
     this.problems = problems;
   }
-}
-
-/** `reviews.prod.svc.cluster.local` -> { name: reviews, namespace: prod }; a short name is in `namespace`. */
-export function serviceOf(host: string, namespace: string): { name: string; namespace: string } {
-  const [name, ns] = host.split(".");
-  return { name: name as string, namespace: ns ?? namespace };
 }
 
 const selector = (labels: Record<string, string>): string =>
@@ -66,6 +87,21 @@ function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodS
   return canaryPods.filter((p) => stable.has(p.name)).map((p) => p.name);
 }
 
+/** Resolves a host, turning the reason it cannot be used into a problem line. */
+async function resolveOrReport(
+  ctx: LookupContext,
+  host: string,
+  problems: string[],
+): Promise<ResolvedHost | undefined> {
+  try {
+    return await resolveHost(ctx, host);
+  } catch (error) {
+    if (!(error instanceof HostProblem)) throw error;
+    problems.push(error.message);
+    return undefined;
+  }
+}
+
 export async function preflight(
   api: MeshApi,
   namespace: string,
@@ -73,13 +109,21 @@ export async function preflight(
   split: Split,
   target: Target,
   routes: readonly string[],
-  signal?: AbortSignal,
+  options: PreflightOptions = {},
 ): Promise<PreflightResult> {
+  const { signal } = options;
   const where = `VirtualService ${namespace}/${name}`;
   const vs = await api.getVirtualService(namespace, name, signal);
   const managed = findManagedRoutes(vs, target, routes);
   const problems: string[] = [];
   const warnings: string[] = [];
+  const ctx: LookupContext = {
+    api,
+    clientNamespace: namespace,
+    rootNamespace: options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
+    signal,
+    warnings,
+  };
 
   for (const m of managed) {
     const route = vs.spec.http?.[m.index] as HttpRoute;
@@ -93,10 +137,6 @@ export async function preflight(
 
   const firstRoute = vs.spec.http?.[managed[0]?.index ?? 0];
   const stableHost = firstRoute?.route?.[managed[0]?.stableIndex ?? 0]?.destination.host ?? "";
-  let stableLabels: Record<string, string> = {};
-  let canaryLabels: Record<string, string> = {};
-  let stableService = serviceOf(stableHost, namespace);
-  let canaryService = stableService;
 
   const otherProtocols = nonHttpRoutesToStable(vs, stableHost, namespace);
   if (otherProtocols.length > 0) {
@@ -105,53 +145,75 @@ export async function preflight(
     );
   }
 
-  if (split.mode === "subset") {
-    const hostNamespace = serviceOf(stableHost, namespace).namespace;
-    const rules = await api.listDestinationRules(hostNamespace, signal);
-    const rule = rules.find((r: DestinationRule) => sameHost(r.spec.host, stableHost, hostNamespace));
-    if (!rule) {
-      problems.push(
-        `no DestinationRule for host ${stableHost} in namespace ${hostNamespace}: without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
-      );
-    } else {
-      const subsets = rule.spec.subsets ?? [];
-      const defined = subsets.map((s) => s.name);
-      for (const subset of [split.stableSubset, split.canarySubset]) {
-        if (!defined.includes(subset)) {
-          problems.push(
-            `DestinationRule ${hostNamespace}/${rule.metadata.name} has no subset "${subset}" (it defines ${defined.join(", ") || "none"}): traffic sent to it would get 503 Service Unavailable`,
-          );
+  const versions: Versions =
+    split.mode === "subset"
+      ? {
+          stable: { host: stableHost, subset: split.stableSubset },
+          canary: { host: stableHost, subset: split.canarySubset },
         }
+      : { stable: { host: split.stableHost }, canary: { host: split.canaryHost } };
+  const mirrors = checkMirrors(vs, versions, managed);
+  problems.push(...mirrors.problems);
+  warnings.push(...mirrors.warnings);
+
+  let stable: ResolvedHost | undefined;
+  let canary: ResolvedHost | undefined;
+  let stableLabels: Record<string, string> = {};
+  let canaryLabels: Record<string, string> = {};
+  let destinationRule: string | undefined;
+
+  if (split.mode === "subset") {
+    stable = await resolveOrReport(ctx, stableHost, problems);
+    canary = stable;
+    if (stable) {
+      const lookup = await findDestinationRule(ctx, stable.fqdn, stable.namespace);
+      const rule = lookup.rule;
+      const readable = lookup.searched.filter((ns) => !lookup.unreadable.includes(ns));
+      if (!rule && lookup.unreadable.length > 0) {
+        // Usually the root namespace under a namespace-scoped Role: the rule may well be there.
+        warnings.push(
+          `no DestinationRule for host ${stableHost} in ${readable.join(", ") || "any namespace the action may read"}, and ${lookup.unreadable.join(", ")} could not be read: the subsets ${split.stableSubset} and ${split.canarySubset} and the canary's pods are not checked (a missing subset is a 503), and the analysis needs canary-selector and stable-selector`,
+        );
+      } else if (!rule) {
+        problems.push(
+          `no DestinationRule for host ${stableHost} in namespace ${namespace}: none in ${lookup.searched.join(", ")} applies to it (Istio looks in the VirtualService's namespace, the service's, then the root namespace ${ctx.rootNamespace}, honouring exportTo); without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
+        );
+      } else {
+        destinationRule = rule.names.join(", ");
+        const defined = rule.subsets.map((s) => s.name);
+        for (const subset of [split.stableSubset, split.canarySubset]) {
+          if (!defined.includes(subset)) {
+            problems.push(
+              `DestinationRule ${destinationRule} has no subset "${subset}" (it defines ${defined.join(", ") || "none"}): traffic sent to it would get 503 Service Unavailable`,
+            );
+          }
+        }
+        const labelsOf = (subset: string) => rule.subsets.find((s) => s.name === subset)?.labels ?? {};
+        stableLabels = { ...stable.selector, ...labelsOf(split.stableSubset) };
+        canaryLabels = { ...stable.selector, ...labelsOf(split.canarySubset) };
       }
-      stableLabels = subsets.find((s) => s.name === split.stableSubset)?.labels ?? {};
-      canaryLabels = subsets.find((s) => s.name === split.canarySubset)?.labels ?? {};
-    }
-    const serviceSelector = await api.getServiceSelector(stableService.namespace, stableService.name, signal);
-    if (serviceSelector) {
-      stableLabels = { ...serviceSelector, ...stableLabels };
-      canaryLabels = { ...serviceSelector, ...canaryLabels };
     }
   } else {
-    stableService = serviceOf(split.stableHost, namespace);
-    canaryService = serviceOf(split.canaryHost, namespace);
-    const [stableSelector, canarySelector] = await Promise.all([
-      api.getServiceSelector(stableService.namespace, stableService.name, signal),
-      api.getServiceSelector(canaryService.namespace, canaryService.name, signal),
-    ]);
-    if (!canarySelector)
+    // One after the other: each may add a warning, and the messages keep their order.
+    stable = await resolveOrReport(ctx, split.stableHost, problems);
+    canary = await resolveOrReport(ctx, split.canaryHost, problems);
+    if (canary && Object.keys(canary.selector).length === 0)
       problems.push(
-        `Service ${canaryService.namespace}/${canaryService.name} (the canary host) not found or has no selector`,
+        `${canary.source} (the canary host ${split.canaryHost}) has no selector: no pods to check`,
       );
-    stableLabels = stableSelector ?? {};
-    canaryLabels = canarySelector ?? {};
+    stableLabels = stable?.selector ?? {};
+    canaryLabels = canary?.selector ?? {};
   }
 
-  if (Object.keys(canaryLabels).length > 0) {
-    const pods = await api.listPods(canaryService.namespace, selector(canaryLabels), signal);
+  const stableService = stable?.metrics ?? { name: stableHost, namespace };
+  const canaryService = canary?.metrics ?? stableService;
+  const canaryNamespace = canary?.namespace ?? namespace;
+  if (canary && Object.keys(canaryLabels).length > 0) {
+    const pods = await api.listPods(canaryNamespace, selector(canaryLabels), signal);
     const labels = `{${selector(canaryLabels)}}`;
     if (pods.length === 0) {
       problems.push(
-        `no canary pods match ${labels} in namespace ${canaryService.namespace}: deploy the canary before shifting traffic to it`,
+        `no canary pods match ${labels} in namespace ${canaryNamespace}: deploy the canary before shifting traffic to it`,
       );
     } else {
       const withoutSidecar = pods.filter((p) => !p.hasSidecar);
@@ -165,8 +227,8 @@ export async function preflight(
           `sidecar not injected or not ready: no canary pod matching ${labels} is READY ${pods[0]?.containers.length}/${pods[0]?.containers.length} (${pods.map((p) => p.name).join(", ")})`,
         );
       }
-      if (Object.keys(stableLabels).length > 0 && stableService.namespace === canaryService.namespace) {
-        const stablePods = await api.listPods(stableService.namespace, selector(stableLabels), signal);
+      if (stable && Object.keys(stableLabels).length > 0 && stable.namespace === canaryNamespace) {
+        const stablePods = await api.listPods(stable.namespace, selector(stableLabels), signal);
         const shared = sharedPods(pods, stablePods);
         if (shared.length > 0) {
           problems.push(
@@ -176,16 +238,14 @@ export async function preflight(
       }
       let injection: boolean | undefined;
       try {
-        const nsLabels = await api.getNamespaceLabels(canaryService.namespace, signal);
+        const nsLabels = await api.getNamespaceLabels(canaryNamespace, signal);
         injection = nsLabels["istio-injection"] === "enabled" || nsLabels["istio.io/rev"] !== undefined;
       } catch (error) {
         if (!(error instanceof MeshError) || error.status !== 403) throw error;
-        warnings.push(
-          `could not read namespace ${canaryService.namespace} to check its injection label (forbidden)`,
-        );
+        warnings.push(`could not read namespace ${canaryNamespace} to check its injection label (forbidden)`);
       }
       if (injection === false) {
-        const note = `namespace ${canaryService.namespace} does not enable sidecar injection (label it istio-injection=enabled or istio.io/rev=<revision>)`;
+        const note = `namespace ${canaryNamespace} does not enable sidecar injection (label it istio-injection=enabled or istio.io/rev=<revision>)`;
         if (withoutSidecar.length > 0) problems.push(note);
         else warnings.push(`${note}; the canary pods have their sidecar anyway`);
       }
@@ -193,5 +253,15 @@ export async function preflight(
   }
 
   if (problems.length > 0) throw new PreflightError(where, problems);
-  return { virtualService: vs, managed, stableLabels, canaryLabels, stableService, canaryService, warnings };
+  return {
+    virtualService: vs,
+    managed,
+    stableLabels,
+    canaryLabels,
+    stableService,
+    canaryService,
+    destinationRule,
+    warnings,
+    notes: mirrors.notes,
+  };
 }

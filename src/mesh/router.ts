@@ -12,7 +12,7 @@
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { type RetryOptions, retry } from "../retry.ts";
-import type { NextState, TrafficPort, TrafficView } from "../rollout/ports.ts";
+import type { NextState, PlannedPatch, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
@@ -27,6 +27,7 @@ import {
   planWeights,
   rollbackRoutes,
   type Target,
+  unmanagedRoutesTo,
 } from "./routes.ts";
 import { type RolloutState, readState, serializeState } from "./state.ts";
 import type { VirtualService } from "./types.ts";
@@ -62,7 +63,7 @@ export class VirtualServiceRouter implements TrafficPort {
     this.o = options;
   }
 
-  private get where(): string {
+  get where(): string {
     return `VirtualService ${this.o.namespace}/${this.o.name}`;
   }
 
@@ -95,6 +96,10 @@ export class VirtualServiceRouter implements TrafficPort {
       ...(problem ? { stateProblem: problem } : {}),
       original: originalRoutes(vs, managed),
       virtualService: vs,
+      unmanaged: unmanagedRoutesTo(vs, this.o.target, managed).map((r) => ({
+        ...r,
+        route: `${r.route} of ${this.where}`,
+      })),
       managed,
     };
   }
@@ -151,12 +156,12 @@ export class VirtualServiceRouter implements TrafficPort {
     return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
   }
 
-  async plan(weight: number, next: NextState): Promise<PatchOperation[]> {
+  async plan(weight: number, next: NextState): Promise<PlannedPatch[]> {
     const vs = this.dryRunObject ?? (await this.get(undefined));
     const view = this.view(vs, weight === 0 ? "rollback" : "write");
     const { ops } = this.planned(view, weight, next(view.state, view));
     this.dryRunObject = applied(view.virtualService, ops);
-    return ops;
+    return [{ object: this.where, patch: ops }];
   }
 
   async write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState> {

@@ -375,6 +375,27 @@ export function planRollback(
   return ops;
 }
 
+/**
+ * The http routes outside `managed` that send traffic to stable or the canary: their traffic does
+ * not follow the managed weights.
+ */
+export function unmanagedRoutesTo(
+  vs: VirtualService,
+  target: Target,
+  managed: readonly ManagedRoute[],
+): Array<{ route: string; to: Array<"stable" | "canary"> }> {
+  const namespace = vs.metadata.namespace ?? "default";
+  const ours = new Set(managed.map((m) => m.index));
+  return (vs.spec.http ?? []).flatMap((route, index) => {
+    if (ours.has(index)) return [];
+    const destinations = (route.route ?? []).map((d) => d.destination);
+    const to = (["stable", "canary"] as const).filter((side) =>
+      destinations.some((d) => matches(d, target[side], namespace)),
+    );
+    return to.length > 0 ? [{ route: describeRoute(route, index), to }] : [];
+  });
+}
+
 /** Where traffic goes on each route with a canary destination: `http route "primary": stable 90, canary 10`. */
 export function describeTraffic(vs: VirtualService, target: Target): string {
   const namespace = vs.metadata.namespace ?? "default";

@@ -12,10 +12,21 @@ export interface RouteDestination {
   headers?: unknown;
 }
 
+/** Istio's Percent: a double from 0 to 100. */
+export interface Percent {
+  value?: number;
+}
+
 export interface HttpRoute {
   name?: string;
   match?: unknown[];
   route?: RouteDestination[];
+  /** Read only to check them (src/mesh/mirrors.ts): the action never changes a mirror. */
+  mirror?: Destination;
+  mirrorPercentage?: Percent;
+  /** The deprecated integer form of mirrorPercentage. */
+  mirrorPercent?: number;
+  mirrors?: Array<{ destination: Destination; percentage?: Percent }>;
   [field: string]: unknown;
 }
 
@@ -50,6 +61,27 @@ export interface DestinationRule {
   spec: {
     host: string;
     subsets?: Array<{ name: string; labels?: Record<string, string> }>;
+    /** Namespaces the rule is visible to: absent or `*` everywhere, `.` its own namespace. */
+    exportTo?: string[];
+    /** A rule with a selector applies only to the workloads it selects (never to every client). */
+    workloadSelector?: { matchLabels?: Record<string, string> };
+    [field: string]: unknown;
+  };
+}
+
+/** A host Istio knows without a Kubernetes Service: its workloads, or external endpoints. */
+export interface ServiceEntry {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: {
+    hosts?: string[];
+    exportTo?: string[];
+    /** The pods (and WorkloadEntries) behind the hosts, in the ServiceEntry's namespace. */
+    workloadSelector?: { labels?: Record<string, string> };
+    endpoints?: unknown[];
+    location?: string;
+    resolution?: string;
     [field: string]: unknown;
   };
 }

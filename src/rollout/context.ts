@@ -1,9 +1,9 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
 import type { Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
-import type { PatchOperation } from "../mesh/routes.ts";
+
 import type { RolloutState } from "../mesh/state.ts";
 import type { Command } from "./command.ts";
-import type { Clock, EventSink, MetricsPort, RolloutEvent, TrafficPort } from "./ports.ts";
+import type { Clock, EventSink, MetricsPort, PlannedPatch, RolloutEvent, TrafficPort } from "./ports.ts";
 import type { Result } from "./result.ts";
 import { type Recorder, stateAfter } from "./transitions.ts";
 
@@ -68,7 +68,7 @@ export interface EngineOutcome {
   failed: boolean;
   state?: RolloutState;
   /** For dry runs: the patch of each stage. */
-  plan?: Array<{ weight: number; patch: PatchOperation[] }>;
+  plan?: Array<{ weight: number; patches: PlannedPatch[] }>;
 }
 
 export interface EnginePorts {

@@ -6,7 +6,6 @@
  * ./stage-runner.ts; one stage's analysis in ./stage-analysis.ts; the ending policy in ./ending.ts.
  */
 
-import type { PatchOperation } from "../mesh/routes.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import {
   EngineContext,
@@ -15,7 +14,7 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
-import type { TrafficView } from "./ports.ts";
+import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded } from "./transitions.ts";
@@ -253,16 +252,16 @@ export class RolloutEngine {
   }
 
   private async dryRun(state: RolloutState, from: number): Promise<EngineOutcome> {
-    const plan: Array<{ weight: number; patch: PatchOperation[] }> = [];
+    const plan: Array<{ weight: number; patches: PlannedPatch[] }> = [];
     for (const weight of state.stages.slice(from)) {
-      const patch = await this.c.ports.traffic.plan(weight, (previous, view) =>
+      const patches = await this.c.ports.traffic.plan(weight, (previous, view) =>
         this.c.after(
           previous ?? { ...state, original: view.original },
           { weight, status: "progressing" },
           "dry-run",
         ),
       );
-      plan.push({ weight, patch });
+      plan.push({ weight, patches });
     }
     return this.c.finish({
       result: "unchanged",

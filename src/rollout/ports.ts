@@ -22,6 +22,25 @@ export interface TrafficView {
   /** What the managed routes look like now, as a rollback would restore them if no rollout ran. */
   original: OriginalRoute[];
   virtualService: VirtualService;
+  /**
+   * Routes the action does not manage that still send traffic to stable or the canary: with these,
+   * the canary's share of requests is not its weight, so the traffic-share check allows for them.
+   */
+  unmanaged: UnmanagedRoute[];
+}
+
+/** A route outside the managed ones that sends traffic to one version or both. */
+export interface UnmanagedRoute {
+  /** `http route "jason" of VirtualService shop/reviews`. */
+  route: string;
+  to: Array<"stable" | "canary">;
+}
+
+/** One object's JSON Patch, as a dry run prints it. */
+export interface PlannedPatch {
+  /** `VirtualService namespace/name`. */
+  object: string;
+  patch: PatchOperation[];
 }
 
 /** Computes the state to save from the state found; runs again on every retry, so it may refuse by throwing. */
@@ -39,7 +58,7 @@ export interface TrafficPort {
    * The patch `write` would send, for dry runs: each call plans against the object as the previous
    * planned patches would have left it, and nothing is written.
    */
-  plan(weight: number, next: NextState): Promise<PatchOperation[]>;
+  plan(weight: number, next: NextState): Promise<PlannedPatch[]>;
   /** Saves the state `next` computes and changes no route (a person's edit is recorded, never undone). */
   record(next: NextState, signal?: AbortSignal): Promise<RolloutState>;
 }

@@ -8,7 +8,15 @@ import { type JudgeSettings, judgeCheck, type Verdict, type VersionCounts } from
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";
-import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";
+import type {
+  Clock,
+  EventSink,
+  MetricsMark,
+  MetricsPort,
+  TrafficPort,
+  TrafficView,
+  UnmanagedRoute,
+} from "./ports.ts";
 import { describeEdit, weightsOtherThan } from "./transitions.ts";
 
 /** A split this far outside chance means traffic is not going where the weights say. */
@@ -47,6 +55,33 @@ export interface StageAnalysis {
   found?: TrafficView;
 }
 
+/**
+ * Routes the action does not manage that send traffic to stable lower the canary's share below its
+ * weight (at 100 % stable still serves them); to the canary, raise it. A share off in that
+ * direction is what the routes say, not a fault.
+ */
+function shareExplained(zScore: number, unmanaged: readonly UnmanagedRoute[]): boolean {
+  const side = zScore < 0 ? "stable" : "canary";
+  return unmanaged.some((r) => r.to.includes(side));
+}
+
+function shareWarning(
+  split: { observedShare: number; zScore: number },
+  weight: number,
+  unmanaged: readonly UnmanagedRoute[],
+): string {
+  const share = `The canary got ${(split.observedShare * 100).toFixed(1)} % of the requests both versions served at weight ${weight} %, far outside chance (z = ${split.zScore.toFixed(1)})`;
+  const others =
+    unmanaged.length > 0
+      ? `; routes the action does not manage also send traffic: ${unmanaged.map((r) => `${r.route} (to ${r.to.join(" and ")})`).join(", ")}`
+      : "";
+  const why =
+    split.zScore > 0
+      ? "does a mirror, another VirtualService or a caller outside the mesh send the canary requests the weights do not?"
+      : "is the VirtualService applied to this traffic (its hosts and gateways), and do the pods have their sidecar?";
+  return `${share}${others}: ${why}`;
+}
+
 const zero = (slow: boolean): VersionCounts => ({ requests: 0, errors: 0, ...(slow ? { slow: 0 } : {}) });
 
 /** What `now` adds to `before`, never negative (replicas of an HA pair may answer a little behind). */
@@ -82,6 +117,7 @@ export async function analyseStage(
   let seen = { canary: zero(slow), stable: zero(slow) };
   let failingSince: number | undefined;
   let alarmed = false;
+  let unmanaged: UnmanagedRoute[] = [];
   let check = 0;
   let lastRead = input.changedAt;
   /** When the metrics last answered with data: an outage began after it. */
@@ -183,18 +219,20 @@ export async function analyseStage(
       lastGood = issuedAt;
     }
 
+    if (found) unmanaged = found.unmanaged;
     const split = verdict.split;
     if (
       !alarmed &&
       split &&
       Math.abs(split.zScore) > SPLIT_Z_ALARM &&
+      !shareExplained(split.zScore, unmanaged) &&
       (verdict.canary?.requests ?? 0) + (verdict.stable?.requests ?? 0) >= 200
     ) {
       alarmed = true;
       await ports.events.emit({
         type: "warning",
         at: clock.now().toISOString(),
-        message: `The canary got ${(split.observedShare * 100).toFixed(1)} % of requests at weight ${weight} %, far outside chance (z = ${split.zScore.toFixed(1)}): is the VirtualService applied to this traffic, and do the pods have their sidecar?`,
+        message: shareWarning(split, weight, unmanaged),
       });
     }
     if (verdict.decision !== "continue")

@@ -4,9 +4,9 @@
  *
  * - HTTPS on loopback with a throwaway self-signed CA (openssl), carried in a generated kubeconfig,
  *   bearer-token authentication (401) and RBAC-style authorization per verb and resource (403);
- * - networking.istio.io v1, v1beta1 and v1alpha3 (one storage) VirtualService and DestinationRule:
- *   get, list, create, replace (update), patch (JSON Patch and JSON merge patch); core v1 namespaces
- *   and pods: get, list with `labelSelector`; the discovery documents;
+ * - networking.istio.io v1, v1beta1 and v1alpha3 (one storage) VirtualService, DestinationRule and
+ *   ServiceEntry: get, list, create, replace (update), patch (JSON Patch and JSON merge patch); core
+ *   v1 namespaces and pods: get, list with `labelSelector`; the discovery documents;
  * - resourceVersion on every write, uid, generation; 409 Conflict for a stale replace; 422 Invalid
  *   for a JSON Patch that does not apply (a failed `test` included), as kube-apiserver since
  *   kubernetes PR 68346; every error a `Status`;
@@ -119,6 +119,15 @@ export const RESOURCE_TYPES: ResourceType[] = [
     namespaced: true,
     verbs: CRD_VERBS,
     shortNames: ["dr"],
+  },
+  {
+    group: ISTIO_GROUP,
+    versions: ISTIO_VERSIONS,
+    resource: "serviceentries",
+    kind: "ServiceEntry",
+    namespaced: true,
+    verbs: CRD_VERBS,
+    shortNames: ["se"],
   },
   {
     group: "",

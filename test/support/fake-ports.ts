@@ -10,11 +10,13 @@ import type { MetricsStart } from "../../src/metrics/istio-observer.ts";
 import type { Clock } from "../../src/rollout/clock.ts";
 import { type EngineSettings, engineSettings } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
-import type { MetricsPort, TrafficPort, TrafficView } from "../../src/rollout/ports.ts";
+import type { MetricsPort, TrafficPort, TrafficView, UnmanagedRoute } from "../../src/rollout/ports.ts";
 import { binomial, seededRandom } from "./random.ts";
 
 export class InMemoryTraffic implements TrafficPort {
   weight = 0;
+  /** Routes the action does not manage, as the view reports them. */
+  unmanaged: UnmanagedRoute[] = [];
   state?: RolloutState;
   writes: Array<{ weight: number; status: string }> = [];
   /** Fail the next N writes with this error. */
@@ -26,6 +28,7 @@ export class InMemoryTraffic implements TrafficPort {
       weights: [this.weight],
       state: this.state,
       original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
+      unmanaged: this.unmanaged,
       virtualService: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",
@@ -69,6 +72,8 @@ export interface ServiceBehaviour {
   stableErrorRate: number;
   canaryErrorRate: number;
   seed?: number;
+  /** Share of all requests on a route the action does not manage, which always goes to stable. */
+  unmanagedToStable?: number;
 }
 
 /** Counters that grow with the virtual clock, split by the traffic port's current weight. */
@@ -90,7 +95,8 @@ export class SimulatedMetrics implements MetricsPort {
     if (seconds <= 0) return;
     this.last = to;
     const total = binomial(this.random, Math.round(this.behaviour.requestsPerSecond * seconds * 4), 0.25);
-    const canary = binomial(this.random, total, this.traffic.weight / 100);
+    const managedShare = 1 - (this.behaviour.unmanagedToStable ?? 0);
+    const canary = binomial(this.random, total, (managedShare * this.traffic.weight) / 100);
     this.totals.canary.requests += canary;
     this.totals.canary.errors += binomial(this.random, canary, this.behaviour.canaryErrorRate);
     this.totals.stable.requests += total - canary;

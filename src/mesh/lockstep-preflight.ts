@@ -1,0 +1,80 @@
+/**
+ * Preflight of every VirtualService the action moves in lockstep: each is checked as one would be
+ * (src/mesh/preflight.ts), every problem of every one reported at once, and the set as a whole is
+ * checked for what no single one shows: when each applies only to gateways, callers inside the mesh
+ * are routed by none of them and stay on stable after a "promoted" rollout.
+ */
+import type { VirtualServiceRef } from "../input-virtual-services.ts";
+import { MeshError } from "./errors.ts";
+import type { MeshApi } from "./kubernetes.ts";
+import { PreflightError, type PreflightOptions, type PreflightResult, preflight } from "./preflight.ts";
+import { describeManagedRoutes, type Target } from "./routes.ts";
+import type { Split } from "./split.ts";
+import type { VirtualService } from "./types.ts";
+
+export interface LockstepPreflight {
+  /** The primary's result (labels and services for the metrics queries), with every warning. */
+  primary: PreflightResult;
+  results: PreflightResult[];
+  warnings: string[];
+  /** What a person should know but need not act on (a mirror left as it is), per VirtualService. */
+  notes: string[];
+  /** `VirtualService shop/backend: http route "primary"; VirtualService istio-system/gw: http route #0`. */
+  managedRoutes: string;
+}
+
+const where = (vs: VirtualService) => `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}`;
+
+/** The gateways a VirtualService applies to; absent means the mesh's sidecars alone (Istio's default). */
+export function gatewaysOf(vs: VirtualService): string[] {
+  const gateways = vs.spec.gateways;
+  return Array.isArray(gateways) && gateways.length > 0 ? gateways.map(String) : ["mesh"];
+}
+
+/**
+ * The warning when none of the VirtualServices applies to the mesh (`gateways` set and without
+ * `mesh`): only requests through those gateways follow the weights.
+ */
+export function gatewayOnlyWarning(vss: readonly VirtualService[]): string | undefined {
+  if (vss.length === 0 || vss.some((vs) => gatewaysOf(vs).includes("mesh"))) return undefined;
+  const listed = vss.map((vs) => `${where(vs)} (gateways ${gatewaysOf(vs).join(", ")})`).join(", ");
+  return `${listed} applies only to ingress gateways: callers inside the mesh are not routed by it and stay on stable, even after the canary is promoted. To move them too, add the mesh's VirtualService for this host to virtual-service (comma separated); the action moves them together`;
+}
+
+export async function preflightAll(
+  api: MeshApi,
+  refs: readonly VirtualServiceRef[],
+  split: Split,
+  target: Target,
+  options: PreflightOptions = {},
+): Promise<LockstepPreflight> {
+  const results: PreflightResult[] = [];
+  const problems: string[] = [];
+  const several = refs.length > 1;
+  for (const ref of refs) {
+    const name = `VirtualService ${ref.namespace}/${ref.name}`;
+    try {
+      results.push(await preflight(api, ref.namespace, ref.name, split, target, ref.routes, options));
+    } catch (error) {
+      if (!several) throw error;
+      if (error instanceof PreflightError) problems.push(...error.problems.map((p) => `${name}: ${p}`));
+      else if (error instanceof MeshError && error.status === undefined) problems.push(error.message);
+      else throw error;
+    }
+  }
+  const whole = refs.map((r) => `${r.namespace}/${r.name}`).join(", ");
+  if (problems.length > 0) throw new PreflightError(`VirtualService ${whole}`, problems);
+  const primary = results[0] as PreflightResult;
+  const warnings = results.flatMap((r) =>
+    r.warnings.map((w) => (several ? `${where(r.virtualService)}: ${w}` : w)),
+  );
+  const gatewayOnly = gatewayOnlyWarning(results.map((r) => r.virtualService));
+  if (gatewayOnly) warnings.push(gatewayOnly);
+  const managedRoutes = results
+    .map((r) => `${where(r.virtualService)}: ${describeManagedRoutes(r.managed)}`)
+    .join("; ");
+  const notes = results.flatMap((r) =>
+    r.notes.map((n) => (several ? `${where(r.virtualService)}: ${n}` : n)),
+  );
+  return { primary, results, warnings, notes, managedRoutes };
+}
