@@ -344,8 +344,13 @@ export const CORPUS: CorpusCase[] = [
   },
   {
     fixture: "24-bookinfo-gateway-and-mesh-pair.yaml",
-    shape: "gateway + mesh VirtualServices moved in lockstep",
-    inputs: { "virtual-service": "bookinfo,productpage", namespace: "bookinfo", ...subsets("v1", "v2") },
+    shape: "gateway + mesh VirtualServices moved in lockstep (qualified #N routes)",
+    inputs: {
+      "virtual-service": "bookinfo,productpage",
+      namespace: "bookinfo",
+      routes: "bookinfo:#0,productpage:#0",
+      ...subsets("v1", "v2"),
+    },
     traffic: [
       { source: "bookinfo/bookinfo-gateway", host: "bookinfo.example.com", uri: "/productpage", share: 0.5 },
       mesh("productpage", "bookinfo", 0.5),
