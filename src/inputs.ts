@@ -37,6 +37,9 @@ export type { Command, Split };
 export type Reporter = (typeof REPORTERS)[number];
 export type InconclusivePolicy = (typeof INCONCLUSIVE_POLICIES)[number];
 export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
+/** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
+export const SPLIT_POLICIES = ["continue", "restart"] as const;
+export type SplitPolicy = (typeof SPLIT_POLICIES)[number];
 
 export interface PrometheusConfig {
   /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */
@@ -77,6 +80,8 @@ export interface Config {
   readonly settleMs: number;
   readonly onInconclusive: InconclusivePolicy;
   readonly onUnreachable: UnreachablePolicy;
+  /** A split in progress: continue from the next stage above the canary's weight, or restart from stage 1. */
+  readonly onSplit: SplitPolicy;
   readonly rollbackOnCancel: boolean;
   readonly reporter: Reporter;
   readonly canarySelector?: string;
@@ -122,6 +127,7 @@ export const INPUT_NAMES = [
   "settle-time",
   "on-inconclusive",
   "on-unreachable",
+  "on-split",
   "rollback-on-cancel",
   "reporter",
   "canary-selector",
@@ -154,6 +160,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "settle-time": "20s",
   "on-inconclusive": "promote",
   "on-unreachable": "rollback",
+  "on-split": "continue",
   "rollback-on-cancel": "true",
   reporter: "destination",
   "dry-run": "false",
@@ -297,6 +304,9 @@ export function parseConfig(raw: RawInputs): Config {
       "on-unreachable",
       `${show(get("on-unreachable"))} is not allowed; use one of ${UNREACHABLE_POLICIES.join(", ")}`,
     );
+  const onSplit =
+    oneOf(SPLIT_POLICIES, get("on-split")) ??
+    fail("on-split", `${show(get("on-split"))} is not allowed; use one of ${SPLIT_POLICIES.join(", ")}`);
   const reporter =
     oneOf(REPORTERS, get("reporter")) ??
     fail("reporter", `${show(get("reporter"))} is not allowed; use one of ${REPORTERS.join(", ")}`);
@@ -371,6 +381,7 @@ export function parseConfig(raw: RawInputs): Config {
     settleMs: settleMs as number,
     onInconclusive: onInconclusive as InconclusivePolicy,
     onUnreachable: onUnreachable as UnreachablePolicy,
+    onSplit: onSplit as SplitPolicy,
     rollbackOnCancel: rollbackOnCancel as boolean,
     maxRatioToStable: maxRatioToStable as number,
     reporter: reporter as Reporter,

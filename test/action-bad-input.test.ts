@@ -77,6 +77,7 @@ const cases: Array<[string, Record<string, string>]> = [
   ["rollback-on-cancel", { "rollback-on-cancel": "no" }],
   ["on-inconclusive", { "on-inconclusive": "continue" }],
   ["on-unreachable", { "on-unreachable": "ignore" }],
+  ["on-split", { "on-split": "resume" }],
   ["reporter", { reporter: "client" }],
   ["latency-threshold", { "latency-threshold": "300ms" }],
   ["latency-threshold", { "latency-threshold": "fast" }],

@@ -101,9 +101,9 @@ describe("rollout end to end", () => {
     expect(run.exitCode, run.stdout).toBe(0);
     expect(run.outputs.result).toBe("unchanged");
     expect(m.kube.audit.filter((e) => e.verb === "patch")).toEqual([]);
-    const patches = [...run.stdout.matchAll(/dry run: the JSON Patch for (\d+) %:/g)].map((x) =>
-      Number(x[1]),
-    );
+    const patches = [
+      ...run.stdout.matchAll(/dry run: the JSON Patch for (\d+) % \(VirtualService shop\/backend\):/g),
+    ].map((x) => Number(x[1]));
     expect(patches).toEqual([10, 50, 100]);
     // Each stage is planned on the object the previous stage would leave: the canary is added once.
     expect(run.stdout.match(/"path": "\/spec\/http\/0\/route\/-"/g)).toHaveLength(1);

@@ -1,6 +1,5 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
-import type { Config, InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
-
+import type { Config, InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "../inputs.ts";
 import type { RolloutState } from "../mesh/state.ts";
 import type { Command } from "./command.ts";
 import type { Clock, EventSink, MetricsPort, PlannedPatch, RolloutEvent, TrafficPort } from "./ports.ts";
@@ -23,6 +22,8 @@ export interface EngineSettings {
   settleMs: number;
   onInconclusive: InconclusivePolicy;
   onUnreachable: UnreachablePolicy;
+  /** Routes already split with no live rollout: continue from the next stage above, or restart. */
+  onSplit: SplitPolicy;
   rollbackOnCancel: boolean;
   rolloutId?: string;
   dryRun: boolean;
@@ -46,6 +47,7 @@ export function engineSettings(config: Config): EngineSettings {
     settleMs: config.settleMs,
     onInconclusive: config.onInconclusive,
     onUnreachable: config.onUnreachable,
+    onSplit: config.onSplit,
     rollbackOnCancel: config.rollbackOnCancel,
     rolloutId: config.rolloutId,
     dryRun: config.dryRun,

@@ -8,6 +8,13 @@
 
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import {
+  allOnCanary,
+  allOnCanaryRefusal,
+  continuation,
+  restartReason,
+  type SplitFound,
+} from "./adopt-split.ts";
+import {
   EngineContext,
   type EngineIdentity,
   type EngineOutcome,
@@ -139,8 +146,10 @@ export class RolloutEngine {
     const view = await this.read();
     const state = this.usableState(view);
     if (!state || state.status !== "paused") {
+      const live = state?.status === "progressing";
+      const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
       throw new CommandError(
-        `nothing to promote: ${this.c.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed`,
+        `nothing to promote: ${this.c.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed${split ? `. The routes already send ${view.weights.join(", ")} % to the canary: command: rollout adopts that split and continues from the next stage above it` : ""}`,
       );
     }
     if (this.c.s.rolloutId && state.rolloutId !== this.c.s.rolloutId) {
@@ -225,11 +234,7 @@ export class RolloutEngine {
       });
       return this.start(state, Math.max(state.stageIndex, 0), view);
     }
-    if (!live && view.weights.some((w) => w > 0)) {
-      throw new CommandError(
-        `the canary already gets ${view.weights.join(", ")} % of traffic${state ? ` (rollout ${state.rolloutId} was ${state.status})` : ""}; a new rollout would move it back abruptly. Swap stable-subset and canary-subset for the next release, or run command: rollback first`,
-      );
-    }
+    if (!live && view.weights.some((w) => w > 0)) return this.adopt(view, state);
     const fresh = freshState(this.c, view.weight, view.original);
     if (live && state) {
       fresh.history.push({
@@ -251,9 +256,61 @@ export class RolloutEngine {
     return this.stages.run(state, from, view.weight, this.c.s.pauseAfter);
   }
 
-  private async dryRun(state: RolloutState, from: number): Promise<EngineOutcome> {
+  /**
+   * The routes already send traffic to the canary and no rollout is live (a split made by hand, or
+   * a finished rollout's): continue from the next stage above it, or (on-split: restart) move every
+   * route back to 100 % stable and run from stage 1. All of it on the canary is refused.
+   */
+  private async adopt(view: TrafficView, finished: RolloutState | undefined): Promise<EngineOutcome> {
+    const found: SplitFound = {
+      stages: this.c.s.stages,
+      weights: view.weights,
+      routes: view.original,
+      state: finished,
+    };
+    if (allOnCanary(view.weights)) throw new CommandError(allOnCanaryRefusal(found));
+    if (this.c.s.onSplit === "restart") return this.restart(found, view);
+    const { from, weight, message } = continuation(found);
+    const fresh = freshState(this.c, weight, view.original);
+    fresh.history.push({
+      at: this.c.now(),
+      weight,
+      event: "adopted",
+      reason: message,
+      holder: this.c.holder,
+    });
+    await this.c.emit({ type: "warning", at: this.c.now(), message });
+    await this.started(fresh, from, weight);
+    if (this.c.s.dryRun) return this.dryRun(fresh, from);
+    return this.stages.run(fresh, from, weight, this.c.s.pauseAfter, view.weights);
+  }
+
+  /** on-split: restart: the rollback write (recorded as this new rollout's, with why), then stage 1. */
+  private async restart(found: SplitFound, view: TrafficView): Promise<EngineOutcome> {
+    const reason = restartReason(found);
+    const fresh = freshState(this.c, view.weight, view.original);
+    await this.c.emit({ type: "warning", at: this.c.now(), message: `Restarting: ${reason}` });
+    await this.started(fresh, 0, view.weight);
+    if (this.c.s.dryRun) return this.dryRun(fresh, 0, true);
+    const { c } = this;
+    const restarted = await c.ports.traffic.write(
+      0,
+      guarded({ holder: c.holder, now: () => c.ports.clock.now() }, (_previous, now) =>
+        c.after(
+          { ...fresh, original: now.original },
+          { weight: 0, status: "progressing", lease: { holder: c.holder, expiresAt: c.leaseUntil() } },
+          "restarted",
+          reason,
+        ),
+      ),
+      c.ports.signal,
+    );
+    return this.stages.run(restarted, 0, 0, c.s.pauseAfter);
+  }
+
+  private async dryRun(state: RolloutState, from: number, restartFirst = false): Promise<EngineOutcome> {
     const plan: Array<{ weight: number; patches: PlannedPatch[] }> = [];
-    for (const weight of state.stages.slice(from)) {
+    for (const weight of [...(restartFirst ? [0] : []), ...state.stages.slice(from)]) {
       const patches = await this.c.ports.traffic.plan(weight, (previous, view) =>
         this.c.after(
           previous ?? { ...state, original: view.original },

@@ -63,12 +63,17 @@ export class StageRunner {
     return this.c.ports.signal?.aborted ?? false;
   }
 
-  /** Runs `from` onwards; `current` is the weight on the routes now (what this run expects to find). */
+  /**
+   * Runs `from` onwards; `current` is the weight on the routes now (what this run expects to find).
+   * `found`: every weight on the routes when they differ (an adopted split), which the first write
+   * accepts too.
+   */
   async run(
     initial: RolloutState,
     from: number,
     current: number,
     pauseAfter?: number,
+    found: readonly number[] = [],
   ): Promise<EngineOutcome> {
     const { c } = this;
     const { traffic, metrics, clock, signal } = c.ports;
@@ -111,6 +116,7 @@ export class StageRunner {
               rolloutId,
               expectWeight: weightNow,
               targetWeight: weight,
+              alsoFound: index === from ? found : undefined,
             },
             (previous, view) =>
               c.after(

@@ -32,6 +32,8 @@ export interface Guard {
   expectWeight?: number;
   /** The weight being written: finding it already there is our own write that went unanswered. */
   targetWeight?: number;
+  /** Further weights found on the routes before this run's first write (a split it adopted). */
+  alsoFound?: readonly number[];
   /** A rollback requested by a person overrides leases. */
   override?: boolean;
 }
@@ -71,7 +73,12 @@ export function guarded(guard: Guard, change: NextState): NextState {
       }
     }
     if (guard.expectWeight !== undefined) {
-      if (weightsOtherThan(view, [guard.expectWeight, guard.targetWeight ?? guard.expectWeight]))
+      const allowed = [
+        guard.expectWeight,
+        guard.targetWeight ?? guard.expectWeight,
+        ...(guard.alsoFound ?? []),
+      ];
+      if (weightsOtherThan(view, allowed))
         throw new PersonEditError(describeEdit(view, guard.expectWeight), view);
     }
     return change(previous, view);
