@@ -109,3 +109,59 @@ export function seedRunbook(
     pod({ version: "v2", ready: options.canaryReady ?? true, sidecar: options.canarySidecar ?? true }),
   );
 }
+
+/** The emulator's resource for each kind a fixture may hold. */
+const RESOURCE_OF_KIND: Record<string, string> = {
+  Namespace: "namespaces",
+  Service: "services",
+  Pod: "pods",
+  DestinationRule: "destinationrules",
+  VirtualService: "virtualservices",
+  ServiceEntry: "serviceentries",
+  Gateway: "gateways",
+};
+
+/**
+ * Seeds any objects (each with its namespace, `default` when it has none). Kinds the emulator does
+ * not serve (a Gateway: the action never reads one; a ServiceEntry before the emulator serves
+ * them) are skipped and returned, so a caller can say what the cluster lacks.
+ */
+export function seedObjects(kube: KubeApiEmulator, objects: readonly KubeObject[]): string[] {
+  const skipped: string[] = [];
+  for (const object of objects) {
+    const kind = String(object.kind);
+    const resource = RESOURCE_OF_KIND[kind];
+    const namespaced = kind === "Namespace" ? {} : { namespace: object.metadata.namespace ?? "default" };
+    try {
+      if (!resource) throw new Error(`no resource for ${kind}`);
+      kube.seed(resource, { ...object, metadata: { ...object.metadata, ...namespaced } });
+    } catch {
+      skipped.push(`${kind} ${object.metadata.namespace ?? "default"}/${object.metadata.name}`);
+    }
+  }
+  return skipped;
+}
+
+/** A ready pod with its istio-proxy sidecar (READY 2/2), as a Deployment's ReplicaSet would run it. */
+export function meshPod(name: string, namespace: string, labels: Record<string, string>): KubeObject {
+  const containers = [
+    { name: "app", image: `registry.example/${name}` },
+    { name: "istio-proxy", image: "docker.io/istio/proxyv2:1.24.0" },
+  ];
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels: { ...labels, "security.istio.io/tlsMode": "istio" } },
+    spec: { containers },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: "True" }],
+      containerStatuses: containers.map((c) => ({
+        name: c.name,
+        ready: true,
+        started: true,
+        image: c.image,
+      })),
+    },
+  } as KubeObject;
+}

@@ -7,7 +7,7 @@ import { NAMESPACE, SERVICE, seedRunbook } from "./fixtures.ts";
 import { GitHubApiEmulator } from "./github-api.ts";
 import { KubeApiEmulator, type KubeApiEmulatorOptions } from "./kube-api.ts";
 import { PrometheusServer } from "./prometheus.ts";
-import { TrafficSimulator, type VersionBehaviour } from "./traffic.ts";
+import { type TrafficFlow, TrafficSimulator, type VersionBehaviour } from "./traffic.ts";
 
 export interface MeshOptions {
   requestsPerSecond?: number;
@@ -20,6 +20,17 @@ export interface MeshOptions {
   runbook?: Parameters<typeof seedRunbook>[1];
   /** Seeds the cluster instead of the runbook (for example from manifests/). */
   seedWith?: (kube: KubeApiEmulator) => void;
+  /** The VirtualService the default traffic follows, and its namespace (default the runbook's). */
+  namespace?: string;
+  virtualService?: string;
+  /** The traffic mix (see TrafficSimulator); default every request follows that VirtualService's first route. */
+  traffic?: TrafficFlow[];
+  /** Istio's root namespace for DestinationRule lookup (default istio-system). */
+  rootNamespace?: string;
+  /** Behaviours of versions other than v1/v2, by version label. */
+  versions?: Record<string, VersionBehaviour>;
+  /** The version label whose series `scraped()` waits for (default v1). */
+  stableVersion?: string;
 }
 
 export interface Mesh {
@@ -42,11 +53,14 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     else seedRunbook(kube, options.runbook);
     const traffic = await new TrafficSimulator({
       kube,
-      namespace: NAMESPACE,
-      virtualService: SERVICE,
+      namespace: options.namespace ?? NAMESPACE,
+      virtualService: options.virtualService ?? SERVICE,
       requestsPerSecond: options.requestsPerSecond ?? 100,
       seed: options.seed ?? 7,
+      traffic: options.traffic,
+      rootNamespace: options.rootNamespace,
       versions: {
+        ...options.versions,
         v1: { errorRate: 0.005, latencyMedianMs: 20, ...options.stable },
         v2: { errorRate: 0.005, latencyMedianMs: 20, ...options.canary },
       },
@@ -64,13 +78,13 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       traffic,
       prometheus,
       github,
-      namespace: NAMESPACE,
-      virtualService: SERVICE,
+      namespace: options.namespace ?? NAMESPACE,
+      virtualService: options.virtualService ?? SERVICE,
       scraped: async (timeoutMs = 10_000) => {
         const deadline = Date.now() + timeoutMs;
         while (Date.now() < deadline) {
           const res = await fetch(
-            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent('istio_requests_total{destination_version="v1"}')}`,
+            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent(`istio_requests_total{destination_version="${options.stableVersion ?? "v1"}"}`)}`,
           );
           const body = (await res.json()) as { data?: { result?: unknown[] } };
           if ((body.data?.result?.length ?? 0) > 0) return;

@@ -1,7 +1,10 @@
 /**
- * An Istio traffic simulator: requests at a given rate, split across the current destinations of
- * one http route of a VirtualService by their weights (read live from the Kubernetes API emulator
- * on every tick), answered by each version with its own error rate and latency distribution, and
+ * An Istio traffic simulator: requests at a given rate, routed as Istio would route them (read live
+ * from the Kubernetes API emulator on every tick; see istio-routing.ts): by default across the
+ * destinations of one http route of one VirtualService by their weights, or, with `traffic`, a mix
+ * of requests from sidecars (`mesh`) and gateways with hosts, uris and headers that follow any
+ * VirtualService's matches, weights and mirrors; answered by each version with its own error rate
+ * and latency distribution, and
  * exposed on `/metrics` in Prometheus text format with the shapes Istio's destination reporter
  * gives: `istio_requests_total` and `istio_request_duration_milliseconds_{bucket,sum,count}` with
  * Istio's default buckets and labels. As in Envoy, a series appears at its first request.
@@ -14,7 +17,19 @@
 import { createServer, type Server } from "node:http";
 import { ISTIO_LATENCY_BUCKETS_MS } from "../../src/constants.ts";
 import { seededRandom } from "../support/random.ts";
-import type { KubeApiEmulator, KubeObject } from "./kube-api.ts";
+import {
+  type Destination,
+  type MeshObjects,
+  type MeshRequest,
+  type RoutingDecision,
+  routeRequest,
+  type Serving,
+  servingVersion,
+} from "./istio-routing.ts";
+import type { KubeApiEmulator } from "./kube-api.ts";
+
+/** One kind of request in the traffic mix, and its share of all requests. */
+export type TrafficFlow = MeshRequest & { share: number };
 
 export interface VersionBehaviour {
   /** Fraction of requests answered 503. */
@@ -50,6 +65,19 @@ export interface TrafficSimulatorOptions {
   seed?: number;
   tickMs?: number;
   sourceWorkload?: string;
+  /**
+   * The traffic mix, routed through every VirtualService as Istio would. Unset: every request
+   * follows the first (or `route`) http route of `virtualService`, whatever its match.
+   */
+  traffic?: TrafficFlow[];
+  /** Istio's root namespace (meshConfig.rootNamespace) for DestinationRule lookup. */
+  rootNamespace?: string;
+}
+
+/** What one flow's requests reached: counts by version label (or `unroutable`/`no route`). */
+export interface FlowCounts {
+  served: Record<string, number>;
+  mirrored: Record<string, number>;
 }
 
 interface Series {
@@ -79,6 +107,8 @@ export class TrafficSimulator {
   private running = false;
   /** Requests by destination key (subset or host) for observed-split checks. */
   readonly routed = new Map<string, number>();
+  /** By flow index (0 without `traffic`): what its requests (and their mirrored copies) reached. */
+  readonly flows = new Map<number, FlowCounts>();
   scrapes = 0;
   port = 0;
   /**
@@ -158,6 +188,31 @@ export class TrafficSimulator {
     this.options.requestsPerSecond = requestsPerSecond;
   }
 
+  /** Replaces the traffic mix (undefined: back to following the one VirtualService's route). */
+  setTraffic(traffic: TrafficFlow[] | undefined): void {
+    this.options.traffic = traffic;
+  }
+
+  /**
+   * Where `n` requests of a flow would go now, without sending them (no metrics, no totals): the
+   * routing as it stands, for checks such as "both the gateway's and the mesh's callers reach v2".
+   */
+  probe(flow: MeshRequest, n: number): FlowCounts {
+    const objects = this.objects();
+    const random = seededRandom(n);
+    const counts: FlowCounts = { served: {}, mirrored: {} };
+    for (let i = 0; i < n; i++) {
+      const decision = routeRequest(objects, flow, random);
+      const bump = (into: Record<string, number>, d: Destination | undefined) => {
+        const key = d ? this.resolve(objects, d, decision.namespace, random).version : "no route";
+        into[key] = (into[key] ?? 0) + 1;
+      };
+      bump(counts.served, decision.destination);
+      for (const m of decision.mirrors) bump(counts.mirrored, m);
+    }
+    return counts;
+  }
+
   /**
    * A pod restart: the version's proxy counters (one pod's, if named) start again from zero (a
    * counter reset).
@@ -185,14 +240,36 @@ export class TrafficSimulator {
 
   /** Sends `n` requests at once (for deterministic tests; the timer does the same at its rate). */
   send(n: number): void {
-    const destinations = this.destinations();
-    const total = destinations.reduce((s, d) => s + d.weight, 0);
-    for (let i = 0; i < n && total > 0; i++) {
-      let pick = this.random() * total;
-      const chosen =
-        destinations.find((d) => (pick -= d.weight) < 0) ??
-        (destinations.at(-1) as (typeof destinations)[number]);
-      this.serve(chosen);
+    const objects = this.objects();
+    const flows = this.options.traffic;
+    if (!flows) {
+      const destinations = this.legacyDestinations(objects);
+      const total = destinations.reduce((s, d) => s + d.weight, 0);
+      for (let i = 0; i < n && total > 0; i++) {
+        let pick = this.random() * total;
+        const chosen =
+          destinations.find((d) => (pick -= d.weight) < 0) ??
+          (destinations.at(-1) as (typeof destinations)[number]);
+        const decision: RoutingDecision = { namespace: this.options.namespace, mirrors: [] };
+        this.serve(
+          objects,
+          { ...decision, destination: chosen },
+          { source: "mesh", host: chosen.host },
+          0,
+          false,
+        );
+      }
+      return;
+    }
+    const totalShare = flows.reduce((s, f) => s + f.share, 0);
+    for (let i = 0; i < n && totalShare > 0; i++) {
+      let pick = this.random() * totalShare;
+      const index = Math.max(
+        0,
+        flows.findIndex((f) => (pick -= f.share) < 0),
+      );
+      const flow = flows[index] as TrafficFlow;
+      this.serve(objects, routeRequest(objects, flow, this.random), flow, index, true);
     }
   }
 
@@ -205,65 +282,81 @@ export class TrafficSimulator {
     this.send(n);
   }
 
-  private destinations(): Array<{ key: string; host: string; subset?: string; weight: number }> {
-    const { kube, namespace, virtualService, route } = this.options;
-    const vs = kube.get("virtualservices", namespace, virtualService);
-    const routes = ((vs?.spec as { http?: Array<{ name?: string; route?: unknown[] }> })?.http ??
-      []) as Array<{
+  /** What routing reads, as the emulator holds it now. */
+  private objects(): MeshObjects {
+    const { kube } = this.options;
+    return {
+      virtualServices: kube.list("virtualservices"),
+      destinationRules: kube.list("destinationrules"),
+      services: kube.list("services"),
+      serviceEntries: kube.list("serviceentries"),
+      pods: kube.list("pods"),
+      rootNamespace: this.options.rootNamespace ?? "istio-system",
+    };
+  }
+
+  /** Without a traffic mix: the destinations of the followed route of the one VirtualService. */
+  private legacyDestinations(objects: MeshObjects): Array<Destination & { weight: number }> {
+    const { namespace, virtualService, route } = this.options;
+    const vs = objects.virtualServices.find(
+      (v) => v.metadata.name === virtualService && v.metadata.namespace === namespace,
+    );
+    const routes = ((vs?.spec as { http?: unknown[] })?.http ?? []) as Array<{
       name?: string;
-      route?: Array<{ destination: { host: string; subset?: string }; weight?: number }>;
+      route?: Array<{ destination: Destination; weight?: number }>;
     }>;
     const followed = route ? routes.find((r) => r.name === route) : routes[0];
     const list = followed?.route ?? [];
     return list.map((d) => ({
-      key: d.destination.subset ?? d.destination.host,
-      host: d.destination.host,
-      subset: d.destination.subset,
+      ...d.destination,
       weight: list.length === 1 ? (d.weight ?? 100) : (d.weight ?? 0),
     }));
   }
 
-  /** The version label a destination's pods carry, or undefined when the subset does not exist. */
-  private versionOf(d: { host: string; subset?: string }): {
-    version?: string;
-    labels?: Record<string, string>;
-  } {
-    const { kube, namespace } = this.options;
-    if (!d.subset) {
-      const version = this.options.hostVersions?.[d.host];
-      return { version, labels: version ? { version } : undefined };
+  /** Who serves a request to `d` (see servingVersion), with `hostVersions` for hosts without pods. */
+  private resolve(objects: MeshObjects, d: Destination, namespace: string, random: () => number): Serving {
+    return servingVersion(objects, d, namespace, random, {
+      hostVersion: d.subset ? undefined : this.options.hostVersions?.[d.host],
+      serviceRequired: this.options.traffic !== undefined,
+    });
+  }
+
+  private serve(
+    objects: MeshObjects,
+    decision: RoutingDecision,
+    request: MeshRequest,
+    flowIndex: number,
+    countTcp: boolean,
+  ): void {
+    const counts = this.flows.get(flowIndex) ?? { served: {}, mirrored: {} };
+    this.flows.set(flowIndex, counts);
+    if (!decision.destination) {
+      counts.served["no route"] = (counts.served["no route"] ?? 0) + 1;
+      return;
     }
-    const service = d.host.split(".")[0];
-    const rule = kube
-      .list("destinationrules", namespace)
-      .find((r) => ((r.spec as { host?: string })?.host ?? "").split(".")[0] === service);
-    const subset = (
-      (rule?.spec as { subsets?: Array<{ name: string; labels?: Record<string, string> }> })?.subsets ?? []
-    ).find((s) => s.name === d.subset);
-    if (!subset) return {};
-    return { version: subset.labels?.version ?? d.subset, labels: subset.labels ?? {} };
+    for (const m of decision.mirrors)
+      this.serveOne(objects, m, decision.namespace, request, counts.mirrored, countTcp);
+    this.serveOne(objects, decision.destination, decision.namespace, request, counts.served, countTcp);
   }
 
-  private hasSidecar(labels: Record<string, string>): boolean {
-    const pods = this.options.kube
-      .list("pods", this.options.namespace)
-      .filter((p: KubeObject) => Object.entries(labels).every(([k, v]) => p.metadata.labels?.[k] === v));
-    if (pods.length === 0) return true; // No pods modelled: assume an injected workload.
-    return pods.some((p) =>
-      ((p.spec as { containers?: Array<{ name: string }> })?.containers ?? []).some(
-        (c) => c.name === "istio-proxy",
-      ),
-    );
-  }
-
-  private serve(d: { key: string; host: string; subset?: string }): void {
-    this.routed.set(d.key, (this.routed.get(d.key) ?? 0) + 1);
-    const { version, labels } = this.versionOf(d);
-    const totalsKey = version ?? `unroutable:${d.key}`;
-    const totals = this.totalsNow.get(totalsKey) ?? emptyTotals();
-    this.totalsNow.set(totalsKey, totals);
+  private serveOne(
+    objects: MeshObjects,
+    d: Destination,
+    namespace: string,
+    request: MeshRequest,
+    counts: Record<string, number>,
+    countTcp: boolean,
+  ): void {
+    const routedKey = d.subset ?? d.host;
+    this.routed.set(routedKey, (this.routed.get(routedKey) ?? 0) + 1);
+    const { version, labels, sidecar, service, workload } = this.resolve(objects, d, namespace, this.random);
+    counts[version] = (counts[version] ?? 0) + 1;
+    // tcp and tls connections are reported as istio_tcp_* metrics, not istio_requests_total.
+    if (countTcp && (request.protocol ?? "http") !== "http") return;
+    const totals = this.totalsNow.get(version) ?? emptyTotals();
+    this.totalsNow.set(version, totals);
     totals.requests += 1;
-    if (!version || !labels) {
+    if (!labels || !service) {
       totals.errors += 1;
       totals.unreported += 1;
       return;
@@ -276,27 +369,33 @@ export class TrafficSimulator {
     if (error) totals.errors += 1;
     for (const b of ISTIO_LATENCY_BUCKETS_MS)
       if (latency > b) totals.slowerThan[String(b)] = (totals.slowerThan[String(b)] ?? 0) + 1;
-    if (!this.hasSidecar(labels)) {
+    if (!sidecar) {
       totals.unreported += 1;
       return;
     }
-    const service = d.host.split(".")[0] as string;
-    const ns = this.options.namespace;
-    const workload = d.subset ? `${service}-${version}` : service;
+    const ns = service.namespace;
+    const fromGateway = request.source !== "mesh";
+    const sourceWorkload = fromGateway ? "istio-ingressgateway" : (this.options.sourceWorkload ?? "frontend");
     const seriesLabels: Record<string, string> = {
       reporter: "destination",
-      source_workload: this.options.sourceWorkload ?? "frontend",
-      source_workload_namespace: ns,
-      source_canonical_service: this.options.sourceWorkload ?? "frontend",
-      destination_service: `${service}.${ns}.svc.cluster.local`,
-      destination_service_name: service,
+      source_workload: sourceWorkload,
+      // Gateways' pods run in istio-system, wherever their Gateway object is.
+      source_workload_namespace: fromGateway
+        ? "istio-system"
+        : (request.clientNamespace ?? this.options.namespace),
+      source_canonical_service: sourceWorkload,
+      destination_service: service.name.includes(".")
+        ? service.name
+        : `${service.name}.${ns}.svc.cluster.local`,
+      destination_service_name: service.name,
       destination_service_namespace: ns,
-      destination_workload: workload,
+      destination_workload: workload ?? service.name,
       destination_workload_namespace: ns,
       destination_version: labels.version ?? "unknown",
-      destination_canonical_service: labels.app ?? service,
-      destination_canonical_revision: labels.version ?? "latest",
-      destination_app: labels.app ?? service,
+      destination_canonical_service: labels.app ?? service.name,
+      destination_canonical_revision:
+        labels["service.istio.io/canonical-revision"] ?? labels.version ?? "latest",
+      destination_app: labels.app ?? service.name,
       request_protocol: "http",
       response_code: noResponse ? "0" : error ? "503" : "200",
       response_flags: noResponse ? "DC" : "-",

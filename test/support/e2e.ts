@@ -74,14 +74,26 @@ export function runOnMesh(mesh: Mesh, options: E2eOptions): Promise<ActionRun> {
   });
 }
 
-/** Every write the action made kept each route's weights summing to 100. */
-export function writesKeptWeightsAt100(mesh: Mesh): { writes: number; sums: number[] } {
+/**
+ * Every write the action made kept each route's weights summing to 100: the http routes, and with
+ * `protocols` the tcp and tls routes too.
+ */
+export function writesKeptWeightsAt100(
+  mesh: Mesh,
+  protocols: ReadonlyArray<"http" | "tcp" | "tls"> = ["http"],
+): { writes: number; sums: number[] } {
   const writes = mesh.kube.audit.filter((e) => e.verb === "patch" && e.code === 200 && e.object);
   const sums = writes.flatMap((e) =>
-    ((e.object?.spec as { http?: Array<{ route?: Array<{ weight?: number }> }> }).http ?? [])
-      .map((r) => r.route ?? [])
-      .filter((d) => d.length > 1)
-      .map((d) => d.reduce((s, x) => s + (x.weight ?? 0), 0)),
+    protocols.flatMap((protocol) =>
+      (
+        (e.object?.spec as Record<string, Array<{ route?: Array<{ weight?: number }> }> | undefined>)[
+          protocol
+        ] ?? []
+      )
+        .map((r) => r.route ?? [])
+        .filter((d) => d.length > 1)
+        .map((d) => d.reduce((s, x) => s + (x.weight ?? 0), 0)),
+    ),
   );
   return { writes: writes.length, sums };
 }
