@@ -79,3 +79,38 @@ export interface MetricsPort {
   /** The query of each version's requests, for the report's links. */
   queries(): { canary: string; stable: string };
 }
+
+/** A Deployment's rollout as `kubectl rollout status` would judge it, with its pods' sidecars. */
+export interface WorkloadStatus {
+  /** `shop/backend-v1`. */
+  name: string;
+  /** Rolled out (observed generation, updated, ready and available replicas, no old pods) with every pod ready with its istio-proxy. */
+  ready: boolean;
+  /** One line for a person: `3/3 ready, image registry.example/backend:v2` or what is wrong. */
+  summary: string;
+  /** What keeps it from ready: pod statuses (CrashLoopBackOff...), Warning events, a deadline. */
+  problems: string[];
+  /** The image of each container of the pod template, by container name. */
+  images: Record<string, string>;
+  replicas: number;
+}
+
+/**
+ * The workloads behind the two versions (issue 14's release model, as Flagger promotes its
+ * primary): the user updates the canary Deployment; after the analysis the stable Deployment gets
+ * the canary's pod template, traffic goes back to it, and the canary is scaled to zero.
+ */
+export interface WorkloadPort {
+  /** The stable and canary Deployments (inputs, or found from the pods each version selects); throws naming what it saw. */
+  resolve(signal?: AbortSignal): Promise<{ stable: string; canary: string }>;
+  /** Copies the canary's pod template onto the stable Deployment, keeping the stable's selector labels, replicas and metadata; guarded against concurrent edits. */
+  copyCanaryToStable(signal?: AbortSignal): Promise<void>;
+  /** Waits until the stable Deployment has rolled out with sidecar-ready pods, or `timeoutMs` passes; never throws for "not ready". */
+  waitStable(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus>;
+  /** The stable Deployment's status now (a rollback while finalizing must not route to a stable that is not ready). */
+  stableStatus(signal?: AbortSignal): Promise<WorkloadStatus>;
+  /** Scales the canary Deployment: to `replicas`, or to the stable's replica count. */
+  scaleCanary(replicas: number | "stable", signal?: AbortSignal): Promise<void>;
+  /** Waits until the canary Deployment has rolled out with sidecar-ready pods, or `timeoutMs` passes. */
+  waitCanary(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus>;
+}
