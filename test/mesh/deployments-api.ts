@@ -191,7 +191,7 @@ export class WorkloadsApi {
         this.watch(res, route, url.searchParams);
         return true;
       }
-      const table = /as=Table/.test(req.headers.accept ?? "") && verb === "list";
+      const table = /as=Table/.test(req.headers.accept ?? "") && !route.sub;
       const { code, payload, object } = this.serve(
         route,
         req.headers["content-type"] ?? "",
@@ -283,6 +283,8 @@ export class WorkloadsApi {
       };
     }
     const view = r.sub === "scale" ? scaleOf(current) : current;
+    if (r.verb === "get" && table)
+      return { code: 200, payload: toTable(base, [current], String(rv(current))) };
     if (r.verb === "get") return { code: 200, payload: view };
 
     // update or patch: the new view, then what it changes in the stored Deployment.
