@@ -10,16 +10,26 @@
  * subresource, as kube-apiserver's RequestInfo), its audit log and its fault plan.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import fastJsonPatch, { type Operation } from "fast-json-patch";
 import type { DeploymentController } from "./deployments.ts";
-import { InvalidDeployment } from "./deployments.ts";
-import { applyDeploymentDefaults, sameJson, selectorString, strategicMerge } from "./deployments-model.ts";
+import {
+  APPS_GROUP,
+  APPS_V1,
+  ApiError,
+  parseBody,
+  patched,
+  rv,
+  type StatusBody,
+  safeJson,
+  scaleOf,
+  selects,
+  toTable,
+  VERBS,
+} from "./deployments-http.ts";
+import { applyDeploymentDefaults, InvalidDeployment, sameJson } from "./deployments-model.ts";
 import {
   type AuditEntry,
-  applyMergePatch,
   type KubeApiEmulator,
   type KubeObject,
-  matchesLabelSelector,
   RESOURCE_TYPES,
   status,
   type TokenGrant,
@@ -27,63 +37,9 @@ import {
 } from "./kube-api.ts";
 
 type Json = Record<string, unknown>;
-type StatusBody = ReturnType<typeof status>;
-class ApiError extends Error {
-  readonly body: StatusBody;
-  constructor(body: StatusBody) {
-    super(body.message);
-    this.body = body;
-  }
-}
 
 const ROUTE =
   /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/(?<namespace>[^/]+))?\/(?<resource>deployments|replicasets|events)(?:\/(?<name>[^/]+)(?:\/(?<sub>scale|status))?)?$/;
-const VERBS: Record<string, Verb[]> = {
-  deployments: ["get", "list", "watch", "create", "update", "patch", "delete"],
-  "deployments/scale": ["get", "update", "patch"],
-  "deployments/status": ["get", "update", "patch"],
-  replicasets: ["get", "list", "watch", "delete"],
-  "replicasets/status": ["get"],
-  events: ["get", "list", "watch"],
-};
-
-const resourceEntry = (name: string, kind: string, verbs: Verb[], extra: Json = {}) => ({
-  name,
-  singularName: name.includes("/") ? "" : kind.toLowerCase(),
-  namespaced: true,
-  kind,
-  verbs,
-  ...extra,
-});
-const APPS_V1 = {
-  kind: "APIResourceList",
-  apiVersion: "v1",
-  groupVersion: "apps/v1",
-  resources: [
-    resourceEntry("deployments", "Deployment", VERBS.deployments as Verb[], {
-      shortNames: ["deploy"],
-      categories: ["all"],
-    }),
-    resourceEntry("deployments/scale", "Scale", ["get", "patch", "update"], {
-      group: "autoscaling",
-      version: "v1",
-    }),
-    resourceEntry("deployments/status", "Deployment", ["get", "patch", "update"]),
-    resourceEntry("replicasets", "ReplicaSet", VERBS.replicasets as Verb[], {
-      shortNames: ["rs"],
-      categories: ["all"],
-    }),
-    resourceEntry("replicasets/status", "ReplicaSet", ["get"]),
-  ],
-};
-const APPS_GROUP = {
-  kind: "APIGroup",
-  apiVersion: "v1",
-  name: "apps",
-  versions: [{ groupVersion: "apps/v1", version: "v1" }],
-  preferredVersion: { groupVersion: "apps/v1", version: "v1" },
-};
-
 interface Route {
   verb: Verb;
   group: string;
@@ -364,70 +320,6 @@ export class WorkloadsApi {
   }
 }
 
-const rv = (o: KubeObject) => Number(o.metadata.resourceVersion ?? 0);
-
-/** labelSelector and fieldSelector (dotted paths: metadata.name, involvedObject.name, ...). */
-function selects(query: URLSearchParams): (o: KubeObject) => boolean {
-  const labels = query.get("labelSelector") ?? "";
-  const fields = (query.get("fieldSelector") ?? "").split(",").filter(Boolean);
-  return (o) =>
-    matchesLabelSelector(labels, o.metadata.labels ?? {}) &&
-    fields.every((requirement) => {
-      const m = /^([\w.]+)\s*(!=|==|=)\s*(.*)$/.exec(requirement);
-      if (!m)
-        throw new ApiError(
-          status(400, "BadRequest", `invalid selector: '${requirement}'; can't understand '${requirement}'`),
-        );
-      const value = (m[1] as string).split(".").reduce<unknown>((v, k) => (v as Json | undefined)?.[k], o);
-      return (String(value ?? "") === m[3]) === (m[2] !== "!=");
-    });
-}
-
-function scaleOf(deployment: KubeObject): KubeObject {
-  const { name, namespace, uid, resourceVersion, creationTimestamp } = deployment.metadata;
-  const spec = deployment.spec as Json;
-  return {
-    kind: "Scale",
-    apiVersion: "autoscaling/v1",
-    metadata: { name, namespace, uid, resourceVersion, creationTimestamp } as KubeObject["metadata"],
-    spec: { replicas: spec.replicas ?? 1 },
-    status: {
-      replicas: (deployment.status as Json | undefined)?.replicas ?? 0,
-      selector: selectorString(spec.selector as Json),
-    },
-  };
-}
-
-function patched(view: KubeObject, contentType: string, body: string): KubeObject {
-  const mediaType = contentType.split(";")[0]?.trim();
-  if (mediaType === "application/json-patch+json") {
-    const ops = parseBody(body);
-    if (!Array.isArray(ops))
-      throw new ApiError(
-        status(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch"),
-      );
-    try {
-      return fastJsonPatch.applyPatch(structuredClone(view), ops as Operation[], true, false).newDocument;
-    } catch {
-      // As kube-apiserver (kubernetes PR 68346): a patch that cannot be applied is 422 Invalid.
-      throw new ApiError(
-        status(422, "Invalid", "the server rejected our request due to an error in our request", {}),
-      );
-    }
-  }
-  if (mediaType === "application/merge-patch+json")
-    return applyMergePatch(view, parseBody(body)) as KubeObject;
-  if (mediaType === "application/strategic-merge-patch+json")
-    return strategicMerge(view, parseBody(body)) as KubeObject;
-  throw new ApiError(
-    status(
-      415,
-      "UnsupportedMediaType",
-      "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
-    ),
-  );
-}
-
 function invalid(error: InvalidDeployment): StatusBody {
   const causes = error.problems.map(([field, message]) => ({ reason: "FieldValueInvalid", message, field }));
   return status(422, "Invalid", error.message, {
@@ -436,108 +328,4 @@ function invalid(error: InvalidDeployment): StatusBody {
     kind: "Deployment",
     causes,
   });
-}
-
-/** kubectl's HumanDuration, as the AGE column shows it. */
-function age(created: unknown): string {
-  const s = Math.max(0, Math.floor((Date.now() - Date.parse(String(created))) / 1000));
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 ? `${m}m${s % 60}s` : `${m}m`;
-  if (m < 180) return `${m}m`;
-  return `${Math.floor(m / 60)}h`;
-}
-
-/** The server-side Table `kubectl get` asks for (columns as kube-apiserver's printers). */
-function toTable(resource: string, items: KubeObject[], resourceVersion: string): Json {
-  const column = (name: string, type = "string", priority = 0) => ({
-    name,
-    type,
-    format: name === "Name" ? "name" : "",
-    description: "",
-    priority,
-  });
-  const n = (v: unknown) => (typeof v === "number" ? v : 0);
-  const images = (o: KubeObject) => {
-    const containers = ((((o.spec as Json)?.template as Json)?.spec as Json)?.containers as Json[]) ?? [];
-    return [containers.map((c) => c.name).join(","), containers.map((c) => c.image).join(",")];
-  };
-  const columns =
-    resource === "deployments"
-      ? [
-          column("Name"),
-          column("Ready"),
-          column("Up-to-date", "integer"),
-          column("Available", "integer"),
-          column("Age"),
-          column("Containers", "string", 1),
-          column("Images", "string", 1),
-          column("Selector", "string", 1),
-        ]
-      : resource === "replicasets"
-        ? [
-            column("Name"),
-            column("Desired", "integer"),
-            column("Current", "integer"),
-            column("Ready", "integer"),
-            column("Age"),
-            column("Containers", "string", 1),
-            column("Images", "string", 1),
-            column("Selector", "string", 1),
-          ]
-        : [column("Name"), column("Type"), column("Reason"), column("Message"), column("Age")];
-  const cells = (o: KubeObject) => {
-    const spec = (o.spec ?? {}) as Json;
-    const st = (o.status ?? {}) as Json;
-    const selector = selectorString(spec.selector as Json);
-    if (resource === "deployments")
-      return [
-        o.metadata.name,
-        `${n(st.readyReplicas)}/${n(spec.replicas)}`,
-        n(st.updatedReplicas),
-        n(st.availableReplicas),
-        age(o.metadata.creationTimestamp),
-        ...images(o),
-        selector,
-      ];
-    if (resource === "replicasets")
-      return [
-        o.metadata.name,
-        n(spec.replicas),
-        n(st.replicas),
-        n(st.readyReplicas),
-        age(o.metadata.creationTimestamp),
-        ...images(o),
-        selector,
-      ];
-    return [o.metadata.name, o.type, o.reason, o.message, age(o.metadata.creationTimestamp)];
-  };
-  return {
-    kind: "Table",
-    apiVersion: "meta.k8s.io/v1",
-    metadata: { resourceVersion },
-    columnDefinitions: columns,
-    rows: items.map((o) => ({
-      cells: cells(o),
-      object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata },
-    })),
-  };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function parseBody(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch (e) {
-    throw new ApiError(
-      status(400, "BadRequest", `the object provided is unrecognized (${(e as Error).message})`),
-    );
-  }
 }

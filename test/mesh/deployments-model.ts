@@ -363,48 +363,13 @@ export function rolloutStatus(deployment: KubeObject): { done: boolean; message:
   return { done: true, message: `deployment "${name}" successfully rolled out` };
 }
 
-/** patchMergeKey of the pod spec's lists (k8s.io/api core/v1 struct tags). */
-const MERGE_KEYS: Record<string, string> = {
-  containers: "name",
-  initContainers: "name",
-  ephemeralContainers: "name",
-  volumes: "name",
-  env: "name",
-  volumeMounts: "mountPath",
-  ports: "containerPort",
-  imagePullSecrets: "name",
-  hostAliases: "ip",
-};
-
-/**
- * Strategic merge patch as kubectl sends it (`kubectl set image`, `kubectl patch`): maps merge,
- * null deletes, lists with a merge key merge element by element (`$patch: delete` removes one),
- * other lists replace; ordering directives (`$setElementOrder/...`, `$retainKeys`) are ignored.
- */
-export function strategicMerge(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return structuredClone(patch);
-  const directive = (patch as Json).$patch;
-  const base = typeof target === "object" && target !== null && !Array.isArray(target) ? target : {};
-  const result: Json = directive === "replace" ? {} : { ...(base as Json) };
-  for (const [key, value] of Object.entries(patch)) {
-    if (key.startsWith("$")) continue;
-    const mergeKey = MERGE_KEYS[key];
-    if (value === null) delete result[key];
-    else if (mergeKey && Array.isArray(value) && Array.isArray(result[key]))
-      result[key] = mergeList(result[key] as Json[], value as Json[], mergeKey);
-    else result[key] = strategicMerge(result[key], value);
+/** A Deployment the apps/v1 validation refuses (422 Invalid), with each field's problem. */
+export class InvalidDeployment extends Error {
+  readonly deployment: string;
+  readonly problems: Array<[string, string]>;
+  constructor(deployment: string, problems: Array<[string, string]>) {
+    super(`Deployment.apps "${deployment}" is invalid: ${problems.map(([f, m]) => `${f}: ${m}`).join(", ")}`);
+    this.deployment = deployment;
+    this.problems = problems;
   }
-  return result;
-}
-
-function mergeList(current: Json[], patch: Json[], key: string): Json[] {
-  const result = [...current];
-  for (const element of patch) {
-    const at = result.findIndex((e) => e[key] === element[key]);
-    if (element.$patch === "delete") {
-      if (at >= 0) result.splice(at, 1);
-    } else if (at >= 0) result[at] = strategicMerge(result[at], element) as Json;
-    else result.push(strategicMerge({}, element) as Json);
-  }
-  return result;
 }

@@ -130,13 +130,17 @@ export function podStatus(
   };
 }
 
+/** Who records an Event and what it says. */
+export interface EventSource {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  component: string;
+  fieldPath?: string;
+}
+
 /** A core/v1 Event as the kubelet or a controller records it. */
-export function eventFor(
-  involved: KubeObject,
-  e: { type: "Normal" | "Warning"; reason: string; message: string; component: string; fieldPath?: string },
-  suffix: string,
-  now: number,
-): KubeObject {
+export function eventFor(involved: KubeObject, e: EventSource, suffix: string, now: number): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Event",
@@ -159,6 +163,19 @@ export function eventFor(
     lastTimestamp: seconds(now),
     count: 1,
   } as KubeObject;
+}
+
+/** The kubelet's Warning for a container that crash-loops or whose image cannot be pulled. */
+export function kubeletWarning(pod: KubeObject, container: string, reason: NotReadyReason): EventSource {
+  const { name, namespace, uid } = pod.metadata;
+  const image = ((pod.spec as Json).containers as Json[]).find((c) => c.name === container)?.image;
+  const fieldPath = `spec.containers{${container}}`;
+  if (reason === "ImagePullBackOff") {
+    const message = `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found`;
+    return { type: "Warning", reason: "Failed", component: "kubelet", message, fieldPath };
+  }
+  const message = `Back-off restarting failed container ${container} in pod ${name}_${namespace}(${uid})`;
+  return { type: "Warning", reason: "BackOff", component: "kubelet", message, fieldPath };
 }
 
 /** A Deployment in the shape `kubectl create deployment` gives, selected by `labels`. */

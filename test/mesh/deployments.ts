@@ -21,6 +21,7 @@ import {
   applyDeploymentDefaults,
   deploymentProblems,
   deploymentStatus,
+  InvalidDeployment,
   type NotReadyReason,
   podSuffix,
   REVISION,
@@ -31,7 +32,15 @@ import {
   TEMPLATE_HASH,
   templateHash,
 } from "./deployments-model.ts";
-import { eventFor, injectsSidecar, podFor, podStatus, replicaSetFor } from "./deployments-objects.ts";
+import {
+  type EventSource,
+  eventFor,
+  injectsSidecar,
+  kubeletWarning,
+  podFor,
+  podStatus,
+  replicaSetFor,
+} from "./deployments-objects.ts";
 import type { KubeApiEmulator, KubeObject } from "./kube-api.ts";
 
 export type { NotReadyReason } from "./deployments-model.ts";
@@ -289,8 +298,13 @@ export class DeploymentController {
     if (!complete && !timedOut) {
       const deadlineMs = ((spec(deployment).progressDeadlineSeconds as number) ?? 600) * 1000;
       const due = (this.lastProgress.get(uid) ?? now) + deadlineMs - now;
+      // One deadline check per Deployment: a later sync replaces the one scheduled before.
       const key = `${namespace}/${name}`;
-      clearTimeout(this.deadlines.get(key));
+      const previous = this.deadlines.get(key);
+      if (previous) {
+        clearTimeout(previous);
+        this.timers.delete(previous);
+      }
       this.deadlines.set(
         key,
         this.later(Math.max(due, 0) + 5, () => this.reconcileSoon(namespace, name)),
@@ -320,7 +334,12 @@ export class DeploymentController {
     });
     const direction = replicas > from ? "up" : "down";
     const message = `Scaled ${direction} replica set ${rsName} to ${replicas} from ${from}`;
-    this.record(deployment, "Normal", "ScalingReplicaSet", "deployment-controller", message);
+    this.record(deployment, {
+      type: "Normal",
+      reason: "ScalingReplicaSet",
+      component: "deployment-controller",
+      message,
+    });
     const pods = this.podsOf(rs);
     const namespaceLabels = this.kube.get("namespaces", undefined, namespace)?.metadata.labels ?? {};
     const template = (spec(rs).template as KubeObject | undefined)?.metadata ?? { name: "" };
@@ -369,22 +388,8 @@ export class DeploymentController {
       const started = this.write("pods", namespace, current.metadata.name, (p) => {
         p.status = podStatus(p, "started", failing, ip, Date.now());
       });
-      for (const [container, reason] of failing) {
-        const image = (spec(started).containers as Json[]).find((c) => c.name === container)?.image;
-        const message =
-          reason === "ImagePullBackOff"
-            ? `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found`
-            : `Back-off restarting failed container ${container} in pod ${started.metadata.name}_${namespace}(${started.metadata.uid})`;
-        const fieldPath = `spec.containers{${container}}`;
-        this.record(
-          started,
-          "Warning",
-          reason === "ImagePullBackOff" ? "Failed" : "BackOff",
-          "kubelet",
-          message,
-          fieldPath,
-        );
-      }
+      for (const [container, reason] of failing)
+        this.record(started, kubeletWarning(started, container, reason));
       const rsName = (started.metadata.ownerReferences as Json[] | undefined)?.[0]?.name as
         | string
         | undefined;
@@ -400,29 +405,9 @@ export class DeploymentController {
     return this.rule(image);
   }
 
-  private record(
-    involved: KubeObject,
-    type: "Normal" | "Warning",
-    reason: string,
-    component: string,
-    message: string,
-    fieldPath?: string,
-  ): void {
+  private record(involved: KubeObject, event: EventSource): void {
     this.sequence += 1;
     const suffix = this.sequence.toString(16).padStart(16, "0");
-    this.add(
-      "events",
-      eventFor(involved, { type, reason, message, component, fieldPath }, suffix, Date.now()),
-    );
-  }
-}
-
-export class InvalidDeployment extends Error {
-  readonly deployment: string;
-  readonly problems: Array<[string, string]>;
-  constructor(deployment: string, problems: Array<[string, string]>) {
-    super(`Deployment.apps "${deployment}" is invalid: ${problems.map(([f, m]) => `${f}: ${m}`).join(", ")}`);
-    this.deployment = deployment;
-    this.problems = problems;
+    this.add("events", eventFor(involved, event, suffix, Date.now()));
   }
 }
