@@ -144,7 +144,7 @@ export class WorkloadsApi {
       }
       if (verb === "watch") {
         audit(200);
-        this.watch(res, route, url.searchParams);
+        this.watch(res, route, url.searchParams, /as=Table/.test(req.headers.accept ?? ""));
         return true;
       }
       const table = /as=Table/.test(req.headers.accept ?? "") && !route.sub;
@@ -292,14 +292,16 @@ export class WorkloadsApi {
   }
 
   /** A watch as client-go reads it: one `{type, object}` JSON document per event on a chunked answer. */
-  private watch(res: ServerResponse, r: Route, query: URLSearchParams): void {
+  private watch(res: ServerResponse, r: Route, query: URLSearchParams, table: boolean): void {
     const base = r.resource.split("/")[0] as string;
     const matches = (o: KubeObject) =>
       (r.namespace === undefined || o.metadata.namespace === r.namespace) && selects(query)(o);
     const from = Number(query.get("resourceVersion") || 0);
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
     res.flushHeaders();
-    const send = (type: string, object: KubeObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+    // `kubectl get -w` asks for Tables: each event then carries a one-row Table of the object.
+    const view = (o: KubeObject) => (table ? toTable(base, [o], String(rv(o))) : o);
+    const send = (type: string, o: KubeObject) => res.write(`${JSON.stringify({ type, object: view(o) })}\n`);
     // Without a version, the current state as ADDED; from a version, whatever changed since (the
     // emulator keeps no history, so only the latest state of each object).
     for (const o of this.kube.list(base, r.namespace).filter(matches)) {

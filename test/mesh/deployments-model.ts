@@ -105,6 +105,7 @@ export function applyDeploymentDefaults(deployment: KubeObject): void {
     c.terminationMessagePath ??= "/dev/termination-log";
     c.terminationMessagePolicy ??= "File";
     c.resources ??= {};
+    for (const port of (c.ports as Json[] | undefined) ?? []) port.protocol ??= "TCP";
   }
 }
 
