@@ -13,6 +13,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeploymentController, deploymentManifest } from "./mesh/deployments.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { loadManifests } from "./support/manifests.ts";
 
 const NS = "shop";
 const IMAGE = "registry.example/backend";
@@ -221,6 +222,11 @@ describe("the Deployment controller through @kubernetes/client-node", () => {
     config.loadFromString(kube.kubeconfig(token, NS));
     return config.makeApiClient(k8s.AppsV1Api);
   };
+  const k8sCore = () => {
+    const config = new k8s.KubeConfig();
+    config.loadFromString(kube.kubeconfig("admin-token", NS));
+    return config.makeApiClient(k8s.CoreV1Api);
+  };
   const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
   const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
   const failure = async (call: Promise<unknown>) => {
@@ -364,6 +370,27 @@ describe("the Deployment controller through @kubernetes/client-node", () => {
     expect(apps.pods(NS, "batch").map(images)).toEqual([["registry.example/batch:1"]]);
     const sets = await client().listNamespacedReplicaSet({ namespace: NS, labelSelector: "app=batch" });
     expect(sets.items.map((rs) => rs.metadata?.ownerReferences?.[0]?.name)).toEqual(["batch"]);
+  });
+
+  it("the repository's manifests/ Deployments roll out: pods selected by their subsets, READY 2/2 with the sidecar", async () => {
+    apps.delete("deployments", NS, "backend");
+    const deployments = loadManifests().filter((d) => d.object.kind === "Deployment");
+    expect(deployments.map((d) => d.object.metadata.name).sort()).toEqual(["backend-v1", "backend-v2"]);
+    for (const { object } of deployments) {
+      await client().createNamespacedDeployment({ namespace: NS, body: object as k8s.V1Deployment });
+    }
+    for (const version of ["v1", "v2"]) {
+      await apps.rolledOut(NS, `backend-${version}`);
+      const pods = await k8sCore().listNamespacedPod({
+        namespace: NS,
+        labelSelector: `app=backend,version=${version}`,
+      });
+      expect(pods.items).toHaveLength(2);
+      for (const pod of pods.items) {
+        expect(pod.spec?.containers.map((c) => c.name)).toEqual(["backend", "istio-proxy"]);
+        expect(pod.status?.containerStatuses?.every((c) => c.ready)).toBe(true);
+      }
+    }
   });
 
   it("breakImage: new pods wait in ImagePullBackOff until the image is repaired", async () => {
