@@ -101,6 +101,9 @@ export class DeploymentController {
     this.sidecarImage = options.sidecarImage ?? "docker.io/istio/proxyv2:1.24.0";
     this.api = new WorkloadsApi(kube, this);
     kube.workloads = this.api;
+    // Like a controller manager starting: Deployments already stored (kube.seed) are synced too.
+    for (const d of kube.list("deployments"))
+      this.reconcileSoon(d.metadata.namespace as string, d.metadata.name);
   }
 
   // ---- For tests: the user's own writes (kubectl apply / set image) and the cluster's faults ----
