@@ -158,6 +158,9 @@ describe.skipIf(!installed)("the Deployment controller as kubectl sees it", () =
     const stuck = await vi.waitUntil(() => podsOf().find((p) => waiting(p) === "CrashLoopBackOff"));
     expect(images(stuck)[0]).toBe(`${IMAGE}:broken`);
     expect(podsOf().filter((p) => images(p)[0] === `${IMAGE}:v1` && ready(p))).toHaveLength(2);
+    const table = (await kubectl("get", "pods", "-l", "app=backend")).stdout;
+    expect(table).toMatch(new RegExp(`${stuck.metadata.name}\\s+1/2\\s+CrashLoopBackOff\\s+1\\s`));
+    expect(table.match(/\s2\/2\s+Running\s/g)).toHaveLength(2);
     const events = JSON.parse(
       (
         await kubectl(

@@ -3,7 +3,8 @@
  * emulator's `workloads` hook: apps/v1 `deployments` (get, list, watch, create, update, patch as
  * JSON Patch, merge or strategic merge, delete; the `scale` subresource as autoscaling/v1 Scale and
  * `status`), `replicasets` (get, list, watch, delete) and core/v1 `events` (get, list, watch), with
- * `labelSelector`, `fieldSelector`, server-side Tables for `kubectl get`, and the apps/v1 discovery
+ * `labelSelector`, `fieldSelector`, server-side Tables for `kubectl get` (pods too: READY 2/2,
+ * STATUS CrashLoopBackOff; every other pod request stays the emulator's), and the apps/v1 discovery
  * document that lists the subresources (kubectl's scale client looks `deployments/scale` up there).
  *
  * Requests go through the emulator's own authorization (RBAC resource `deployments/scale` for the
@@ -39,7 +40,7 @@ import {
 type Json = Record<string, unknown>;
 
 const ROUTE =
-  /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/(?<namespace>[^/]+))?\/(?<resource>deployments|replicasets|events)(?:\/(?<name>[^/]+)(?:\/(?<sub>scale|status))?)?$/;
+  /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/(?<namespace>[^/]+))?\/(?<resource>deployments|replicasets|events|pods)(?:\/(?<name>[^/]+)(?:\/(?<sub>scale|status))?)?$/;
 interface Route {
   verb: Verb;
   group: string;
@@ -79,7 +80,11 @@ export class WorkloadsApi {
     const g = ROUTE.exec(url.pathname)?.groups;
     if (!g) return false;
     const group = url.pathname.startsWith("/apis/apps/") ? "apps" : "";
-    if ((g.resource === "events") !== (group === "")) return false;
+    const core = g.resource === "events" || g.resource === "pods";
+    if (core !== (group === "")) return false;
+    const table = /as=Table/.test(req.headers.accept ?? "") && !g.sub;
+    if (g.resource === "pods" && !(table && req.method === "GET" && url.searchParams.get("watch") === null))
+      return false;
     const resource = g.sub ? `${g.resource}/${g.sub}` : (g.resource as string);
     const methodVerb: Record<string, Verb> = {
       GET: g.name ? "get" : /^(true|1)$/.test(url.searchParams.get("watch") ?? "") ? "watch" : "list",
@@ -147,7 +152,6 @@ export class WorkloadsApi {
         this.watch(res, route, url.searchParams, /as=Table/.test(req.headers.accept ?? ""));
         return true;
       }
-      const table = /as=Table/.test(req.headers.accept ?? "") && !route.sub;
       const { code, payload, object } = this.serve(
         route,
         req.headers["content-type"] ?? "",

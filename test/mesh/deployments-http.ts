@@ -24,6 +24,8 @@ export const VERBS: Record<string, Verb[]> = {
   replicasets: ["get", "list", "watch", "delete"],
   "replicasets/status": ["get"],
   events: ["get", "list", "watch"],
+  // Only the Tables `kubectl get pods` asks for: the emulator itself serves pods otherwise.
+  pods: ["get", "list"],
 };
 
 export const resourceEntry = (name: string, kind: string, verbs: Verb[], extra: Json = {}) => ({
@@ -137,77 +139,108 @@ export function age(created: unknown): string {
   return `${Math.floor(m / 60)}h`;
 }
 
-/** The server-side Table `kubectl get` asks for (columns as kube-apiserver's printers). */
-export function toTable(resource: string, items: KubeObject[], resourceVersion: string): Json {
-  const column = (name: string, type = "string", priority = 0) => ({
-    name,
-    type,
-    format: name === "Name" ? "name" : "",
-    description: "",
-    priority,
-  });
+type Column = [name: string, type: string, priority: number];
+const COLUMNS: Record<string, Column[]> = {
+  deployments: [
+    ["Name", "string", 0],
+    ["Ready", "string", 0],
+    ["Up-to-date", "integer", 0],
+    ["Available", "integer", 0],
+    ["Age", "string", 0],
+    ["Containers", "string", 1],
+    ["Images", "string", 1],
+    ["Selector", "string", 1],
+  ],
+  replicasets: [
+    ["Name", "string", 0],
+    ["Desired", "integer", 0],
+    ["Current", "integer", 0],
+    ["Ready", "integer", 0],
+    ["Age", "string", 0],
+    ["Containers", "string", 1],
+    ["Images", "string", 1],
+    ["Selector", "string", 1],
+  ],
+  pods: [
+    ["Name", "string", 0],
+    ["Ready", "string", 0],
+    ["Status", "string", 0],
+    ["Restarts", "string", 0],
+    ["Age", "string", 0],
+    ["IP", "string", 1],
+    ["Node", "string", 1],
+  ],
+  events: [
+    ["Name", "string", 0],
+    ["Type", "string", 0],
+    ["Reason", "string", 0],
+    ["Message", "string", 0],
+    ["Age", "string", 0],
+  ],
+};
+
+/** One row's cells, as kube-apiserver's printers (pkg/printers/internalversion) fill them. */
+function cells(resource: string, o: KubeObject): unknown[] {
   const n = (v: unknown) => (typeof v === "number" ? v : 0);
-  const images = (o: KubeObject) => {
-    const containers = ((((o.spec as Json)?.template as Json)?.spec as Json)?.containers as Json[]) ?? [];
-    return [containers.map((c) => c.name).join(","), containers.map((c) => c.image).join(",")];
-  };
-  const columns =
-    resource === "deployments"
-      ? [
-          column("Name"),
-          column("Ready"),
-          column("Up-to-date", "integer"),
-          column("Available", "integer"),
-          column("Age"),
-          column("Containers", "string", 1),
-          column("Images", "string", 1),
-          column("Selector", "string", 1),
-        ]
-      : resource === "replicasets"
-        ? [
-            column("Name"),
-            column("Desired", "integer"),
-            column("Current", "integer"),
-            column("Ready", "integer"),
-            column("Age"),
-            column("Containers", "string", 1),
-            column("Images", "string", 1),
-            column("Selector", "string", 1),
-          ]
-        : [column("Name"), column("Type"), column("Reason"), column("Message"), column("Age")];
-  const cells = (o: KubeObject) => {
-    const spec = (o.spec ?? {}) as Json;
-    const st = (o.status ?? {}) as Json;
-    const selector = selectorString(spec.selector as Json);
-    if (resource === "deployments")
-      return [
-        o.metadata.name,
-        `${n(st.readyReplicas)}/${n(spec.replicas)}`,
-        n(st.updatedReplicas),
-        n(st.availableReplicas),
-        age(o.metadata.creationTimestamp),
-        ...images(o),
-        selector,
-      ];
-    if (resource === "replicasets")
-      return [
-        o.metadata.name,
-        n(spec.replicas),
-        n(st.replicas),
-        n(st.readyReplicas),
-        age(o.metadata.creationTimestamp),
-        ...images(o),
-        selector,
-      ];
-    return [o.metadata.name, o.type, o.reason, o.message, age(o.metadata.creationTimestamp)];
-  };
+  const spec = (o.spec ?? {}) as Json;
+  const st = (o.status ?? {}) as Json;
+  const created = age(o.metadata.creationTimestamp);
+  const containers =
+    (((spec.template as Json | undefined)?.spec as Json | undefined)?.containers as Json[]) ?? [];
+  const wide = [
+    containers.map((c) => c.name).join(","),
+    containers.map((c) => c.image).join(","),
+    selectorString(spec.selector as Json),
+  ];
+  if (resource === "deployments")
+    return [
+      o.metadata.name,
+      `${n(st.readyReplicas)}/${n(spec.replicas)}`,
+      n(st.updatedReplicas),
+      n(st.availableReplicas),
+      created,
+      ...wide,
+    ];
+  if (resource === "replicasets")
+    return [o.metadata.name, n(spec.replicas), n(st.replicas), n(st.readyReplicas), created, ...wide];
+  if (resource === "pods") {
+    const statuses =
+      (st.containerStatuses as Array<{
+        ready?: boolean;
+        restartCount?: number;
+        state?: { waiting?: { reason?: string } };
+      }>) ?? [];
+    const waiting = statuses.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
+    const restarts = statuses.reduce((sum, c) => sum + (c.restartCount ?? 0), 0);
+    const ready = `${statuses.filter((c) => c.ready).length}/${((spec.containers as Json[]) ?? []).length}`;
+    return [
+      o.metadata.name,
+      ready,
+      waiting ?? st.phase ?? "Unknown",
+      String(restarts),
+      created,
+      st.podIP ?? "<none>",
+      spec.nodeName ?? "<none>",
+    ];
+  }
+  return [o.metadata.name, o.type, o.reason, o.message, created];
+}
+
+/** The server-side Table `kubectl get` asks for (`Accept: application/json;as=Table;g=meta.k8s.io`). */
+export function toTable(resource: string, items: KubeObject[], resourceVersion: string): Json {
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
     metadata: { resourceVersion },
-    columnDefinitions: columns,
+    columnDefinitions: (COLUMNS[resource] ?? []).map(([name, type, priority]) => ({
+      name,
+      type,
+      format: name === "Name" ? "name" : "",
+      description: "",
+      priority,
+    })),
     rows: items.map((o) => ({
-      cells: cells(o),
+      cells: cells(resource, o),
       object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata },
     })),
   };
