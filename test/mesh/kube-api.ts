@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { stringify } from "yaml";
+import type { WorkloadsApi } from "./deployments-api.ts";
 import { KubeFaultPlan } from "./kube-faults.ts";
 
 export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete" | "watch";
@@ -153,6 +154,31 @@ export const RESOURCE_TYPES: ResourceType[] = [
     namespaced: false,
     verbs: ["get", "list", "watch"],
   },
+  // deployments helper: served by deployments-api.ts once a DeploymentController is installed.
+  {
+    group: "apps",
+    versions: ["v1"],
+    resource: "deployments",
+    kind: "Deployment",
+    namespaced: true,
+    verbs: CRD_VERBS,
+  },
+  {
+    group: "apps",
+    versions: ["v1"],
+    resource: "replicasets",
+    kind: "ReplicaSet",
+    namespaced: true,
+    verbs: CRD_VERBS,
+  },
+  {
+    group: "",
+    versions: ["v1"],
+    resource: "events",
+    kind: "Event",
+    namespaced: true,
+    verbs: ["get", "list", "watch"],
+  },
 ];
 
 /** kube-apiserver's `Status` for a failure. */
@@ -276,6 +302,8 @@ export class KubeApiEmulator {
   private readonly tokens: Record<string, TokenGrant>;
   private readonly faults: Fault[] = [];
   private readonly meshFaults: MeshFault[] = []; // mesh helper
+  /** deployments helper: apps/v1 workloads and events, set by `new DeploymentController(kube)`. */
+  workloads?: WorkloadsApi;
   private readonly sockets = new Set<Socket>();
   private readonly hanging = new Set<ServerResponse>();
   private revision = 1000;
@@ -400,6 +428,14 @@ export class KubeApiEmulator {
       .map(clone);
   }
 
+  /** deployments helper: deletes an object (the controller's pods, ReplicaSets, cascades). */
+  remove(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = this.key(resource, namespace, name);
+    const obj = this.store.get(key);
+    if (!obj || !this.store.delete(key)) return undefined;
+    return { ...clone(obj), metadata: { ...clone(obj.metadata), resourceVersion: this.nextVersion() } };
+  }
+
   /** Another writer edits the object (as kubectl edit would): resourceVersion and generation move on. */
   editOutOfBand(
     resource: string,
@@ -459,6 +495,8 @@ export class KubeApiEmulator {
         return;
       }
       entry.user = grant.user;
+      // deployments helper
+      if (this.workloads && (await this.workloads.handle(req, res, url, body, grant))) return;
       const discovery = this.discovery(url.pathname);
       if (discovery) {
         send(200, discovery);
@@ -593,6 +631,12 @@ export class KubeApiEmulator {
             versions: ISTIO_VERSIONS.map((v) => ({ groupVersion: `${ISTIO_GROUP}/${v}`, version: v })),
             preferredVersion: { groupVersion: `${ISTIO_GROUP}/v1`, version: "v1" },
           },
+          // deployments helper
+          {
+            name: "apps",
+            versions: [{ groupVersion: "apps/v1", version: "v1" }],
+            preferredVersion: { groupVersion: "apps/v1", version: "v1" },
+          },
         ],
       };
     }
@@ -672,7 +716,7 @@ export class KubeApiEmulator {
     return { type, group: type.group, version, resource: type.resource, namespace, name, verb };
   }
 
-  private authorize(
+  authorize(
     grant: TokenGrant,
     r: { verb: Verb; group: string; resource: string; namespace?: string; name?: string; type: ResourceType },
   ) {
