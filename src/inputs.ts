@@ -21,12 +21,14 @@ import {
   parseStages,
   show,
 } from "./input-parsers.ts";
+import { type FinalizeConfig, parseFinalize } from "./input-finalize.ts";
 import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
 import { parseVirtualServices, type VirtualServiceRef } from "./input-virtual-services.ts";
 import type { Split } from "./mesh/split.ts";
 import { registerSecret } from "./redact.ts";
 import type { Command } from "./rollout/command.ts";
 
+export { FINALIZE_POLICIES, type FinalizeConfig, type FinalizePolicy } from "./input-finalize.ts";
 export { parseDuration, parseFraction } from "./input-parsers.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
@@ -40,6 +42,7 @@ export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
 export const SPLIT_POLICIES = ["continue", "restart"] as const;
 export type SplitPolicy = (typeof SPLIT_POLICIES)[number];
+
 
 export interface PrometheusConfig {
   /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */
@@ -96,6 +99,7 @@ export interface Config {
   readonly environment?: string;
   /** With promote or rollback: act only on this rollout. */
   readonly rolloutId?: string;
+  readonly finalize: FinalizeConfig;
 }
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
@@ -140,6 +144,12 @@ export const INPUT_NAMES = [
   "pull-request",
   "environment",
   "rollout-id",
+  "finalize",
+  "finalize-timeout",
+  "scale-down-canary",
+  "canary-replicas",
+  "stable-deployment",
+  "canary-deployment",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];
@@ -165,6 +175,8 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   reporter: "destination",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
+  finalize: "copy",
+  "scale-down-canary": "true",
 };
 
 export interface InputProblem {
@@ -359,6 +371,8 @@ export function parseConfig(raw: RawInputs): Config {
     );
   }
 
+  const finalize = parseFinalize(get, fail);
+
   if (problems.length > 0) throw new InputError(problems);
 
   const config: Config = {
@@ -395,6 +409,7 @@ export function parseConfig(raw: RawInputs): Config {
     pullRequest,
     environment,
     rolloutId,
+    finalize: finalize as FinalizeConfig,
   };
   return deepFreeze(config);
 }
