@@ -2,7 +2,14 @@
  * The finalization inputs (issue 14): what happens to the Deployments after a promotion. Pure, as
  * the other parsers in ./input-parsers.ts.
  */
-import { DNS1123_SUBDOMAIN, type Fail, type Get, parseBoolean, parseBoundedDuration, show } from "./input-parsers.ts";
+import {
+  DNS1123_SUBDOMAIN,
+  type Fail,
+  type Get,
+  parseBoolean,
+  parseBoundedDuration,
+  show,
+} from "./input-parsers.ts";
 
 /** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
 export const FINALIZE_POLICIES = ["copy", "none"] as const;
@@ -64,7 +71,10 @@ export function parseFinalize(get: Get, fail: Fail): FinalizeConfig | undefined 
   const stableDeployment = name("stable-deployment");
   const canaryDeployment = name("canary-deployment");
   if (stableDeployment && stableDeployment === canaryDeployment)
-    failing("canary-deployment", `${show(canaryDeployment)} is also stable-deployment; the two versions need their own Deployments`);
+    failing(
+      "canary-deployment",
+      `${show(canaryDeployment)} is also stable-deployment; the two versions need their own Deployments`,
+    );
   if (before.failed) return undefined;
   return {
     policy: policy as FinalizePolicy,

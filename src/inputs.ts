@@ -8,6 +8,7 @@
  */
 import * as core from "@actions/core";
 import { COMMANDS, INCONCLUSIVE_POLICIES, REPORTERS, UNREACHABLE_POLICIES } from "./constants.ts";
+import { type FinalizeConfig, parseFinalize } from "./input-finalize.ts";
 import {
   DNS1123_LABEL,
   kubeconfigProblem,
@@ -21,7 +22,6 @@ import {
   parseStages,
   show,
 } from "./input-parsers.ts";
-import { type FinalizeConfig, parseFinalize } from "./input-finalize.ts";
 import { inputSecrets, kubeconfigSecrets } from "./input-secrets.ts";
 import { parseVirtualServices, type VirtualServiceRef } from "./input-virtual-services.ts";
 import type { Split } from "./mesh/split.ts";
@@ -42,7 +42,6 @@ export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
 export const SPLIT_POLICIES = ["continue", "restart"] as const;
 export type SplitPolicy = (typeof SPLIT_POLICIES)[number];
-
 
 export interface PrometheusConfig {
   /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */

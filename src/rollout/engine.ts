@@ -294,12 +294,7 @@ export class RolloutEngine {
         );
       return this.finalize(state);
     }
-    if (
-      this.c.finalizing &&
-      state?.status === "promoted" &&
-      !state.finalized &&
-      allOnCanary(view.weights)
-    )
+    if (this.c.finalizing && state?.status === "promoted" && !state.finalized && allOnCanary(view.weights))
       throw new CommandError(
         `rollout ${state.rolloutId} was promoted to 100 % canary but never finalized (it ran before finalize: copy existed, or with finalize: none); nothing was changed. If the canary Deployment still runs that promoted version, run command: promote to finalize it (the stable Deployment gets its pod template and the traffic); then every release runs this workflow unchanged`,
       );

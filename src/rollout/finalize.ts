@@ -131,7 +131,13 @@ export class Finalizer {
     current = await traffic.write(
       0,
       guarded(
-        { holder: c.holder, now: () => c.ports.clock.now(), rolloutId: undefined, expectWeight: 100, targetWeight: 0 },
+        {
+          holder: c.holder,
+          now: () => c.ports.clock.now(),
+          rolloutId: undefined,
+          expectWeight: 100,
+          targetWeight: 0,
+        },
         (previous) =>
           c.after(
             previous ?? current,
@@ -149,7 +155,10 @@ export class Finalizer {
       ),
       signal,
     );
-    await this.emit("traffic-on-stable", "All traffic is back on the stable Deployment, which runs the promoted version");
+    await this.emit(
+      "traffic-on-stable",
+      "All traffic is back on the stable Deployment, which runs the promoted version",
+    );
 
     let scaled = "";
     if (c.s.finalize.scaleDownCanary) {
