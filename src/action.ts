@@ -11,6 +11,7 @@ import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
+import type { RolloutState } from "./mesh/state.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -21,9 +22,11 @@ import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
-import type { MetricsPort, TrafficPort } from "./rollout/ports.ts";
+import { readyCanary } from "./rollout/finalize.ts";
+import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
+import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
 export interface ActionRun {
   outcome: EngineOutcome;
@@ -108,6 +111,43 @@ function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
   return routers.length === 1 ? (routers[0] as VirtualServiceRouter) : new LockstepRouter(routers);
 }
 
+/** The Deployments behind the versions, found from the labels preflight read (or the inputs). */
+function workloadPortFor(
+  api: KubernetesMeshApi,
+  config: Config,
+  checked: { stableLabels: Record<string, string>; canaryLabels: Record<string, string> },
+): WorkloadPort {
+  return new KubernetesWorkloads({
+    api,
+    namespace: config.namespace,
+    stableLabels: checked.stableLabels,
+    canaryLabels: checked.canaryLabels,
+    stableDeployment: config.finalize.stableDeployment,
+    canaryDeployment: config.finalize.canaryDeployment,
+    clock: systemClock,
+  });
+}
+
+/**
+ * The Deployments by name, before preflight: the inputs, else those the last finalization recorded.
+ * Enough to scale and wait (it copies no template, which needs the versions' labels).
+ */
+function scaledDownCanaryPort(
+  api: KubernetesMeshApi,
+  config: Config,
+  previous: RolloutState | undefined,
+): WorkloadPort {
+  return new KubernetesWorkloads({
+    api,
+    namespace: config.namespace,
+    stableLabels: {},
+    canaryLabels: {},
+    stableDeployment: config.finalize.stableDeployment ?? previous?.deployments?.stable,
+    canaryDeployment: config.finalize.canaryDeployment ?? previous?.deployments?.canary,
+    clock: systemClock,
+  });
+}
+
 /** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
 function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
@@ -131,7 +171,22 @@ export async function runAction(
 
   let metrics: MetricsPort | undefined;
   let queries: { canary: string; stable: string } | undefined;
+  let workloads: WorkloadPort | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
+  const finalizing = config.finalize.policy === "copy";
+  if (moves && finalizing && config.command === "rollout" && !config.dryRun) {
+    // After a finalized promotion the canary runs no pods, and preflight checks its pods: scale it
+    // up first, by the names the finalization recorded (no pods are left to find it by).
+    const previous = (await traffic.read(signal)).state;
+    const scaled = await readyCanary(
+      scaledDownCanaryPort(api, config, previous),
+      config.finalize,
+      previous,
+      signal,
+    );
+    if (scaled)
+      core.info(`◇ finalize: the canary Deployment was scaled back up for this release: ${scaled.summary}`);
+  }
   if (moves) {
     const all = await preflightAll(api, config.virtualServices, config.split, target, {
       rootNamespace: config.istioRootNamespace,
@@ -160,6 +215,11 @@ export async function runAction(
       queries = metrics.queries();
       core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
     }
+    if (finalizing) workloads = workloadPortFor(api, config, checked);
+  } else if (finalizing && config.command === "rollback") {
+    // A rollback while a promotion is being finalized checks the stable Deployment first.
+    const previous = (await traffic.read(signal)).state;
+    if (previous?.status === "finalizing") workloads = scaledDownCanaryPort(api, config, previous);
   }
 
   const reportContext = {
@@ -191,7 +251,7 @@ export async function runAction(
       // Each attempt of a run is its own rollout: a re-run after a rollback starts afresh.
       newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}${context.runAttempt && context.runAttempt !== "1" ? `-${context.runAttempt}` : ""}`,
     },
-    { traffic, metrics, clock: systemClock, events: reporters, signal },
+    { traffic, metrics, workloads, clock: systemClock, events: reporters, signal },
     where,
   );
   let outcome: EngineOutcome;

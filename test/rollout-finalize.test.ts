@@ -46,7 +46,14 @@ describe("finalize: copy", () => {
       [0, "promoted"],
       [0, "promoted"],
     ]);
-    expect(workloads.calls).toEqual(["resolve", "stableStatus", "copy", "waitStable", "scaleCanary 0"]);
+    expect(workloads.calls).toEqual([
+      "resolve",
+      "resolve",
+      "stableStatus",
+      "copy",
+      "waitStable",
+      "scaleCanary 0",
+    ]);
     expect(workloads.stable.images).toEqual({ app: "backend:v2" });
     expect(workloads.canary.replicas).toBe(0);
     expect(traffic.state).toMatchObject({
@@ -83,7 +90,7 @@ describe("finalize: copy", () => {
     workloads.calls.length = 0;
     const promote = setup({ command: "promote" }, { traffic: first.traffic, workloads }, "run-3");
     expect(await promote.engine.run()).toMatchObject({ result: "promoted", weight: 0, finalized: true });
-    expect(workloads.calls).toEqual(["resolve", "copy", "waitStable", "scaleCanary 0"]);
+    expect(workloads.calls).toEqual(["resolve", "resolve", "copy", "waitStable", "scaleCanary 0"]);
     expect(first.traffic.state).toMatchObject({ status: "promoted", finalized: true });
     expect(first.traffic.state?.finalizeProblem).toBeUndefined();
     expect(first.traffic.state?.history.map((h) => h.event)).toContain("finalize-retry");

@@ -111,6 +111,8 @@ export const RolloutStateSchema = z.object({
   finalized: z.boolean().optional(),
   /** The stable Deployment's images before the canary's template was copied onto it (for people undoing it by hand). */
   stableImagesBefore: z.record(z.string(), z.string()).optional(),
+  /** The Deployments finalization used: the next rollout scales the canary up by name before preflight (no pods to find it by). */
+  deployments: z.object({ stable: z.string(), canary: z.string() }).optional(),
   /** Finalization scaled the canary Deployment to zero; the next rollout scales it back up before stage 1. */
   canaryScaledDown: z.boolean().optional(),
   /** Why the last finalization attempt has not finished (the stable's problems), for reports. */

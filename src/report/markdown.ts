@@ -117,7 +117,12 @@ export function renderMarkdown(model: ReportModel): string {
     if (chart) lines.push("", chart);
   }
   if (model.finalization.length > 0)
-    lines.push("", "**Finalization** (the stable Deployment gets the promoted version):", "", ...model.finalization.map((step) => `- ${cell(step)}`));
+    lines.push(
+      "",
+      "**Finalization** (the stable Deployment gets the promoted version):",
+      "",
+      ...model.finalization.map((step) => `- ${cell(step)}`),
+    );
   if (model.warnings.length > 0) lines.push("", ...model.warnings.map((w) => `> [!WARNING]\n> ${cell(w)}`));
   if (model.next.length > 0) lines.push("", "**Next:** " + model.next.join(" "));
   const links = [

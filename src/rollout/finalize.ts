@@ -80,6 +80,7 @@ export class Finalizer {
         ? `Resuming the finalization of rollout ${state.rolloutId}: the stable Deployment gets the canary's pod template`
         : "Finalizing: the stable Deployment gets the canary's pod template; traffic stays on the canary until it is ready",
     );
+    const deployments = await this.workloads.resolve(signal);
     let imagesBefore = state.stableImagesBefore;
     if (!imagesBefore) {
       const before = await this.workloads.stableStatus(signal).catch(() => undefined);
@@ -103,6 +104,7 @@ export class Finalizer {
               status: "finalizing",
               reason: passed,
               lease: { holder: c.holder, expiresAt: this.leaseUntil() },
+              deployments,
               ...(imagesBefore ? { stableImagesBefore: imagesBefore } : {}),
               ...saved,
             },
