@@ -4,6 +4,7 @@
  */
 import * as core from "@actions/core";
 import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
+import { errorMessage } from "./error-message.ts";
 import { type Config, maskKubeconfig } from "./inputs.ts";
 import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
@@ -129,6 +130,27 @@ function workloadPortFor(
 }
 
 /**
+ * The port once it has found one Deployment per version. When it cannot, an explicit
+ * `finalize: copy` is refused before any write; the default warns and promotes as `none` does.
+ */
+async function resolvedWorkloads(
+  port: WorkloadPort,
+  config: Config,
+  signal?: AbortSignal,
+): Promise<WorkloadPort | undefined> {
+  try {
+    await port.resolve(signal);
+    return port;
+  } catch (error) {
+    if (config.finalize.explicit || signal?.aborted) throw error;
+    core.warning(
+      `finalize: copy (the default) needs one Deployment per version, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
+    );
+    return undefined;
+  }
+}
+
+/**
  * The Deployments by name, before preflight: the inputs, else those the last finalization recorded.
  * Enough to scale and wait (it copies no template, which needs the versions' labels).
  */
@@ -215,7 +237,8 @@ export async function runAction(
       queries = metrics.queries();
       core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
     }
-    if (finalizing) workloads = workloadPortFor(api, config, checked);
+    if (finalizing)
+      workloads = await resolvedWorkloads(workloadPortFor(api, config, checked), config, signal);
   } else if (finalizing && config.command === "rollback") {
     // A rollback while a promotion is being finalized checks the stable Deployment first.
     const previous = (await traffic.read(signal)).state;

@@ -17,6 +17,12 @@ export type FinalizePolicy = (typeof FINALIZE_POLICIES)[number];
 
 export interface FinalizeConfig {
   readonly policy: FinalizePolicy;
+  /**
+   * Whether the workflow set `finalize` itself. A default `copy` that finds no Deployment per
+   * version warns and promotes as `none` does (workflows written before finalization keep
+   * working); an explicit `copy` is refused before any write.
+   */
+  readonly explicit: boolean;
   /** How long the stable (and a scaled-up canary) may take to become ready; undefined: the Deployment's progressDeadlineSeconds. */
   readonly timeoutMs?: number;
   readonly scaleDownCanary: boolean;
@@ -26,7 +32,7 @@ export interface FinalizeConfig {
   readonly canaryDeployment?: string;
 }
 
-export function parseFinalize(get: Get, fail: Fail): FinalizeConfig | undefined {
+export function parseFinalize(get: Get, fail: Fail, explicit: boolean): FinalizeConfig | undefined {
   const before = { failed: false };
   const failing: Fail = (input, message) => {
     before.failed = true;
@@ -78,6 +84,7 @@ export function parseFinalize(get: Get, fail: Fail): FinalizeConfig | undefined 
   if (before.failed) return undefined;
   return {
     policy: policy as FinalizePolicy,
+    explicit,
     timeoutMs,
     scaleDownCanary: scaleDownCanary as boolean,
     canaryReplicas,

@@ -370,7 +370,7 @@ export function parseConfig(raw: RawInputs): Config {
     );
   }
 
-  const finalize = parseFinalize(get, fail);
+  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
 
   if (problems.length > 0) throw new InputError(problems);
 

@@ -218,7 +218,7 @@ describe("finalization inputs", () => {
     "prometheus-url": "http://prometheus:9090",
   };
   it("defaults to copy, scale-down, and the Deployment's own deadline", () => {
-    expect(parseConfig(base).finalize).toEqual({ policy: "copy", scaleDownCanary: true });
+    expect(parseConfig(base).finalize).toEqual({ policy: "copy", explicit: false, scaleDownCanary: true });
   });
   it("names each bad input with its value", () => {
     const bad = () =>
