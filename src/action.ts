@@ -23,7 +23,7 @@ import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
-import { readyCanary } from "./rollout/finalize.ts";
+import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
@@ -200,14 +200,18 @@ export async function runAction(
     // After a finalized promotion the canary runs no pods, and preflight checks its pods: scale it
     // up first, by the names the finalization recorded (no pods are left to find it by).
     const previous = (await traffic.read(signal)).state;
-    const scaled = await readyCanary(
-      scaledDownCanaryPort(api, config, previous),
-      config.finalize,
-      previous,
-      signal,
-    );
-    if (scaled)
-      core.info(`◇ finalize: the canary Deployment was scaled back up for this release: ${scaled.summary}`);
+    if (canaryScaledDown(previous)) {
+      const ready = await readyCanary(
+        scaledDownCanaryPort(api, config, previous),
+        config.finalize,
+        previous,
+        signal,
+      );
+      if (ready)
+        core.info(
+          `◇ finalize: the canary Deployment was scaled back up for this release: ${ready.status.summary}`,
+        );
+    }
   }
   if (moves) {
     const all = await preflightAll(api, config.virtualServices, config.split, target, {

@@ -48,6 +48,7 @@ describe("finalize: copy", () => {
     ]);
     expect(workloads.calls).toEqual([
       "resolve",
+      "waitCanary",
       "resolve",
       "stableStatus",
       "copy",
@@ -61,6 +62,7 @@ describe("finalize: copy", () => {
       finalized: true,
       canaryScaledDown: true,
       stableImagesBefore: { app: "backend:v1" },
+      deployments: { stable: "shop/backend-v1", canary: "shop/backend-v2" },
     });
     expect(traffic.state?.lease).toBeUndefined();
     expect(traffic.state?.stageResults).toHaveLength(4);
@@ -173,7 +175,7 @@ describe("finalize: copy", () => {
     const writes = first.traffic.writes.length;
     first.workloads.canaryBroken = true;
     const next = setup({}, { traffic: first.traffic, workloads: first.workloads }, "run-2", "def5678abc");
-    await expect(next.engine.run()).rejects.toThrow(/did not become ready.*no weight was written/);
+    await expect(next.engine.run()).rejects.toThrow(/was scaled back up for this release but did not roll out.*no weight was written/);
     expect(first.traffic.writes).toHaveLength(writes);
     expect(first.traffic.weight).toBe(0);
   });

@@ -304,12 +304,12 @@ export class RolloutEngine {
       await workloads?.resolve(this.c.ports.signal);
       if (workloads && !(state?.status === "progressing" || state?.status === "paused")) {
         const ready = await readyCanary(workloads, this.c.s.finalize, state, this.c.ports.signal);
-        if (ready)
+        if (ready?.scaled)
           await this.c.emit({
             type: "finalize",
             at: this.c.now(),
             step: "canary-scaled-up",
-            message: `The canary Deployment was scaled back up for this release: ${ready.summary}`,
+            message: `The canary Deployment was scaled back up for this release: ${ready.status.summary}`,
           });
       }
     }

@@ -24,26 +24,33 @@ function describeStatus(status: WorkloadStatus): string {
   return `${status.name} is not ready (${status.summary})${problems}`;
 }
 
+/** The last promotion was finalized and scaled the canary to zero: the next rollout scales it back up. */
+export function canaryScaledDown(previous: RolloutState | undefined): boolean {
+  return previous?.finalized === true && previous.canaryScaledDown === true;
+}
+
 /**
- * Before stage 1 of a rollout that follows a finalized promotion: the canary was scaled to zero,
- * so scale it back up (to canary-replicas, or the stable's count) and wait until its pods are ready
- * with their sidecar. Throws before any weight is written when it never gets ready. Undefined when
- * nothing was due; idempotent (the action calls it before preflight, the engine again).
+ * Before stage 1 of a new rollout with finalize: copy: scale the canary back up when the last
+ * finalization scaled it to zero (to canary-replicas, or the stable's count), then wait until the
+ * canary Deployment has rolled out (a release just updated it) with its pods ready with their
+ * sidecar, so no stage judges a mix of the old and new canary. Throws before any weight is written
+ * when it does not get ready. Idempotent: the action calls it before preflight, the engine again.
  */
 export async function readyCanary(
   workloads: WorkloadPort,
   settings: FinalizeConfig,
   previous: RolloutState | undefined,
   signal?: AbortSignal,
-): Promise<WorkloadStatus | undefined> {
-  if (!previous?.finalized || !previous.canaryScaledDown || settings.policy !== "copy") return undefined;
-  await workloads.scaleCanary(settings.canaryReplicas ?? "stable", signal);
+): Promise<{ status: WorkloadStatus; scaled: boolean } | undefined> {
+  if (settings.policy !== "copy") return undefined;
+  const scaled = canaryScaledDown(previous);
+  if (scaled) await workloads.scaleCanary(settings.canaryReplicas ?? "stable", signal);
   const status = await workloads.waitCanary(settings.timeoutMs, signal);
   if (!status.ready)
     throw new CommandError(
-      `the canary Deployment was scaled back up for this release but did not become ready with its istio-proxy sidecar: ${describeStatus(status)}; no weight was written, all traffic stays on stable`,
+      `the canary Deployment ${scaled ? "was scaled back up for this release but " : ""}did not roll out with its pods ready with their istio-proxy sidecar: ${describeStatus(status)}; no weight was written, all traffic stays on stable`,
     );
-  return status;
+  return { status, scaled };
 }
 
 export class Finalizer {
