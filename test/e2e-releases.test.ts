@@ -99,7 +99,9 @@ describe("four releases from one workflow", () => {
     // A rollback must not route to a stable that cannot serve.
     const rollback = await runOnMesh(m, { inputs: { ...inputs, command: "rollback" }, runId: "3" });
     expect(rollback.exitCode).toBe(1);
-    expect(errorLines(rollback).join("\n")).toMatch(/Rollback refused: .*not ready.*traffic stays on the canary/);
+    expect(errorLines(rollback).join("\n")).toMatch(
+      /Rollback refused: .*not ready.*traffic stays on the canary/,
+    );
     expect(canaryWeight(m)).toEqual([0, 100]);
 
     m.apps?.repairImage(`${IMAGE}:v2`);

@@ -175,7 +175,9 @@ describe("finalize: copy", () => {
     const writes = first.traffic.writes.length;
     first.workloads.canaryBroken = true;
     const next = setup({}, { traffic: first.traffic, workloads: first.workloads }, "run-2", "def5678abc");
-    await expect(next.engine.run()).rejects.toThrow(/was scaled back up for this release but did not roll out.*no weight was written/);
+    await expect(next.engine.run()).rejects.toThrow(
+      /was scaled back up for this release but did not roll out.*no weight was written/,
+    );
     expect(first.traffic.writes).toHaveLength(writes);
     expect(first.traffic.weight).toBe(0);
   });
