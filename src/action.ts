@@ -10,6 +10,7 @@ import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
 import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
+import { PreflightError } from "./mesh/preflight.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
 import type { RolloutState } from "./mesh/state.ts";
@@ -196,26 +197,29 @@ export async function runAction(
   let workloads: WorkloadPort | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
   const finalizing = config.finalize.policy === "copy";
-  if (moves && finalizing && config.command === "rollout" && !config.dryRun) {
-    // After a finalized promotion the canary runs no pods, and preflight checks its pods: scale it
-    // up first, by the names the finalization recorded (no pods are left to find it by).
-    const previous = (await traffic.read(signal)).state;
-    if (canaryScaledDown(previous)) {
+  if (moves) {
+    const check = () =>
+      preflightAll(api, config.virtualServices, config.split, target, {
+        rootNamespace: config.istioRootNamespace,
+      });
+    const all = await check().catch(async (error: unknown) => {
+      // After a finalized promotion the canary runs no pods, which preflight refuses: scale it up
+      // by the names the finalization recorded (no pods are left to find it by) and check again.
+      const previous =
+        error instanceof PreflightError && finalizing && config.command === "rollout" && !config.dryRun
+          ? (await traffic.read(signal)).state
+          : undefined;
+      if (!canaryScaledDown(previous)) throw error;
       const ready = await readyCanary(
         scaledDownCanaryPort(api, config, previous),
         config.finalize,
         previous,
         signal,
       );
-      if (ready)
-        core.info(
-          `◇ finalize: the canary Deployment was scaled back up for this release: ${ready.status.summary}`,
-        );
-    }
-  }
-  if (moves) {
-    const all = await preflightAll(api, config.virtualServices, config.split, target, {
-      rootNamespace: config.istioRootNamespace,
+      core.info(
+        `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+      );
+      return check();
     });
     const checked = all.primary;
     for (const w of all.warnings) core.warning(w);
