@@ -138,6 +138,18 @@ describe("manifests/", () => {
   });
 });
 
+/** The inputs of deploy.yml's `command: status` step, with the secret it reads. */
+function deployGuardInputs(kubeconfig: string): Record<string, string> {
+  const steps = Object.values(readWorkflow("deploy.yml").workflow.jobs).flatMap((j) => j.steps);
+  const status = steps.find((s) => isOurAction(s) && s.with?.command === "status") as Step;
+  return Object.fromEntries(
+    Object.entries(status.with ?? {}).map(([k, v]) => [
+      k,
+      String(v).replace("${{ secrets.KUBECONFIG }}", kubeconfig),
+    ]),
+  );
+}
+
 describe("the Role grants exactly what the action uses", () => {
   let mesh: Mesh;
   const role = ofKind("Role")[0] as ManifestDoc["object"] & {
@@ -170,8 +182,14 @@ describe("the Role grants exactly what the action uses", () => {
   it("on the manifests' objects: rollout, pause, promote, status, a cancelled run's post step, rollback", async () => {
     const inputs = (extra: Record<string, string> = {}) =>
       fastInputs(mesh, { kubeconfig: mesh.kube.kubeconfig("role-token", "shop"), ...extra });
+    // deploy.yml's check before it touches the canary, with its own inputs: passes at rest, stops
+    // the release while a paused rollout keeps traffic on the canary.
+    const guard = async (runId: string) =>
+      (await runOnMesh(mesh, { inputs: deployGuardInputs(inputs().kubeconfig as string), runId })).outputs;
+    expect(await guard("0")).toMatchObject({ result: "unchanged", "canary-weight": "0" });
     const paused = await runOnMesh(mesh, { inputs: inputs({ "pause-after": "10" }) });
     expect(paused.outputs.result, paused.stdout).toBe("paused");
+    expect((await guard("1"))["canary-weight"]).toBe("10");
     const promoted = await runOnMesh(mesh, { inputs: inputs({ command: "promote" }), runId: "2" });
     expect(promoted.outputs.result).toBe("promoted");
     const status = await runOnMesh(mesh, { inputs: inputs({ command: "status" }), runId: "3" });
