@@ -20,6 +20,7 @@ import { type Mesh, startMesh } from "./mesh/index.ts";
 import { fastInputs, runOnMesh } from "./support/e2e.ts";
 import { loadManifests, MANIFESTS, type ManifestDoc, seedManifests } from "./support/manifests.ts";
 import {
+  deployGuardInputs,
   evaluateIf,
   expressionsIn,
   groupsOf,
@@ -137,18 +138,6 @@ describe("manifests/", () => {
     });
   });
 });
-
-/** The inputs of deploy.yml's `command: status` step, with the secret it reads. */
-function deployGuardInputs(kubeconfig: string): Record<string, string> {
-  const steps = Object.values(readWorkflow("deploy.yml").workflow.jobs).flatMap((j) => j.steps);
-  const status = steps.find((s) => isOurAction(s) && s.with?.command === "status") as Step;
-  return Object.fromEntries(
-    Object.entries(status.with ?? {}).map(([k, v]) => [
-      k,
-      String(v).replace("${{ secrets.KUBECONFIG }}", kubeconfig),
-    ]),
-  );
-}
 
 describe("the Role grants exactly what the action uses", () => {
   let mesh: Mesh;

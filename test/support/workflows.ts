@@ -135,3 +135,15 @@ export const kubectlLines = (job: Job) =>
   job.steps.flatMap((s) => (s.run ?? "").split("\n")).filter((l) => /\bkubectl\b/.test(l));
 export const targetOf = (step: Step) =>
   Object.fromEntries(Object.entries(step.with ?? {}).filter(([k]) => TARGET_INPUTS.includes(k)));
+
+/** The inputs of deploy.yml's `command: status` step, with the secret it reads. */
+export function deployGuardInputs(kubeconfig: string): Record<string, string> {
+  const steps = Object.values(readWorkflow("deploy.yml").workflow.jobs).flatMap((j) => j.steps);
+  const status = steps.find((s) => isOurAction(s) && s.with?.command === "status") as Step;
+  return Object.fromEntries(
+    Object.entries(status.with ?? {}).map(([k, v]) => [
+      k,
+      String(v).replace("${{ secrets.KUBECONFIG }}", kubeconfig),
+    ]),
+  );
+}
