@@ -35,6 +35,8 @@ export const Output = {
  */
 export const ROLLBACK_RETRY_BUDGET_MS = 5 * 60_000;
 export const TRAFFIC_RETRY_BUDGET_MS = 2 * 60_000;
+/** How long preflight keeps asking Prometheus when its answers are slow or lost (three tries at most). */
+export const PREFLIGHT_METRICS_BUDGET_MS = 15_000;
 export const RETRY_BASE_WAIT_MS = 200;
 export const RETRY_MAX_WAIT_MS = 2_000;
 /**

@@ -11,6 +11,7 @@ import { PrometheusClient, PrometheusError } from "../src/metrics/prometheus-cli
 import { NAMESPACE } from "./mesh/fixtures.ts";
 import { type Mesh, startMesh } from "./mesh/index.ts";
 import { judgeDefaults, judgeOnce, StageJudging } from "./support/judging.ts";
+import { SlowProxy } from "./support/slow-proxy.ts";
 
 let mesh: Mesh;
 const base = serviceMatchers("destination", "backend", NAMESPACE);
@@ -174,6 +175,28 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
     expect(v.decision).not.toBe("pass");
     expect(v.rule).toBe("no-series");
     await expect(wrong.checkReady()).rejects.toThrow(/no istio_requests_total series for the stable version/);
+  });
+
+  it("preflight asks again when Prometheus' first answer is too slow, and fails only when none comes", async () => {
+    const proxy = await new SlowProxy({ target: mesh.prometheus?.url as string }).start();
+    try {
+      const client = new PrometheusClient({ url: proxy.url, intervalMs: 600 });
+      const observer = new IstioPrometheusObserver(client, {
+        canary: `${base},${matcher("destination_version", "v2")}`,
+        stable: `${base},${matcher("destination_version", "v1")}`,
+      });
+      // The first answer takes longer than the query's timeout (2/3 of the interval), then they are quick.
+      proxy.delayMs = 1_000;
+      setTimeout(() => {
+        proxy.delayMs = 0;
+      }, 300);
+      await observer.checkReady();
+      expect(proxy.requests.length).toBeGreaterThan(1);
+      proxy.delayMs = 1_000;
+      await expect(observer.checkReady()).rejects.toThrow(/no answer from .* within 400 ms/);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("a label value cannot inject PromQL", async () => {

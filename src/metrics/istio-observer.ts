@@ -5,7 +5,9 @@
  * never an exception, so the engine decides what a missing read means.
  */
 import type { Observation } from "../analysis/judge.ts";
+import { PREFLIGHT_METRICS_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
+import { retry } from "../retry.ts";
 import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import { countsSince, type SeriesSamples, type StartValues, seriesSamples, startValues } from "./counts.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
@@ -92,8 +94,15 @@ export class IstioPrometheusObserver implements MetricsPort {
     }
   }
 
+  /**
+   * Preflight: one slow or lost answer is no reason to refuse a rollout, so what is transient is
+   * tried again, three times at most within PREFLIGHT_METRICS_BUDGET_MS.
+   */
   async checkReady(): Promise<void> {
-    const stable = await this.read(this.selectors.stable, new Date());
+    const stable = await retry(() => this.read(this.selectors.stable, new Date()), {
+      budgetMs: PREFLIGHT_METRICS_BUDGET_MS,
+      maxAttempts: 3,
+    });
     if (stable.series === 0) {
       throw new Error(
         `Prometheus has no istio_requests_total series for the stable version {${this.selectors.stable}}: check the reporter, the selectors, and that Prometheus scrapes Istio's metrics`,
