@@ -18,6 +18,7 @@ import { STATE_ANNOTATION } from "../src/constants.ts";
 import { type Mesh, startMesh } from "./mesh/index.ts";
 import { fastInputs, runOnMesh } from "./support/e2e.ts";
 import { loadManifests, MANIFESTS, type ManifestDoc, seedManifests } from "./support/manifests.ts";
+import { finalizeManifestDeployments } from "./support/workloads.ts";
 
 const docs = loadManifests();
 const ofKind = (kind: string) => docs.filter((d) => d.object.kind === kind).map((d) => d.object);
@@ -166,6 +167,8 @@ describe("the Role grants exactly what the action uses", () => {
     expect(post.exitCode).toBe(0);
     const rollback = await runOnMesh(mesh, { inputs: inputs({ command: "rollback" }), runId: "5" });
     expect(rollback.outputs.result).toBe("rolled-back");
+    // A promotion's finalization (src/workloads/) with the same identity.
+    await finalizeManifestDeployments(mesh.kube, mesh.kube.kubeconfig("role-token", "shop"));
 
     const used = new Set(
       mesh.kube.audit
