@@ -2,7 +2,8 @@
  * What we hand users is valid as written: manifests/ against the Kubernetes and Istio schemas
  * (kubernetes-models, @kubernetes-models/istio), consistent with each other, with a Role that grants
  * exactly what an end-to-end run uses; workflows and action.yml against GitHub's schemas
- * (@action-validator/core), each with the least permissions.
+ * (@action-validator/core), each with the least permissions; the example workflows release every
+ * version with unchanged inputs, never hold a rollback behind a release, and use current actions.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +19,27 @@ import { STATE_ANNOTATION } from "../src/constants.ts";
 import { type Mesh, startMesh } from "./mesh/index.ts";
 import { fastInputs, runOnMesh } from "./support/e2e.ts";
 import { loadManifests, MANIFESTS, type ManifestDoc, seedManifests } from "./support/manifests.ts";
+import {
+  deployGuardInputs,
+  evaluateIf,
+  expressionsIn,
+  groupsOf,
+  ISSUE_14_INPUTS,
+  ISSUE_14_OUTPUTS,
+  isOurAction,
+  type Job,
+  kubectlLines,
+  NODE24_MAJORS,
+  outputsRead,
+  ROOT,
+  readmeYaml,
+  readWorkflow,
+  resolveInputs,
+  type Step,
+  targetOf,
+  type Workflow,
+  without,
+} from "./support/workflows.ts";
 import { finalizeManifestDeployments } from "./support/workloads.ts";
 
 const docs = loadManifests();
@@ -150,8 +172,14 @@ describe("the Role grants exactly what the action uses", () => {
   it("on the manifests' objects: rollout, pause, promote, status, a cancelled run's post step, rollback", async () => {
     const inputs = (extra: Record<string, string> = {}) =>
       fastInputs(mesh, { kubeconfig: mesh.kube.kubeconfig("role-token", "shop"), ...extra });
+    // deploy.yml's check before it touches the canary, with its own inputs: passes at rest, stops
+    // the release while a paused rollout keeps traffic on the canary.
+    const guard = async (runId: string) =>
+      (await runOnMesh(mesh, { inputs: deployGuardInputs(inputs().kubeconfig as string), runId })).outputs;
+    expect(await guard("0")).toMatchObject({ result: "unchanged", "canary-weight": "0" });
     const paused = await runOnMesh(mesh, { inputs: inputs({ "pause-after": "10" }) });
     expect(paused.outputs.result, paused.stdout).toBe("paused");
+    expect((await guard("1"))["canary-weight"]).toBe("10");
     const promoted = await runOnMesh(mesh, { inputs: inputs({ command: "promote" }), runId: "2" });
     expect(promoted.outputs.result).toBe("promoted");
     const status = await runOnMesh(mesh, { inputs: inputs({ command: "status" }), runId: "3" });
@@ -181,8 +209,19 @@ describe("the Role grants exactly what the action uses", () => {
 });
 
 describe("workflows and action.yml", () => {
-  const root = join(import.meta.dirname, "..");
-  const workflows = readdirSync(join(root, ".github/workflows")).filter((f) => f.endsWith(".yml"));
+  const workflows = readdirSync(join(ROOT, ".github/workflows")).filter((f) => f.endsWith(".yml"));
+  const action = parse(readFileSync(join(ROOT, "action.yml"), "utf8")) as {
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+  };
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const deploy = readWorkflow("deploy.yml").workflow;
+  const deployJob = Object.values(deploy.jobs)[0] as Job;
+  const deploySteps = deployJob.steps.filter(isOurAction);
+  const rolloutStep = deploySteps.find((s) => (s.with?.command ?? "rollout") === "rollout") as Step;
+  const statusStep = deploySteps.find((s) => s.with?.command === "status") as Step;
+  const promote = readWorkflow("promote.yml").workflow;
+  const dispatchValues = (command: string) => ({ "vars.CANARY_CLUSTER": "true", "inputs.command": command });
 
   it("include CI, deploy and promote", () => {
     expect(workflows.sort()).toEqual(["ci.yml", "deploy.yml", "promote.yml"]);
@@ -191,9 +230,8 @@ describe("workflows and action.yml", () => {
   it.each(workflows)(
     "%s validates against GitHub's workflow schema and declares least permissions",
     (file) => {
-      const text = readFileSync(join(root, ".github/workflows", file), "utf8");
+      const { text, workflow } = readWorkflow(file);
       expect(validateWorkflow(text).errors).toEqual([]);
-      const workflow = parse(text) as { permissions?: Record<string, string> | string };
       expect(typeof workflow.permissions).toBe("object");
       const permissions = workflow.permissions as Record<string, string>;
       expect(permissions.contents).toBe("read");
@@ -201,7 +239,12 @@ describe("workflows and action.yml", () => {
         .filter(([, v]) => v === "write")
         .map(([k]) => k)
         .sort();
-      expect(writes).toEqual(file === "ci.yml" ? [] : ["deployments", "pull-requests", "statuses"]);
+      const steps = Object.values(workflow.jobs).flatMap((j) => j.steps.filter(isOurAction));
+      // The action writes the comment and the commit status; a deployment only with its
+      // `environment` input (GitHub creates the job's own, without the token).
+      const expected = steps.length === 0 ? [] : ["pull-requests", "statuses"];
+      if (steps.some((s) => s.with?.environment)) expected.unshift("deployments");
+      expect(writes).toEqual(expected);
     },
   );
 
@@ -211,8 +254,163 @@ describe("workflows and action.yml", () => {
     ).toBeGreaterThan(0);
   });
 
+  it.each(workflows)("%s uses each action at its current major, which runs on node24", (file) => {
+    const { workflow } = readWorkflow(file);
+    const remote = Object.values(workflow.jobs)
+      .flatMap((j) => j.steps.map((s) => s.uses))
+      .filter((u): u is string => u !== undefined && u !== "./");
+    for (const uses of remote) {
+      const [, name, major] = /^([\w.-]+\/[\w.-]+)@v(\d+)$/.exec(uses) ?? [];
+      expect(name, `${uses}: owner/name@vN`).toBeDefined();
+      expect(NODE24_MAJORS[name as string], `${uses}: known current major`).toBeDefined();
+      expect(Number(major), uses).toBe(NODE24_MAJORS[name as string]);
+    }
+  });
+
+  it.each(workflows)("%s gives the action only its inputs and reads only its outputs", (file) => {
+    const { workflow } = readWorkflow(file);
+    const inputs = new Set([...Object.keys(action.inputs), ...ISSUE_14_INPUTS]);
+    const outputs = new Set([...Object.keys(action.outputs), ...ISSUE_14_OUTPUTS]);
+    for (const job of Object.values(workflow.jobs)) {
+      for (const step of job.steps.filter(isOurAction)) {
+        for (const name of Object.keys(step.with ?? {})) expect(inputs, `input ${name}`).toContain(name);
+        if (step.id)
+          for (const name of outputsRead(job, step.id)) expect(outputs, `output ${name}`).toContain(name);
+      }
+    }
+  });
+
+  it.each(workflows)(
+    "%s never makes two deployments: a job's environment or the action's, not both",
+    (file) => {
+      const { workflow } = readWorkflow(file);
+      for (const job of Object.values(workflow.jobs)) {
+        if (job.environment !== undefined)
+          expect(job.steps.filter((s) => isOurAction(s) && s.with?.environment)).toEqual([]);
+      }
+    },
+  );
+
+  it("deploy.yml gives the action the same inputs at every release, on one canary", () => {
+    expect(Object.keys(deploy.jobs)).toHaveLength(1);
+    expect(rolloutStep).toBeDefined();
+    expect(statusStep).toBeDefined();
+    // Nothing that differs between releases reaches the action: no commit, event, variable or
+    // earlier step's output (a subset swap per release would need one). Secrets only.
+    for (const step of deploySteps)
+      for (const [name, value] of Object.entries(step.with ?? {}))
+        for (const expression of expressionsIn(value))
+          expect(expression, `${name} of step '${step.name}'`).toMatch(/^secrets\.[\w-]+$/);
+    const target = targetOf(rolloutStep);
+    expect(target["stable-subset"]).not.toBe(target["canary-subset"]);
+    expect(target["stable-deployment"]).toBeDefined();
+    expect(target["stable-deployment"]).not.toBe(target["canary-deployment"]);
+    for (const step of deploySteps) expect(targetOf(step), step.name).toEqual(target);
+    // Only the default ending makes the next release possible with these inputs.
+    expect(rolloutStep.with?.finalize ?? "copy").toBe("copy");
+  });
+
+  it("deploy.yml puts the new image on the canary Deployment only, after checking it carries no traffic", () => {
+    const target = targetOf(rolloutStep);
+    const steps = deployJob.steps;
+    const setImage = steps.findIndex((s) => /kubectl\b.*\bset image\b/.test(s.run ?? ""));
+    const guard = steps.findIndex((s) =>
+      s.if?.includes(`steps.${statusStep.id}.outputs.canary-weight != '0'`),
+    );
+    expect(steps.indexOf(statusStep)).toBeGreaterThanOrEqual(0);
+    expect(steps.indexOf(statusStep)).toBeLessThan(guard);
+    expect(steps[guard]?.run).toMatch(/\bexit 1\b/);
+    expect(guard).toBeLessThan(setImage);
+    expect(setImage).toBeLessThan(steps.indexOf(rolloutStep));
+    expect(statusStep.with?.["github-token"]).toBe("");
+
+    const kubectl = kubectlLines(deployJob);
+    for (const line of kubectl) {
+      expect(line).toContain(`-n ${target.namespace} `);
+      expect([...line.matchAll(/deployment\/([\w-]+)/g)].map((m) => m[1])).toEqual([
+        target["canary-deployment"],
+      ]);
+    }
+    // The container it sets exists in that Deployment, and the canary subset selects its pods.
+    const [, deployment, container] =
+      /set image deployment\/([\w-]+) ([\w-]+)=/.exec(kubectl.join("\n")) ?? [];
+    const manifest = ofKind("Deployment").find(
+      (d) => d.metadata.name === deployment,
+    ) as ManifestDoc["object"];
+    const template = (
+      manifest.spec as {
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { containers: Array<{ name: string }> };
+        };
+      }
+    ).template;
+    expect(template.spec.containers.map((c) => c.name)).toContain(container);
+    const rule = ofKind("DestinationRule")[0] as ManifestDoc["object"];
+    const subsets = (rule.spec as { subsets: Array<{ name: string; labels: Record<string, string> }> })
+      .subsets;
+    const labels = subsets.find((s) => s.name === target["canary-subset"])?.labels ?? { none: "" };
+    expect(template.metadata.labels).toMatchObject(labels);
+  });
+
+  it("deploy.yml waits in one concurrency group and never cancels the release in flight", () => {
+    const groups = groupsOf(deploy, deployJob);
+    expect(groups).toHaveLength(1);
+    const concurrency = deploy.concurrency ?? deployJob.concurrency;
+    expect(typeof concurrency === "object" ? concurrency["cancel-in-progress"] : false).toBe(false);
+  });
+
+  it("promote.yml runs each command in one job; rollback and status wait in no group of deploy.yml and for no reviewer", () => {
+    const deployGroups = Object.values(deploy.jobs).flatMap((j) => groupsOf(deploy, j));
+    const command = (promote.on.workflow_dispatch as { inputs: { command: { options: string[] } } }).inputs
+      .command;
+    expect([...command.options].sort()).toEqual(["promote", "rollback", "status"]);
+    for (const choice of command.options) {
+      const running = Object.values(promote.jobs).filter((j) => evaluateIf(j.if, dispatchValues(choice)));
+      expect(running, choice).toHaveLength(1);
+      const job = running[0] as Job;
+      const steps = job.steps.filter(isOurAction);
+      expect(steps).toHaveLength(1);
+      expect(resolveInputs(steps[0]?.with?.command, { command: choice })).toBe(choice);
+      if (choice === "promote") continue;
+      expect(
+        groupsOf(promote, job).filter((g) => deployGroups.includes(g)),
+        choice,
+      ).toEqual([]);
+      // Protection rules (a required reviewer) must pass before a job that names an environment starts.
+      expect(job.environment, choice).toBeUndefined();
+      expect(job.needs, choice).toBeUndefined();
+    }
+    for (const job of Object.values(promote.jobs))
+      expect(evaluateIf(job.if, { "vars.CANARY_CLUSTER": "", "inputs.command": "rollback" })).toBe(false);
+  });
+
+  it("promote.yml acts on deploy.yml's targets with deploy.yml's analysis settings", () => {
+    for (const choice of ["promote", "rollback", "status"]) {
+      const job = Object.values(promote.jobs).find((j) => evaluateIf(j.if, dispatchValues(choice))) as Job;
+      const step = job.steps.find(isOurAction) as Step;
+      const given = without(step.with, "command", "rollout-id", "skip-analysis");
+      const like = choice === "promote" ? rolloutStep : statusStep;
+      expect(given, choice).toEqual(without(like.with, "command", "github-token"));
+    }
+  });
+
+  it("the README's example is deploy.yml with the published action", () => {
+    const text = readmeYaml(readme, "Example workflow");
+    expect(validateWorkflow(text).errors).toEqual([]);
+    const example = parse(text) as Workflow;
+    expect(example.permissions).toEqual(deploy.permissions);
+    expect(example.concurrency).toEqual(deploy.concurrency);
+    const job = Object.values(example.jobs)[0] as Job;
+    expect(job.environment).toEqual(deployJob.environment);
+    const steps = job.steps.filter(isOurAction);
+    for (const step of steps) expect(step.uses).toMatch(/^[\w-]+\/istio-canary-action@v\d+$/);
+    expect(steps.map((s) => s.with)).toEqual(deploySteps.map((s) => s.with));
+    expect(kubectlLines(job)).toEqual(kubectlLines(deployJob));
+  });
+
   it("action.yml validates against GitHub's action schema", () => {
-    const text = readFileSync(join(root, "action.yml"), "utf8");
+    const text = readFileSync(join(ROOT, "action.yml"), "utf8");
     // The validator's bundled schema predates the node24 runtime (runs.using allows up to node20),
     // so it rejects only that enum; with the runtime swapped for one it knows, nothing else fails.
     expect(text).toMatch(/\n {2}using: node24\n/);

@@ -5,7 +5,7 @@
  * its labels, images and Istio's sidecar; an image that never gets ready; the scale subresource.
  * The kubectl half is skipped, with the reason, when kubectl is not installed.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,26 +13,14 @@ import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeploymentController, deploymentManifest } from "./mesh/deployments.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { kubectlInstalled } from "./support/kube-emulator.ts";
 import { loadManifests } from "./support/manifests.ts";
 
 const NS = "shop";
 const IMAGE = "registry.example/backend";
 const LABELS = { app: "backend", version: "v1" };
 
-function kubectlInstalled(): boolean {
-  try {
-    execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const installed = kubectlInstalled();
-if (!installed) {
-  console.warn(
-    "kubectl is not installed: skipping the Deployment controller's checks against kubectl (sudo apt-get install -y kubernetes-client)",
-  );
-}
+const installed = kubectlInstalled("the Deployment controller's checks against kubectl");
 
 let kube: KubeApiEmulator;
 let apps: DeploymentController;

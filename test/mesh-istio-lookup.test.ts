@@ -5,7 +5,7 @@
  * hosts and their workloads; hosts in another namespace; mirrors to either version. Every refusal
  * happens before any write.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { InputError, parseConfig, type Split } from "../src/inputs.ts";
 import {
   PreflightError,
@@ -15,19 +15,15 @@ import {
 } from "../src/mesh/preflight.ts";
 import { targetOf } from "../src/mesh/routes.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
-import { type AuditEntry, KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import type { KubeApiEmulator, KubeObject } from "./mesh/kube-api.ts";
+import { useKubeEmulator, writes } from "./support/kube-emulator.ts";
 import { meshApi, SUBSETS } from "./support/mesh-router.ts";
 
+const emulator = useKubeEmulator();
 let kube: KubeApiEmulator;
-
-beforeEach(async () => {
-  kube = await new KubeApiEmulator().start();
+beforeEach(() => {
+  kube = emulator();
 });
-afterEach(async () => {
-  await kube.stop();
-});
-
-const writes = (audit: AuditEntry[]) => audit.filter((e) => ["patch", "update", "create"].includes(e.verb));
 const VERSIONS = { v1: { version: "v1" }, v2: { version: "v2" } };
 
 function rule(

@@ -3,7 +3,7 @@
  * through the real client: unnamed routes selected by position, tcp and tls routes beside the http
  * ones, and canaries that share pods with stable. Every refusal happens before any write.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Split } from "../src/inputs.ts";
 import { PreflightError, preflight } from "../src/mesh/preflight.ts";
 import { targetOf } from "../src/mesh/routes.ts";
@@ -12,19 +12,15 @@ const describeManagedRoutes = (m: Array<{ index: number; name?: string }>) =>
   m.map((r) => (r.name ? `http route "${r.name}"` : `http route #${r.index}`)).join(", ");
 
 import { NAMESPACE, pod, seedRunbook } from "./mesh/fixtures.ts";
-import { type AuditEntry, KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import type { KubeApiEmulator, KubeObject } from "./mesh/kube-api.ts";
+import { useKubeEmulator, writes } from "./support/kube-emulator.ts";
 import { meshApi, meshRouter, SUBSETS, stateTransition } from "./support/mesh-router.ts";
 
+const emulator = useKubeEmulator();
 let kube: KubeApiEmulator;
-
-beforeEach(async () => {
-  kube = await new KubeApiEmulator().start();
+beforeEach(() => {
+  kube = emulator();
 });
-afterEach(async () => {
-  await kube.stop();
-});
-
-const writes = (audit: AuditEntry[]) => audit.filter((e) => ["patch", "update", "create"].includes(e.verb));
 
 type Spec = Record<string, unknown> & { http: Array<Record<string, unknown>> };
 const specOf = (o: KubeObject | undefined) => o?.spec as Spec;

@@ -4,24 +4,21 @@
  * a rollback survives an outage, a 429's Retry-After is honoured, conflicts are re-planned, a lost
  * answer or a failed read-back is no error, and a rollback works from the routes alone.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import { MeshError } from "../src/mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
 import { LeaseHeldError, type RolloutState } from "../src/mesh/state.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { useKubeEmulator } from "./support/kube-emulator.ts";
 import { meshApi, meshRouter, stateTransition } from "./support/mesh-router.ts";
 import { virtualClock } from "./support/virtual-clock.ts";
 
+const emulator = useKubeEmulator(seedRunbook);
 let kube: KubeApiEmulator;
-
-beforeEach(async () => {
-  kube = await new KubeApiEmulator().start();
-  seedRunbook(kube);
-});
-afterEach(async () => {
-  await kube.stop();
+beforeEach(() => {
+  kube = emulator();
 });
 
 function router(clock = virtualClock(), routes: string[] = [], timeoutMs = 5000) {

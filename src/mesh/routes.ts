@@ -171,9 +171,7 @@ export function findManagedRoutes(
   if (managed.length === 0) {
     const stable = target.stable.subset ? `subset ${target.stable.subset}` : `host ${target.stable.host}`;
     const withMatch = http.flatMap((route, index) =>
-      !catchesAll(route) && classify(route, index, target, namespace)
-        ? [route.name ?? `#${index}`]
-        : [],
+      !catchesAll(route) && classify(route, index, target, namespace) ? [route.name ?? `#${index}`] : [],
     );
     const hint =
       withMatch.length > 0

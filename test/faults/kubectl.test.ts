@@ -4,7 +4,7 @@
  * prints each `Status` as "Error from server (Reason): message". Skipped, with the reason, when
  * kubectl is not installed (`sudo apt-get install -y kubernetes-client`).
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,22 +12,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NAMESPACE, SERVICE, seedRunbook } from "../mesh/fixtures.ts";
 import { KubeApiEmulator } from "../mesh/kube-api.ts";
 import { TOO_MANY_REQUESTS } from "../mesh/kube-faults.ts";
+import { kubectlInstalled } from "../support/kube-emulator.ts";
 
-function kubectlInstalled(): boolean {
-  try {
-    execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const installed = kubectlInstalled();
-if (!installed) {
-  console.warn(
-    "kubectl is not installed: skipping the check of the emulator's faults against kubectl (sudo apt-get install -y kubernetes-client)",
-  );
-}
+const installed = kubectlInstalled("the check of the emulator's faults against kubectl");
 
 let kube: KubeApiEmulator;
 let dir: string;
