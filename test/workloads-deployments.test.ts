@@ -4,6 +4,10 @@
  * its guard against a concurrent edit), the wait as `kubectl rollout status` judges with the pods'
  * sidecars, a broken image's reasons, and scaling the canary to zero and back.
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KubernetesMeshApi, loadKubeConfig, type WorkloadApi } from "../src/mesh/kubernetes.ts";
 import { systemClock } from "../src/rollout/clock.ts";
@@ -13,6 +17,7 @@ import {
 } from "../src/workloads/kubernetes-deployments.ts";
 import { DeploymentController, deploymentManifest } from "./mesh/deployments.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import { kubectlInstalled } from "./support/kube-emulator.ts";
 
 const NS = "shop";
 const IMAGE = "registry.example/backend";
@@ -221,8 +226,14 @@ describe("waitStable and stableStatus", () => {
     apps.edit(NS, "backend-v1", (d) => {
       (d.spec as { template: Template }).template.spec.containers[0]!.image = `${IMAGE}:broken`;
     });
-    const started = Date.now();
-    const status = await workloads().waitStable(undefined);
+    // No timeout given: the Deployment's own progressDeadlineSeconds (1 s here, 600 s by default).
+    let started = Date.now();
+    const byDefault = await workloads().waitStable(undefined);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(byDefault.problems.join("\n")).toMatch(/exceeded its progress deadline|\(timeout 1 s\)/);
+    // A longer timeout: the wait still ends as soon as the Deployment says it exceeded its deadline.
+    started = Date.now();
+    const status = await workloads().waitStable(8_000);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(status.ready).toBe(false);
     expect(status.problems[0]).toBe("Deployment shop/backend-v1: exceeded its progress deadline");
@@ -246,3 +257,46 @@ describe("scaleCanary", () => {
     expect(scales.map((e) => e.code)).toEqual([200, 200]);
   });
 });
+
+describe.skipIf(!kubectlInstalled("the comparison of the wait with kubectl rollout status"))(
+  "the wait agrees with kubectl rollout status",
+  () => {
+    /** Runs kubectl without blocking the emulator, which shares this process's event loop. */
+    function rolloutStatus(name: string, timeout: string): Promise<number> {
+      const dir = mkdtempSync(join(tmpdir(), "workloads-kubectl-"));
+      writeFileSync(join(dir, "config"), kube.kubeconfig("admin-token", NS));
+      return new Promise((done) =>
+        execFile(
+          "kubectl",
+          [
+            "--kubeconfig",
+            join(dir, "config"),
+            "rollout",
+            "status",
+            `deployment/${name}`,
+            `--timeout=${timeout}`,
+          ],
+          { timeout: 20_000 },
+          (error) => {
+            rmSync(dir, { recursive: true, force: true });
+            done(error ? Number((error as { code?: number }).code ?? 1) : 0);
+          },
+        ),
+      );
+    }
+
+    it("after the copy both see the stable rolled out; with an image that never starts neither does", async () => {
+      await twoVersions();
+      const w = workloads();
+      await w.copyCanaryToStable();
+      const [kubectl, ours] = await Promise.all([rolloutStatus("backend-v1", "10s"), w.waitStable(10_000)]);
+      expect([kubectl, ours.ready]).toEqual([0, true]);
+
+      apps.edit(NS, "backend-v1", (d) => {
+        (d.spec as { template: Template }).template.spec.containers[0]!.image = `${IMAGE}:broken`;
+      });
+      const [failed, broken] = await Promise.all([rolloutStatus("backend-v1", "1s"), w.waitStable(1_000)]);
+      expect([failed, broken.ready]).toEqual([1, false]);
+    });
+  },
+);

@@ -156,7 +156,10 @@ export class KubernetesWorkloads implements WorkloadPort {
     const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
-    const pods = await this.call(() => this.o.api.listPodObjects(ns, selector, signal), signal);
+    // Terminating pods (the old ReplicaSet's, in their grace period) no longer count, as for kubectl.
+    const pods = (await this.call(() => this.o.api.listPodObjects(ns, selector, signal), signal)).filter(
+      (p) => !p.metadata?.deletionTimestamp,
+    );
     const verdict = rolloutVerdict(deployment);
     const podVerdicts = pods.map((p) => podVerdict(p));
     const readyPods = podVerdicts.filter((p) => p.ready).length;
