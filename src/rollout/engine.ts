@@ -21,7 +21,8 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
-import { Finalizer, readyCanary, rollbackBlocked } from "./finalize.ts";
+import { rollbackBlocked } from "./finalize.ts";
+import { FinalizeCommands } from "./finalize-commands.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
@@ -40,11 +41,15 @@ export class RolloutEngine {
   private readonly c: EngineContext;
   private readonly stages: StageRunner;
   private readonly writes: TrafficWrites;
+  private readonly finalization: FinalizeCommands;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
     this.c = new EngineContext(settings, identity, ports, where);
     this.stages = new StageRunner(this.c);
     this.writes = new TrafficWrites(this.c);
+    this.finalization = new FinalizeCommands(this.c, (state, from, weight) =>
+      this.started(state, from, weight),
+    );
   }
 
   async run(): Promise<EngineOutcome> {
@@ -169,7 +174,7 @@ export class RolloutEngine {
   private async promote(): Promise<EngineOutcome> {
     const view = await this.read();
     const state = this.usableState(view);
-    if (state && this.finalizable(state, view)) return this.finalize(state);
+    if (state && this.finalization.finalizable(state, view)) return this.finalization.finalize(state);
     if (!state || state.status !== "paused") {
       const live = state?.status === "progressing";
       const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
@@ -237,82 +242,11 @@ export class RolloutEngine {
     return this.stages.run(state, state.stageIndex + 1, state.weight, undefined);
   }
 
-  /**
-   * A finalization to retry or resume (`finalizing`), or a promotion left at 100 % canary from
-   * before finalization existed (or from finalize: none) that a promote finalizes now.
-   */
-  private finalizable(state: RolloutState, view: TrafficView): boolean {
-    if (state.status === "finalizing") {
-      if (!this.c.finalizing)
-        throw new CommandError(
-          `rollout ${state.rolloutId} is being finalized (the stable Deployment gets the canary's pod template), but this run has finalize: none; nothing was changed. Run with finalize: copy to finish it`,
-        );
-      return true;
-    }
-    return (
-      this.c.s.command === "promote" &&
-      this.c.finalizing &&
-      state.status === "promoted" &&
-      !state.finalized &&
-      allOnCanary(view.weights)
-    );
-  }
-
-  private async finalize(state: RolloutState): Promise<EngineOutcome> {
-    if (this.c.s.rolloutId && state.rolloutId !== this.c.s.rolloutId)
-      throw new CommandError(
-        `${this.c.s.command} of rollout ${this.c.s.rolloutId} refused: ${this.c.where} records rollout ${state.rolloutId} (${state.commit.slice(0, 7)}) as ${state.status}; nothing was changed`,
-      );
-    const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());
-    if (lease) throw new LeaseHeldError(this.c.where, lease);
-    const workloads = this.c.ports.workloads;
-    if (!workloads) throw new CommandError("finalization needs the Deployments (finalize: copy)");
-    await workloads.resolve(this.c.ports.signal);
-    await this.started(state, state.stages.length, state.weight);
-    if (this.c.s.dryRun)
-      return this.c.finish({
-        result: "unchanged",
-        weight: state.weight,
-        reason: `Dry run: rollout ${state.rolloutId} would be finalized (the stable Deployment gets the canary's pod template); nothing written`,
-        failed: false,
-        state,
-      });
-    const passed =
-      state.status === "promoted"
-        ? `Rollout ${state.rolloutId} was promoted before it could be finalized`
-        : (state.reason ?? `All ${state.stages.length} stages passed`);
-    return new Finalizer(this.c, workloads).run(state, passed);
-  }
-
   private async rollout(): Promise<EngineOutcome> {
     const view = await this.read();
     let state = this.usableState(view);
-    if (state?.status === "finalizing") {
-      if (state.commit !== this.c.id.commit)
-        throw new CommandError(
-          `rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} passed every stage but is not finalized yet (${state.finalizeProblem ?? "the stable Deployment is getting the canary's pod template"}); traffic stays on its canary. This run of ${this.c.id.commit.slice(0, 7)} changed nothing: the canary Deployment may already run this commit's version, and copying it onto stable would promote it without analysis. Run command: promote (rollout-id: ${state.rolloutId}) while the canary still runs the promoted version, or command: rollback once the stable is ready`,
-        );
-      return this.finalize(state);
-    }
-    if (this.c.finalizing && state?.status === "promoted" && !state.finalized && allOnCanary(view.weights))
-      throw new CommandError(
-        `rollout ${state.rolloutId} was promoted to 100 % canary but never finalized (it ran before finalize: copy existed, or with finalize: none); nothing was changed. If the canary Deployment still runs that promoted version, run command: promote to finalize it (the stable Deployment gets its pod template and the traffic); then every release runs this workflow unchanged`,
-      );
-    if (this.c.finalizing && !this.c.s.dryRun) {
-      const workloads = this.c.ports.workloads;
-      // Ambiguous or missing Deployments are refused before any write.
-      await workloads?.resolve(this.c.ports.signal);
-      if (workloads && !(state?.status === "progressing" || state?.status === "paused")) {
-        const ready = await readyCanary(workloads, this.c.s.finalize, state, this.c.ports.signal);
-        if (ready?.scaled)
-          await this.c.emit({
-            type: "finalize",
-            at: this.c.now(),
-            step: "canary-scaled-up",
-            message: `The canary Deployment was scaled back up for this release: ${ready.status.summary}`,
-          });
-      }
-    }
+    const ended = await this.finalization.beforeRollout(state, view);
+    if (ended) return ended;
     const live = state && (state.status === "progressing" || state.status === "paused");
     if (live && state) {
       const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());
