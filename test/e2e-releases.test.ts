@@ -84,17 +84,20 @@ describe("four releases from one workflow", () => {
 
   it("a stable that never gets ready keeps the traffic on the canary; promote finishes once it can start", async () => {
     const m = await meshWith({ deployments: { readyDelayMs: 300, progressDeadlineSeconds: 4 } });
-    const inputs = fastInputs(m);
+    const inputs = fastInputs(m, { environment: "production" });
     // The canary's running pods stay ready; new pods of this image never do (a pull secret missing on stable's nodes).
     m.apps?.breakImage(`${IMAGE}:v2`, "ImagePullBackOff");
 
-    const first = await runOnMesh(m, { inputs, commit: commitOf(2), runId: "2" });
+    const first = await runOnMesh(m, { inputs, runId: "2" });
     expect(first.exitCode).toBe(1);
     expect(first.outputs).toMatchObject({ result: "promoted", finalized: "false", "canary-weight": "100" });
     expect(errorLines(first).join("\n")).toMatch(/not finalized: .*backend-v1.*ImagePullBackOff/);
     expect(canaryWeight(m)).toEqual([0, 100]);
     expect(stateOf(m)).toMatchObject({ status: "finalizing", weight: 100 });
     expect(first.summary).toMatch(/Promoted, not finalized/);
+    const lastStatus = () => m.github.deployments.at(-1)?.statuses.at(-1);
+    expect(lastStatus()).toMatchObject({ state: "failure" });
+    expect(lastStatus()?.description).toMatch(/^Promoted, but not finalized/);
 
     // A rollback must not route to a stable that cannot serve.
     const rollback = await runOnMesh(m, { inputs: { ...inputs, command: "rollback" }, runId: "3" });
@@ -108,6 +111,10 @@ describe("four releases from one workflow", () => {
     const promote = await runOnMesh(m, { inputs: { ...inputs, command: "promote" }, runId: "4" });
     expect(errorLines(promote)).toEqual([]);
     expect(promote.outputs).toMatchObject({ result: "promoted", finalized: "true" });
+    expect(lastStatus()).toMatchObject({ state: "success" });
+    const comments = [...m.github.comments.values()].flat().map((c) => c.body);
+    expect(comments.at(-1)).toMatch(/Promoted and finalized/);
+    expect(comments.at(-1)).toMatch(/Finalization/);
     expect(canaryWeight(m)).toEqual([100]);
     expect(deployment(m, "backend-v1").image).toBe(`${IMAGE}:v2`);
     expect(deployment(m, "backend-v2").replicas).toBe(0);
