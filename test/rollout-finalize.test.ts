@@ -49,8 +49,8 @@ describe("finalize: copy", () => {
     expect(workloads.calls).toEqual([
       "resolve",
       "waitCanary",
-      "resolve",
       "stableStatus",
+      "resolve",
       "copy",
       "waitStable",
       "scaleCanary 0",
@@ -96,6 +96,25 @@ describe("finalize: copy", () => {
     expect(first.traffic.state).toMatchObject({ status: "promoted", finalized: true });
     expect(first.traffic.state?.finalizeProblem).toBeUndefined();
     expect(first.traffic.state?.history.map((h) => h.event)).toContain("finalize-retry");
+  });
+
+  it("records finalizing before anything can fail, so the post step never rolls back a canary that passed", async () => {
+    const workloads = new FakeWorkloads();
+    // The Deployments resolve at the start, then the API refuses (RBAC changed mid-rollout).
+    workloads.onCall = (call) => {
+      if (call === "waitCanary") workloads.resolveError = new Error("deployments.apps is forbidden");
+    };
+    const { engine, traffic } = setup({}, { workloads });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "promoted", weight: 100, failed: true, finalized: false });
+    expect(outcome.reason).toMatch(/could not be updated: deployments.apps is forbidden/);
+    expect(traffic.state).toMatchObject({ status: "finalizing", weight: 100 });
+    const post = setup({ command: "rollback" }, { traffic, workloads }, "run-1");
+    expect(await post.engine.abandon(traffic.state!.rolloutId, "cancelled", [100])).toMatchObject({
+      result: "unchanged",
+      weight: 100,
+    });
+    expect(traffic.weight).toBe(100);
   });
 
   it("a rollback while finalizing goes to the stable once it is ready", async () => {

@@ -87,7 +87,8 @@ export class Finalizer {
         ? `Resuming the finalization of rollout ${state.rolloutId}: the stable Deployment gets the canary's pod template`
         : "Finalizing: the stable Deployment gets the canary's pod template; traffic stays on the canary until it is ready",
     );
-    const deployments = await this.workloads.resolve(signal);
+    // Nothing here may throw before `finalizing` is recorded: a step failing with the state still
+    // `progressing` would let the post step roll back a canary that passed.
     let imagesBefore = state.stableImagesBefore;
     if (!imagesBefore) {
       const before = await this.workloads.stableStatus(signal).catch(() => undefined);
@@ -111,7 +112,6 @@ export class Finalizer {
               status: "finalizing",
               reason: passed,
               lease: { holder: c.holder, expiresAt: this.leaseUntil() },
-              deployments,
               ...(imagesBefore ? { stableImagesBefore: imagesBefore } : {}),
               ...saved,
             },
@@ -122,7 +122,9 @@ export class Finalizer {
     );
 
     let status: WorkloadStatus;
+    let deployments: { stable: string; canary: string };
     try {
+      deployments = await this.workloads.resolve(signal);
       // A no-op when the stable already runs the canary's template (a retry after the copy).
       await this.workloads.copyCanaryToStable(signal);
       await this.emit("copied", "Copied the canary's pod template onto the stable Deployment");
@@ -154,6 +156,7 @@ export class Finalizer {
               weight: 0,
               status: "promoted",
               finalized: true,
+              deployments,
               finalizeProblem: undefined,
               canaryScaledDown: undefined,
               lease: undefined,
