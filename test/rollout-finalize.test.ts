@@ -79,6 +79,11 @@ describe("finalize: copy", () => {
     expect(first.traffic.weight).toBe(100);
     expect(first.traffic.state).toMatchObject({ status: "finalizing", weight: 100 });
     expect(first.traffic.state?.finalizeProblem).toMatch(/ImagePullBackOff/);
+    // A later rollback finds the stable by name to check it (the action's rollback has no preflight).
+    expect(first.traffic.state?.deployments).toEqual({
+      stable: "shop/backend-v1",
+      canary: "shop/backend-v2",
+    });
     expect(first.traffic.state?.lease).toBeUndefined();
     expect(workloads.calls).not.toContain("scaleCanary 0");
 

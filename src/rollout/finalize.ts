@@ -122,7 +122,7 @@ export class Finalizer {
     );
 
     let status: WorkloadStatus;
-    let deployments: { stable: string; canary: string };
+    let deployments: { stable: string; canary: string } | undefined;
     try {
       deployments = await this.workloads.resolve(signal);
       // A no-op when the stable already runs the canary's template (a retry after the copy).
@@ -133,9 +133,9 @@ export class Finalizer {
       const why = signal?.aborted
         ? "the job was cancelled during the finalization"
         : `the stable Deployment could not be updated: ${errorMessage(error)}`;
-      return this.stopped(current, why);
+      return this.stopped(current, why, deployments);
     }
-    if (!status.ready) return this.stopped(current, describeStatus(status));
+    if (!status.ready) return this.stopped(current, describeStatus(status), deployments);
     await this.emit("stable-ready", `The stable Deployment is ready: ${status.summary}`);
 
     // Both versions run the same code now: a promotion, recorded as one, not a rollback.
@@ -202,13 +202,22 @@ export class Finalizer {
   }
 
   /** Traffic stays on the canary; the state stays `finalizing` with why, and no lease (a promote may retry at once). */
-  private async stopped(state: RolloutState, why: string): Promise<EngineOutcome> {
+  private async stopped(
+    state: RolloutState,
+    why: string,
+    deployments: RolloutState["deployments"],
+  ): Promise<EngineOutcome> {
     const { c } = this;
     await this.emit("failed", `Not finalized: ${why}`);
     let written = state;
     try {
       written = await c.ports.traffic.record((previous) =>
-        c.after(previous ?? state, { lease: undefined, finalizeProblem: why }, "finalize-stopped", why),
+        c.after(
+          previous ?? state,
+          { lease: undefined, finalizeProblem: why, ...(deployments ? { deployments } : {}) },
+          "finalize-stopped",
+          why,
+        ),
       );
     } catch (error) {
       await c.emit({
