@@ -4,13 +4,16 @@
  */
 import * as core from "@actions/core";
 import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
+import { errorMessage } from "./error-message.ts";
 import { type Config, maskKubeconfig } from "./inputs.ts";
 import { MeshError } from "./mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
 import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
+import { PreflightError } from "./mesh/preflight.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
+import type { RolloutState } from "./mesh/state.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -21,9 +24,11 @@ import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
-import type { MetricsPort, TrafficPort } from "./rollout/ports.ts";
+import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
+import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
+import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
 export interface ActionRun {
   outcome: EngineOutcome;
@@ -108,6 +113,64 @@ function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
   return routers.length === 1 ? (routers[0] as VirtualServiceRouter) : new LockstepRouter(routers);
 }
 
+/** The Deployments behind the versions, found from the labels preflight read (or the inputs). */
+function workloadPortFor(
+  api: KubernetesMeshApi,
+  config: Config,
+  checked: { stableLabels: Record<string, string>; canaryLabels: Record<string, string> },
+): WorkloadPort {
+  return new KubernetesWorkloads({
+    api,
+    namespace: config.namespace,
+    stableLabels: checked.stableLabels,
+    canaryLabels: checked.canaryLabels,
+    stableDeployment: config.finalize.stableDeployment,
+    canaryDeployment: config.finalize.canaryDeployment,
+    clock: systemClock,
+  });
+}
+
+/**
+ * The port once it has found one Deployment per version. When it cannot, an explicit
+ * `finalize: copy` is refused before any write; the default warns and promotes as `none` does.
+ */
+async function resolvedWorkloads(
+  port: WorkloadPort,
+  config: Config,
+  signal?: AbortSignal,
+): Promise<WorkloadPort | undefined> {
+  try {
+    await port.resolve(signal);
+    return port;
+  } catch (error) {
+    if (config.finalize.explicit || signal?.aborted) throw error;
+    core.warning(
+      `finalize: copy (the default) needs one Deployment per version, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * The Deployments by name, before preflight: the inputs, else those the last finalization recorded.
+ * Enough to scale and wait (it copies no template, which needs the versions' labels).
+ */
+function scaledDownCanaryPort(
+  api: KubernetesMeshApi,
+  config: Config,
+  previous: RolloutState | undefined,
+): WorkloadPort {
+  return new KubernetesWorkloads({
+    api,
+    namespace: config.namespace,
+    stableLabels: {},
+    canaryLabels: {},
+    stableDeployment: config.finalize.stableDeployment ?? previous?.deployments?.stable,
+    canaryDeployment: config.finalize.canaryDeployment ?? previous?.deployments?.canary,
+    clock: systemClock,
+  });
+}
+
 /** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
 function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
@@ -131,10 +194,32 @@ export async function runAction(
 
   let metrics: MetricsPort | undefined;
   let queries: { canary: string; stable: string } | undefined;
+  let workloads: WorkloadPort | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
+  const finalizing = config.finalize.policy === "copy";
   if (moves) {
-    const all = await preflightAll(api, config.virtualServices, config.split, target, {
-      rootNamespace: config.istioRootNamespace,
+    const check = () =>
+      preflightAll(api, config.virtualServices, config.split, target, {
+        rootNamespace: config.istioRootNamespace,
+      });
+    const all = await check().catch(async (error: unknown) => {
+      // After a finalized promotion the canary runs no pods, which preflight refuses: scale it up
+      // by the names the finalization recorded (no pods are left to find it by) and check again.
+      const previous =
+        error instanceof PreflightError && finalizing && config.command === "rollout" && !config.dryRun
+          ? (await traffic.read(signal)).state
+          : undefined;
+      if (!canaryScaledDown(previous)) throw error;
+      const ready = await readyCanary(
+        scaledDownCanaryPort(api, config, previous),
+        config.finalize,
+        previous,
+        signal,
+      );
+      core.info(
+        `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+      );
+      return check();
     });
     const checked = all.primary;
     for (const w of all.warnings) core.warning(w);
@@ -160,6 +245,12 @@ export async function runAction(
       queries = metrics.queries();
       core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
     }
+    if (finalizing)
+      workloads = await resolvedWorkloads(workloadPortFor(api, config, checked), config, signal);
+  } else if (finalizing && config.command === "rollback") {
+    // A rollback while a promotion is being finalized checks the stable Deployment first.
+    const previous = (await traffic.read(signal)).state;
+    if (previous?.status === "finalizing") workloads = scaledDownCanaryPort(api, config, previous);
   }
 
   const reportContext = {
@@ -191,7 +282,7 @@ export async function runAction(
       // Each attempt of a run is its own rollout: a re-run after a rollback starts afresh.
       newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}${context.runAttempt && context.runAttempt !== "1" ? `-${context.runAttempt}` : ""}`,
     },
-    { traffic, metrics, clock: systemClock, events: reporters, signal },
+    { traffic, metrics, workloads, clock: systemClock, events: reporters, signal },
     where,
   );
   let outcome: EngineOutcome;

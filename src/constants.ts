@@ -25,6 +25,7 @@ export const StateKey = {
 export const Output = {
   result: "result",
   canaryWeight: "canary-weight",
+  finalized: "finalized",
   report: "report",
 } as const;
 

@@ -75,7 +75,7 @@ export function show(value: string): string {
  * the lease (max-stage-duration + settle-time + 5 min) below 24 h.
  */
 export function parseBoundedDuration(
-  name: "min-stage-duration" | "max-stage-duration" | "interval" | "settle-time",
+  name: "min-stage-duration" | "max-stage-duration" | "interval" | "settle-time" | "finalize-timeout",
   text: string,
   fail: Fail,
 ): number | undefined {

@@ -8,6 +8,7 @@
  */
 import * as core from "@actions/core";
 import { COMMANDS, INCONCLUSIVE_POLICIES, REPORTERS, UNREACHABLE_POLICIES } from "./constants.ts";
+import { type FinalizeConfig, parseFinalize } from "./input-finalize.ts";
 import {
   DNS1123_LABEL,
   kubeconfigProblem,
@@ -27,6 +28,7 @@ import type { Split } from "./mesh/split.ts";
 import { registerSecret } from "./redact.ts";
 import type { Command } from "./rollout/command.ts";
 
+export { FINALIZE_POLICIES, type FinalizeConfig, type FinalizePolicy } from "./input-finalize.ts";
 export { parseDuration, parseFraction } from "./input-parsers.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
@@ -96,6 +98,7 @@ export interface Config {
   readonly environment?: string;
   /** With promote or rollback: act only on this rollout. */
   readonly rolloutId?: string;
+  readonly finalize: FinalizeConfig;
 }
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
@@ -140,6 +143,12 @@ export const INPUT_NAMES = [
   "pull-request",
   "environment",
   "rollout-id",
+  "finalize",
+  "finalize-timeout",
+  "scale-down-canary",
+  "canary-replicas",
+  "stable-deployment",
+  "canary-deployment",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];
@@ -165,6 +174,8 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   reporter: "destination",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
+  finalize: "copy",
+  "scale-down-canary": "true",
 };
 
 export interface InputProblem {
@@ -359,6 +370,8 @@ export function parseConfig(raw: RawInputs): Config {
     );
   }
 
+  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
+
   if (problems.length > 0) throw new InputError(problems);
 
   const config: Config = {
@@ -395,6 +408,7 @@ export function parseConfig(raw: RawInputs): Config {
     pullRequest,
     environment,
     rolloutId,
+    finalize: finalize as FinalizeConfig,
   };
   return deepFreeze(config);
 }

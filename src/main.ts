@@ -58,6 +58,7 @@ export async function run(): Promise<void> {
     const { outcome, report, markdown } = await runAction(config, runContext(), signal);
     core.setOutput(Output.result, outcome.result);
     core.setOutput(Output.canaryWeight, String(outcome.weight));
+    core.setOutput(Output.finalized, String(outcome.finalized === true));
     core.setOutput(Output.report, JSON.stringify(report));
     await writeSummary(markdown);
     if (outcome.failed) core.setFailed(scrub(oneLine(outcome.reason)));

@@ -40,6 +40,7 @@ import {
   type Workflow,
   without,
 } from "./support/workflows.ts";
+import { finalizeManifestDeployments } from "./support/workloads.ts";
 
 const docs = loadManifests();
 const ofKind = (kind: string) => docs.filter((d) => d.object.kind === kind).map((d) => d.object);
@@ -194,6 +195,8 @@ describe("the Role grants exactly what the action uses", () => {
     expect(post.exitCode).toBe(0);
     const rollback = await runOnMesh(mesh, { inputs: inputs({ command: "rollback" }), runId: "5" });
     expect(rollback.outputs.result).toBe("rolled-back");
+    // A promotion's finalization (src/workloads/) with the same identity.
+    await finalizeManifestDeployments(mesh.kube, mesh.kube.kubeconfig("role-token", "shop"));
 
     const used = new Set(
       mesh.kube.audit

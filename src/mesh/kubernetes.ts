@@ -184,9 +184,32 @@ export interface KubernetesMeshApiOptions {
 const CONNECTION_FAILURE =
   /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS/;
 
-export class KubernetesMeshApi implements MeshApi {
+/**
+ * What the workloads adapter (src/workloads/) needs besides MeshApi: Deployments, the ReplicaSets
+ * that own pods, full pods (owners, container statuses) and Warning events. A separate interface
+ * so the mesh's fakes need not grow.
+ */
+export interface WorkloadApi {
+  getDeployment(namespace: string, name: string, signal?: AbortSignal): Promise<k8s.V1Deployment>;
+  listDeployments(namespace: string, signal?: AbortSignal): Promise<k8s.V1Deployment[]>;
+  /** A JSON Patch of the Deployment (a failed `test` is answered 422). */
+  patchDeployment(
+    namespace: string,
+    name: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<k8s.V1Deployment>;
+  /** Sets spec.replicas through the `scale` subresource (RBAC `deployments/scale`). */
+  scaleDeployment(namespace: string, name: string, replicas: number, signal?: AbortSignal): Promise<void>;
+  getReplicaSet(namespace: string, name: string, signal?: AbortSignal): Promise<k8s.V1ReplicaSet>;
+  listPodObjects(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<k8s.V1Pod[]>;
+  listWarningEvents(namespace: string, signal?: AbortSignal): Promise<k8s.CoreV1Event[]>;
+}
+
+export class KubernetesMeshApi implements MeshApi, WorkloadApi {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
   private readonly timeoutMs: number;
   /** The input the configuration came from and its server, named when the server cannot be reached. */
   private readonly source: string;
@@ -197,6 +220,7 @@ export class KubernetesMeshApi implements MeshApi {
   constructor(config: k8s.KubeConfig, options: KubernetesMeshApiOptions = {}) {
     this.custom = config.makeApiClient(k8s.CustomObjectsApi);
     this.core = config.makeApiClient(k8s.CoreV1Api);
+    this.apps = config.makeApiClient(k8s.AppsV1Api);
     this.timeoutMs = options.timeoutMs ?? KUBE_REQUEST_TIMEOUT_MS;
     this.source = kubeconfigSource(config);
     const server = config.getCurrentCluster()?.server ?? "";
@@ -359,6 +383,73 @@ export class KubernetesMeshApi implements MeshApi {
       () => this.core.readNamespace({ name }, this.options(signal)),
     );
     return (ns.metadata as ObjectMeta | undefined)?.labels ?? {};
+  }
+  // ---- Workloads (src/workloads/): Deployments, their ReplicaSets, pods and Warning events ----
+
+  getDeployment(namespace: string, name: string, signal?: AbortSignal): Promise<k8s.V1Deployment> {
+    return this.call({ verb: "get", group: "apps", resource: "deployments", namespace, name }, signal, () =>
+      this.apps.readNamespacedDeployment({ name, namespace }, this.options(signal)),
+    );
+  }
+
+  async listDeployments(namespace: string, signal?: AbortSignal): Promise<k8s.V1Deployment[]> {
+    const list = await this.call(
+      { verb: "list", group: "apps", resource: "deployments", namespace },
+      signal,
+      () => this.apps.listNamespacedDeployment({ namespace }, this.options(signal)),
+    );
+    return list.items;
+  }
+
+  patchDeployment(
+    namespace: string,
+    name: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<k8s.V1Deployment> {
+    return this.call({ verb: "patch", group: "apps", resource: "deployments", namespace, name }, signal, () =>
+      this.apps.patchNamespacedDeployment(
+        { name, namespace, body: patch, fieldManager: "istio-canary-action" },
+        this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
+      ),
+    );
+  }
+
+  async scaleDeployment(
+    namespace: string,
+    name: string,
+    replicas: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call(
+      { verb: "patch", group: "apps", resource: "deployments/scale", namespace, name },
+      signal,
+      () =>
+        this.apps.patchNamespacedDeploymentScale(
+          { name, namespace, body: { spec: { replicas } }, fieldManager: "istio-canary-action" },
+          this.options(signal, { "Content-Type": k8s.PatchStrategy.MergePatch }),
+        ),
+    );
+  }
+
+  getReplicaSet(namespace: string, name: string, signal?: AbortSignal): Promise<k8s.V1ReplicaSet> {
+    return this.call({ verb: "get", group: "apps", resource: "replicasets", namespace, name }, signal, () =>
+      this.apps.readNamespacedReplicaSet({ name, namespace }, this.options(signal)),
+    );
+  }
+
+  async listPodObjects(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<k8s.V1Pod[]> {
+    const pods = await this.call({ verb: "list", group: "", resource: "pods", namespace }, signal, () =>
+      this.core.listNamespacedPod({ namespace, labelSelector }, this.options(signal)),
+    );
+    return pods.items;
+  }
+
+  async listWarningEvents(namespace: string, signal?: AbortSignal): Promise<k8s.CoreV1Event[]> {
+    const events = await this.call({ verb: "list", group: "", resource: "events", namespace }, signal, () =>
+      this.core.listNamespacedEvent({ namespace, fieldSelector: "type=Warning" }, this.options(signal)),
+    );
+    return events.items;
   }
 }
 

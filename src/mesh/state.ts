@@ -10,7 +10,11 @@ export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
 export const MAX_HISTORY = 60;
 
-export const RolloutStatus = z.enum(["progressing", "paused", "promoted", "rolled-back"]);
+/**
+ * `finalizing`: every stage passed and the canary carries 100 % while the stable Deployment gets the
+ * canary's pod template (issue 14); traffic stays on the canary until the stable is ready.
+ */
+export const RolloutStatus = z.enum(["progressing", "paused", "finalizing", "promoted", "rolled-back"]);
 export type RolloutStatus = z.infer<typeof RolloutStatus>;
 
 const HistoryEntry = z.object({
@@ -103,6 +107,16 @@ export const RolloutStateSchema = z.object({
   /** Each analysed stage's outcome and counts, so a later run (status, promote) reports them too. */
   stageResults: z.array(StageResult).max(MAX_STAGE_RESULTS).optional(),
   evidence: Evidence.optional(),
+  /** With `finalize: copy`: the promotion's stable Deployment runs the canary's template and carries the traffic again. */
+  finalized: z.boolean().optional(),
+  /** The stable Deployment's images before the canary's template was copied onto it (for people undoing it by hand). */
+  stableImagesBefore: z.record(z.string(), z.string()).optional(),
+  /** The Deployments finalization used: the next rollout scales the canary up by name before preflight (no pods to find it by). */
+  deployments: z.object({ stable: z.string(), canary: z.string() }).optional(),
+  /** Finalization scaled the canary Deployment to zero; the next rollout scales it back up before stage 1. */
+  canaryScaledDown: z.boolean().optional(),
+  /** Why the last finalization attempt has not finished (the stable's problems), for reports. */
+  finalizeProblem: z.string().optional(),
 });
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
 

@@ -321,7 +321,7 @@ class OctokitReporter implements GitHubReporter {
     const state =
       !model.result || model.result === "paused"
         ? "in_progress"
-        : model.result === "promoted"
+        : model.result === "promoted" && !model.failed
           ? "success"
           : model.failed
             ? "failure"

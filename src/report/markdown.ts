@@ -68,7 +68,14 @@ export function errorRateChart(model: ReportModel): string | undefined {
 
 export function renderMarkdown(model: ReportModel): string {
   const lines: string[] = [marker(model.namespace, model.virtualService)];
-  const title = model.result ? HEADLINE[model.result] : "⏳ In progress";
+  const title =
+    model.result === "promoted" && model.finalized === true
+      ? "✅ Promoted and finalized"
+      : model.result && model.finalized === false
+        ? "⚠️ Promoted, not finalized"
+        : model.result
+          ? HEADLINE[model.result]
+          : "⏳ In progress";
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
   if (model.reason) lines.push("", model.reason.endsWith(".") ? model.reason : `${model.reason}.`);
   const facts = [
@@ -109,6 +116,13 @@ export function renderMarkdown(model: ReportModel): string {
     const chart = errorRateChart(model);
     if (chart) lines.push("", chart);
   }
+  if (model.finalization.length > 0)
+    lines.push(
+      "",
+      "**Finalization** (the stable Deployment gets the promoted version):",
+      "",
+      ...model.finalization.map((step) => `- ${cell(step)}`),
+    );
   if (model.warnings.length > 0) lines.push("", ...model.warnings.map((w) => `> [!WARNING]\n> ${cell(w)}`));
   if (model.next.length > 0) lines.push("", "**Next:** " + model.next.join(" "));
   const links = [

@@ -57,6 +57,13 @@ export interface ReportModel {
   updatedAt?: string;
   links: { run?: string; prometheus?: { canary: string; stable: string } };
   latencyThresholdMs?: number;
+  /**
+   * With finalize: copy, whether the promotion was finalized (the stable Deployment runs the
+   * promoted version and carries all traffic); undefined when no finalization was due.
+   */
+  finalized?: boolean;
+  /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
+  finalization: string[];
   next: string[];
 }
 
@@ -93,6 +100,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
     warnings: [],
     links: { run: context.runUrl },
     latencyThresholdMs: context.latencyThresholdMs,
+    finalization: [],
     next: [],
   };
   const row = (index: number, weight: number): StageRow => {
@@ -164,11 +172,16 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
       case "warning":
         model.warnings.push(e.message);
         break;
+      case "finalize":
+        model.finalization.push(e.message);
+        if (e.step === "traffic-on-stable") model.weight = 0;
+        break;
       case "finished":
         model.result = e.result;
         model.reason = e.reason;
         model.failed = e.failed;
         model.weight = e.weight;
+        if (e.finalized !== undefined) model.finalized = e.finalized;
         break;
     }
   }
@@ -191,6 +204,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   // Messages can quote what a library said, credentials included: none reaches the report.
   model.reason = model.reason === undefined ? undefined : scrub(model.reason);
   model.warnings = model.warnings.map(scrub);
+  model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
   const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
   const how = context.promoteHint ?? "the promote workflow (workflow_dispatch)";
@@ -202,6 +216,14 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   } else if (model.result === "rolled-back") {
     model.next.push(
       "All traffic is on the stable version. Fix the canary and push again; the next rollout starts from the first stage.",
+    );
+  } else if (model.finalized === true) {
+    model.next.push(
+      "The stable Deployment runs the promoted version and has all traffic. For the next release, update the canary Deployment and run the same workflow again.",
+    );
+  } else if (model.finalized === false) {
+    model.next.push(
+      `Traffic stays on the canary, which passed every stage, until the stable Deployment is ready. Fix what keeps it from starting, then run ${how} with \`command: promote\`${id} to finish the finalization.`,
     );
   } else if (model.result === "promoted") {
     model.next.push(

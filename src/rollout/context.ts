@@ -1,8 +1,22 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
-import type { Config, InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "../inputs.ts";
+import type {
+  Config,
+  FinalizeConfig,
+  InconclusivePolicy,
+  SplitPolicy,
+  UnreachablePolicy,
+} from "../inputs.ts";
 import type { RolloutState } from "../mesh/state.ts";
 import type { Command } from "./command.ts";
-import type { Clock, EventSink, MetricsPort, PlannedPatch, RolloutEvent, TrafficPort } from "./ports.ts";
+import type {
+  Clock,
+  EventSink,
+  MetricsPort,
+  PlannedPatch,
+  RolloutEvent,
+  TrafficPort,
+  WorkloadPort,
+} from "./ports.ts";
 import type { Result } from "./result.ts";
 import { type Recorder, stateAfter } from "./transitions.ts";
 
@@ -27,6 +41,8 @@ export interface EngineSettings {
   rollbackOnCancel: boolean;
   rolloutId?: string;
   dryRun: boolean;
+  /** What a promotion does to the Deployments (issue 14). */
+  finalize: FinalizeConfig;
 }
 
 /** The engine's part of the validated Config. */
@@ -51,6 +67,7 @@ export function engineSettings(config: Config): EngineSettings {
     rollbackOnCancel: config.rollbackOnCancel,
     rolloutId: config.rolloutId,
     dryRun: config.dryRun,
+    finalize: config.finalize,
   };
 }
 
@@ -69,6 +86,8 @@ export interface EngineOutcome {
   /** Whether the step must fail (a rollback by the analysis, an error, a refused command). */
   failed: boolean;
   state?: RolloutState;
+  /** The promotion was finalized: the stable Deployment runs the canary's template and carries all traffic. */
+  finalized?: boolean;
   /** For dry runs: the patch of each stage. */
   plan?: Array<{ weight: number; patches: PlannedPatch[] }>;
 }
@@ -76,6 +95,8 @@ export interface EngineOutcome {
 export interface EnginePorts {
   traffic: TrafficPort;
   metrics?: MetricsPort;
+  /** The Deployments behind the versions; without it (or with finalize: none) a promotion ends at 100 % canary. */
+  workloads?: WorkloadPort;
   clock: Clock;
   events: EventSink;
   /** Aborts the run (the job was cancelled): the engine rolls back and stops. */
@@ -115,6 +136,11 @@ export class EngineContext implements Recorder {
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 
+  /** Whether a promotion copies the canary onto the stable Deployment. */
+  get finalizing(): boolean {
+    return this.s.finalize.policy === "copy" && this.ports.workloads !== undefined;
+  }
+
   async finish(outcome: EngineOutcome): Promise<EngineOutcome> {
     await this.emit({
       type: "finished",
@@ -123,6 +149,7 @@ export class EngineContext implements Recorder {
       weight: outcome.weight,
       reason: outcome.reason,
       failed: outcome.failed,
+      ...(outcome.finalized !== undefined ? { finalized: outcome.finalized } : {}),
     });
     return outcome;
   }

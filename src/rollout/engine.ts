@@ -21,6 +21,8 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
+import { rollbackBlocked } from "./finalize.ts";
+import { FinalizeCommands } from "./finalize-commands.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
@@ -39,11 +41,15 @@ export class RolloutEngine {
   private readonly c: EngineContext;
   private readonly stages: StageRunner;
   private readonly writes: TrafficWrites;
+  private readonly finalization: FinalizeCommands;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
     this.c = new EngineContext(settings, identity, ports, where);
     this.stages = new StageRunner(this.c);
     this.writes = new TrafficWrites(this.c);
+    this.finalization = new FinalizeCommands(this.c, (state, from, weight) =>
+      this.started(state, from, weight),
+    );
   }
 
   async run(): Promise<EngineOutcome> {
@@ -78,6 +84,17 @@ export class RolloutEngine {
   async abandon(rolloutId: string, reason: string, weights: number[]): Promise<EngineOutcome | undefined> {
     const view = await this.c.ports.traffic.read();
     const state = view.state;
+    if (state?.status === "finalizing" && state.rolloutId === rolloutId) {
+      // Every stage passed: the canary keeps the traffic whatever the stable's state.
+      return this.c.finish({
+        result: "unchanged",
+        weight: view.weight,
+        reason: `The job stopped while rollout ${rolloutId} was being finalized; the post step leaves the traffic on the canary, which passed every stage. The next run of command: rollout or command: promote resumes the finalization`,
+        failed: false,
+        finalized: false,
+        state,
+      });
+    }
     if (
       view.stateProblem === undefined &&
       (!state || state.rolloutId !== rolloutId || state.status !== "progressing")
@@ -137,6 +154,18 @@ export class RolloutEngine {
         state,
       });
     }
+    if (state?.status === "finalizing") {
+      const blocked = await rollbackBlocked(this.c.ports.workloads, state, this.c.ports.signal);
+      if (blocked)
+        return this.c.finish({
+          result: "unchanged",
+          weight: view.weight,
+          reason: `Rollback refused: ${blocked}`,
+          failed: true,
+          finalized: false,
+          state,
+        });
+    }
     const reason = `Rollback requested by ${this.c.holder}`;
     const written = await this.writes.rollBack(reason, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
@@ -145,6 +174,7 @@ export class RolloutEngine {
   private async promote(): Promise<EngineOutcome> {
     const view = await this.read();
     const state = this.usableState(view);
+    if (state && this.finalization.finalizable(state, view)) return this.finalization.finalize(state);
     if (!state || state.status !== "paused") {
       const live = state?.status === "progressing";
       const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
@@ -215,6 +245,8 @@ export class RolloutEngine {
   private async rollout(): Promise<EngineOutcome> {
     const view = await this.read();
     let state = this.usableState(view);
+    const ended = await this.finalization.beforeRollout(state, view);
+    if (ended) return ended;
     const live = state && (state.status === "progressing" || state.status === "paused");
     if (live && state) {
       const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());

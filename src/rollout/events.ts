@@ -32,7 +32,27 @@ export type RolloutEvent =
   /** A stage an earlier run analysed, from the state on the VirtualService. */
   | { type: "recorded-stage"; at: string; result: StageResult }
   | { type: "warning"; at: string; message: string }
-  | { type: "finished"; at: string; result: Result; weight: number; reason: string; failed: boolean };
+  /** A step of finalizing a promotion onto the stable Deployment, or of readying the canary before stage 1. */
+  | { type: "finalize"; at: string; step: FinalizeStep; message: string }
+  | {
+      type: "finished";
+      at: string;
+      result: Result;
+      weight: number;
+      reason: string;
+      failed: boolean;
+      /** With finalize: copy, whether the promotion was finalized (undefined when no finalization was due). */
+      finalized?: boolean;
+    };
+
+export type FinalizeStep =
+  | "started"
+  | "copied"
+  | "stable-ready"
+  | "traffic-on-stable"
+  | "canary-scaled-down"
+  | "failed"
+  | "canary-scaled-up";
 
 export interface EventSink {
   emit(event: RolloutEvent): void | Promise<void>;

@@ -11,6 +11,7 @@ import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/sta
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
+import { Finalizer } from "./finalize.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
@@ -214,6 +215,13 @@ export class StageRunner {
       // After a signal the only write allowed is the rollback.
       if (this.aborted)
         return this.cancelled(state, weight, `The job was cancelled at the end of stage ${index + 1}`);
+      if (final && c.finalizing && c.ports.workloads) {
+        const passed =
+          decision === "inconclusive"
+            ? `Promoted with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
+            : `All ${state.stages.length} stages passed`;
+        return new Finalizer(c, c.ports.workloads).run(state, passed, saved());
+      }
       if (final) {
         const promoted = await this.writes.record(
           state,

@@ -3,6 +3,7 @@
  * Istio traffic simulator following the VirtualService, a real Prometheus scraping it every second,
  * and the GitHub API emulator. Everything listens on 127.0.0.1 and `stop()` ends all of it.
  */
+import { DeploymentController, type DeploymentControllerOptions, deploymentManifest } from "./deployments.ts";
 import { NAMESPACE, SERVICE, seedRunbook } from "./fixtures.ts";
 import { GitHubApiEmulator } from "./github-api.ts";
 import { KubeApiEmulator, type KubeApiEmulatorOptions } from "./kube-api.ts";
@@ -31,10 +32,42 @@ export interface MeshOptions {
   versions?: Record<string, VersionBehaviour>;
   /** The version label whose series `scraped()` waits for (default v1). */
   stableVersion?: string;
+  /**
+   * Installs the Deployment controller and runs the runbook's versions as Deployments
+   * `backend-v1` and `backend-v2` (image registry.example/backend:v1 / :v2) instead of hand-made pods.
+   */
+  deployments?: DeploymentControllerOptions & { replicas?: number; progressDeadlineSeconds?: number };
+}
+
+/** The runbook's two versions as Deployments, rolled out before the mesh is handed over. */
+async function runbookDeployments(
+  kube: KubeApiEmulator,
+  options: NonNullable<MeshOptions["deployments"]>,
+): Promise<DeploymentController> {
+  for (const version of ["v1", "v2"])
+    for (const pod of kube.list("pods", NAMESPACE).filter((p) => p.metadata.labels?.version === version))
+      kube.remove("pods", NAMESPACE, pod.metadata.name);
+  const apps = new DeploymentController(kube, options);
+  for (const version of ["v1", "v2"]) {
+    apps.create(
+      deploymentManifest({
+        name: `${SERVICE}-${version}`,
+        namespace: NAMESPACE,
+        labels: { app: SERVICE, version },
+        image: `registry.example/${SERVICE}:${version}`,
+        replicas: options.replicas ?? 2,
+        progressDeadlineSeconds: options.progressDeadlineSeconds,
+      }),
+    );
+  }
+  for (const version of ["v1", "v2"]) await apps.rolledOut(NAMESPACE, `${SERVICE}-${version}`);
+  return apps;
 }
 
 export interface Mesh {
   kube: KubeApiEmulator;
+  /** The Deployment controller, with `deployments`. */
+  apps?: DeploymentController;
   traffic: TrafficSimulator;
   prometheus?: PrometheusServer;
   github: GitHubApiEmulator;
@@ -51,6 +84,11 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   try {
     if (options.seedWith) options.seedWith(kube);
     else seedRunbook(kube, options.runbook);
+    let apps: DeploymentController | undefined;
+    if (options.deployments) {
+      apps = await runbookDeployments(kube, options.deployments);
+      started.push({ stop: async () => apps?.stop() });
+    }
     const traffic = await new TrafficSimulator({
       kube,
       namespace: options.namespace ?? NAMESPACE,
@@ -75,6 +113,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     }
     return {
       kube,
+      apps,
       traffic,
       prometheus,
       github,

@@ -1,0 +1,105 @@
+/**
+ * Where the commands meet finalization (./finalize.ts): a `promote` retries or resumes one, and a
+ * `rollout` resumes one of its own commit, refuses to copy another commit's canary, refuses a
+ * promotion never finalized, and readies the canary Deployment before stage 1.
+ */
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+import { allOnCanary } from "./adopt-split.ts";
+import type { EngineContext, EngineOutcome } from "./context.ts";
+import { Finalizer, readyCanary } from "./finalize.ts";
+import type { TrafficView } from "./ports.ts";
+import { CommandError } from "./transitions.ts";
+
+/** Tells the reporters a run started (the engine's `started`). */
+export type Started = (state: RolloutState, fromStage: number, weight: number) => Promise<void>;
+
+export class FinalizeCommands {
+  private readonly c: EngineContext;
+  private readonly started: Started;
+
+  constructor(context: EngineContext, started: Started) {
+    this.c = context;
+    this.started = started;
+  }
+
+  /**
+   * A finalization to retry or resume (`finalizing`), or a promotion left at 100 % canary from
+   * before finalization existed (or from finalize: none) that a promote finalizes now.
+   */
+  finalizable(state: RolloutState, view: TrafficView): boolean {
+    if (state.status === "finalizing") {
+      if (!this.c.finalizing)
+        throw new CommandError(
+          `rollout ${state.rolloutId} is being finalized (the stable Deployment gets the canary's pod template), but this run has finalize: none; nothing was changed. Run with finalize: copy to finish it`,
+        );
+      return true;
+    }
+    return (
+      this.c.s.command === "promote" &&
+      this.c.finalizing &&
+      state.status === "promoted" &&
+      !state.finalized &&
+      allOnCanary(view.weights)
+    );
+  }
+
+  async finalize(state: RolloutState): Promise<EngineOutcome> {
+    if (this.c.s.rolloutId && state.rolloutId !== this.c.s.rolloutId)
+      throw new CommandError(
+        `${this.c.s.command} of rollout ${this.c.s.rolloutId} refused: ${this.c.where} records rollout ${state.rolloutId} (${state.commit.slice(0, 7)}) as ${state.status}; nothing was changed`,
+      );
+    const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());
+    if (lease) throw new LeaseHeldError(this.c.where, lease);
+    const workloads = this.c.ports.workloads;
+    if (!workloads) throw new CommandError("finalization needs the Deployments (finalize: copy)");
+    await workloads.resolve(this.c.ports.signal);
+    await this.started(state, state.stages.length, state.weight);
+    if (this.c.s.dryRun)
+      return this.c.finish({
+        result: "unchanged",
+        weight: state.weight,
+        reason: `Dry run: rollout ${state.rolloutId} would be finalized (the stable Deployment gets the canary's pod template); nothing written`,
+        failed: false,
+        state,
+      });
+    const passed =
+      state.status === "promoted"
+        ? `Rollout ${state.rolloutId} was promoted before it could be finalized`
+        : (state.reason ?? `All ${state.stages.length} stages passed`);
+    return new Finalizer(this.c, workloads).run(state, passed);
+  }
+
+  /** A rollout's part: undefined to go on with the stages, or the outcome the run ends with. */
+  async beforeRollout(
+    state: RolloutState | undefined,
+    view: TrafficView,
+  ): Promise<EngineOutcome | undefined> {
+    if (state?.status === "finalizing") {
+      if (state.commit !== this.c.id.commit)
+        throw new CommandError(
+          `rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} passed every stage but is not finalized yet (${state.finalizeProblem ?? "the stable Deployment is getting the canary's pod template"}); traffic stays on its canary. This run of ${this.c.id.commit.slice(0, 7)} changed nothing: the canary Deployment may already run this commit's version, and copying it onto stable would promote it without analysis. Run command: promote (rollout-id: ${state.rolloutId}) while the canary still runs the promoted version, or command: rollback once the stable is ready`,
+        );
+      return this.finalize(state);
+    }
+    if (this.c.finalizing && state?.status === "promoted" && !state.finalized && allOnCanary(view.weights))
+      throw new CommandError(
+        `rollout ${state.rolloutId} was promoted to 100 % canary but never finalized (it ran before finalize: copy existed, or with finalize: none); nothing was changed. If the canary Deployment still runs that promoted version, run command: promote to finalize it (the stable Deployment gets its pod template and the traffic); then every release runs this workflow unchanged`,
+      );
+    if (this.c.finalizing && !this.c.s.dryRun) {
+      const workloads = this.c.ports.workloads;
+      // Ambiguous or missing Deployments are refused before any write.
+      await workloads?.resolve(this.c.ports.signal);
+      if (workloads && !(state?.status === "progressing" || state?.status === "paused")) {
+        const ready = await readyCanary(workloads, this.c.s.finalize, state, this.c.ports.signal);
+        if (ready?.scaled)
+          await this.c.emit({
+            type: "finalize",
+            at: this.c.now(),
+            step: "canary-scaled-up",
+            message: `The canary Deployment was scaled back up for this release: ${ready.status.summary}`,
+          });
+      }
+    }
+    return undefined;
+  }
+}

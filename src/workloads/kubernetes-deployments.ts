@@ -1,0 +1,239 @@
+/**
+ * The WorkloadPort on Kubernetes Deployments (issue 14's release model): finds the Deployment
+ * behind each version, copies the canary's pod template onto the stable one, scales the canary and
+ * waits as `kubectl rollout status` would, with the pods' istio-proxy sidecars. Reads and writes go
+ * through the WorkloadApi of src/mesh/kubernetes.ts; every call is retried as the router's are.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
+import { MeshError } from "../mesh/errors.ts";
+import type { WorkloadApi } from "../mesh/kubernetes.ts";
+import { retry } from "../retry.ts";
+import type { Clock, WorkloadPort, WorkloadStatus } from "../rollout/ports.ts";
+import {
+  type DeploymentLike,
+  promotedTemplate,
+  templateImages,
+  templatePatch,
+} from "./deployment-template.ts";
+import { findDeployment, type Version } from "./resolve-deployments.ts";
+import { podVerdict, rolloutVerdict } from "./rollout-status.ts";
+
+/** kube-controller-manager's default progressDeadlineSeconds. */
+const DEFAULT_PROGRESS_DEADLINE_S = 600;
+/** How often a wait reads the Deployment and its pods. */
+const DEFAULT_POLL_MS = 2_000;
+/** Warning events named per status, newest first. */
+const MAX_EVENTS = 5;
+
+export interface KubernetesWorkloadsOptions {
+  api: WorkloadApi;
+  namespace: string;
+  /** The pod labels each version is selected by (PreflightResult.stableLabels / canaryLabels). */
+  stableLabels: Record<string, string>;
+  canaryLabels: Record<string, string>;
+  /** Inputs `stable-deployment` / `canary-deployment`; found from the pods when absent. */
+  stableDeployment?: string;
+  canaryDeployment?: string;
+  clock: Clock;
+  pollMs?: number;
+  /** Retry budget of each API call (default: the traffic router's). */
+  retryBudgetMs?: number;
+}
+
+type Deployment = k8s.V1Deployment & DeploymentLike;
+
+export class KubernetesWorkloads implements WorkloadPort {
+  private readonly o: KubernetesWorkloadsOptions;
+  private resolved?: { stable: string; canary: string };
+
+  constructor(options: KubernetesWorkloadsOptions) {
+    this.o = options;
+  }
+
+  async resolve(signal?: AbortSignal): Promise<{ stable: string; canary: string }> {
+    if (this.resolved) return this.resolved;
+    const find = (version: Version, labels: Record<string, string>, name: string | undefined) =>
+      findDeployment(
+        { api: this.o.api, namespace: this.o.namespace, signal, call: (run) => this.call(run, signal) },
+        version,
+        labels,
+        name,
+      );
+    const stable = await find("stable", this.o.stableLabels, this.o.stableDeployment);
+    const canary = await find("canary", this.o.canaryLabels, this.o.canaryDeployment);
+    if (stable === canary)
+      throw new MeshError(
+        `the stable and the canary version are both run by Deployment ${this.o.namespace}/${stable}: promotion needs one Deployment per version (set stable-deployment and canary-deployment)`,
+      );
+    this.resolved = { stable, canary };
+    return this.resolved;
+  }
+
+  async copyCanaryToStable(signal?: AbortSignal): Promise<void> {
+    const { stable, canary } = await this.resolve(signal);
+    const ns = this.o.namespace;
+    const source = plain(await this.call(() => this.o.api.getDeployment(ns, canary, signal), signal));
+    // A concurrent edit between read and patch fails the patch's `test`: read again and re-plan.
+    await retry(
+      async () => {
+        const target = plain(await this.o.api.getDeployment(ns, stable, signal));
+        const template = promotedTemplate(target, source, {
+          stable: this.o.stableLabels,
+          canary: this.o.canaryLabels,
+        });
+        if (sameJson(template, target.spec?.template)) return; // already copied (a resumed finalization)
+        try {
+          await this.o.api.patchDeployment(ns, stable, templatePatch(target, template), signal);
+        } catch (error) {
+          const status = (error as MeshError).status;
+          if (status !== 422 && status !== 409) throw error;
+          // A failed `test` and an invalid template are both 422: only a new resourceVersion is a conflict.
+          const now = await this.o.api.getDeployment(ns, stable, signal);
+          if (now.metadata?.resourceVersion !== target.metadata?.resourceVersion)
+            throw new ConcurrentEdit(ns, stable, error as MeshError);
+          throw error;
+        }
+      },
+      {
+        budgetMs: this.o.retryBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS,
+        signal,
+        sleep: (ms, s) => this.o.clock.sleep(ms, s),
+        now: () => this.o.clock.now().getTime(),
+        retryAlso: (error) => error instanceof ConcurrentEdit,
+      },
+    );
+  }
+
+  async waitStable(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus> {
+    return this.wait((await this.resolve(signal)).stable, timeoutMs, signal);
+  }
+
+  async waitCanary(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus> {
+    return this.wait((await this.resolve(signal)).canary, timeoutMs, signal);
+  }
+
+  async stableStatus(signal?: AbortSignal): Promise<WorkloadStatus> {
+    const name = (await this.resolve(signal)).stable;
+    return (await this.status(name, signal)).status;
+  }
+
+  async scaleCanary(replicas: number | "stable", signal?: AbortSignal): Promise<void> {
+    const { stable, canary } = await this.resolve(signal);
+    const ns = this.o.namespace;
+    const count =
+      replicas === "stable"
+        ? ((await this.call(() => this.o.api.getDeployment(ns, stable, signal), signal)).spec?.replicas ?? 1)
+        : replicas;
+    await this.call(() => this.o.api.scaleDeployment(ns, canary, count, signal), signal);
+  }
+
+  private async wait(
+    name: string,
+    timeoutMs: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<WorkloadStatus> {
+    const started = this.o.clock.now().getTime();
+    for (;;) {
+      const { status, deadlineMs, deadlineExceeded } = await this.status(name, signal);
+      if (status.ready || deadlineExceeded) return status;
+      const limit = timeoutMs ?? deadlineMs;
+      const waited = this.o.clock.now().getTime() - started;
+      if (waited >= limit) {
+        status.problems.push(
+          `not rolled out after ${Math.round(waited / 1000)} s (timeout ${Math.round(limit / 1000)} s)`,
+        );
+        return status;
+      }
+      await this.o.clock.sleep(Math.min(this.o.pollMs ?? DEFAULT_POLL_MS, limit - waited), signal);
+    }
+  }
+
+  /** One reading: the Deployment, the pods its selector selects, and the Warning events of those pods. */
+  private async status(name: string, signal?: AbortSignal) {
+    const ns = this.o.namespace;
+    const deployment = await this.call(() => this.o.api.getDeployment(ns, name, signal), signal);
+    const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    // Terminating pods (the old ReplicaSet's, in their grace period) no longer count, as for kubectl.
+    const pods = (await this.call(() => this.o.api.listPodObjects(ns, selector, signal), signal)).filter(
+      (p) => !p.metadata?.deletionTimestamp,
+    );
+    const verdict = rolloutVerdict(deployment);
+    const podVerdicts = pods.map((p) => podVerdict(p));
+    const readyPods = podVerdicts.filter((p) => p.ready).length;
+    const ready = verdict.done && podVerdicts.every((p) => p.ready);
+    const problems = ready ? [] : [...podVerdicts.flatMap((p) => p.problems)];
+    if (!ready) {
+      if (!verdict.done) problems.unshift(`Deployment ${ns}/${name}: ${verdict.message}`);
+      problems.push(...(await this.warnings(new Set(podVerdicts.map((p) => p.name)), signal)));
+    }
+    const images = templateImages(deployment as Deployment);
+    const replicas = deployment.spec?.replicas ?? 1;
+    const imageList = [...new Set(Object.values(images))].join(", ");
+    const status: WorkloadStatus = {
+      name: `${ns}/${name}`,
+      ready,
+      summary: ready
+        ? `${readyPods}/${replicas} ready, image ${imageList}`
+        : `${readyPods}/${replicas} ready: ${problems[0] ?? verdict.message}`,
+      problems,
+      images,
+      replicas,
+    };
+    const deadlineS = deployment.spec?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S;
+    return { status, deadlineMs: deadlineS * 1000, deadlineExceeded: verdict.deadlineExceeded };
+  }
+
+  /** The latest Warning events of these pods, one line each, without repeats. */
+  private async warnings(pods: Set<string>, signal?: AbortSignal): Promise<string[]> {
+    if (pods.size === 0) return [];
+    const events = await this.call(() => this.o.api.listWarningEvents(this.o.namespace, signal), signal);
+    const time = (e: k8s.CoreV1Event) =>
+      new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
+    const lines = events
+      .filter((e) => pods.has(e.involvedObject?.name ?? ""))
+      .sort((a, b) => time(b) - time(a))
+      .map((e) => `event ${e.reason} on pod ${e.involvedObject.name}: ${e.message ?? ""}`.trim());
+    return [...new Set(lines)].slice(0, MAX_EVENTS);
+  }
+
+  private call<T>(run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retry(run, {
+      budgetMs: this.o.retryBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS,
+      signal,
+      sleep: (ms, s) => this.o.clock.sleep(ms, s),
+      now: () => this.o.clock.now().getTime(),
+    });
+  }
+}
+
+/** The stable Deployment changed between read and patch; retried after reading it again. */
+class ConcurrentEdit extends Error {
+  constructor(namespace: string, name: string, cause: MeshError) {
+    super(`Deployment ${namespace}/${name} changed while its pod template was being replaced`, { cause });
+    this.name = "ConcurrentEdit";
+  }
+}
+
+/** The client's typed object as the JSON the server sent (Dates as strings, no undefined fields). */
+function plain(deployment: k8s.V1Deployment): Deployment {
+  return JSON.parse(JSON.stringify(deployment)) as Deployment;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  return value;
+}
