@@ -24,8 +24,6 @@ import {
   evaluateIf,
   expressionsIn,
   groupsOf,
-  ISSUE_14_INPUTS,
-  ISSUE_14_OUTPUTS,
   isOurAction,
   type Job,
   kubectlLines,
@@ -269,8 +267,8 @@ describe("workflows and action.yml", () => {
 
   it.each(workflows)("%s gives the action only its inputs and reads only its outputs", (file) => {
     const { workflow } = readWorkflow(file);
-    const inputs = new Set([...Object.keys(action.inputs), ...ISSUE_14_INPUTS]);
-    const outputs = new Set([...Object.keys(action.outputs), ...ISSUE_14_OUTPUTS]);
+    const inputs = new Set(Object.keys(action.inputs));
+    const outputs = new Set(Object.keys(action.outputs));
     for (const job of Object.values(workflow.jobs)) {
       for (const step of job.steps.filter(isOurAction)) {
         for (const name of Object.keys(step.with ?? {})) expect(inputs, `input ${name}`).toContain(name);

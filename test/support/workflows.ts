@@ -101,20 +101,6 @@ export function outputsRead(job: Job, id: string): string[] {
  */
 export const NODE24_MAJORS: Record<string, number> = { "actions/checkout": 7, "actions/setup-node": 7 };
 
-/**
- * Inputs and output of issue 14 (finalize a promotion onto the stable Deployment) that the
- * examples use before action.yml gains them on another branch; empty this once it has.
- */
-export const ISSUE_14_INPUTS = [
-  "finalize",
-  "finalize-timeout",
-  "scale-down-canary",
-  "canary-replicas",
-  "stable-deployment",
-  "canary-deployment",
-];
-export const ISSUE_14_OUTPUTS = ["finalized"];
-
 /** What names the workload the action acts on: the same in every step and workflow. */
 export const TARGET_INPUTS = [
   "virtual-service",
