@@ -9,6 +9,7 @@ import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
+import { runningContainerStatuses } from "../workloads/rollout-status.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import type { DestinationRule, ObjectMeta, PodSummary, ServiceEntry, VirtualService } from "./types.ts";
 
@@ -459,15 +460,10 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
  */
 export function summarisePod(pod: k8s.V1Pod): PodSummary {
   const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  const statuses = runningContainerStatuses(pod);
   const nativeSidecar = (pod.spec?.initContainers ?? []).some(
     (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
   );
-  const statuses = [
-    ...(pod.status?.containerStatuses ?? []),
-    ...(nativeSidecar
-      ? (pod.status?.initContainerStatuses ?? []).filter((s) => s.name === "istio-proxy")
-      : []),
-  ];
   const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
   return {
     name: pod.metadata?.name ?? "",

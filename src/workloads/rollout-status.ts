@@ -73,18 +73,29 @@ export interface PodVerdict {
   problems: string[];
 }
 
-/** A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or a native sidecar) is ready. */
-export function podVerdict(pod: PodLike): PodVerdict {
-  const name = pod.metadata?.name ?? "";
+/**
+ * The statuses of a pod's long-running containers: its containers, and the istio-proxy when Istio
+ * runs it as a native sidecar (a restartable init container).
+ */
+export function runningContainerStatuses<S extends { name: string }>(pod: {
+  spec?: { initContainers?: Array<{ name: string; restartPolicy?: string }> };
+  status?: { containerStatuses?: S[]; initContainerStatuses?: S[] };
+}): S[] {
   const nativeSidecar = (pod.spec?.initContainers ?? []).some(
     (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
   );
-  const statuses = [
+  return [
     ...(pod.status?.containerStatuses ?? []),
     ...(nativeSidecar
       ? (pod.status?.initContainerStatuses ?? []).filter((s) => s.name === "istio-proxy")
       : []),
   ];
+}
+
+/** A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or a native sidecar) is ready. */
+export function podVerdict(pod: PodLike): PodVerdict {
+  const name = pod.metadata?.name ?? "";
+  const statuses = runningContainerStatuses(pod);
   const problems: string[] = [];
   for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = s.state?.waiting;
