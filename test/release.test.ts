@@ -131,6 +131,22 @@ describe("release script", () => {
     expect(commitOf(clone, "v1.0.0")).toBe(firstHead);
   });
 
+  it("with --push pushes the new tag and the moved major tag to origin", () => {
+    const clone = freshClone();
+    const origin = join(scratch, `origin-${cloneCount}.git`);
+    git(scratch, "clone", "--quiet", "--bare", template, origin);
+    git(clone, "remote", "set-url", "origin", origin);
+    expect(release(clone, ["1.0.0", "--push"]).status).toBe(0);
+    appendFileSync(join(clone, "README.md"), "\nA fix.\n");
+    git(clone, "commit", "--quiet", "-am", "fix");
+    git(clone, "push", "--quiet", "origin", "HEAD:main");
+    const pushed = release(clone, ["1.0.1", "--push"]);
+    expect(pushed.status).toBe(0);
+    expect(pushed.stdout).toContain("pushed v1.0.1 and v1");
+    expect(commitOf(origin, "v1")).toBe(commitOf(clone, "HEAD"));
+    expect(commitOf(origin, "v1.0.0")).toBe(commitOf(clone, "HEAD~1"));
+  });
+
   it("refuses a version not greater than the latest release", () => {
     const clone = freshClone();
     expect(release(clone, ["1.0.0"]).status).toBe(0);
