@@ -19,6 +19,8 @@ export const STABLE = { colour: "blue", hex: "#0969da" } as const;
 export const LIMIT = { colour: "grey", hex: "#6e7781" } as const;
 export const WEIGHT = { colour: "purple", hex: "#8250df" } as const;
 
+const CHART_HEIGHT_PX = 320;
+
 const rate = (c?: { requests: number; errors: number }): number | undefined =>
   c && c.requests > 0 ? c.errors / c.requests : undefined;
 const percent = (x: number): number => Number((x * 100).toFixed(3));
@@ -29,7 +31,8 @@ function xychart(title: string, xLabels: string[], yAxis: string, top: number, l
   const palette = lines.map((l) => l.hex).join(", ");
   return [
     "```mermaid",
-    `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${palette}"}}}}%%`,
+    // A short chart keeps the table and the verdict on the reader's screen.
+    `%%{init: {"xyChart": {"height": ${CHART_HEIGHT_PX}}, "themeVariables": {"xyChart": {"plotColorPalette": "${palette}"}}}}%%`,
     "xychart-beta",
     `  title ${label(title)}`,
     `  x-axis [${xLabels.map(label).join(", ")}]`,
@@ -66,13 +69,15 @@ export function errorRateChart(model: ReportModel): string | undefined {
   const data = errorRateLines(model);
   if (!data) return undefined;
   const top = Math.max(...data.lines.flatMap((l) => l.values)) * 1.2 || 1;
-  return xychart(
-    "Error rate by stage (%)",
-    data.stages.map((s) => `${s.weight}%`),
-    "error rate (%)",
-    top,
-    data.lines,
-  );
+  const xLabels = data.stages.map((s) => `${s.weight}%`);
+  // Mermaid draws no line through a single point: one stage's rates are drawn flat across it.
+  if (data.stages.length === 1) {
+    const only = xLabels[0] as string;
+    return xychart("Error rate by stage (%)", [`${only} start`, `${only} end`], "error rate (%)", top, [
+      ...data.lines.map((l) => ({ ...l, values: [...l.values, ...l.values] })),
+    ]);
+  }
+  return xychart("Error rate by stage (%)", xLabels, "error rate (%)", top, data.lines);
 }
 
 const DECIDED: Partial<Record<NonNullable<StageRow["decision"]>, string>> = {
@@ -114,7 +119,10 @@ export function weightChart(model: ReportModel): string | undefined {
     xLabels.push(model.result === "rolled-back" ? "rolled back" : (model.result ?? "end"));
     weights.push(model.weight);
   }
-  return xychart("Canary weight at each decision (%)", xLabels, "canary weight (%)", 100, [
+  // Scaled to the highest weight reached, so a rollback at 1 % is not a flat line at the bottom.
+  const highest = Math.max(...weights);
+  const top = highest >= 100 ? 100 : Math.max(highest * 1.2, 1);
+  return xychart("Canary weight at each decision (%)", xLabels, "canary weight (%)", top, [
     { name: "canary weight", ...WEIGHT, values: weights },
   ]);
 }
