@@ -108,8 +108,11 @@ export function weightChart(model: ReportModel): string | undefined {
   const weights = [0];
   for (const s of decided) {
     const began = Date.parse(s.startedAt ?? "");
+    // Without start times, the stages' durations added up give the same clock.
     elapsed =
-      Number.isFinite(began) && Number.isFinite(start) ? began - start + (s.durationMs ?? 0) : elapsed;
+      Number.isFinite(began) && Number.isFinite(start)
+        ? began - start + (s.durationMs ?? 0)
+        : elapsed + (s.durationMs ?? 0);
     xLabels.push(
       `${clock(elapsed)} ${s.weight}% ${DECIDED[s.decision as keyof typeof DECIDED] ?? s.decision}`,
     );
