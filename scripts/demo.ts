@@ -2,16 +2,18 @@
  * `npm run demo`: the local mesh (Kubernetes API emulator, Istio traffic simulator, real
  * Prometheus, GitHub API emulator), then the bundled action run as the runner runs it — first on a
  * healthy canary, then on a faulty one — with live progress, the final routes, and the pull-request
- * comment each run would post, written to demo-output/. `--docs` also refreshes the example
- * comments under docs/.
+ * comment each run would post, written to demo-output/ with a PNG of it as a reviewer sees it
+ * (headless Chromium; skipped with a note when none is installed). `--docs` also refreshes the
+ * example comments and their pictures under docs/.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NAMESPACE } from "../test/mesh/fixtures.ts";
 import { BOT } from "../test/mesh/github-api.ts";
 import { type Mesh, startMesh } from "../test/mesh/index.ts";
 import { findPrometheus } from "../test/mesh/prometheus.ts";
 import { fastInputs, PULL_REQUEST, REPOSITORY, runOnMesh } from "../test/support/e2e.ts";
+import { findChromium, screenshotComment } from "./screenshot.ts";
 
 const root = join(import.meta.dirname, "..");
 const outDir = join(root, "demo-output");
@@ -88,6 +90,15 @@ async function scenario(
     writeFileSync(join(outDir, file), body);
     console.log(`  the pull-request comment it posted: demo-output/${file}`);
     if (writeDocs) writeFileSync(join(root, "docs", docsFile), body);
+    const chromium = findChromium();
+    if (!chromium) {
+      console.log("  no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH): no screenshot");
+      return;
+    }
+    const png = file.replace(/\.md$/, ".png");
+    await screenshotComment(body, join(outDir, png), chromium);
+    console.log(`  a picture of it, rendered in headless Chromium at 880 px: demo-output/${png}`);
+    if (writeDocs) copyFileSync(join(outDir, png), join(root, "docs", docsFile.replace(/\.md$/, ".png")));
   } finally {
     await mesh.stop();
   }

@@ -44,7 +44,7 @@ describe("pull request reporting", () => {
     expect(botComments(m)).toHaveLength(1);
     expect(botComments(m)[0]?.body).toContain("### ℹ️ Status");
     // The status run shows the stages the rollout went through, from the state on the VirtualService.
-    expect(botComments(m)[0]?.body.match(/^\| \d+ \| \d+ % \|.*✅ pass \|$/gm)).toHaveLength(3);
+    expect(botComments(m)[0]?.body.match(/^\| \d+ \| \d+\s% \|.*✅\spass \|$/gm)).toHaveLength(3);
     expect(botComments(m)[0]?.id).toBe(comment?.id);
 
     const statuses = m.github.statuses.filter(

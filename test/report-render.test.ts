@@ -7,7 +7,7 @@ import mermaid from "mermaid";
 import { describe, expect, it } from "vitest";
 import type { Verdict } from "../src/analysis/judge.ts";
 import { registerSecret } from "../src/redact.ts";
-import { MAX_COMMENT_CHARS, marker, renderMarkdown, truncate } from "../src/report/markdown.ts";
+import { MAX_COMMENT_CHARS, marker, NBSP, renderMarkdown, truncate } from "../src/report/markdown.ts";
 import { buildReport } from "../src/report/model.ts";
 import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
@@ -61,6 +61,10 @@ function tableRows(markdown: string): string[][] {
     );
 }
 
+function mermaidBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/```mermaid\n([\s\S]*?)\n```/g)].map((m) => m[1] as string);
+}
+
 describe("the report renderer", () => {
   it("puts the engine's numbers in the table, stage by stage", async () => {
     const events = await engineEvents(0.0005);
@@ -74,13 +78,11 @@ describe("the report renderer", () => {
       const v = end.verdict as Verdict;
       const row = rows[i] as string[];
       expect(row[0]).toBe(String(end.stage + 1));
-      expect(row[1]).toBe(`${end.weight} %`);
-      expect(row[3]).toBe(String(v.canary?.requests));
-      expect(row[4]).toBe(String(v.canary?.errors));
-      expect(row[6]).toBe(String(v.stable?.requests));
-      expect(row[7]).toBe(String(v.stable?.errors));
-      expect(row[9]).toBe("1.00 %");
-      expect(row[10]).toBe("✅ pass");
+      expect(row[1]).toBe(`${end.weight}${NBSP}%`);
+      expect(row[3]).toContain(`(${v.canary?.errors}/${v.canary?.requests})`);
+      expect(row[4]).toContain(`(${v.stable?.errors}/${v.stable?.requests})`);
+      expect(row[5]).toBe(`1.00${NBSP}%`);
+      expect(row[6]).toBe(`✅${NBSP}pass`);
     }
     expect(markdown.startsWith(marker("shop", "backend"))).toBe(true);
     expect(markdown).toContain("### ✅ Promoted: `shop/backend` canary at 100 %");
@@ -96,8 +98,8 @@ describe("the report renderer", () => {
     expect(markdown).toMatch(/\nFailed at 1 %: The canary's error rate is/);
     const row = tableRows(markdown)[0] as string[];
     const end = events.find((e) => e.type === "stage-end") as Extract<RolloutEvent, { type: "stage-end" }>;
-    expect(row[4]).toBe(String(end.verdict?.canary?.errors));
-    expect(row[10]).toBe("❌ fail");
+    expect(row[3]).toContain(`(${end.verdict?.canary?.errors}/${end.verdict?.canary?.requests})`);
+    expect(row[6]).toBe(`❌${NBSP}fail`);
     expect(model.next[0]).toContain("All traffic is on the stable version");
   });
 
@@ -112,14 +114,61 @@ describe("the report renderer", () => {
     );
   });
 
-  it("draws a Mermaid xychart that Mermaid's parser accepts", async () => {
+  it("draws Mermaid xycharts that Mermaid's parser accepts", async () => {
     const markdown = renderMarkdown(buildReport(await engineEvents(0.0005), context));
-    const block = /```mermaid\n([\s\S]*?)\n```/.exec(markdown)?.[1];
-    expect(block).toBeDefined();
-    expect(block).toMatch(/^xychart-beta\n/);
-    expect(await mermaid.parse(block as string)).toMatchObject({ diagramType: "xychart" });
+    const blocks = mermaidBlocks(markdown);
+    expect(blocks).toHaveLength(2);
+    for (const block of blocks) {
+      expect(block).toMatch(/^%%\{init: .*\}%%\nxychart-beta\n/);
+      expect(await mermaid.parse(block)).toMatchObject({ diagramType: "xychart" });
+    }
     // The parser is strict enough to catch a broken chart.
-    await expect(mermaid.parse((block as string).replace(/line \[/, "line [x, "))).rejects.toThrow();
+    await expect(mermaid.parse((blocks[0] as string).replace(/line \[/, "line [x, "))).rejects.toThrow();
+  });
+
+  it("names each line of the error-rate chart, draws the limit, and gives every line its own colour", async () => {
+    const markdown = renderMarkdown(buildReport(await engineEvents(0.0005), context));
+    const block = mermaidBlocks(markdown)[0] as string;
+    const lines = [...block.matchAll(/^ {2}line \[(.*)\]$/gm)].map((m) =>
+      (m[1] as string).split(", ").map(Number),
+    );
+    expect(lines).toHaveLength(3);
+    const palette = JSON.parse(
+      /^%%\{init: (.*)\}%%$/m.exec(block)?.[1] as string,
+    ).themeVariables.xyChart.plotColorPalette.split(", ") as string[];
+    expect(palette).toHaveLength(lines.length);
+    expect(new Set(palette).size).toBe(palette.length);
+    // The limit (max-error-rate 1 %) is the third line, flat at 1.
+    expect(lines[2]).toEqual(lines[0]?.map(() => 1));
+    // The y-axis leaves room above the limit, so the line is drawn inside the chart.
+    expect(Number(/y-axis "[^"]*" 0 --> ([\d.]+)/.exec(block)?.[1])).toBeGreaterThan(1);
+    const legend = markdown.slice(markdown.indexOf(block) + block.length).split("\n")[3];
+    expect(legend).toBe("— canary (red) · — stable (blue) · — limit (grey)");
+  });
+
+  it("charts the canary weight at each decision, down to 0 after a rollback", async () => {
+    const markdown = renderMarkdown(buildReport(await engineEvents(0.2), context));
+    const [errors, block] = mermaidBlocks(markdown) as [string, string];
+    // A rollback at the first stage still draws lines: Mermaid draws none through a single point.
+    for (const m of errors.matchAll(/^ {2}line \[(.*)\]$/gm))
+      expect((m[1] as string).split(", ").length).toBe(2);
+    expect(block).toMatch(/^ {2}line \[0, 1, 0\]$/m);
+    expect(block).toMatch(/x-axis \["start", "\d+:\d\d 1% FAIL", "rolled back"\]/);
+    expect(await mermaid.parse(block)).toMatchObject({ diagramType: "xychart" });
+  });
+
+  it("keeps the table narrow: at most 8 columns with latency, and no cell that can wrap", async () => {
+    const markdown = renderMarkdown(
+      buildReport(await engineEvents(0.0005), { ...context, latencyThresholdMs: 500 }),
+    );
+    const table = markdown.split("\n").filter((l) => l.startsWith("| "));
+    expect(table.length).toBeGreaterThan(2);
+    expect((table[0] as string).split("|").slice(1, -1).length).toBeLessThanOrEqual(8);
+    for (const row of tableRows(markdown)) {
+      expect(row).toHaveLength(8);
+      // An ASCII space is where a browser breaks a line; units are joined with no-break spaces.
+      for (const cell of row) expect(cell).not.toMatch(/ /);
+    }
   });
 
   it("links to Prometheus without the credentials its URL carries, and quotes no registered secret", async () => {

@@ -1,18 +1,27 @@
 /**
  * One renderer for every report: the pull-request comment and the job summary are the same
- * Markdown, so they can never disagree. GitHub renders the Mermaid `xychart-beta` block as a chart.
+ * Markdown, so they can never disagree. GitHub renders the Mermaid `xychart-beta` blocks as charts.
+ * The table fits a comment's ~880 px: few columns, short headers, and a no-break space between a
+ * number and its unit so no cell wraps ("5.00 %" never becomes "5.00 / %").
  */
 import { scrub } from "../redact.ts";
+import { errorRateChart, weightChart } from "./chart.ts";
 import type { ReportModel, StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
 export const MAX_COMMENT_CHARS = 60_000;
 
+/** U+00A0: keeps a number and its unit, or a count and its total, on one line. */
+export const NBSP = "\u00a0";
 const pct = (x: number | undefined): string => {
   if (x === undefined || !Number.isFinite(x)) return "—";
   const p = x * 100;
-  return `${p < 0.1 && p > 0 ? p.toFixed(3) : p < 10 ? p.toFixed(2) : p.toFixed(1)} %`;
+  return `${p < 0.1 && p > 0 ? p.toFixed(3) : p < 10 ? p.toFixed(2) : p.toFixed(1)}${NBSP}%`;
 };
+/** "0.17 % (2/1200)": the rate a reader compares, then the errors and requests it comes from. */
+const counts = (c?: { requests: number; errors: number }): string =>
+  c ? `${pct(rate(c))}${NBSP}(${c.errors}/${c.requests})` : "—";
+const unbroken = (text: string): string => text.replace(/ /g, NBSP);
 const rate = (c?: { requests: number; errors: number }): number | undefined =>
   c && c.requests > 0 ? c.errors / c.requests : undefined;
 const duration = (ms?: number): string => {
@@ -45,27 +54,6 @@ export function marker(namespace: string, name: string): string {
   return `<!-- istio-canary-report namespace=${namespace} virtualservice=${name} -->`;
 }
 
-/** Mermaid xychart of canary vs stable error rate (%) by stage, or undefined with no numbers yet. */
-export function errorRateChart(model: ReportModel): string | undefined {
-  const rows = model.stages.filter((s) => rate(s.canary) !== undefined || rate(s.stable) !== undefined);
-  if (rows.length === 0) return undefined;
-  const canary = rows.map((s) => Number(((rate(s.canary) ?? 0) * 100).toFixed(3)));
-  // At 100 % the stable version gets no traffic: plot the baseline it was compared with instead.
-  const stable = rows.map((s) => Number(((rate(s.stable) ?? s.stableBaselineRate ?? 0) * 100).toFixed(3)));
-  const limit = rows.find((s) => s.limit !== undefined)?.limit;
-  const top = Math.max(...canary, ...stable, limit !== undefined ? limit * 100 : 0) * 1.2 || 1;
-  return [
-    "```mermaid",
-    "xychart-beta",
-    '  title "Error rate by stage: canary (first line) vs stable (second line)"',
-    `  x-axis [${rows.map((s) => `"${s.weight}%"`).join(", ")}]`,
-    `  y-axis "error rate (%)" 0 --> ${Number(top.toFixed(3))}`,
-    `  line [${canary.join(", ")}]`,
-    `  line [${stable.join(", ")}]`,
-    "```",
-  ].join("\n");
-}
-
 export function renderMarkdown(model: ReportModel): string {
   const lines: string[] = [marker(model.namespace, model.virtualService)];
   const title =
@@ -90,15 +78,15 @@ export function renderMarkdown(model: ReportModel): string {
     const latency = model.latencyThresholdMs !== undefined;
     lines.push(
       "",
-      `| stage | weight | duration | canary requests | canary errors | canary error rate | stable requests | stable errors | stable error rate | limit |${latency ? ` > ${model.latencyThresholdMs} ms (canary / stable) |` : ""} verdict |`,
-      `|---|---|---|---|---|---|---|---|---|---|${latency ? "---|" : ""}---|`,
+      `| stage | weight | time | canary errors | stable errors | limit |${latency ? ` slow >${NBSP}${model.latencyThresholdMs}${NBSP}ms |` : ""} verdict |`,
+      `|---|---|---|---|---|---|${latency ? "---|" : ""}---|`,
     );
     for (const s of model.stages) {
       const slow = latency
-        ? ` ${s.latency ? `${s.latency.canarySlow} / ${s.latency.stableSlow ?? "—"}` : "—"} |`
+        ? ` ${s.latency ? `${s.latency.canarySlow}/${s.latency.stableSlow ?? "—"}` : "—"} |`
         : "";
       lines.push(
-        `| ${s.index + 1} | ${s.weight} % | ${duration(s.durationMs)} | ${s.canary?.requests ?? "—"} | ${s.canary?.errors ?? "—"} | ${pct(rate(s.canary))} | ${s.stable?.requests ?? "—"} | ${s.stable?.errors ?? "—"} | ${pct(rate(s.stable))} | ${pct(s.limit)} |${slow} ${s.decision ? DECISION[s.decision] : "—"} |`,
+        `| ${s.index + 1} | ${s.weight}${NBSP}% | ${duration(s.durationMs)} | ${counts(s.canary)} | ${counts(s.stable)} | ${pct(s.limit)} |${slow} ${s.decision ? unbroken(DECISION[s.decision]) : "—"} |`,
       );
     }
     const reasons = model.stages.filter((s) => s.reason && s.decision && s.decision !== "running");
@@ -115,6 +103,8 @@ export function renderMarkdown(model: ReportModel): string {
     }
     const chart = errorRateChart(model);
     if (chart) lines.push("", chart);
+    const weights = weightChart(model);
+    if (weights) lines.push("", weights);
   }
   if (model.finalization.length > 0)
     lines.push(
