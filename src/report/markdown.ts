@@ -123,7 +123,7 @@ export function renderMarkdown(model: ReportModel): string {
   if (links.length) lines.push("", links.join(" · "));
   lines.push(
     "",
-    "<sub>Judged by a sequential probability ratio test per stage; see the action's docs/analysis.md.</sub>",
+    "<sub>Judged by anytime-valid sequential tests on the canary's evidence across stages; see the action's docs/analysis.md.</sub>",
   );
   // The comment, the summary and the output are written by the action, not masked by the runner.
   return truncate(scrub(lines.join("\n")));
