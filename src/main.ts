@@ -5,7 +5,7 @@
 import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
-import { errorMessage } from "./error-message.ts";
+import { errorMessage, errorStack } from "./error-message.ts";
 import { getConfig } from "./inputs.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
@@ -63,6 +63,7 @@ export async function run(): Promise<void> {
     await writeSummary(markdown);
     if (outcome.failed) core.setFailed(scrub(oneLine(outcome.reason)));
   } catch (error) {
+    core.debug(scrub(errorStack(error)));
     core.setFailed(scrub(oneLine(error)));
   } finally {
     dispose();
@@ -94,6 +95,7 @@ export async function runPost(): Promise<void> {
       );
     }
   } catch (error) {
+    core.debug(scrub(errorStack(error)));
     core.setFailed(scrub(oneLine(error)));
   }
 }
