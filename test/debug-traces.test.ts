@@ -63,7 +63,7 @@ describe("debug output of the bundled action", () => {
     expect(debug).toMatch(/PromQL at \S+: .*istio_requests_total\{[^}]*destination_version="v2"/);
     expect(debug).toMatch(/counts over \d+ ms since .*"canary":\{"requests":\d+/);
     expect(debug).toMatch(
-      /JSON Patch for .*"op":"replace","path":"\/spec\/http\/\d+\/route\/\d+\/weight","value":20\b/,
+      /JSON Patch for shop\/backend .*"path":"\/spec\/http\/0\/route\/0\/weight","value":80\b/,
     );
     expect(debug).toMatch(/analysis at 20 %: .*"rule":"[a-z-]+"/);
     for (const secret of [headerSecret, "admin-token", "ghs_bot_token"]) expect(debug).not.toContain(secret);

@@ -241,9 +241,11 @@ export class VirtualServiceRouter implements TrafficPort {
           throw error;
         }
         unanswered = undefined;
-        core.debug(
-          `JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(planned.ops)}`,
+        // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
+        const shown = planned.ops.map((op) =>
+          op.path.startsWith("/metadata/annotations") && "value" in op ? { ...op, value: "(state)" } : op,
         );
+        core.debug(`JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown)}`);
         try {
           const response = await this.api.patchVirtualService(
             this.o.namespace,
