@@ -45,7 +45,7 @@ describe("debug output of the bundled action", () => {
     const errors = run.stdout.split("\n").filter((line) => line.startsWith("::error::"));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain("stages");
-    expect(errors[0]).not.toMatch(/%0A|\bat /);
+    expect(errors[0]).not.toMatch(/%0A|\(\S+:\d+:\d+\)|\.ts:\d+/);
   });
 
   it("shows the PromQL, the counts, the JSON Patch and the verdict, and no credential", async () => {
