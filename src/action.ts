@@ -81,6 +81,10 @@ class Reporters implements EventSink {
     if (event.type === "started") {
       this.stages = event.stages.length;
     }
+    if (event.type === "analysis" || event.type === "stage-end")
+      core.debug(
+        `${event.type} at ${event.weight} %: ${JSON.stringify(event.type === "analysis" ? event.verdict : event)}`,
+      );
     const line = progressLine(event, this.stages);
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
     // The post step must know of a weight before it is written: a kill right after the write

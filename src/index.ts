@@ -5,6 +5,9 @@
 import { run, runPost } from "./main.ts";
 import { isPost } from "./state-helper.ts";
 
+// Stack traces name src/ files and lines through dist/index.js.map (Node's own source-map support).
+process.setSourceMapsEnabled(true);
+
 if (isPost()) {
   void runPost();
 } else {

@@ -5,7 +5,7 @@
 import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
-import { errorMessage } from "./error-message.ts";
+import { errorMessage, errorStack } from "./error-message.ts";
 import { getConfig } from "./inputs.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
@@ -64,6 +64,8 @@ export async function run(): Promise<void> {
     if (outcome.failed) core.setFailed(scrub(oneLine(outcome.reason)));
   } catch (error) {
     core.setFailed(scrub(oneLine(error)));
+    // After the error line: mapping the stack reads the bundle's source map (a few hundred ms).
+    core.debug(scrub(errorStack(error)));
   } finally {
     dispose();
   }
@@ -95,5 +97,7 @@ export async function runPost(): Promise<void> {
     }
   } catch (error) {
     core.setFailed(scrub(oneLine(error)));
+    // After the error line: mapping the stack reads the bundle's source map (a few hundred ms).
+    core.debug(scrub(errorStack(error)));
   }
 }

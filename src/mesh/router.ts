@@ -9,6 +9,7 @@
  * A rollback (weight 0) works from the routes alone: an unreadable state, a renamed route or one
  * split by hand still ends at canary 0 / stable 100 on every route that sends traffic to the canary.
  */
+import * as core from "@actions/core";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { type RetryOptions, retry } from "../retry.ts";
@@ -240,6 +241,11 @@ export class VirtualServiceRouter implements TrafficPort {
           throw error;
         }
         unanswered = undefined;
+        // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
+        const shown = planned.ops.map((op) =>
+          op.path.startsWith("/metadata/annotations") && "value" in op ? { ...op, value: "(state)" } : op,
+        );
+        core.debug(`JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown)}`);
         try {
           const response = await this.api.patchVirtualService(
             this.o.namespace,

@@ -4,6 +4,7 @@
  * the judge's `Observation`. A failed read becomes an observation that says which failure it was,
  * never an exception, so the engine decides what a missing read means.
  */
+import * as core from "@actions/core";
 import type { Observation } from "../analysis/judge.ts";
 import { PREFLIGHT_METRICS_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
@@ -82,10 +83,11 @@ export class IstioPrometheusObserver implements MetricsPort {
       ]);
       const partial = distinctProblems("problems", start.canary, start.stable, canary, stable);
       const partialLatency = distinctProblems("latencyProblems", start.canary, start.stable, canary, stable);
+      const counts = { canary: countsSince(start.canary, canary), stable: countsSince(start.stable, stable) };
+      core.debug(`counts over ${windowMs} ms since ${start.at.toISOString()}: ${JSON.stringify(counts)}`);
       return {
         ok: true,
-        canary: countsSince(start.canary, canary),
-        stable: countsSince(start.stable, stable),
+        ...counts,
         partial,
         ...(partialLatency.length > 0 ? { partialLatency } : {}),
       };

@@ -5,6 +5,7 @@
  * a hung request at once, and a typed error for each failure class. Values arrive as strings
  * ("NaN", "+Inf" included) and leave as numbers; `warnings` are returned, never dropped.
  */
+import * as core from "@actions/core";
 import { PROMETHEUS_MAX_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason, parseRetryAfter, type RetryHint, type RetryOptions, retry } from "../retry.ts";
 
@@ -136,6 +137,7 @@ export class PrometheusClient {
     const form = new URLSearchParams({ query: promql });
     if (time) form.set("time", (time.getTime() / 1000).toFixed(3));
     const { retries, minRetryDelayMs, retryBudgetMs, timeoutMs } = this.options;
+    core.debug(`PromQL at ${time?.toISOString() ?? "now"}: ${promql}`);
     const body = await retry(
       // Each attempt's timeout also ends with the budget, so a query never outlasts the interval.
       ({ remainingMs }) =>
@@ -156,6 +158,9 @@ export class PrometheusClient {
         `expected a vector or matrix result, got ${resultType ?? "nothing"}`,
       );
     }
+    core.debug(
+      `PromQL answer: ${resultType}, ${result.length} series, ${body.warnings?.length ?? 0} warning(s)`,
+    );
     type Raw = {
       metric?: Record<string, string>;
       value?: [number, string];
