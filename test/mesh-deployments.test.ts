@@ -5,7 +5,6 @@
  * its labels, images and Istio's sidecar; an image that never gets ready; the scale subresource.
  * The kubectl half is skipped, with the reason, when kubectl is not installed.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +12,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeploymentController, deploymentManifest } from "./mesh/deployments.ts";
 import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
-import { kubectlInstalled } from "./support/kube-emulator.ts";
+import { kubectlInstalled, runKubectl } from "./support/kube-emulator.ts";
 import { loadManifests } from "./support/manifests.ts";
 
 const NS = "shop";
@@ -53,18 +52,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs kubectl without blocking the emulator, which shares this process's event loop. */
-function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) =>
-    execFile(
-      "kubectl",
-      ["--kubeconfig", join(dir, "config"), ...args],
-      { encoding: "utf8", timeout: 20_000 },
-      (error, stdout, stderr) =>
-        done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+/** kubectl against the emulator's kubeconfig. */
+const kubectl = (...args: string[]) => runKubectl(["--kubeconfig", join(dir, "config"), ...args], 20_000);
 
 const podsOf = (name = "backend") => apps.pods(NS, name);
 const images = (pod: KubeObject) =>

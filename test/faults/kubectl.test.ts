@@ -4,7 +4,6 @@
  * prints each `Status` as "Error from server (Reason): message". Skipped, with the reason, when
  * kubectl is not installed (`sudo apt-get install -y kubernetes-client`).
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NAMESPACE, SERVICE, seedRunbook } from "../mesh/fixtures.ts";
 import { KubeApiEmulator } from "../mesh/kube-api.ts";
 import { TOO_MANY_REQUESTS } from "../mesh/kube-faults.ts";
-import { kubectlInstalled } from "../support/kube-emulator.ts";
+import { kubectlInstalled, runKubectl } from "../support/kube-emulator.ts";
 
 const installed = kubectlInstalled("the check of the emulator's faults against kubectl");
 
@@ -30,18 +29,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs kubectl without blocking the emulator, which shares this process's event loop. */
-function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) =>
-    execFile(
-      "kubectl",
-      ["--kubeconfig", join(dir, "config"), "-n", NAMESPACE, ...args],
-      { encoding: "utf8", timeout: 30_000 },
-      (error, stdout, stderr) =>
-        done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+/** kubectl against the emulator's kubeconfig. */
+const kubectl = (...args: string[]) =>
+  runKubectl(["--kubeconfig", join(dir, "config"), "-n", NAMESPACE, ...args], 30_000);
 
 const VS = `virtualservices.networking.istio.io`;
 const vsRequests = () => kube.audit.filter((e) => e.resource === "virtualservices");

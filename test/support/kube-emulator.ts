@@ -1,5 +1,5 @@
 /** The Kubernetes API emulator per test, and the real kubectl when the machine has it. */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { afterEach, beforeEach } from "vitest";
 import { type AuditEntry, KubeApiEmulator } from "../mesh/kube-api.ts";
 
@@ -33,4 +33,16 @@ export function kubectlInstalled(skipped: string): boolean {
     console.warn(`kubectl is not installed: skipping ${skipped} (sudo apt-get install -y kubernetes-client)`);
     return false;
   }
+}
+
+/** Runs kubectl with `args`, without blocking the emulator, which shares this process's event loop. */
+export function runKubectl(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) =>
+    execFile("kubectl", args, { encoding: "utf8", timeout: timeoutMs }, (error, stdout, stderr) =>
+      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
 }
