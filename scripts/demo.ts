@@ -36,7 +36,7 @@ function show(chunk: string): void {
 function routes(mesh: Mesh): string {
   const vs = mesh.kube.get("virtualservices", NAMESPACE, "backend");
   const http = (
-    vs?.spec as {
+    (vs?.spec ?? {}) as {
       http: Array<{
         name?: string;
         route: Array<{ destination: { host: string; subset?: string }; weight?: number }>;

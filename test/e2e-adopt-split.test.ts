@@ -43,7 +43,7 @@ describe("adopting a split in progress, end to end", () => {
       .filter((e) => e.verb === "patch" && e.code === 200 && e.object)
       .map(
         (e) =>
-          (e.object?.spec as { http: Array<{ route: Array<{ weight?: number }> }> }).http[0]?.route[1]
+          ((e.object?.spec ?? {}) as { http: Array<{ route: Array<{ weight?: number }> }> }).http[0]?.route[1]
             ?.weight,
       );
     expect(canaryWrites).toEqual([50, 100, 100]);

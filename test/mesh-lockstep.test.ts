@@ -81,7 +81,7 @@ const next = (weight: number) =>
   });
 
 const routeOf = (namespace: string, name: string) =>
-  (kube.get("virtualservices", namespace, name)?.spec as VirtualService["spec"]).http?.[0]?.route;
+  ((kube.get("virtualservices", namespace, name)?.spec ?? {}) as VirtualService["spec"]).http?.[0]?.route;
 const patches = () => kube.audit.filter((e) => e.verb === "patch" && e.code === 200);
 
 describe("virtual-service as a list", () => {
@@ -130,7 +130,7 @@ describe("several VirtualServices in lockstep", () => {
       ["v2", 10],
     ]);
     const gateway = kube.get("virtualservices", GATEWAY_NS, "backend-gateway");
-    expect((gateway?.spec as { http: Array<{ timeout?: string }> }).http[0]?.timeout).toBe("5s");
+    expect(((gateway?.spec ?? {}) as { http: Array<{ timeout?: string }> }).http[0]?.timeout).toBe("5s");
     const recorded = JSON.parse(gateway?.metadata.annotations?.[STATE_ANNOTATION] ?? "{}");
     // The gateway's own route #0 had no weight field: that is what its rollback restores.
     expect(recorded.original).toEqual([{ index: 0, canaryAdded: true }]);

@@ -10,7 +10,7 @@ import { MeshError } from "../src/mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
 import { LeaseHeldError, type RolloutState } from "../src/mesh/state.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
-import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
+import type { KubeApiEmulator, KubeObject } from "./mesh/kube-api.ts";
 import { useKubeEmulator } from "./support/kube-emulator.ts";
 import { meshApi, meshRouter, stateTransition } from "./support/mesh-router.ts";
 import { virtualClock } from "./support/virtual-clock.ts";
@@ -37,7 +37,7 @@ function next(weight: number, holder = "acme/shop run 41 attempt 1") {
 
 type Route = Array<{ weight?: number; destination: { host: string; subset?: string } }>;
 const routesOf = (o: KubeObject | undefined) =>
-  (o?.spec as { http: Array<{ name?: string; route: Route }> }).http;
+  ((o?.spec ?? {}) as { http: Array<{ name?: string; route: Route }> }).http;
 const stored = () => kube.get("virtualservices", NAMESPACE, "backend");
 const weightsNow = () => routesOf(stored())[0]?.route.map((d) => d.weight);
 const patches = () => kube.audit.filter((e) => e.verb === "patch");

@@ -50,7 +50,7 @@ function weightSums(audit: AuditEntry[]): number[] {
   return writes(audit)
     .filter((e) => e.object)
     .flatMap((e) =>
-      ((e.object?.spec as { http?: Array<{ route?: Array<{ weight?: number }> }> }).http ?? [])
+      (((e.object?.spec ?? {}) as { http?: Array<{ route?: Array<{ weight?: number }> }> }).http ?? [])
         .map((r) => r.route ?? [])
         .filter((d) => d.length > 1)
         .map((d) => d.reduce((s, x) => s + (x.weight ?? 0), 0)),
@@ -113,7 +113,7 @@ function seedBookinfo() {
 }
 
 const specOf = (o: KubeObject | undefined) =>
-  o?.spec as {
+  (o?.spec ?? {}) as {
     http: Array<
       Record<string, unknown> & {
         route: Array<{ weight?: number; destination: { host?: string; subset?: string } }>;

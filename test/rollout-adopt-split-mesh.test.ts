@@ -273,7 +273,7 @@ describe("a canary at 100 % on every route is refused, with advice that leads to
       );
     const gatewayWeights = () =>
       (
-        kube.get("virtualservices", "istio-system", "backend-gateway")?.spec as {
+        (kube.get("virtualservices", "istio-system", "backend-gateway")?.spec ?? {}) as {
           http: Array<{ route: Array<{ weight: number }> }>;
         }
       ).http[0]?.route.map((d) => d.weight);

@@ -263,14 +263,12 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
           rule: "harm-limit",
           reason: harmReason(a, true, settings, alpha),
         };
-      {
-        return {
-          ...base,
-          decision: "continue",
-          rule: "persisting",
-          reason: `The canary's ${what(a.signal, settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
-        };
-      }
+      return {
+        ...base,
+        decision: "continue",
+        rule: "persisting",
+        reason: `The canary's ${what(a.signal, settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
+      };
     }
   }
 

@@ -37,20 +37,22 @@ type RequestOptions = { request?: { signal?: AbortSignal } } & Record<string, un
  * Registered before the retry and throttling plugins, so it wraps each single HTTP attempt (the
  * last-registered hook is the outermost): every attempt gets its own timeout.
  */
-const perAttemptTimeout = ((octokit: { hook: { wrap: Function } }) => {
-  octokit.hook.wrap(
-    "request",
-    (request: (o: RequestOptions) => Promise<unknown>, options: RequestOptions) => {
-      const caller = options.request?.signal;
+type RequestAttempt = (options: RequestOptions) => Promise<unknown>;
+const perAttemptTimeout = ((octokit: {
+  hook: {
+    wrap: (name: "request", hook: (request: RequestAttempt, options: RequestOptions) => unknown) => void;
+  };
+}) => {
+  octokit.hook.wrap("request", (request: RequestAttempt, options: RequestOptions) => {
+    const caller = options.request?.signal;
+    if (caller?.aborted) throw new ReportAborted();
+    const timeout = AbortSignal.timeout(GITHUB_REQUEST_TIMEOUT_MS);
+    const signal = caller ? AbortSignal.any([caller, timeout]) : timeout;
+    return request({ ...options, request: { ...options.request, signal } }).catch((error: unknown) => {
       if (caller?.aborted) throw new ReportAborted();
-      const timeout = AbortSignal.timeout(GITHUB_REQUEST_TIMEOUT_MS);
-      const signal = caller ? AbortSignal.any([caller, timeout]) : timeout;
-      return request({ ...options, request: { ...options.request, signal } }).catch((error: unknown) => {
-        if (caller?.aborted) throw new ReportAborted();
-        throw error;
-      });
-    },
-  );
+      throw error;
+    });
+  });
   return {};
 }) as unknown as OctokitPlugin;
 

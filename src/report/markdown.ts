@@ -114,7 +114,7 @@ export function renderMarkdown(model: ReportModel): string {
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );
   if (model.warnings.length > 0) lines.push("", ...model.warnings.map((w) => `> [!WARNING]\n> ${cell(w)}`));
-  if (model.next.length > 0) lines.push("", "**Next:** " + model.next.join(" "));
+  if (model.next.length > 0) lines.push("", `**Next:** ${model.next.join(" ")}`);
   const links = [
     model.links.run && `[workflow run](${model.links.run})`,
     model.links.prometheus &&

@@ -145,7 +145,7 @@ export class RolloutEngine {
         `rollback of rollout ${this.c.s.rolloutId} refused: ${this.c.where} records rollout ${state.rolloutId} (${state.commit.slice(0, 7)}); nothing was changed`,
       );
     }
-    if (view.weights.every((w) => w === 0) && (!state || state.status !== "progressing")) {
+    if (view.weights.every((w) => w === 0) && state?.status !== "progressing") {
       return this.c.finish({
         result: "rolled-back",
         weight: 0,
@@ -175,7 +175,7 @@ export class RolloutEngine {
     const view = await this.read();
     const state = this.usableState(view);
     if (state && this.finalization.finalizable(state, view)) return this.finalization.finalize(state);
-    if (!state || state.status !== "paused") {
+    if (state?.status !== "paused") {
       const live = state?.status === "progressing";
       const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
       throw new CommandError(

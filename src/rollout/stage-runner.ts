@@ -373,7 +373,7 @@ export class StageRunner {
     // A write that failed may still have been applied: only routes read at 0 % mean nothing moved.
     if (weightNow === 0) {
       const found = await this.c.ports.traffic.read().catch(() => undefined);
-      if (found && found.weights.every((w) => w === 0))
+      if (found?.weights.every((w) => w === 0))
         return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
     }
     if (this.c.s.onUnreachable === "hold") {

@@ -97,7 +97,7 @@ export const kubeApiCases: FaultCase[] = [
     id: "2d",
     title: "the rollback's write is applied but its answer is dropped",
     must: "100 % stable within 5 s of the verdict",
-    run: () => rollbackUnder((m) => m.kube.faultPlan.applyThenDrop({ ...VS, then: "drop" }), "verdict"),
+    run: () => rollbackUnder((m) => m.kube.faultPlan.applyThenDrop({ ...VS, outcome: "drop" }), "verdict"),
   },
   {
     id: "2e",

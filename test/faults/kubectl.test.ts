@@ -66,7 +66,7 @@ describe.skipIf(!installed)("the emulator's faults as kubectl sees them", () => 
   });
 
   it("a write applied but unanswered: kubectl fails, yet the change is stored", async () => {
-    kube.faultPlan.applyThenDrop({ resource: "virtualservices", then: "drop" });
+    kube.faultPlan.applyThenDrop({ resource: "virtualservices", outcome: "drop" });
     const run = await kubectl("annotate", VS, SERVICE, "team=payments");
     expect(run.code).not.toBe(0);
     expect(kube.get("virtualservices", NAMESPACE, SERVICE)?.metadata.annotations?.team).toBe("payments");

@@ -160,8 +160,8 @@ export class WorkloadsApi {
         table,
       );
       if (planned?.kind === "apply-then") {
-        audit(200, { ...(object ? { object } : {}), unanswered: planned.then });
-        if (planned.then === "drop") res.socket?.destroy();
+        audit(200, { ...(object ? { object } : {}), unanswered: planned.outcome });
+        if (planned.outcome === "drop") res.socket?.destroy();
         return true;
       }
       audit(code, object ? { object } : {});

@@ -77,7 +77,8 @@ export function selectorString(selector: LabelSelector | undefined): string {
 
 /** apps/v1 defaulting (SetDefaults_Deployment and the pod spec's), applied on every write. */
 export function applyDeploymentDefaults(deployment: KubeObject): void {
-  const spec = (deployment.spec ??= {}) as Json;
+  deployment.spec ??= {};
+  const spec = deployment.spec as Json;
   spec.replicas ??= 1;
   spec.revisionHistoryLimit ??= 10;
   spec.progressDeadlineSeconds ??= 600;
@@ -85,11 +86,13 @@ export function applyDeploymentDefaults(deployment: KubeObject): void {
   const strategy = spec.strategy as Json;
   if (strategy.type === "RollingUpdate")
     strategy.rollingUpdate ??= { maxSurge: "25%", maxUnavailable: "25%" };
-  const template = (spec.template ??= {}) as Json;
+  spec.template ??= {};
+  const template = spec.template as Json;
   // Go's ObjectMeta drops the `creationTimestamp: null` kubectl sends (rollout undo, apply).
   const templateMeta = template.metadata as Json | undefined;
   if (templateMeta && templateMeta.creationTimestamp === null) delete templateMeta.creationTimestamp;
-  const podSpec = (template.spec ??= {}) as Json;
+  template.spec ??= {};
+  const podSpec = template.spec as Json;
   podSpec.restartPolicy ??= "Always";
   podSpec.terminationGracePeriodSeconds ??= 30;
   podSpec.dnsPolicy ??= "ClusterFirst";

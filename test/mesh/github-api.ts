@@ -181,7 +181,8 @@ export class GitHubApiEmulator {
         return send(200, { data: { viewer: { login: user.login } } });
       return send(200, { errors: [{ message: "unsupported query in emulator" }] });
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(path))) {
+    m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(path);
+    if (m) {
       const key = `${m[1]}#${m[2]}`;
       if (method === "GET") return this.paginate(send, url, this.comments.get(key) ?? []);
       if (method === "POST") {
@@ -193,7 +194,8 @@ export class GitHubApiEmulator {
         return send(201, this.addComment(m[1] as string, Number(m[2]), body.body, user));
       }
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)$/.exec(path))) {
+    m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)$/.exec(path);
+    if (m) {
       const comment = [...this.comments.entries()]
         .filter(([k]) => k.startsWith(`${m?.[1]}#`))
         .flatMap(([, list]) => list)
@@ -215,7 +217,8 @@ export class GitHubApiEmulator {
         return send(200, comment);
       }
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/commits\/([^/]+)\/pulls$/.exec(path)) && method === "GET") {
+    m = /^\/repos\/([^/]+\/[^/]+)\/commits\/([^/]+)\/pulls$/.exec(path);
+    if (m && method === "GET") {
       const pulls = (this.commitPulls.get(m[2] as string) ?? []).map((n) => ({
         number: n,
         state: "open",
@@ -224,7 +227,8 @@ export class GitHubApiEmulator {
       }));
       return this.paginate(send, url, pulls);
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([^/]+)$/.exec(path)) && method === "POST") {
+    m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([^/]+)$/.exec(path);
+    if (m && method === "POST") {
       const status = {
         sha: m[2] as string,
         state: body.state,
@@ -235,7 +239,8 @@ export class GitHubApiEmulator {
       this.statuses.push(status);
       return send(201, { id: this.nextId++, ...status, creator: user });
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/deployments$/.exec(path))) {
+    m = /^\/repos\/([^/]+\/[^/]+)\/deployments$/.exec(path);
+    if (m) {
       if (method === "POST") {
         const deployment = {
           id: this.nextId++,
@@ -248,7 +253,8 @@ export class GitHubApiEmulator {
       }
       if (method === "GET") return this.paginate(send, url, this.deployments);
     }
-    if ((m = /^\/repos\/([^/]+\/[^/]+)\/deployments\/(\d+)\/statuses$/.exec(path)) && method === "POST") {
+    m = /^\/repos\/([^/]+\/[^/]+)\/deployments\/(\d+)\/statuses$/.exec(path);
+    if (m && method === "POST") {
       const deployment = this.deployments.find((d) => d.id === Number(m?.[2]));
       if (!deployment) return send(404, { message: "Not Found", status: "404" });
       deployment.statuses.push({ state: body.state, description: body.description });

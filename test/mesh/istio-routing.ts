@@ -198,14 +198,23 @@ export function selectRoute(
 export function pickDestination(route: Route, u: number): Destination | undefined {
   const list = route.route ?? [];
   const weights = list.map((d) => (list.length === 1 ? (d.weight ?? 100) : (d.weight ?? 0)));
+  const index = weightedIndex(weights, u);
+  return index < 0 ? undefined : list[index]?.destination;
+}
+
+/**
+ * The index `u` (uniform in [0, 1)) falls on when each entry owns a slice as wide as its weight; the
+ * last entry when rounding leaves `u` past the end; -1 when no weight is positive.
+ */
+export function weightedIndex(weights: readonly number[], u: number): number {
   const total = weights.reduce((s, w) => s + w, 0);
-  if (total <= 0) return undefined;
+  if (total <= 0) return -1;
   let pick = u * total;
-  for (let i = 0; i < list.length; i++) {
+  for (let i = 0; i < weights.length; i++) {
     pick -= weights[i] as number;
-    if (pick < 0) return list[i]?.destination;
+    if (pick < 0) return i;
   }
-  return list.at(-1)?.destination;
+  return weights.length - 1;
 }
 
 /** What the route mirrors, with the fraction of requests each mirror gets (Istio's default 100 %). */

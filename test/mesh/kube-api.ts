@@ -546,9 +546,9 @@ export class KubeApiEmulator {
           ...(entry as AuditEntry),
           code: 200,
           object: object && clone(object),
-          unanswered: planned.then,
+          unanswered: planned.outcome,
         });
-        if (planned.then === "drop") res.socket?.destroy();
+        if (planned.outcome === "drop") res.socket?.destroy();
         else this.hanging.add(res);
         return;
       }
@@ -691,7 +691,7 @@ export class KubeApiEmulator {
       ? RESOURCE_TYPES.find((t) => t.resource === g.resource && t.group === (g.group ?? ""))
       : undefined;
     const version = g?.coreVersion ?? g?.version ?? "";
-    if (!g || !type || !type.versions.includes(version)) {
+    if (!g || !type?.versions.includes(version)) {
       throw new HttpError(status(404, "NotFound", "the server could not find the requested resource", {}));
     }
     const name = g.name;

@@ -37,7 +37,7 @@ export interface FaultMatch {
 export type FaultDecision =
   | { kind: "answer"; code: number; reason: string; message: string; headers?: Record<string, string> }
   | { kind: "hold"; released: Promise<void> }
-  | { kind: "apply-then"; then: "drop" | "hang" };
+  | { kind: "apply-then"; outcome: "drop" | "hang" };
 
 interface Rule {
   match: FaultMatch;
@@ -134,11 +134,11 @@ export class KubeFaultPlan {
   }
 
   /** `count` matching writes are stored, then the connection is dropped (or left hanging). */
-  applyThenDrop(options: { count?: number; then?: "drop" | "hang" } & FaultMatch = {}): void {
-    const { count = 1, then = "drop", ...match } = options;
+  applyThenDrop(options: { count?: number; outcome?: "drop" | "hang" } & FaultMatch = {}): void {
+    const { count = 1, outcome = "drop", ...match } = options;
     this.add({ ...match, verbs: match.verbs ?? ["patch", "update"] }, count, undefined, () => ({
       kind: "apply-then",
-      then,
+      outcome,
     }));
   }
 

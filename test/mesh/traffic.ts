@@ -25,6 +25,7 @@ import {
   routeRequest,
   type Serving,
   servingVersion,
+  weightedIndex,
 } from "./istio-routing.ts";
 import type { KubeApiEmulator } from "./kube-api.ts";
 
@@ -246,10 +247,12 @@ export class TrafficSimulator {
       const destinations = this.legacyDestinations(objects);
       const total = destinations.reduce((s, d) => s + d.weight, 0);
       for (let i = 0; i < n && total > 0; i++) {
-        let pick = this.random() * total;
-        const chosen =
-          destinations.find((d) => (pick -= d.weight) < 0) ??
-          (destinations.at(-1) as (typeof destinations)[number]);
+        const chosen = destinations[
+          weightedIndex(
+            destinations.map((d) => d.weight),
+            this.random(),
+          )
+        ] as (typeof destinations)[number];
         const decision: RoutingDecision = { namespace: this.options.namespace, mirrors: [] };
         this.serve(
           objects,
@@ -263,10 +266,9 @@ export class TrafficSimulator {
     }
     const totalShare = flows.reduce((s, f) => s + f.share, 0);
     for (let i = 0; i < n && totalShare > 0; i++) {
-      let pick = this.random() * totalShare;
-      const index = Math.max(
-        0,
-        flows.findIndex((f) => (pick -= f.share) < 0),
+      const index = weightedIndex(
+        flows.map((f) => f.share),
+        this.random(),
       );
       const flow = flows[index] as TrafficFlow;
       this.serve(objects, routeRequest(objects, flow, this.random), flow, index, true);

@@ -86,7 +86,7 @@ export function writesKeptWeightsAt100(
   const sums = writes.flatMap((e) =>
     protocols.flatMap((protocol) =>
       (
-        (e.object?.spec as Record<string, Array<{ route?: Array<{ weight?: number }> }> | undefined>)[
+        ((e.object?.spec ?? {}) as Record<string, Array<{ route?: Array<{ weight?: number }> }> | undefined>)[
           protocol
         ] ?? []
       )
@@ -101,8 +101,11 @@ export function writesKeptWeightsAt100(
 export function canaryWeight(mesh: Mesh): number[] {
   const vs = mesh.kube.get("virtualservices", NAMESPACE, "backend");
   return (
-    (vs?.spec as { http: Array<{ route: Array<{ destination: { subset?: string }; weight?: number }> }> })
-      .http[0]?.route ?? []
+    (
+      (vs?.spec ?? {}) as {
+        http: Array<{ route: Array<{ destination: { subset?: string }; weight?: number }> }>;
+      }
+    ).http[0]?.route ?? []
   ).map((d) => d.weight ?? 100);
 }
 
