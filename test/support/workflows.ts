@@ -129,6 +129,7 @@ export function deployGuardInputs(kubeconfig: string): Record<string, string> {
   return Object.fromEntries(
     Object.entries(status.with ?? {}).map(([k, v]) => [
       k,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the workflow's own expression text, replaced literally.
       String(v).replace("${{ secrets.KUBECONFIG }}", kubeconfig),
     ]),
   );
