@@ -84,6 +84,15 @@ function release(argv: readonly string[]): void {
     throw new Refusal(`CHANGELOG.md has no section "## [${text}] - <date>"; write it and commit it first`);
   }
 
+  // package.json's version is what `npm` and the bundle's licence file report: it names the release.
+  const packageVersion = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string })
+    .version;
+  if (packageVersion !== text) {
+    throw new Refusal(
+      `package.json's version is ${packageVersion ?? "missing"}; run \`npm version ${text} --no-git-tag-version\` and commit it first`,
+    );
+  }
+
   // The action runs dist/ as committed: the tag must carry a bundle built from the tagged source.
   for (const script of ["build", "lint", "bundle"]) runNpmScript(script);
   const staleDist = git("status", "--porcelain", "--", "dist");

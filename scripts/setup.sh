@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Set-up for a fresh clone: Debian's prometheus (the tests and the demo start a real one on
 # loopback) and Debian's kubernetes-client (a real kubectl checks the Kubernetes API emulator)
-# when they are missing, then the npm packages, Node 24 among them.
+# when they are missing, then the npm packages, Node 24 among them. With WITH_CHROMIUM=1 it also
+# installs Debian's chromium, which `npm run demo` uses to draw each comment as a PNG (optional:
+# without it the demo writes the Markdown and skips the pictures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+if [ "${WITH_CHROMIUM:-0}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian's ${missing[*]}"
   SUDO=""

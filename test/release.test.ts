@@ -67,7 +67,8 @@ beforeAll(() => {
   git(scratch, "clone", "--quiet", "--depth", "1", `file://${repoRoot}`, template);
   git(template, "checkout", "--quiet", "-B", "main");
   writeFileSync(join(template, "CHANGELOG.md"), CHANGELOG);
-  git(template, "add", "CHANGELOG.md");
+  setPackageVersion(template, "1.0.0");
+  git(template, "add", "CHANGELOG.md", "package.json");
   git(
     template,
     "-c",
@@ -82,6 +83,13 @@ beforeAll(() => {
 });
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** What `npm version X --no-git-tag-version` changes that the script reads. */
+function setPackageVersion(dir: string, version: string): void {
+  const path = join(dir, "package.json");
+  const manifest = JSON.parse(readFileSync(path, "utf8")) as { version: string };
+  writeFileSync(path, `${JSON.stringify({ ...manifest, version }, null, 2)}\n`);
+}
 
 let cloneCount = 0;
 function freshClone(): string {
@@ -121,6 +129,7 @@ describe("release script", () => {
     expect(first.stdout).toContain("git push --force origin refs/tags/v1");
 
     appendFileSync(join(clone, "README.md"), "\nA fix.\n");
+    setPackageVersion(clone, "1.0.1");
     git(clone, "commit", "--quiet", "-am", "fix");
     const second = release(clone, ["1.0.1"]);
     expect(second.status).toBe(0);
@@ -138,6 +147,7 @@ describe("release script", () => {
     git(clone, "remote", "set-url", "origin", origin);
     expect(release(clone, ["1.0.0", "--push"]).status).toBe(0);
     appendFileSync(join(clone, "README.md"), "\nA fix.\n");
+    setPackageVersion(clone, "1.0.1");
     git(clone, "commit", "--quiet", "-am", "fix");
     git(clone, "push", "--quiet", "origin", "HEAD:main");
     const pushed = release(clone, ["1.0.1", "--push"]);
@@ -190,6 +200,19 @@ describe("release script", () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('refused: CHANGELOG.md has no section "## [1.1.0] - <date>"');
     expect(result.npmCalls).toEqual([]);
+  });
+
+  it("refuses a version package.json does not carry, before building anything", () => {
+    const clone = freshClone();
+    setPackageVersion(clone, "0.9.0");
+    git(clone, "commit", "--quiet", "-am", "older package version");
+    const result = release(clone, ["1.0.0"]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      "refused: package.json's version is 0.9.0; run `npm version 1.0.0 --no-git-tag-version`",
+    );
+    expect(result.npmCalls).toEqual([]);
+    expect(git(clone, "tag", "--list")).toBe("");
   });
 
   it("refuses when the bundle differs from the committed dist/ or a build step fails", () => {
