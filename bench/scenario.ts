@@ -5,73 +5,79 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 
-const rate = z.number().min(0).max(1);
+const rate = v.pipe(v.number(), v.minValue(0), v.maxValue(1));
+const positive = v.pipe(v.number(), v.gtValue(0));
+const nonNegative = v.pipe(v.number(), v.minValue(0));
 
-const versionSchema = z.strictObject({
+const versionSchema = v.strictObject({
   /** Share of requests that fail (5xx), 0..1. */
   errorRate: rate,
   /** Share of requests slower than `latency-threshold`, 0..1. */
-  slowShare: rate.default(0),
+  slowShare: v.optional(rate, 0),
   /** From `minute` after the rollout starts, the rates given replace the earlier ones. */
-  changes: z
-    .array(
-      z.strictObject({ minute: z.number().min(0), errorRate: rate.optional(), slowShare: rate.optional() }),
-    )
-    .default([]),
+  changes: v.optional(
+    v.array(
+      v.strictObject({ minute: nonNegative, errorRate: v.optional(rate), slowShare: v.optional(rate) }),
+    ),
+    () => [],
+  ),
 });
 
-const burstSchema = z.strictObject({
+const burstSchema = v.strictObject({
   /** Mean minutes between burst onsets (onsets are a Poisson process). */
-  meanSpacingMinutes: z.number().positive(),
-  durationSeconds: z.number().positive(),
+  meanSpacingMinutes: positive,
+  durationSeconds: positive,
   /** Error rate of requests served during a burst (on top of the version's own). */
   errorRate: rate,
   /** Both versions (a shared dependency failing) or the canary only. */
-  shared: z.boolean(),
+  shared: v.boolean(),
 });
 
-const targetSchema = z.strictObject({
-  minPromoted: rate.optional(),
-  maxRolledBack: rate.optional(),
-  minRolledBack: rate.optional(),
+const targetSchema = v.strictObject({
+  minPromoted: v.optional(rate),
+  maxRolledBack: v.optional(rate),
+  minRolledBack: v.optional(rate),
   /** Mean minutes to promotion at most this multiple of Flagger's. */
-  maxPromotionMinutesVsFlagger: z.number().positive().optional(),
+  maxPromotionMinutesVsFlagger: v.optional(positive),
   /** Mean canary errors served before rollback at most this fraction of Flagger's / Argo's. */
-  maxErrorsVsFlagger: z.number().positive().optional(),
-  maxErrorsVsArgo: z.number().positive().optional(),
+  maxErrorsVsFlagger: v.optional(positive),
+  maxErrorsVsArgo: v.optional(positive),
 });
 
 export const RULES = ["ours", "flagger", "argo"] as const;
 export type Rule = (typeof RULES)[number];
 
-export const scenarioSchema = z.strictObject({
-  description: z.string(),
-  requestsPerSecond: z.number().positive(),
+export const scenarioSchema = v.strictObject({
+  description: v.string(),
+  requestsPerSecond: positive,
   stable: versionSchema,
   canary: versionSchema,
-  bursts: z.array(burstSchema).default([]),
+  bursts: v.optional(v.array(burstSchema), () => []),
   /** The action's inputs as a workflow writes them; unset inputs take action.yml's defaults. */
-  inputs: z.record(z.string(), z.string()).default({}),
+  inputs: v.optional(v.record(v.string(), v.string()), () => ({})),
   /** With `pause-after`: minutes the rollout stays paused before `command: promote` continues it. */
-  promoteAfterMinutes: z.number().min(0).optional(),
+  promoteAfterMinutes: v.optional(nonNegative),
   /** Prometheus' scrape interval, seconds (default 15). */
-  scrapeIntervalSeconds: z.number().positive().default(15),
+  scrapeIntervalSeconds: v.optional(positive, 15),
   /** Which rules the scenario applies to (Flagger and Argo have no pause-then-promote). */
-  rules: z.array(z.enum(RULES)).default([...RULES]),
-  target: targetSchema.default({}),
+  rules: v.optional(v.array(v.picklist(RULES)), () => [...RULES]),
+  target: v.optional(targetSchema, () => ({})),
   /** The target's wording, for the table. */
-  targetText: z.string().default(""),
+  targetText: v.optional(v.string(), ""),
 });
 
-export type Scenario = z.infer<typeof scenarioSchema> & { name: string };
-export type VersionBehaviour = z.infer<typeof versionSchema>;
-export type Burst = z.infer<typeof burstSchema>;
-export type Target = z.infer<typeof targetSchema>;
+export type Scenario = v.InferOutput<typeof scenarioSchema> & { name: string };
+export type VersionBehaviour = v.InferOutput<typeof versionSchema>;
+export type Burst = v.InferOutput<typeof burstSchema>;
+export type Target = v.InferOutput<typeof targetSchema>;
 
 export function parseScenario(json: unknown, name: string): Scenario {
-  return { ...scenarioSchema.parse(json), name };
+  const parsed = v.safeParse(scenarioSchema, json);
+  // Every problem with its path, as one message: a scenario file is written by hand.
+  if (!parsed.success) throw new Error(`scenario ${name} is not valid:\n${v.summarize(parsed.issues)}`);
+  return { ...parsed.output, name };
 }
 
 export function loadScenario(file: string): Scenario {

@@ -10,7 +10,7 @@ import { createGitHubReporter, type GitHubReporter } from "../src/report/github.
 import { renderMarkdown } from "../src/report/markdown.ts";
 import { buildReport } from "../src/report/model.ts";
 import type { Result } from "../src/rollout/result.ts";
-import { runContext } from "../src/run-context.ts";
+import { type GitHubContext, runContext } from "../src/run-context.ts";
 import { GitHubApiEmulator, type RecordedRequest } from "./mesh/github-api.ts";
 
 const REPOSITORY = "acme/shop";
@@ -35,7 +35,8 @@ afterEach(async () => {
   await github.stop();
 });
 
-function reporter(retries = 0): GitHubReporter {
+/** A reporter for a run on `acme/shop`; `payload` is the event's (a push unless given). */
+function reporter(retries = 0, payload: GitHubContext["payload"] = {}): GitHubReporter {
   const config = parseConfig({
     "virtual-service": "backend",
     namespace: "shop",
@@ -45,10 +46,15 @@ function reporter(retries = 0): GitHubReporter {
     "github-token": "ghs_bot_token",
   });
   const context = runContext({
-    GITHUB_API_URL: github.url,
-    GITHUB_REPOSITORY: REPOSITORY,
-    GITHUB_SHA: COMMIT,
-    GITHUB_RUN_ID: "7",
+    payload,
+    sha: COMMIT,
+    runId: 7,
+    runAttempt: 1,
+    repo: { owner: "acme", repo: "shop" },
+    serverUrl: "https://github.com",
+    apiUrl: github.url,
+    eventName: "push",
+    actor: "octocat",
   });
   const created = createGitHubReporter(config, context, { retries });
   if (!created) throw new Error("no reporter");
@@ -137,6 +143,15 @@ describe("the GitHub reporter", () => {
     expect(commentBody()).toContain("### ✅ Promoted");
     expect(github.statuses.at(-1)?.state).toBe("success");
     expect(warnings).toEqual([]);
+  });
+
+  it("comments on the pull request of a pull_request event without looking it up by commit", async () => {
+    const gh = reporter(0, { pull_request: { number: 77 } });
+    gh.update(...report(100, "promoted"));
+    await gh.flush(10_000);
+    expect(github.comments.get(`${REPOSITORY}#77`)?.[0]?.body).toContain("### ✅ Promoted");
+    expect(github.comments.get(`${REPOSITORY}#${PULL_REQUEST}`)).toBeUndefined();
+    expect(github.requests.some((r) => r.path.endsWith(`/commits/${COMMIT}/pulls`))).toBe(false);
   });
 
   it("attempts the final report again within the flush when it fails", async () => {

@@ -10,7 +10,6 @@
  * read-only token, a missing permission) switches that channel off, with one warning.
  * `flush(timeoutMs)` always attempts the final report and waits at most `timeoutMs`.
  */
-import { readFileSync } from "node:fs";
 import * as core from "@actions/core";
 import type { Config } from "../inputs.ts";
 import { scrub } from "../redact.ts";
@@ -48,20 +47,6 @@ async function within(work: Promise<void> | undefined, ms: number): Promise<void
   clearTimeout(timer);
 }
 
-/** The pull request named by the input or the event payload, without calling GitHub. */
-function pullRequestWithoutApi(config: Config, context: RunContext): number | undefined {
-  if (config.pullRequest) return config.pullRequest;
-  if (!context.eventPath) return undefined;
-  try {
-    const event = JSON.parse(readFileSync(context.eventPath, "utf8")) as {
-      pull_request?: { number?: number };
-    };
-    return event.pull_request?.number;
-  } catch {
-    return undefined; // no event payload to read
-  }
-}
-
 class OctokitReporter implements GitHubReporter {
   private latest?: Report;
   private version = 0;
@@ -92,7 +77,8 @@ class OctokitReporter implements GitHubReporter {
     this.repo = repo;
     this.config = config;
     this.context = context;
-    this.pullRequest = pullRequestWithoutApi(config, context);
+    // The pull request named by the input or the event payload, without calling GitHub.
+    this.pullRequest = config.pullRequest || context.pullRequest;
   }
 
   update(model: ReportModel, markdown: string): void {
