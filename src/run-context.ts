@@ -21,6 +21,11 @@ export interface RunContext {
   runAttempt: string;
   /** The commit being rolled out, or "unknown" outside Actions. */
   commit: string;
+  /**
+   * Where the commit status goes: the pull request's head for a `pull_request` event, whose
+   * GITHUB_SHA is a merge commit that the pull request's checks do not show; else `commit`.
+   */
+  statusCommit: string;
   serverUrl: string;
   apiUrl: string;
   eventName?: string;
@@ -52,11 +57,14 @@ export function runContext(github: GitHubContext = actionsContext): RunContext {
   const runAttempt = decimal(github.runAttempt) ?? "1";
   const serverUrl = github.serverUrl.replace(/\/+$/, "");
   const pullRequest = github.payload.pull_request?.number;
+  const commit = github.sha || "unknown";
+  const head: unknown = github.payload.pull_request?.head?.sha;
   return {
     repository,
     runId,
     runAttempt,
-    commit: github.sha || "unknown",
+    commit,
+    statusCommit: typeof head === "string" && head ? head : commit,
     serverUrl,
     apiUrl: github.apiUrl.replace(/\/+$/, ""),
     eventName: github.eventName || undefined,

@@ -145,13 +145,16 @@ describe("the GitHub reporter", () => {
     expect(warnings).toEqual([]);
   });
 
-  it("comments on the pull request of a pull_request event without looking it up by commit", async () => {
-    const gh = reporter(0, { pull_request: { number: 77 } });
+  it("comments on the pull request of a pull_request event without looking it up by commit, and puts the status on its head", async () => {
+    const head = "feedfacefeedfacefeedfacefeedfacefeedface";
+    const gh = reporter(0, { pull_request: { number: 77, head: { sha: head } } });
     gh.update(...report(100, "promoted"));
     await gh.flush(10_000);
     expect(github.comments.get(`${REPOSITORY}#77`)?.[0]?.body).toContain("### ✅ Promoted");
     expect(github.comments.get(`${REPOSITORY}#${PULL_REQUEST}`)).toBeUndefined();
     expect(github.requests.some((r) => r.path.endsWith(`/commits/${COMMIT}/pulls`))).toBe(false);
+    // GITHUB_SHA is the merge commit on a pull_request event; the pull request shows its head's checks.
+    expect(github.statuses.map((st) => st.sha)).toEqual([head]);
   });
 
   it("attempts the final report again within the flush when it fails", async () => {
