@@ -66,7 +66,7 @@ describe("pagination (docs.github.com, REST API, 'Using pagination in the REST A
   });
 });
 
-describe("status codes (docs.github.com, REST API, 'Issue comments' and 'Troubleshooting')", () => {
+describe("status codes (docs.github.com, REST API: 'Issue comments'; 'Troubleshooting the REST API')", () => {
   it("creates a comment with 201 and updates it with 200", async () => {
     const created = await call("/repos/acme/shop/issues/8/comments", { method: "POST", body: { body: "a" } });
     expect(created.status).toBe(201);
@@ -94,7 +94,15 @@ describe("status codes (docs.github.com, REST API, 'Issue comments' and 'Trouble
     expect(await viewer.json()).toEqual({ data: { viewer: { login: "github-actions[bot]" } } });
   });
 
-  it("answers a write with a read-only token (a fork's pull request) with 403", async () => {
+  it("answers a request GitHub could not finish in time with 'Server Error' (Troubleshooting: Timeouts)", async () => {
+    github.faultPlan.badGateway({ path: /\/issues\/11\/comments$/ });
+    const failed = await call("/repos/acme/shop/issues/11/comments");
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await failed.json()).toEqual({ message: "Server Error" });
+    expect((await call("/repos/acme/shop/issues/11/comments")).status).toBe(200);
+  });
+
+  it("answers a write with a read-only token (a fork's pull request) with 403 (Troubleshooting: Resource not accessible)", async () => {
     github.readOnly = true;
     try {
       const refused = await call("/repos/acme/shop/issues/8/comments", {
@@ -138,7 +146,7 @@ describe("rate limits (docs.github.com, REST API, 'Rate limits for the REST API'
   });
 });
 
-describe("validation errors (docs.github.com, REST API, 'Troubleshooting': 422; danger/danger#424 quotes the answer)", () => {
+describe("validation errors (Troubleshooting the REST API: 'Validation Failed'; danger/danger#424 quotes this one)", () => {
   it("refuses a comment body over 65,536 characters with 422 'Validation Failed' and an error object", async () => {
     const tooLong = await call("/repos/acme/shop/issues/10/comments", {
       method: "POST",
