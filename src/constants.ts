@@ -53,8 +53,6 @@ export const PROMETHEUS_MAX_REQUEST_TIMEOUT_MS = 10_000;
  */
 export const MAX_RUN_DURATION_MS = 6 * 3_600_000;
 export const MAX_RUN_DURATION_TEXT = "6h";
-/** The longest lease a run may take (max-stage-duration + settle-time + 5 min stays below it). */
-export const MAX_LEASE_MS = 24 * 3_600_000;
 
 /**
  * Request headers the action (or fetch) sets itself on Prometheus requests; prometheus-headers may

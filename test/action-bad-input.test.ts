@@ -1,6 +1,6 @@
 /**
  * Bad input, end to end: the bundled action, run as the runner runs it, fails with an `::error::`
- * line that names the offending input, exits non-zero, and opens no connection to Prometheus, the
+ * line that names the offending input and its value, exits non-zero, and opens no connection to Prometheus, the
  * Kubernetes API or the GitHub API (all three point at a listener that counts connections). No
  * secret of the inputs appears in its output, except in the `::add-mask::` line that registers it.
  */
@@ -155,6 +155,10 @@ const SECRETS = [
   "jsonKubeToken42",
 ];
 
+/** A workflow command's text as the runner shows it: `::error::` escapes %, CR and LF. */
+const unescapeCommand = (text: string) =>
+  text.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
+
 describe("bad input fails before any network call", () => {
   it.concurrent.each(cases)("names '%s' (%j)", async (input, overrides) => {
     const before = recorder.connections();
@@ -166,6 +170,14 @@ describe("bad input fails before any network call", () => {
     const error = run.stdout.split("\n").find((l) => l.startsWith("::error::"));
     expect(error, run.stdout).toBeDefined();
     expect(error).toContain(`Input '${input}'`);
+    // The contract: the message names the value too (quoted as given, long ones cut short), unless
+    // it is empty but for separators ("is empty"), may hold a secret (it is described instead), or
+    // only its combination with the valid subsets is wrong (the message then names those).
+    const value = /[^,\s]/.test(overrides[input] ?? "") ? (overrides[input] as string) : "";
+    const mayBeSecret = input === "kubeconfig" || input === "prometheus-headers" || /[@?]/.test(value);
+    const combinedWithSubsets = input.endsWith("-host") && !("stable-subset" in overrides);
+    if (value !== "" && !mayBeSecret && !combinedWithSubsets)
+      expect(unescapeCommand(error ?? "")).toContain(JSON.stringify(value).slice(0, 60));
     // The message is about the input and what is allowed, never a stack trace.
     expect(error).not.toMatch(/\bat .*\.js:\d+/);
     const shown = [run.stdout, run.stderr]

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshError } from "../src/mesh/errors.ts";
 import { KubernetesMeshApi, loadKubeConfig } from "../src/mesh/kubernetes.ts";
+import { isTransient } from "../src/retry.ts";
 import { kubeconfigYaml } from "./support/kubeconfig.ts";
 
 let dir: string;
@@ -90,6 +91,6 @@ describe("kubeconfig errors name the input", () => {
       `Input 'kubeconfig' (not set; read from ${file}): the Kubernetes API server https://127.0.0.1:${port} is unreachable (ECONNREFUSED) while trying to get virtualservices.networking.istio.io shop/backend`,
     );
     // Still worth retrying: an API server that is restarting refuses connections for a while.
-    expect(error.isRetryable).toBe(true);
+    expect(isTransient(error)).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import type { KubernetesMeshApi } from "../src/mesh/kubernetes.ts";
 import { PreflightError, preflight } from "../src/mesh/preflight.ts";
 import { targetOf } from "../src/mesh/routes.ts";
 import { LeaseHeldError } from "../src/mesh/state.ts";
+import { isTransient } from "../src/retry.ts";
 import { destinationRule, NAMESPACE, pod, seedRunbook } from "./mesh/fixtures.ts";
 import { type AuditEntry, KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
 import { meshApi, meshRouter, SUBSETS, stateTransition } from "./support/mesh-router.ts";
@@ -318,7 +319,7 @@ describe("API errors are one clear line", () => {
     expect(error.message).toBe(
       "Kubernetes API unreachable while trying to get virtualservices.networking.istio.io shop/backend: no answer in time",
     );
-    expect(error.isRetryable).toBe(true);
+    expect(isTransient(error)).toBe(true);
   });
 
   it("403 names the verb, resource, namespace and the RBAC rule needed", async () => {

@@ -56,7 +56,7 @@ describe("Prometheus client timing", () => {
     answers = [hang, hang, hang, hang];
     calls = 0;
     const started = Date.now();
-    const error = await new PrometheusClient({ url, intervalMs: 600 }).query("up").catch((e) => e);
+    const error = await new PrometheusClient({ url, intervalMs: 600 }).querySeries("up").catch((e) => e);
     expect(error).toMatchObject({ problem: "timeout" });
     expect(Date.now() - started).toBeLessThan(600);
     expect(calls).toBeGreaterThanOrEqual(1);
@@ -68,7 +68,7 @@ describe("Prometheus client timing", () => {
     answers = [status(429, { "Retry-After": new Date(clock.now() + 4000).toUTCString() }), ok];
     calls = 0;
     const client = new PrometheusClient({ url, retryBudgetMs: 10_000, sleep: clock.sleep, now: clock.now });
-    await client.query("up");
+    await client.querySeries("up");
     expect(calls).toBe(2);
     expect(clock.waits).toEqual([4000]);
   });
@@ -79,7 +79,7 @@ describe("Prometheus client timing", () => {
     setTimeout(() => controller.abort(new Error("cancelled by SIGINT")), 100);
     const started = Date.now();
     const error = await new PrometheusClient({ url, timeoutMs: 30_000, retryBudgetMs: 60_000 })
-      .query("up", undefined, controller.signal)
+      .querySeries("up", undefined, controller.signal)
       .catch((e) => e);
     expect(error.message).toBe("cancelled by SIGINT");
     expect(Date.now() - started).toBeLessThan(1000);
@@ -88,7 +88,7 @@ describe("Prometheus client timing", () => {
   it("a bad query (400) is not retried", async () => {
     answers = [status(400), ok];
     calls = 0;
-    const error = await new PrometheusClient({ url }).query("sum(").catch((e) => e);
+    const error = await new PrometheusClient({ url }).querySeries("sum(").catch((e) => e);
     expect(error).toMatchObject({ problem: "bad_data", status: 400 });
     expect(calls).toBe(1);
     answers = [];

@@ -148,7 +148,7 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
       retries: 3,
       minRetryDelayMs: 10,
     });
-    const error = await client.query("sum(").catch((e) => e);
+    const error = await client.querySeries("sum(").catch((e) => e);
     expect(error).toBeInstanceOf(PrometheusError);
     expect(error).toMatchObject({ problem: "bad_data", status: 400 });
   });
@@ -156,7 +156,7 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
   it("execution (422) from a real Prometheus", async () => {
     const client = new PrometheusClient({ url: mesh.prometheus?.url as string, retries: 0 });
     const error = await client
-      .query("istio_requests_total + on() group_left istio_requests_total")
+      .querySeries("istio_requests_total + on() group_left istio_requests_total")
       .catch((e) => e);
     expect(error).toMatchObject({ problem: "execution", status: 422 });
     const v = judge({ ok: false, problem: error.problem, message: error.message });
@@ -203,8 +203,10 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
     const hostile = 'v2"} or vector(1) or {x="';
     expect(escapeLabelValue(hostile)).toBe('v2\\"} or vector(1) or {x=\\"');
     const client = new PrometheusClient({ url: mesh.prometheus?.url as string });
-    const result = await client.query(`istio_requests_total{${matcher("destination_version", hostile)}}`);
-    expect(result.samples).toEqual([]);
+    const result = await client.querySeries(
+      `istio_requests_total{${matcher("destination_version", hostile)}}`,
+    );
+    expect(result.series).toEqual([]);
   });
 
   describe("with a Prometheus that answers badly", () => {
@@ -260,14 +262,14 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
       await new PrometheusClient({
         url,
         headers: { Authorization: "Bearer prom-token", "X-Scope-OrgID": "team-a" },
-      }).query("up");
+      }).querySeries("up");
       expect(lastHeaders.authorization).toBe("Bearer prom-token");
       expect(lastHeaders["x-scope-orgid"]).toBe("team-a");
     });
 
     it("a body that is not JSON", async () => {
       answer = { status: 200, body: "<html>login</html>" };
-      const error = await new PrometheusClient({ url, retries: 0 }).query("up").catch((e) => e);
+      const error = await new PrometheusClient({ url, retries: 0 }).querySeries("up").catch((e) => e);
       expect(error).toMatchObject({ problem: "not_json" });
     });
 
@@ -290,10 +292,11 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
     });
 
     it("+Inf and NaN parse as numbers", async () => {
+      const client = new PrometheusClient({ url });
       answer = { status: 200, body: vector("+Inf") };
-      expect((await new PrometheusClient({ url }).query("x")).samples[0]?.value).toBe(
-        Number.POSITIVE_INFINITY,
-      );
+      expect((await client.querySeries("x")).series[0]?.values).toEqual([Number.POSITIVE_INFINITY]);
+      answer = { status: 200, body: vector("NaN") };
+      expect((await client.querySeries("x")).series[0]?.values).toEqual([Number.NaN]);
     });
   });
 

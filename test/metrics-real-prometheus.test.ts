@@ -176,7 +176,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     // without them at the start would make every series look new).
     for (const replica of replicas) {
       const client = new PrometheusClient({ url: replica.url });
-      while ((await client.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+      while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
         await sleep(100);
     }
     await scrapes(mesh.traffic, 4);
@@ -189,7 +189,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
       await sleep(450);
       // One extra query on every other round shifts the alternation, so each version's reads
       // come from one replica, then from the other, as behind a load balancer.
-      if (i % 2 === 1) await new PrometheusClient({ url: proxy.url }).query("up");
+      if (i % 2 === 1) await new PrometheusClient({ url: proxy.url }).querySeries("up");
       const now = Date.now();
       const observation = countsOf(await obs.observeSince(start, new Date(now)));
       expect(observation.partial).toEqual([]);
@@ -241,7 +241,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const mesh = await meshAt5050({ seed: 3 });
     const old = await prometheus(mesh.traffic, 0.5, "a");
     const client = new PrometheusClient({ url: old.url });
-    while ((await client.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+    while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
       await sleep(100);
     await sleep(2000);
     const fresh = await prometheus(mesh.traffic, 0.5, "b");
@@ -251,7 +251,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const before = mesh.traffic.totals("v2");
     const start = await obs.start(new Date());
     const freshClient = new PrometheusClient({ url: fresh.url });
-    while ((await freshClient.query(`istio_requests_total{${selectors.canary}}`)).samples.length === 0)
+    while ((await freshClient.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
       await sleep(100);
     await sleep(1000);
     const observation = countsOf(await obs.observeSince(start, new Date()));
@@ -325,11 +325,11 @@ describe("one real Prometheus, traffic in scraped batches", () => {
     expect(observation.canary).toEqual(exact);
     expect(observation.stable).toEqual(since(before.v1, traffic.totals("v1")));
     // The new series really were new: none of them existed at the start.
-    const atStart = await new PrometheusClient({ url: server.url }).query(
+    const atStart = await new PrometheusClient({ url: server.url }).querySeries(
       `istio_requests_total{${selectors.canary}}`,
       start.at,
     );
-    expect(atStart.samples.map((s) => `${s.metric.pod}/${s.metric.response_code}`)).toEqual([
+    expect(atStart.series.map((s) => `${s.metric.pod}/${s.metric.response_code}`)).toEqual([
       "backend-v2-a/200",
     ]);
     expect(exact.errors).toBeGreaterThan(0);

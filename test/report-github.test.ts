@@ -196,6 +196,36 @@ describe("the GitHub reporter", () => {
     expect(warnings).toEqual([]);
   });
 
+  it("waits out a secondary rate limit answered with 429, as with 403, and keeps the comment on", async () => {
+    github.faultPlan.secondaryRateLimit({
+      method: "POST",
+      path: /\/comments$/,
+      status: 429,
+      retryAfterSeconds: 1,
+    });
+    const gh = reporter(0);
+    gh.update(...report(0, "rolled-back"));
+    await vi.waitFor(() => expect(commentBody()).toContain("### ⏪ Rolled back"), { timeout: 8_000 });
+    await gh.flush(5_000);
+    expect(github.requests.filter((r) => r.status === 429)).toHaveLength(1);
+    expect(warnings).toEqual([]);
+  });
+
+  it("a primary rate limit (403, x-ratelimit-remaining 0) delays the comment, never switches it off", async () => {
+    github.faultPlan.primaryRateLimit({ method: "POST", path: /\/comments$/ });
+    const gh = reporter(0);
+    gh.update(...report(10));
+    await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
+    await new Promise((done) => setTimeout(done, 300));
+    // Not a permission problem: no write is sent before the limit allows, and no channel goes off.
+    const writesBefore = github.requests.filter(isWrite).length;
+    gh.update(...report(50));
+    await new Promise((done) => setTimeout(done, 300));
+    expect(github.requests.filter(isWrite).length).toBe(writesBefore);
+    await gh.flush(200);
+    expect(warnings.filter((w) => w.includes("not tried again"))).toEqual([]);
+  });
+
   it("honours a long Retry-After by sending nothing before it, without switching the comment off", async () => {
     github.fault = (r) =>
       isWrite(r)
@@ -210,7 +240,15 @@ describe("the GitHub reporter", () => {
         : undefined;
     const gh = reporter(0);
     gh.update(...report(10));
-    await vi.waitFor(() => expect(github.requests.filter((r) => r.status === 403).length).toBeGreaterThan(0));
+    // Both channels' writes (the status, then the comment once found) are refused before counting.
+    await vi.waitFor(
+      () => {
+        const refused = github.requests.filter((r) => r.status === 403).map((r) => r.path);
+        expect(refused.some((p) => p.endsWith("/comments"))).toBe(true);
+        expect(refused.some((p) => p.includes("/statuses/"))).toBe(true);
+      },
+      { timeout: 8_000 },
+    );
     await new Promise((done) => setTimeout(done, 300));
     const writesBefore = github.requests.filter(isWrite).length;
     gh.update(...report(50));

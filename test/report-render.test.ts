@@ -9,10 +9,10 @@ import type { Verdict } from "../src/analysis/judge.ts";
 import { registerSecret } from "../src/redact.ts";
 import { MAX_COMMENT_CHARS, marker, NBSP, renderMarkdown, truncate } from "../src/report/markdown.ts";
 import { buildReport } from "../src/report/model.ts";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import type { RolloutEvent } from "../src/rollout/events.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 const settings: EngineSettings = defaultEngineSettings();
 
@@ -104,13 +104,10 @@ describe("the report renderer", () => {
   });
 
   it("tells a paused rollout how to continue", async () => {
-    const model = buildReport(await engineEvents(0.0005, { pauseAfter: 10 }), {
-      ...context,
-      promoteHint: "the promote workflow",
-    });
+    const model = buildReport(await engineEvents(0.0005, { pauseAfter: 10 }), context);
     expect(model.result).toBe("paused");
     expect(renderMarkdown(model)).toContain(
-      "**Next:** Continue: run the promote workflow with `command: promote`, rollout-id: abc1234-7.",
+      "**Next:** Continue: run the promote workflow (workflow_dispatch) with `command: promote`, rollout-id: abc1234-7.",
     );
   });
 

@@ -12,7 +12,6 @@ import { VirtualServiceRouter } from "../src/mesh/router.ts";
 import type { OriginalRoute } from "../src/mesh/routes.ts";
 import { targetOf } from "../src/mesh/routes.ts";
 import type { RolloutState } from "../src/mesh/state.ts";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import type { TrafficPort } from "../src/rollout/ports.ts";
 import { NAMESPACE, seedRunbook } from "./mesh/fixtures.ts";
@@ -20,6 +19,7 @@ import { KubeApiEmulator, type KubeObject } from "./mesh/kube-api.ts";
 import { defaultEngineSettings, EventLog } from "./support/fake-ports.ts";
 import { meshApi, meshRouter, SUBSETS } from "./support/mesh-router.ts";
 import { finishedState, warnings } from "./support/split-state.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 describe("a canary at 100 % on every route is refused, with advice that leads to a rollout", () => {
   const subsetsSwapped: Split = { mode: "subset", stableSubset: "v2", canarySubset: "v1" };

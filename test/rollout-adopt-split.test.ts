@@ -9,11 +9,11 @@ import { describe, expect, it } from "vitest";
 import { InputError, parseConfig } from "../src/inputs.ts";
 import type { OriginalRoute } from "../src/mesh/routes.ts";
 import type { RolloutState } from "../src/mesh/state.ts";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import type { NextState, TrafficView } from "../src/rollout/ports.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
 import { finishedState, warnings } from "./support/split-state.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 const HEALTHY = { requestsPerSecond: 100, stableErrorRate: 0.0005, canaryErrorRate: 0.0005 };
 

@@ -1,9 +1,9 @@
 /** The real engine in virtual time: hours of rollout in milliseconds, deterministic. */
 import { describe, expect, it } from "vitest";
 import { LeaseHeldError } from "../src/mesh/state.ts";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { CommandError, type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 const defaults: EngineSettings = defaultEngineSettings();
 

@@ -1,10 +1,10 @@
 /** Finalizing a promotion onto the stable Deployment (issue 14): the real engine, virtual time, a fake WorkloadPort. */
 import { describe, expect, it } from "vitest";
 import { InputError, parseConfig } from "../src/inputs.ts";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { CommandError, type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
 import { FakeWorkloads } from "./support/fake-workloads.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 const healthy = { requestsPerSecond: 100, stableErrorRate: 0.0005, canaryErrorRate: 0.0005 };
 

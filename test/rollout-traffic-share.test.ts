@@ -5,9 +5,9 @@
  * virtual time, on the fake ports.
  */
 import { describe, expect, it } from "vitest";
-import { VirtualClock } from "../src/rollout/clock.ts";
 import { RolloutEngine } from "../src/rollout/engine.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "./support/fake-ports.ts";
+import { VirtualClock } from "./support/virtual-clock.ts";
 
 const HEADER_ROUTE = {
   route: 'http route "testers" of VirtualService shop/backend',

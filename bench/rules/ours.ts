@@ -3,8 +3,8 @@
  * action parses them, in virtual time over the simulated service.
  */
 import { parseConfig, type RawInputs } from "../../src/inputs.ts";
-import { VirtualClock } from "../../src/rollout/clock.ts";
 import { engineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+import { VirtualClock } from "../../test/support/virtual-clock.ts";
 import { ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import { InMemoryTraffic, LastDecision, ScrapedMetrics } from "../ports.ts";
 import type { Scenario } from "../scenario.ts";

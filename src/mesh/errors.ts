@@ -53,11 +53,6 @@ export class MeshError extends Error implements RetryHint {
       (this.status === 422 && this.reason === "Invalid" && /rejected our request/.test(this.server ?? ""))
     );
   }
-
-  /** What src/retry.ts retries without being asked: 5xx, 429, no answer. */
-  get isRetryable(): boolean {
-    return isTransient(this);
-  }
 }
 
 function parseStatus(body: unknown): KubeStatus {

@@ -26,16 +26,6 @@ export class PrometheusError extends Error implements RetryHint {
   }
 }
 
-export interface InstantSample {
-  metric: Record<string, string>;
-  value: number;
-}
-
-export interface QueryResult {
-  samples: InstantSample[];
-  warnings: string[];
-}
-
 /** One series' raw sample values in time order (an instant sample is a series of one value). */
 export interface RangeSeries {
   metric: Record<string, string>;
@@ -121,12 +111,6 @@ export class PrometheusClient {
     const url = new URL(this.options.url);
     url.pathname = `${url.pathname.replace(/\/+$/, "")}${path}`;
     return url.toString();
-  }
-
-  /** An instant query of a vector expression; `time` defaults to the server's now. */
-  async query(promql: string, time?: Date, signal?: AbortSignal): Promise<QueryResult> {
-    const { series, warnings } = await this.querySeries(promql, time, signal);
-    return { samples: series.map((s) => ({ metric: s.metric, value: s.values.at(-1) as number })), warnings };
   }
 
   /**

@@ -27,6 +27,9 @@ export interface StageRow {
   latency?: { canarySlow: number; stableSlow?: number };
 }
 
+/** Where a person continues or aborts a paused rollout (the "what next" line). */
+const PROMOTE_WORKFLOW = "the promote workflow (workflow_dispatch)";
+
 export interface ReportContext {
   namespace: string;
   virtualService: string;
@@ -35,8 +38,6 @@ export interface ReportContext {
   /** Links show it only through redactUrl (scheme://host[:port] and the non-secret path). */
   prometheusUrl?: string;
   queries?: { canary: string; stable: string };
-  /** The workflow a person runs to promote or roll back (for the "what next" line). */
-  promoteHint?: string;
 }
 
 export interface ReportModel {
@@ -207,10 +208,9 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
   const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
-  const how = context.promoteHint ?? "the promote workflow (workflow_dispatch)";
   if (model.result === "paused") {
     model.next.push(
-      `Continue: run ${how} with \`command: promote\`${id}.`,
+      `Continue: run ${PROMOTE_WORKFLOW} with \`command: promote\`${id}.`,
       `Abort: run it with \`command: rollback\`${id}.`,
     );
   } else if (model.result === "rolled-back") {
@@ -223,7 +223,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
     );
   } else if (model.finalized === false) {
     model.next.push(
-      `Traffic stays on the canary, which passed every stage, until the stable Deployment is ready. Fix what keeps it from starting, then run ${how} with \`command: promote\`${id} to finish the finalization.`,
+      `Traffic stays on the canary, which passed every stage, until the stable Deployment is ready. Fix what keeps it from starting, then run ${PROMOTE_WORKFLOW} with \`command: promote\`${id} to finish the finalization.`,
     );
   } else if (model.result === "promoted") {
     model.next.push(

@@ -1,6 +1,6 @@
 /**
  * Time, injected: the engine runs in real time in the action and in virtual time in tests and
- * benchmarks (hours of rollout in milliseconds).
+ * benchmarks (test/support/virtual-clock.ts: hours of rollout in milliseconds).
  */
 export interface Clock {
   now(): Date;
@@ -24,18 +24,3 @@ export const systemClock: Clock = {
       signal?.addEventListener("abort", onAbort, { once: true });
     }),
 };
-
-/** A clock that only moves when slept on: sleeping advances it at once. */
-export class VirtualClock implements Clock {
-  private time: number;
-  constructor(start = Date.UTC(2026, 10, 26, 12, 0, 0)) {
-    this.time = start;
-  }
-  now(): Date {
-    return new Date(this.time);
-  }
-  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw signal.reason;
-    this.time += ms;
-  }
-}

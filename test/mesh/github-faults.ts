@@ -5,6 +5,8 @@
  * - `secondaryRateLimit`: 403 with `Retry-After` and "You have exceeded a secondary rate limit"
  *   (docs.github.com, "Rate limits for the REST API": secondary limits answer 403 or 429 with
  *   `retry-after`; `x-ratelimit-remaining` is not 0, which is how clients tell them from the primary);
+ * - `primaryRateLimit`: 403 with `x-ratelimit-remaining: 0` and the reset time, no `Retry-After`
+ *   (the same page: the hour's requests are used up; retry only after `x-ratelimit-reset`);
  * - `hold`: requests held unanswered until `release()` (GitHub not answering).
  */
 
@@ -48,14 +50,16 @@ export class GitHubFaultPlan {
     });
   }
 
-  secondaryRateLimit(options: { count?: number; retryAfterSeconds?: number } & GitHubFaultMatch = {}): void {
-    const { count = 1, retryAfterSeconds = 1, ...match } = options;
+  secondaryRateLimit(
+    options: { count?: number; retryAfterSeconds?: number; status?: 403 | 429 } & GitHubFaultMatch = {},
+  ): void {
+    const { count = 1, retryAfterSeconds = 1, status = 403, ...match } = options;
     this.rules.push({
       match,
       remaining: count,
       decide: () => ({
         kind: "answer",
-        status: 403,
+        status,
         body: {
           message: SECONDARY_RATE_LIMIT_MESSAGE,
           documentation_url:
@@ -67,6 +71,31 @@ export class GitHubFaultPlan {
           "x-ratelimit-remaining": "4987",
           "x-ratelimit-used": "13",
           "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 3600),
+          "x-ratelimit-resource": "core",
+        },
+      }),
+    });
+  }
+
+  /** The hour's requests used up: 403, `x-ratelimit-remaining: 0`, reset `resetInSeconds` from now. */
+  primaryRateLimit(options: { count?: number; resetInSeconds?: number } & GitHubFaultMatch = {}): void {
+    const { count = 1, resetInSeconds = 3600, ...match } = options;
+    this.rules.push({
+      match,
+      remaining: count,
+      decide: () => ({
+        kind: "answer",
+        status: 403,
+        body: {
+          message: "API rate limit exceeded for installation ID 4242.",
+          documentation_url:
+            "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+        },
+        headers: {
+          "x-ratelimit-limit": "1000",
+          "x-ratelimit-remaining": "0",
+          "x-ratelimit-used": "1000",
+          "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + resetInSeconds),
           "x-ratelimit-resource": "core",
         },
       }),

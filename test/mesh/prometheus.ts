@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 
-export const PROMETHEUS_MISSING =
+const PROMETHEUS_MISSING =
   "prometheus was not found on PATH: run `bash scripts/setup.sh`, which installs Debian's package, or `sudo apt-get install -y prometheus`";
 
 export function findPrometheus(): string {
