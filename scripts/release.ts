@@ -85,8 +85,9 @@ function release(argv: readonly string[]): void {
   }
 
   // package.json's version is what `npm` and the bundle's licence file report: it names the release.
-  const packageVersion = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string })
-    .version;
+  const packageVersion = (
+    JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string }
+  ).version;
   if (packageVersion !== text) {
     throw new Refusal(
       `package.json's version is ${packageVersion ?? "missing"}; run \`npm version ${text} --no-git-tag-version\` and commit it first`,
