@@ -247,7 +247,7 @@ export function parseStages(text: string, fail: Fail): number[] | undefined {
       return fail("stages", `${show(text)} is not strictly increasing at ${part}; use ${allowed}`);
     stages.push(n);
   }
-  if (stages.length === 0) return fail("stages", `is empty; use ${allowed}`);
+  if (stages.length === 0) return fail("stages", `${show(text)} names no stage; use ${allowed}`);
   if (stages.at(-1) !== 100) return fail("stages", `${show(text)} does not end at 100; use ${allowed}`);
   return stages;
 }

@@ -171,9 +171,9 @@ describe("bad input fails before any network call", () => {
     expect(error, run.stdout).toBeDefined();
     expect(error).toContain(`Input '${input}'`);
     // The contract: the message names the value too (quoted as given, long ones cut short), unless
-    // it is empty but for separators ("is empty"), may hold a secret (it is described instead), or
-    // only its combination with the valid subsets is wrong (the message then names those).
-    const value = /[^,\s]/.test(overrides[input] ?? "") ? (overrides[input] as string) : "";
+    // it is empty, may hold a secret (it is described instead), or only its combination with the
+    // valid subsets is wrong (the message then names those).
+    const value = (overrides[input] ?? "").trim();
     const mayBeSecret = input === "kubeconfig" || input === "prometheus-headers" || /[@?]/.test(value);
     const combinedWithSubsets = input.endsWith("-host") && !("stable-subset" in overrides);
     if (value !== "" && !mayBeSecret && !combinedWithSubsets)

@@ -99,6 +99,17 @@ const commentBody = () =>
   github.comments.get(`${REPOSITORY}#${PULL_REQUEST}`)?.find((c) => c.user.type === "Bot")?.body;
 const isWrite = (r: RecordedRequest) => r.method !== "GET" && r.path !== "/graphql";
 
+/** After a rate limit: a later update sends no write before the limit allows, and no channel goes off. */
+async function expectHeldBack(gh: ReturnType<typeof reporter>): Promise<void> {
+  await new Promise((done) => setTimeout(done, 300));
+  const writesBefore = github.requests.filter(isWrite).length;
+  gh.update(...report(50));
+  await new Promise((done) => setTimeout(done, 300));
+  expect(github.requests.filter(isWrite).length).toBe(writesBefore);
+  await gh.flush(200);
+  expect(warnings.filter((w) => w.includes("not tried again"))).toEqual([]);
+}
+
 describe("the GitHub reporter", () => {
   it("returns from update at once while GitHub hangs, and its flush returns by its timeout", async () => {
     github.fault = () => "hang";
@@ -216,14 +227,8 @@ describe("the GitHub reporter", () => {
     const gh = reporter(0);
     gh.update(...report(10));
     await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
-    await new Promise((done) => setTimeout(done, 300));
     // Not a permission problem: no write is sent before the limit allows, and no channel goes off.
-    const writesBefore = github.requests.filter(isWrite).length;
-    gh.update(...report(50));
-    await new Promise((done) => setTimeout(done, 300));
-    expect(github.requests.filter(isWrite).length).toBe(writesBefore);
-    await gh.flush(200);
-    expect(warnings.filter((w) => w.includes("not tried again"))).toEqual([]);
+    await expectHeldBack(gh);
   });
 
   it("honours a long Retry-After by sending nothing before it, without switching the comment off", async () => {
@@ -249,13 +254,7 @@ describe("the GitHub reporter", () => {
       },
       { timeout: 8_000 },
     );
-    await new Promise((done) => setTimeout(done, 300));
-    const writesBefore = github.requests.filter(isWrite).length;
-    gh.update(...report(50));
-    await new Promise((done) => setTimeout(done, 300));
-    expect(github.requests.filter(isWrite).length).toBe(writesBefore);
-    await gh.flush(200);
-    expect(warnings.filter((w) => w.includes("not tried again"))).toEqual([]);
+    await expectHeldBack(gh);
   });
 
   it("switches a channel off with one warning on a read-only token, and keeps the others", async () => {
