@@ -92,7 +92,9 @@ async function scenario(
     if (writeDocs) writeFileSync(join(root, "docs", docsFile), body);
     const chromium = findChromium();
     if (!chromium) {
-      console.log("  no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH): no screenshot");
+      console.log(
+        "  no Chromium found (WITH_CHROMIUM=1 bash scripts/setup.sh installs it, or set CHROMIUM_PATH): no screenshot",
+      );
       return;
     }
     const png = file.replace(/\.md$/, ".png");
