@@ -5,10 +5,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { load } from "js-yaml";
 
 const root = join(import.meta.dirname, "..");
-const action = parse(readFileSync(join(root, "action.yml"), "utf8")) as {
+const action = load(readFileSync(join(root, "action.yml"), "utf8")) as {
   inputs: Record<string, { description: string; required?: boolean; default?: string }>;
   outputs: Record<string, { description: string }>;
 };

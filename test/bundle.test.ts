@@ -7,8 +7,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { load } from "js-yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { DIST_ENTRY, runAction } from "./support/action-runner.ts";
 import { kubeconfigYaml } from "./support/kubeconfig.ts";
 
@@ -19,7 +19,9 @@ afterAll(() => rmSync(isolated, { recursive: true, force: true }));
 
 describe("dist/index.js", () => {
   it("is what action.yml runs as main and, whatever happened, as post", () => {
-    const action = parse(readFileSync(join(import.meta.dirname, "../action.yml"), "utf8"));
+    const action = load(readFileSync(join(import.meta.dirname, "../action.yml"), "utf8")) as {
+      runs: { using: string; main: string; post: string; "post-if": string };
+    };
     const root = join(import.meta.dirname, "..");
     // @kubernetes/client-node 2.x in the bundle needs Node >= 22.19: node20 would fail to load it.
     expect(action.runs.using).toBe("node24");

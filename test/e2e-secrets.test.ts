@@ -6,8 +6,8 @@
  * summary, the outputs, or any request the GitHub API received (comment, status, deployment).
  */
 import { createServer, request, type Server } from "node:http";
+import { load } from "js-yaml";
 import { afterEach, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { NAMESPACE } from "./mesh/fixtures.ts";
 import type { Mesh } from "./mesh/index.ts";
 import type { ActionRun } from "./support/action-runner.ts";
@@ -86,7 +86,7 @@ describe("secrets in every channel", () => {
   it("keeps a path token, a query key, a header value and a JSON kubeconfig's token out of the log, summary, outputs and GitHub", async () => {
     const m = await meshWith();
     const prometheusUrl = await hostedPrometheus(m.prometheus?.url ?? "");
-    const kubeconfig = JSON.stringify(parse(m.kube.kubeconfig(KUBE_TOKEN, NAMESPACE)));
+    const kubeconfig = JSON.stringify(load(m.kube.kubeconfig(KUBE_TOKEN, NAMESPACE)));
     expect(kubeconfig).not.toContain("\n");
 
     // A key in the query string: the client cannot use it (the proxy refuses), but the key is

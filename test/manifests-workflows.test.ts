@@ -10,11 +10,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DestinationRule, VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1";
 import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1";
+import { load } from "js-yaml";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { STATE_ANNOTATION } from "../src/constants.ts";
 import { type Mesh, startMesh } from "./mesh/index.ts";
 import { fastInputs, runOnMesh } from "./support/e2e.ts";
@@ -63,7 +63,7 @@ const MODELS: Record<string, (o: ManifestDoc["object"]) => { validate(): void }>
 
 describe("manifests/", () => {
   it("lists every manifest in kustomization.yaml", () => {
-    const kustomization = parse(readFileSync(join(MANIFESTS, "kustomization.yaml"), "utf8")) as {
+    const kustomization = load(readFileSync(join(MANIFESTS, "kustomization.yaml"), "utf8")) as {
       resources: string[];
     };
     const files = readdirSync(MANIFESTS).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml");
@@ -208,7 +208,7 @@ describe("the Role grants exactly what the action uses", () => {
 
 describe("workflows and action.yml", () => {
   const workflows = readdirSync(join(ROOT, ".github/workflows")).filter((f) => f.endsWith(".yml"));
-  const action = parse(readFileSync(join(ROOT, "action.yml"), "utf8")) as {
+  const action = load(readFileSync(join(ROOT, "action.yml"), "utf8")) as {
     inputs: Record<string, unknown>;
     outputs: Record<string, unknown>;
   };
@@ -380,7 +380,7 @@ describe("workflows and action.yml", () => {
   });
 
   it("the README's example is deploy.yml with the published action", () => {
-    const example = parse(readmeYaml(readme, "Example workflow")) as Workflow;
+    const example = load(readmeYaml(readme, "Example workflow")) as Workflow;
     expect(example.permissions).toEqual(deploy.permissions);
     expect(example.concurrency).toEqual(deploy.concurrency);
     const job = Object.values(example.jobs)[0] as Job;

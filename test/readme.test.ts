@@ -1,13 +1,13 @@
 /** The README is the front door: its tables and commands must say what action.yml and CI do. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { INPUT_DEFAULTS, INPUT_NAMES } from "../src/inputs.ts";
 
 const root = join(import.meta.dirname, "..");
 const readme = readFileSync(join(root, "README.md"), "utf8");
-const action = parse(readFileSync(join(root, "action.yml"), "utf8")) as {
+const action = load(readFileSync(join(root, "action.yml"), "utf8")) as {
   inputs: Record<string, { description: string; required?: boolean; default?: string }>;
   outputs: Record<string, { description: string }>;
 };

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { parseAllDocuments } from "yaml";
+import { loadAll } from "js-yaml";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
 import { meshPod, seedObjects } from "../mesh/fixtures.ts";
 import { type Mesh, startMesh } from "../mesh/index.ts";
@@ -19,9 +19,8 @@ import type { CorpusCase, ManagedRoute, Outcome } from "./expectations.ts";
 export const FIXTURES = join(import.meta.dirname, "fixtures");
 
 export function loadFixture(file: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(join(FIXTURES, file), "utf8")).flatMap((d) => {
-    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]?.message}`);
-    const object = d.toJSON() as KubeObject | null;
+  return loadAll(readFileSync(join(FIXTURES, file), "utf8"), { filename: file }).flatMap((d) => {
+    const object = d as KubeObject | null;
     return object ? [object] : [];
   });
 }

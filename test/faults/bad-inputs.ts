@@ -4,21 +4,24 @@
  * Node's timer limit, header values with CR or non-Latin-1 characters, a Content-Type override,
  * kubeconfig problems), then the contract's basics.
  */
-import { stringify } from "yaml";
+import { dump } from "js-yaml";
 
 /** [input the error must name, overrides of valid inputs] */
 export type BadInput = [string, Record<string, string>];
 
 /** A kubeconfig whose server is `server` (a connection recorder, or no URL at all). */
 export function kubeconfigFor(server: string, context = "test"): string {
-  return stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name: "c", cluster: { server, "insecure-skip-tls-verify": true } }],
-    users: [{ name: "u", user: { token: "emulator-token" } }],
-    contexts: [{ name: context, context: { cluster: "c", user: "u", namespace: "shop" } }],
-    "current-context": context,
-  });
+  return dump(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server, "insecure-skip-tls-verify": true } }],
+      users: [{ name: "u", user: { token: "emulator-token" } }],
+      contexts: [{ name: context, context: { cluster: "c", user: "u", namespace: "shop" } }],
+      "current-context": context,
+    },
+    { lineWidth: -1 },
+  );
 }
 
 export const BAD_INPUTS: BadInput[] = [

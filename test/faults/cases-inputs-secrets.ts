@@ -2,7 +2,7 @@
  * Issue 12, items 7 and 8: bad inputs are refused before any call with an error naming the input;
  * kubeconfig errors name `kubeconfig`; no credential reaches any channel.
  */
-import { parse } from "yaml";
+import { load } from "js-yaml";
 import { freePort } from "../mesh/prometheus.ts";
 import { runAction } from "../support/action-runner.ts";
 import { startConnectionRecorder } from "../support/connection-recorder.ts";
@@ -186,7 +186,7 @@ export const inputAndSecretCases: FaultCase[] = [
       withMesh(FAILING, async (mesh) => {
         const token = "kube-token-0123456789abcdef";
         mesh.kube.grant(token, { user: "system:serviceaccount:shop:canary-action", rules: "all" });
-        const kubeconfig = JSON.stringify(parse(mesh.kube.kubeconfig(token, "shop")));
+        const kubeconfig = JSON.stringify(load(mesh.kube.kubeconfig(token, "shop")));
         const run = await runTimed(mesh, { inputs: { kubeconfig } });
         const ownMask = run.stdout.split("\n").includes(`::add-mask::${token}`);
         const found = secretsFound(run, mesh, [token]);

@@ -22,7 +22,7 @@ import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
-import { stringify } from "yaml";
+import { dump } from "js-yaml";
 import type { WorkloadsApi } from "./deployments-api.ts";
 import { KubeFaultPlan } from "./kube-faults.ts";
 
@@ -348,22 +348,25 @@ export class KubeApiEmulator {
 
   /** A kubeconfig for `token`, trusting this emulator's CA. */
   kubeconfig(token = Object.keys(this.tokens)[0] as string, namespace = "default"): string {
-    return stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [
-        {
-          name: "emulator",
-          cluster: {
-            server: this.url,
-            "certificate-authority-data": Buffer.from(this.certificate?.cert ?? "").toString("base64"),
+    return dump(
+      {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "emulator",
+            cluster: {
+              server: this.url,
+              "certificate-authority-data": Buffer.from(this.certificate?.cert ?? "").toString("base64"),
+            },
           },
-        },
-      ],
-      users: [{ name: "action", user: { token } }],
-      contexts: [{ name: "emulator", context: { cluster: "emulator", user: "action", namespace } }],
-      "current-context": "emulator",
-    });
+        ],
+        users: [{ name: "action", user: { token } }],
+        contexts: [{ name: "emulator", context: { cluster: "emulator", user: "action", namespace } }],
+        "current-context": "emulator",
+      },
+      { lineWidth: -1 },
+    );
   }
 
   /** The next `count` matching requests answer `status` (or hang until the client gives up). */

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stringify } from "yaml";
+import { dump } from "js-yaml";
 
 const PROMETHEUS_MISSING =
   "prometheus was not found on PATH: run `bash scripts/setup.sh`, which installs Debian's package, or `sudo apt-get install -y prometheus`";
@@ -69,23 +69,30 @@ export class PrometheusServer {
     const interval = Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
     writeFileSync(
       join(this.dir, "prometheus.yml"),
-      stringify({
-        global: {
-          scrape_interval: interval,
-          evaluation_interval: interval,
-          ...(options.externalLabels ? { external_labels: options.externalLabels } : {}),
-        },
-        scrape_configs: [
-          {
-            job_name: "istio-mesh",
+      dump(
+        {
+          global: {
             scrape_interval: interval,
-            ...(options.scrapeParams
-              ? { params: Object.fromEntries(Object.entries(options.scrapeParams).map(([k, v]) => [k, [v]])) }
-              : {}),
-            static_configs: [{ targets: options.targets }],
+            evaluation_interval: interval,
+            ...(options.externalLabels ? { external_labels: options.externalLabels } : {}),
           },
-        ],
-      }),
+          scrape_configs: [
+            {
+              job_name: "istio-mesh",
+              scrape_interval: interval,
+              ...(options.scrapeParams
+                ? {
+                    params: Object.fromEntries(
+                      Object.entries(options.scrapeParams).map(([k, v]) => [k, [v]]),
+                    ),
+                  }
+                : {}),
+              static_configs: [{ targets: options.targets }],
+            },
+          ],
+        },
+        { lineWidth: -1 },
+      ),
     );
     for (let attempt = 0; attempt < 3; attempt++) {
       this.port = await freePort();

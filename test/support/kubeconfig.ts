@@ -1,5 +1,5 @@
 /** Builds kubeconfig documents for tests (content only; the emulator issues its own). */
-import { stringify } from "yaml";
+import { dump } from "js-yaml";
 
 export interface KubeconfigOptions {
   server: string;
@@ -12,24 +12,27 @@ export interface KubeconfigOptions {
 
 export function kubeconfigYaml(o: KubeconfigOptions): string {
   const context = o.context ?? "test";
-  return stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [
-      {
-        name: "emulator",
-        cluster: o.caData
-          ? { server: o.server, "certificate-authority-data": o.caData }
-          : { server: o.server, "insecure-skip-tls-verify": true },
-      },
-    ],
-    users: [{ name: "action", user: { token: o.token } }],
-    contexts: [
-      {
-        name: context,
-        context: { cluster: "emulator", user: "action", namespace: o.namespace ?? "default" },
-      },
-    ],
-    ...(o.currentContext === null ? {} : { "current-context": o.currentContext ?? context }),
-  });
+  return dump(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        {
+          name: "emulator",
+          cluster: o.caData
+            ? { server: o.server, "certificate-authority-data": o.caData }
+            : { server: o.server, "insecure-skip-tls-verify": true },
+        },
+      ],
+      users: [{ name: "action", user: { token: o.token } }],
+      contexts: [
+        {
+          name: context,
+          context: { cluster: "emulator", user: "action", namespace: o.namespace ?? "default" },
+        },
+      ],
+      ...(o.currentContext === null ? {} : { "current-context": o.currentContext ?? context }),
+    },
+    { lineWidth: -1 },
+  );
 }

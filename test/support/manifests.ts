@@ -1,7 +1,7 @@
 /** Loads manifests/ and seeds them into the Kubernetes API emulator as a cluster with Istio would hold them. */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { loadAll } from "js-yaml";
 import type { KubeApiEmulator, KubeObject } from "../mesh/kube-api.ts";
 
 export const MANIFESTS = join(import.meta.dirname, "../../manifests");
@@ -15,10 +15,10 @@ export function loadManifests(): ManifestDoc[] {
   return readdirSync(MANIFESTS)
     .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
     .flatMap((file) =>
-      parseAllDocuments(readFileSync(join(MANIFESTS, file), "utf8")).map((d) => {
-        if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]?.message}`);
-        return { file, object: d.toJSON() as ManifestDoc["object"] };
-      }),
+      loadAll(readFileSync(join(MANIFESTS, file), "utf8"), { filename: file }).map((d) => ({
+        file,
+        object: d as ManifestDoc["object"],
+      })),
     );
 }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { load } from "js-yaml";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -34,7 +34,7 @@ export interface Workflow {
 
 export function readWorkflow(file: string): { text: string; workflow: Workflow } {
   const text = readFileSync(join(ROOT, ".github/workflows", file), "utf8");
-  return { text, workflow: parse(text) as Workflow };
+  return { text, workflow: load(text) as Workflow };
 }
 
 /** The first ```yaml block after a README heading. */
