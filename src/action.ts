@@ -274,9 +274,7 @@ export async function runAction(
   // request and commit status), not on the commit the dispatching workflow happens to run at.
   const recordedCommit = config.command === "rollout" ? undefined : (await traffic.read()).state?.commit;
   const reportOn =
-    recordedCommit && recordedCommit !== "unknown"
-      ? { ...context, commit: recordedCommit, statusCommit: recordedCommit }
-      : context;
+    recordedCommit && recordedCommit !== "unknown" ? { ...context, commit: recordedCommit } : context;
   const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
   reporters = new Reporters(github, render);
 

@@ -19,13 +19,12 @@ export interface RunContext {
   runId?: string;
   /** The run's attempt, "1" unless the run was re-run (a decimal string). */
   runAttempt: string;
-  /** The commit being rolled out, or "unknown" outside Actions. */
-  commit: string;
   /**
-   * Where the commit status goes: the pull request's head for a `pull_request` event, whose
-   * GITHUB_SHA is a merge commit that the pull request's checks do not show; else `commit`.
+   * The commit being rolled out, or "unknown" outside Actions. For a `pull_request` event, the pull
+   * request's head: GITHUB_SHA is then a test merge commit that the pull request does not show and
+   * that GitHub does not list among its commits (a later `promote` finds the pull request by this).
    */
-  statusCommit: string;
+  commit: string;
   serverUrl: string;
   apiUrl: string;
   eventName?: string;
@@ -57,14 +56,13 @@ export function runContext(github: GitHubContext = actionsContext): RunContext {
   const runAttempt = decimal(github.runAttempt) ?? "1";
   const serverUrl = github.serverUrl.replace(/\/+$/, "");
   const pullRequest = github.payload.pull_request?.number;
-  const commit = github.sha || "unknown";
   const head: unknown = github.payload.pull_request?.head?.sha;
+  const commit = typeof head === "string" && head ? head : github.sha || "unknown";
   return {
     repository,
     runId,
     runAttempt,
     commit,
-    statusCommit: typeof head === "string" && head ? head : commit,
     serverUrl,
     apiUrl: github.apiUrl.replace(/\/+$/, ""),
     eventName: github.eventName || undefined,

@@ -47,7 +47,7 @@ function onRunner(variables: Record<string, string>, payload?: unknown): GitHubC
 }
 
 describe("the run's facts", () => {
-  it("on a re-run of a pull request's workflow: holder, run page, commit and pull request", () => {
+  it("on a re-run of a pull request's workflow: holder, run page, the head as commit, and pull request", () => {
     const facts = runContext(
       onRunner(
         {
@@ -60,14 +60,19 @@ describe("the run's facts", () => {
           GITHUB_EVENT_NAME: "pull_request",
           GITHUB_ACTOR: "octocat",
         },
-        { action: "synchronize", number: 42, pull_request: { number: 42 } },
+        {
+          action: "synchronize",
+          number: 42,
+          pull_request: { number: 42, head: { sha: "feedfacefeedfacefeedfacefeedfacefeedface" } },
+        },
       ),
     );
     expect(facts).toMatchObject({
       repository: "acme/shop",
       runId: "12345678901",
       runAttempt: "2",
-      commit: "0123456789abcdef0123456789abcdef01234567",
+      // GITHUB_SHA is the test merge commit; the pull request shows (and lists) its head.
+      commit: "feedfacefeedfacefeedfacefeedfacefeedface",
       serverUrl: "https://ghe.example.com",
       apiUrl: "https://ghe.example.com/api/v3",
       eventName: "pull_request",

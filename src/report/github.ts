@@ -291,7 +291,7 @@ class OctokitReporter implements GitHubReporter {
     if (this.lastStatus === state || this.lastStatus === `${state}:${description}`) return;
     await this.octokit.rest.repos.createCommitStatus({
       ...this.repo,
-      sha: this.context.statusCommit,
+      sha: this.context.commit,
       state,
       context: `istio-canary/${this.config.namespace}/${this.config.virtualService}`,
       description,
