@@ -5,7 +5,9 @@
 import { run, runPost } from "./main.ts";
 import { isPost } from "./state-helper.ts";
 
-// Stack traces name src/ files and lines through dist/index.js.map (Node's own source-map support).
+// Node maps stacks only for code loaded after this call, so it cannot map this bundle itself (it
+// is already loaded); it does map anything loaded later. A crash's stack is mapped to src/ by
+// errorStack() (error-message.ts), which reads dist/index.js.map.
 process.setSourceMapsEnabled(true);
 
 if (isPost()) {

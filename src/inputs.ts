@@ -28,8 +28,7 @@ import type { Split } from "./mesh/split.ts";
 import { registerSecret } from "./redact.ts";
 import type { Command } from "./rollout/command.ts";
 
-export { FINALIZE_POLICIES, type FinalizeConfig, type FinalizePolicy } from "./input-finalize.ts";
-export { parseDuration, parseFraction } from "./input-parsers.ts";
+export type { FinalizeConfig } from "./input-finalize.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
 const LABEL_MATCHERS =

@@ -4,6 +4,7 @@
  * the counts read, the JSON Patch written and the verdict with its rule, never a credential.
  */
 import { describe, expect, it } from "vitest";
+import { NAMESPACE } from "./mesh/fixtures.ts";
 import { runAction } from "./support/action-runner.ts";
 import { fastInputs, runOnMesh, useMesh } from "./support/e2e.ts";
 
@@ -51,6 +52,13 @@ describe("debug output of the bundled action", () => {
   it("shows the PromQL, the counts, the JSON Patch and the verdict, and no credential", async () => {
     const m = await meshWith();
     const headerSecret = "prom-header-secret-debug-7";
+    // A destination that sets a credential upstream: the JSON Patch's `test` of the route carries it.
+    const routeSecret = "route-header-secret-debug-9";
+    const vs = structuredClone(m.kube.get("virtualservices", NAMESPACE, "backend"));
+    if (!vs) throw new Error("the mesh has no VirtualService backend");
+    const spec = vs.spec as { http: Array<{ route: Array<Record<string, unknown>> }> };
+    spec.http[0]!.route[0]!.headers = { request: { set: { authorization: `Bearer ${routeSecret}` } } };
+    m.kube.seed("virtualservices", vs);
     const run = await runOnMesh(m, {
       inputs: fastInputs(m, {
         stages: "20,100",
@@ -66,6 +74,8 @@ describe("debug output of the bundled action", () => {
       /JSON Patch for shop\/backend .*"path":"\/spec\/http\/0\/route\/0\/weight","value":80\b/,
     );
     expect(debug).toMatch(/analysis at 20 %: .*"rule":"[a-z-]+"/);
-    for (const secret of [headerSecret, "admin-token", "ghs_bot_token"]) expect(debug).not.toContain(secret);
+    expect(debug).toContain("(headers elided)");
+    for (const secret of [headerSecret, routeSecret, "admin-token", "ghs_bot_token"])
+      expect(debug).not.toContain(secret);
   }, 90_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Config, InputError, parseConfig, parseDuration, parseFraction } from "../src/inputs.ts";
+import { parseDuration, parseFraction } from "../src/input-parsers.ts";
+import { type Config, InputError, parseConfig } from "../src/inputs.ts";
 import { kubeconfigYaml } from "./support/kubeconfig.ts";
 
 const base = {

@@ -242,10 +242,13 @@ export class VirtualServiceRouter implements TrafficPort {
         }
         unanswered = undefined;
         // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
+        // A route's `headers` may set a credential (an upstream API key): elided wherever they appear.
         const shown = planned.ops.map((op) =>
           op.path.startsWith("/metadata/annotations") && "value" in op ? { ...op, value: "(state)" } : op,
         );
-        core.debug(`JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown)}`);
+        core.debug(
+          `JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown, (key, value) => (key === "headers" ? "(headers elided)" : value))}`,
+        );
         try {
           const response = await this.api.patchVirtualService(
             this.o.namespace,

@@ -35,7 +35,7 @@ export {
   type EngineSettings,
   engineSettings,
 } from "./context.ts";
-export { CommandError, PersonEditError } from "./transitions.ts";
+export { CommandError } from "./transitions.ts";
 
 export class RolloutEngine {
   private readonly c: EngineContext;
