@@ -14,6 +14,13 @@ export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
 export const MAX_HISTORY = 60;
 
+/** A traffic weight in percent. */
+const Weight = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100));
+/** A position (a stage, a route, a count of windows). */
+const Index = v.pipe(v.number(), v.integer(), v.minValue(0));
+/** A count or a duration: never negative, not always whole (evidence is weighted). */
+const Amount = v.pipe(v.number(), v.minValue(0));
+
 /**
  * `finalizing`: every stage passed and the canary carries 100 % while the stable Deployment gets the
  * canary's pod template (issue 14); traffic stays on the canary until the stable is ready.
@@ -23,7 +30,7 @@ export type RolloutStatus = v.InferOutput<typeof RolloutStatus>;
 
 const HistoryEntry = v.object({
   at: v.string(),
-  weight: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)),
+  weight: Weight,
   event: v.string(),
   reason: v.optional(v.string()),
   holder: v.optional(v.string()),
@@ -31,28 +38,28 @@ const HistoryEntry = v.object({
 export type HistoryEntry = v.InferOutput<typeof HistoryEntry>;
 
 const Counts = v.object({
-  requests: v.pipe(v.number(), v.minValue(0)),
-  errors: v.pipe(v.number(), v.minValue(0)),
-  slow: v.optional(v.pipe(v.number(), v.minValue(0))),
+  requests: Amount,
+  errors: Amount,
+  slow: v.optional(Amount),
 });
 
 /** At most this many stage results are kept (a rollout has at most 100 stages, usually 4). */
 export const MAX_STAGE_RESULTS = 100;
 
 const StageResult = v.object({
-  stage: v.pipe(v.number(), v.integer(), v.minValue(0)),
-  weight: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)),
+  stage: Index,
+  weight: Weight,
   decision: v.picklist(["pass", "fail", "inconclusive", "skipped", "unreachable", "aborted", "halted"]),
   reason: v.string(),
   at: v.string(),
-  durationMs: v.pipe(v.number(), v.minValue(0)),
+  durationMs: Amount,
   canary: v.optional(Counts),
   stable: v.optional(Counts),
 });
 export type StageResult = v.InferOutput<typeof StageResult>;
 
 const OriginalRoute = v.object({
-  index: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  index: Index,
   name: v.optional(v.string()),
   canaryAdded: v.boolean(),
   stableWeight: v.optional(v.pipe(v.number(), v.integer())),
@@ -60,29 +67,29 @@ const OriginalRoute = v.object({
 });
 
 const SignalEvidence = v.object({
-  n: v.pipe(v.number(), v.minValue(0)),
-  k: v.pipe(v.number(), v.minValue(0)),
-  cleanN: v.pipe(v.number(), v.minValue(0)),
-  cleanK: v.pipe(v.number(), v.minValue(0)),
-  pairedCanaryN: v.pipe(v.number(), v.minValue(0)),
-  pairedCanaryK: v.pipe(v.number(), v.minValue(0)),
-  pairedStableN: v.pipe(v.number(), v.minValue(0)),
-  pairedStableK: v.pipe(v.number(), v.minValue(0)),
+  n: Amount,
+  k: Amount,
+  cleanN: Amount,
+  cleanK: Amount,
+  pairedCanaryN: Amount,
+  pairedCanaryK: Amount,
+  pairedStableN: Amount,
+  pairedStableK: Amount,
   rel: v.array(v.number()),
   safe: v.number(),
-  aboveWindows: v.pipe(v.number(), v.integer(), v.minValue(0)),
-  aboveMs: v.pipe(v.number(), v.minValue(0)),
-  streakN: v.pipe(v.number(), v.minValue(0)),
-  streakK: v.pipe(v.number(), v.minValue(0)),
+  aboveWindows: Index,
+  aboveMs: Amount,
+  streakN: Amount,
+  streakK: Amount,
   streakSafe: v.number(),
-  forgiven: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  forgiven: Index,
 });
 
 /** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
 const Evidence = v.object({
   errors: SignalEvidence,
   latency: v.optional(SignalEvidence),
-  windows: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  windows: Index,
   inputs: v.optional(
     v.object({ maxErrorRate: v.number(), maxRatio: v.number(), latencyThresholdMs: v.optional(v.number()) }),
   ),
@@ -98,7 +105,7 @@ export const RolloutStateSchema = v.object({
   stages: v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))), v.minLength(1)),
   /** Index into `stages` of the stage in progress or last completed; -1 before the first. */
   stageIndex: v.pipe(v.number(), v.integer(), v.minValue(-1)),
-  weight: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100)),
+  weight: Weight,
   status: RolloutStatus,
   reason: v.optional(v.string()),
   startedAt: v.string(),
