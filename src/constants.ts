@@ -90,3 +90,7 @@ export const REPORT_FLUSH_TIMEOUT_MS = 15_000;
 export const GITHUB_MAX_INLINE_RETRY_AFTER_S = 5;
 /** After a cancel the runner kills the step 7.5 s after SIGINT: the final report gets what is left. */
 export const REPORT_FLUSH_ON_CANCEL_MS = 4_000;
+/** The field manager named on every write to the cluster, so `kubectl get --show-managed-fields` says who. */
+export const FIELD_MANAGER = "istio-canary-action";
+/** kube-controller-manager's default progressDeadlineSeconds for a Deployment that sets none. */
+export const DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S = 600;

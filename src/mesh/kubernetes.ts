@@ -7,11 +7,17 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
+import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
 import { runningContainerStatuses } from "../workloads/rollout-status.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import type { DestinationRule, ObjectMeta, PodSummary, ServiceEntry, VirtualService } from "./types.ts";
+
+/** Equality-based label selector text, `app=backend,version=v2`, as the API and kubectl take it. */
+export const labelSelector = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 
 export const ISTIO_GROUP = "networking.istio.io";
 /** Served versions of Istio's networking API, newest first; all share one storage. */
@@ -323,7 +329,7 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
             plural: "virtualservices",
             name,
             body: patch,
-            fieldManager: "istio-canary-action",
+            fieldManager: FIELD_MANAGER,
           },
           this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
         ),
@@ -410,7 +416,7 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
   ): Promise<k8s.V1Deployment> {
     return this.call({ verb: "patch", group: "apps", resource: "deployments", namespace, name }, signal, () =>
       this.apps.patchNamespacedDeployment(
-        { name, namespace, body: patch, fieldManager: "istio-canary-action" },
+        { name, namespace, body: patch, fieldManager: FIELD_MANAGER },
         this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
       ),
     );
@@ -427,7 +433,7 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
       signal,
       () =>
         this.apps.patchNamespacedDeploymentScale(
-          { name, namespace, body: { spec: { replicas } }, fieldManager: "istio-canary-action" },
+          { name, namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER },
           this.options(signal, { "Content-Type": k8s.PatchStrategy.MergePatch }),
         ),
     );

@@ -18,7 +18,7 @@ import {
   type ResolvedHost,
   resolveHost,
 } from "./istio-lookup.ts";
-import type { MeshApi } from "./kubernetes.ts";
+import { labelSelector, type MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 import type { Split } from "./split.ts";
@@ -60,11 +60,6 @@ export class PreflightError extends Error {
     this.problems = problems;
   }
 }
-
-const selector = (labels: Record<string, string>): string =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
 
 /**
  * The tcp and tls routes that send traffic to the stable host, as `tls route #0 (to reviews)`.
@@ -209,8 +204,8 @@ export async function preflight(
   const canaryService = canary?.metrics ?? stableService;
   const canaryNamespace = canary?.namespace ?? namespace;
   if (canary && Object.keys(canaryLabels).length > 0) {
-    const pods = await api.listPods(canaryNamespace, selector(canaryLabels), signal);
-    const labels = `{${selector(canaryLabels)}}`;
+    const pods = await api.listPods(canaryNamespace, labelSelector(canaryLabels), signal);
+    const labels = `{${labelSelector(canaryLabels)}}`;
     if (pods.length === 0) {
       problems.push(
         `no canary pods match ${labels} in namespace ${canaryNamespace}: deploy the canary before shifting traffic to it`,
@@ -228,11 +223,11 @@ export async function preflight(
         );
       }
       if (stable && Object.keys(stableLabels).length > 0 && stable.namespace === canaryNamespace) {
-        const stablePods = await api.listPods(stable.namespace, selector(stableLabels), signal);
+        const stablePods = await api.listPods(stable.namespace, labelSelector(stableLabels), signal);
         const shared = sharedPods(pods, stablePods);
         if (shared.length > 0) {
           problems.push(
-            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: selected by both the canary's labels ${labels} and stable's {${selector(stableLabels)}}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone`,
+            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: selected by both the canary's labels ${labels} and stable's {${labelSelector(stableLabels)}}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone`,
           );
         }
       }

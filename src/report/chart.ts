@@ -3,7 +3,7 @@
  * through Mermaid's `themeVariables.xyChart.plotColorPalette`, applied to the plots in order) and a
  * name in a text legend under the chart, since `xychart-beta` draws no legend of its own.
  */
-import type { ReportModel, StageRow } from "./model.ts";
+import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** One plotted line: its name, the colour a reader is told about, and the hex Mermaid draws. */
 export interface ChartLine {
@@ -21,8 +21,6 @@ export const WEIGHT = { colour: "purple", hex: "#8250df" } as const;
 
 const CHART_HEIGHT_PX = 320;
 
-const rate = (c?: { requests: number; errors: number }): number | undefined =>
-  c && c.requests > 0 ? c.errors / c.requests : undefined;
 const percent = (x: number): number => Number((x * 100).toFixed(3));
 /** Mermaid quotes labels with `"`; keep them out of a label. */
 const label = (text: string): string => `"${text.replace(/"/g, "'")}"`;
@@ -47,15 +45,17 @@ function xychart(title: string, xLabels: string[], yAxis: string, top: number, l
 
 /** The lines of the error-rate chart (canary, stable, limit), or undefined with no numbers yet. */
 export function errorRateLines(model: ReportModel): { stages: StageRow[]; lines: ChartLine[] } | undefined {
-  const stages = model.stages.filter((s) => rate(s.canary) !== undefined || rate(s.stable) !== undefined);
+  const stages = model.stages.filter(
+    (s) => errorRate(s.canary) !== undefined || errorRate(s.stable) !== undefined,
+  );
   if (stages.length === 0) return undefined;
   const lines: ChartLine[] = [
-    { name: "canary", ...CANARY, values: stages.map((s) => percent(rate(s.canary) ?? 0)) },
+    { name: "canary", ...CANARY, values: stages.map((s) => percent(errorRate(s.canary) ?? 0)) },
     // At 100 % the stable version gets no traffic: plot the baseline it was compared with instead.
     {
       name: "stable",
       ...STABLE,
-      values: stages.map((s) => percent(rate(s.stable) ?? s.stableBaselineRate ?? 0)),
+      values: stages.map((s) => percent(errorRate(s.stable) ?? s.stableBaselineRate ?? 0)),
     },
   ];
   const firstLimit = stages.find((s) => s.limit !== undefined)?.limit;

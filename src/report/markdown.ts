@@ -6,7 +6,7 @@
  */
 import { scrub } from "../redact.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
-import type { ReportModel, StageRow } from "./model.ts";
+import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
 export const MAX_COMMENT_CHARS = 60_000;
@@ -20,10 +20,8 @@ const pct = (x: number | undefined): string => {
 };
 /** "0.17 % (2/1200)": the rate a reader compares, then the errors and requests it comes from. */
 const counts = (c?: { requests: number; errors: number }): string =>
-  c ? `${pct(rate(c))}${NBSP}(${c.errors}/${c.requests})` : "—";
+  c ? `${pct(errorRate(c))}${NBSP}(${c.errors}/${c.requests})` : "—";
 const unbroken = (text: string): string => text.replace(/ /g, NBSP);
-const rate = (c?: { requests: number; errors: number }): number | undefined =>
-  c && c.requests > 0 ? c.errors / c.requests : undefined;
 const duration = (ms?: number): string => {
   if (ms === undefined) return "—";
   const s = Math.round(ms / 1000);

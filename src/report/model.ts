@@ -7,6 +7,10 @@ import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import type { Result } from "../rollout/result.ts";
 
+/** A version's error rate over its counts; undefined without requests. */
+export const errorRate = (c?: { requests: number; errors: number }): number | undefined =>
+  c && c.requests > 0 ? c.errors / c.requests : undefined;
+
 export interface StageRow {
   index: number;
   weight: number;

@@ -5,6 +5,7 @@
  * The safety rule (Flagger PR #1931): routing "back" to a stable that is not ready is an outage, so
  * until it is ready the traffic stays on the canary that passed and the state says `finalizing`.
  */
+import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
 import type { FinalizeConfig } from "../input-finalize.ts";
 import type { RolloutState } from "../mesh/state.ts";
@@ -68,7 +69,7 @@ export class Finalizer {
 
   /** Long enough for the stable's rollout: the stage lease plus the finalize timeout (or 10 min, the Deployment default). */
   private leaseUntil(): string {
-    const extra = this.c.s.finalize.timeoutMs ?? 600_000;
+    const extra = this.c.s.finalize.timeoutMs ?? DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S * 1000;
     return new Date(Date.parse(this.c.leaseUntil()) + extra).toISOString();
   }
 

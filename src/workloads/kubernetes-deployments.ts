@@ -5,9 +5,9 @@
  * through the WorkloadApi of src/mesh/kubernetes.ts; every call is retried as the router's are.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
+import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { MeshError } from "../mesh/errors.ts";
-import type { WorkloadApi } from "../mesh/kubernetes.ts";
+import { labelSelector, type WorkloadApi } from "../mesh/kubernetes.ts";
 import { retry } from "../retry.ts";
 import type { Clock, WorkloadPort, WorkloadStatus } from "../rollout/ports.ts";
 import {
@@ -19,8 +19,6 @@ import {
 import { findDeployment, type Version } from "./resolve-deployments.ts";
 import { podVerdict, rolloutVerdict } from "./rollout-status.ts";
 
-/** kube-controller-manager's default progressDeadlineSeconds. */
-const DEFAULT_PROGRESS_DEADLINE_S = 600;
 /** How often a wait reads the Deployment and its pods. */
 const DEFAULT_POLL_MS = 2_000;
 /** Warning events named per status, newest first. */
@@ -153,9 +151,7 @@ export class KubernetesWorkloads implements WorkloadPort {
   private async status(name: string, signal?: AbortSignal) {
     const ns = this.o.namespace;
     const deployment = await this.call(() => this.o.api.getDeployment(ns, name, signal), signal);
-    const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(",");
+    const selector = labelSelector(deployment.spec?.selector?.matchLabels ?? {});
     // Terminating pods (the old ReplicaSet's, in their grace period) no longer count, as for kubectl.
     const pods = (await this.call(() => this.o.api.listPodObjects(ns, selector, signal), signal)).filter(
       (p) => !p.metadata?.deletionTimestamp,
@@ -182,7 +178,7 @@ export class KubernetesWorkloads implements WorkloadPort {
       images,
       replicas,
     };
-    const deadlineS = deployment.spec?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S;
+    const deadlineS = deployment.spec?.progressDeadlineSeconds ?? DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S;
     return { status, deadlineMs: deadlineS * 1000, deadlineExceeded: verdict.deadlineExceeded };
   }
 

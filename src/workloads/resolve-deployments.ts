@@ -6,7 +6,7 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { MeshError } from "../mesh/errors.ts";
-import type { WorkloadApi } from "../mesh/kubernetes.ts";
+import { labelSelector, type WorkloadApi } from "../mesh/kubernetes.ts";
 
 export type Version = "stable" | "canary";
 
@@ -17,11 +17,6 @@ export interface ResolveContext {
   /** Runs one API call with the adapter's retries. */
   call: <T>(run: () => Promise<T>) => Promise<T>;
 }
-
-const selectorText = (labels: Record<string, string>) =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
 
 /** True when the labels carry every key=value of `wanted`. */
 export function satisfies(
@@ -58,13 +53,13 @@ export async function findDeployment(
     const templateLabels = deployment.spec?.template?.metadata?.labels;
     if (!satisfies(templateLabels, labels))
       throw refused(
-        `Input '${input}': Deployment ${namespace}/${name} does not run the ${version} version: its pods are labelled ${selectorText(templateLabels ?? {}) || "(none)"}, the ${version} version is selected by ${selectorText(labels)}`,
+        `Input '${input}': Deployment ${namespace}/${name} does not run the ${version} version: its pods are labelled ${labelSelector(templateLabels ?? {}) || "(none)"}, the ${version} version is selected by ${labelSelector(labels)}`,
       );
     return name;
   }
   if (Object.keys(labels).length === 0)
     throw refused(`the ${version} version's pod labels are unknown: set the input '${input}'`);
-  const pods = await ctx.call(() => api.listPodObjects(namespace, selectorText(labels), signal));
+  const pods = await ctx.call(() => api.listPodObjects(namespace, labelSelector(labels), signal));
   const owners = new Set<string>();
   const others: string[] = [];
   const replicaSets = new Map<string, string | undefined>();
@@ -89,7 +84,7 @@ export async function findDeployment(
   if (owners.size === 1 && others.length === 0) return [...owners][0] as string;
   if (seen.length > 1 || (owners.size === 0 && others.length > 0))
     throw refused(
-      `the ${version} version's pods (${selectorText(labels)}) in ${namespace} are not run by exactly one Deployment: ${seen.join(", ")}; set the input '${input}'`,
+      `the ${version} version's pods (${labelSelector(labels)}) in ${namespace} are not run by exactly one Deployment: ${seen.join(", ")}; set the input '${input}'`,
     );
   // No pods: a Deployment scaled to zero, found by its pod template's labels.
   const templates = (await ctx.call(() => api.listDeployments(namespace, signal))).filter((d) =>
@@ -99,7 +94,7 @@ export async function findDeployment(
   if (names.length === 1) return names[0] as string;
   throw refused(
     names.length === 0
-      ? `no Deployment in ${namespace} runs the ${version} version: no pod and no pod template is labelled ${selectorText(labels)}; set the input '${input}'`
-      : `the ${version} version (${selectorText(labels)}) has no pods and the pod templates of ${names.map((n) => `Deployment ${n}`).join(", ")} all match it; set the input '${input}'`,
+      ? `no Deployment in ${namespace} runs the ${version} version: no pod and no pod template is labelled ${labelSelector(labels)}; set the input '${input}'`
+      : `the ${version} version (${labelSelector(labels)}) has no pods and the pod templates of ${names.map((n) => `Deployment ${n}`).join(", ")} all match it; set the input '${input}'`,
   );
 }
