@@ -10,6 +10,15 @@
  *   differ slightly, and reading that dip as a reset would count the whole counter again;
  * - a series that vanished adds nothing after its last sample.
  * The result is exact as of the last scrape; nothing is extrapolated.
+ *
+ * Time alignment: Prometheus scrapes each pod at its own offset within the scrape interval, so the
+ * canary's and stable's latest samples were taken up to one interval apart, and a burst that hit
+ * both at the same moments would land in different reads. With sample times, both versions are
+ * counted up to one common instant (`commonInstant`: the earliest latest-sample of the series
+ * still being scraped): each series through its samples at or before it, plus the share of the
+ * next increment that falls before it (linear between the two samples that bracket it). Each
+ * version's total is rounded to whole requests, so reads stay integers and the sum of the windows
+ * is the count up to the last instant, exactly.
  */
 import type { VersionCounts } from "../analysis/judge.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
@@ -17,6 +26,8 @@ import type { RangeSeries } from "./prometheus-client.ts";
 /** Series values split the way the judge counts them. */
 export interface SeriesSamples {
   requests: Map<string, number[]>;
+  /** Each request series' sample times (ms), when Prometheus gave them (a range read). */
+  times?: Map<string, number[]>;
   errors: Map<string, number[]>;
   /** Histogram `_count` minus the threshold bucket: requests slower than the threshold. */
   slow?: Map<string, number[]>;
@@ -62,10 +73,12 @@ export function seriesSamples(
   const latencyProblems = [...latencyWarnings];
   const requests = new Map<string, number[]>();
   const errors = new Map<string, number[]>();
+  const times = new Map<string, number[]>();
   for (const s of requestSeries) {
     if (!usable(s.values, "request counter", problems)) continue;
     const key = seriesKey(s.metric);
     requests.set(key, s.values);
+    if (s.times && s.times.length === s.values.length) times.set(key, s.times);
     if (isErrorSeries(s.metric)) errors.set(key, s.values);
   }
   let slow: Map<string, number[]> | undefined;
@@ -97,7 +110,7 @@ export function seriesSamples(
         `${unmatched} latency series had no sample-for-sample match in the threshold's bucket (is the threshold one of the histogram's buckets?)`,
       );
   }
-  return { requests, errors, slow, problems, latencyProblems, series: requestSeries.length };
+  return { requests, errors, times, slow, problems, latencyProblems, series: requestSeries.length };
 }
 
 /** Each series' last value: what an instant query at the start returns. */
@@ -113,8 +126,20 @@ export function lastValues(samples: Map<string, number[]>): LastValues {
  */
 const HA_DIP_ALLOWANCE = 20;
 
-/** Sum over series of increments from the start value through every later sample. */
-export function increments(start: LastValues, since: Map<string, number[]>): number {
+/** When each series' samples were taken, for counting up to a common instant. */
+export interface CountUpTo {
+  /** The instant (ms) to count up to. */
+  at: number;
+  times: Map<string, number[]>;
+  /** The scrape interval, to place the start value before a series' first sample in the range. */
+  spacingMs: number;
+}
+
+/**
+ * Sum over series of increments from the start value through every later sample; with `upTo`,
+ * only up to that instant (the increment that straddles it in proportion).
+ */
+export function increments(start: LastValues, since: Map<string, number[]>, upTo?: CountUpTo): number {
   let total = 0;
   for (const [key, values] of since) {
     // The start value may come from another replica of an HA pair than this range, so a small dip
@@ -122,21 +147,60 @@ export function increments(start: LastValues, since: Map<string, number[]>): num
     // from one replica, so there any drop is a reset (a pod restart), however small.
     // A replica behind the start value still owes that deficit: its first increments are
     // requests served before the start.
+    const times = upTo?.times.get(key);
     let previous = start.get(key) ?? 0;
+    let previousAt = times ? (times[0] as number) - (upTo?.spacingMs ?? 0) : 0;
     let deficit = 0;
     for (const [i, value] of values.entries()) {
+      const at = times?.[i] ?? 0;
       if (i === 0 && value < previous && (value >= previous / 2 || previous - value <= HA_DIP_ALLOWANCE))
         deficit = previous - value;
       else {
         const increment = value >= previous ? value - previous : value;
         const owed = Math.min(deficit, increment);
         deficit -= owed;
-        total += increment - owed;
+        let counted = increment - owed;
+        if (upTo && times && at > upTo.at) {
+          // The sample after the instant: only the part of its increment served before it counts.
+          counted *= at > previousAt ? Math.max(0, (upTo.at - previousAt) / (at - previousAt)) : 0;
+          total += counted;
+          break;
+        }
+        total += counted;
       }
       previous = value;
+      previousAt = at;
     }
   }
   return total;
+}
+
+/** The median time between consecutive samples of the series (the scrape interval), if any. */
+export function sampleSpacing(...reads: SeriesSamples[]): number | undefined {
+  const gaps: number[] = [];
+  for (const read of reads)
+    for (const times of read.times?.values() ?? [])
+      for (let i = 1; i < times.length; i++) gaps.push((times[i] as number) - (times[i - 1] as number));
+  if (gaps.length === 0) return undefined;
+  gaps.sort((a, b) => a - b);
+  return gaps[Math.floor(gaps.length / 2)];
+}
+
+/** Each series' latest sample time. */
+export function latestTimes(read: SeriesSamples): number[] {
+  return [...(read.times?.values() ?? [])].map((t) => t.at(-1) ?? 0);
+}
+
+/**
+ * The instant both versions are counted up to: the earliest latest-sample among the series still
+ * scraped (latest sample within one interval of the newest of all). Every such series has a sample
+ * at or after it, so no count is extrapolated; a series that ended (a pod gone) counts to its end.
+ */
+export function commonInstant(spacingMs: number, ...reads: SeriesSamples[]): number | undefined {
+  const latest = reads.flatMap(latestTimes);
+  if (latest.length === 0) return undefined;
+  const newest = Math.max(...latest);
+  return Math.min(...latest.filter((t) => t >= newest - 1.5 * spacingMs));
 }
 
 export interface StartValues {
@@ -157,15 +221,28 @@ export function startValues(at: SeriesSamples): StartValues {
   };
 }
 
-/** Counts since the start; undefined when Prometheus has no series for the version. */
-export function countsSince(start: StartValues, since: SeriesSamples): VersionCounts | undefined {
+/**
+ * Counts since the start; undefined when Prometheus has no series for the version. With `at` and
+ * the samples' times, up to that instant, in whole requests.
+ */
+export function countsSince(
+  start: StartValues,
+  since: SeriesSamples,
+  at?: { instant: number; spacingMs: number },
+): VersionCounts | undefined {
   // No sample at all in the range: no data (a version that serves nothing still has its counters
   // scraped, so its series are there). Series that vanished are not "zero requests".
   if (since.series === 0) return undefined;
+  const upTo =
+    at && since.times ? { at: at.instant, times: since.times, spacingMs: at.spacingMs } : undefined;
+  // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing.
+  const count = (from: LastValues, samples: Map<string, number[]>) =>
+    upTo ? Math.round(increments(from, samples, upTo)) : increments(from, samples);
   const counts: VersionCounts = {
-    requests: increments(start.requests, since.requests),
-    errors: increments(start.errors, since.errors),
+    requests: count(start.requests, since.requests),
+    errors: count(start.errors, since.errors),
   };
-  if (since.slow) counts.slow = increments(start.slow ?? new Map(), since.slow);
+  // A histogram's series are scraped with the counter's, at the same times.
+  if (since.slow) counts.slow = count(start.slow ?? new Map(), since.slow);
   return counts;
 }

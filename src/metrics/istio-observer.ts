@@ -10,7 +10,16 @@ import { PREFLIGHT_METRICS_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
 import { retry } from "../retry.ts";
 import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
-import { countsSince, type SeriesSamples, type StartValues, seriesSamples, startValues } from "./counts.ts";
+import {
+  commonInstant,
+  countsSince,
+  type SeriesSamples,
+  type StartValues,
+  sampleSpacing,
+  seriesSamples,
+  startValues,
+} from "./counts.ts";
+import { freshnessProblems } from "./freshness.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
 
@@ -30,6 +39,11 @@ export class IstioPrometheusObserver implements MetricsPort {
   private readonly client: PrometheusClient;
   private readonly selectors: IstioSelectors;
   private readonly latencyThresholdMs?: number;
+  /** The scrape interval as the last read's samples showed it (a short range may show none). */
+  private spacingMs?: number;
+  /** The canary's requests and the time they took over the reads so far, for "stuck" counters. */
+  private canaryHistory = { requests: 0, ms: 0 };
+  private lastCanary?: { mark: MetricsMark; requests: number; at: number };
 
   constructor(client: PrometheusClient, selectors: IstioSelectors, latencyThresholdMs?: number) {
     this.client = client;
@@ -81,10 +95,31 @@ export class IstioPrometheusObserver implements MetricsPort {
         this.read(this.selectors.canary, now, windowMs, signal),
         this.read(this.selectors.stable, now, windowMs, signal),
       ]);
+      const spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
+      this.spacingMs = spacingMs;
+      const stale = freshnessProblems({
+        now: now.getTime(),
+        spacingMs,
+        canary,
+        stable,
+        startSeries: { canary: start.canary.requests.size, stable: start.stable.requests.size },
+        canaryStart: start.canary.requests,
+        canaryHistory: this.canaryHistory,
+      });
+      if (stale.length > 0) return { ok: false, problem: "stale", message: stale.join("; ") };
       const partial = distinctProblems("problems", start.canary, start.stable, canary, stable);
       const partialLatency = distinctProblems("latencyProblems", start.canary, start.stable, canary, stable);
-      const counts = { canary: countsSince(start.canary, canary), stable: countsSince(start.stable, stable) };
-      core.debug(`counts over ${windowMs} ms since ${start.at.toISOString()}: ${JSON.stringify(counts)}`);
+      // Both versions counted up to one instant, so each read's window covers the same moments.
+      const instant = spacingMs === undefined ? undefined : commonInstant(spacingMs, canary, stable);
+      const at = instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs };
+      const counts = {
+        canary: countsSince(start.canary, canary, at),
+        stable: countsSince(start.stable, stable, at),
+      };
+      this.remember(mark, counts.canary?.requests ?? 0, instant ?? now.getTime());
+      core.debug(
+        `counts over ${windowMs} ms since ${start.at.toISOString()}${instant === undefined ? "" : ` up to ${new Date(instant).toISOString()}`}: ${JSON.stringify(counts)}`,
+      );
       return {
         ok: true,
         ...counts,
@@ -94,6 +129,16 @@ export class IstioPrometheusObserver implements MetricsPort {
     } catch (error) {
       return failedObservation(error);
     }
+  }
+
+  /** Adds this read's canary requests and time to the history "stuck" counters are judged by. */
+  private remember(mark: MetricsMark, requests: number, at: number): void {
+    const last = this.lastCanary?.mark === mark ? this.lastCanary : { requests: 0, at: mark.at.getTime() };
+    if (at > last.at) {
+      this.canaryHistory.requests += Math.max(0, requests - last.requests);
+      this.canaryHistory.ms += at - last.at;
+    }
+    this.lastCanary = { mark, requests: Math.max(requests, last.requests), at: Math.max(at, last.at) };
   }
 
   /**

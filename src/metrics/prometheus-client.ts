@@ -30,6 +30,11 @@ export class PrometheusError extends Error implements RetryHint {
 export interface RangeSeries {
   metric: Record<string, string>;
   values: number[];
+  /**
+   * Each value's sample time, ms since the epoch. For a range selector these are the times
+   * Prometheus scraped (each target at its own offset); for an instant vector, the evaluation time.
+   */
+  times?: number[];
 }
 
 export interface SeriesResult {
@@ -76,6 +81,13 @@ export function parseSampleValue(text: string): number {
   if (text.trim() === "" || (Number.isNaN(n) && text !== "NaN"))
     throw new PrometheusError("not_json", `unparseable sample value ${JSON.stringify(text)}`);
   return n;
+}
+
+/** A sample's time (float seconds in the API) as whole ms; anything else is not Prometheus' answer. */
+function sampleTime(seconds: unknown): number {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds))
+    throw new PrometheusError("not_json", `unparseable sample time ${JSON.stringify(seconds)}`);
+  return Math.round(seconds * 1000);
 }
 
 interface ApiBody {
@@ -151,12 +163,14 @@ export class PrometheusClient {
       values?: Array<[number, string]>;
     };
     return {
-      series: (result as Raw[]).map((r) => ({
-        metric: r.metric ?? {},
-        values: (resultType === "vector" ? [r.value ?? [0, ""]] : (r.values ?? [])).map(([, v]) =>
-          parseSampleValue(v),
-        ),
-      })),
+      series: (result as Raw[]).map((r) => {
+        const samples = resultType === "vector" ? [r.value ?? [0, ""]] : (r.values ?? []);
+        return {
+          metric: r.metric ?? {},
+          values: samples.map(([, v]) => parseSampleValue(v)),
+          times: samples.map(([t]) => sampleTime(t)),
+        };
+      }),
       warnings: [...(body.warnings ?? [])],
     };
   }

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { freshDataCases } from "./cases-fresh-data.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
@@ -18,6 +19,7 @@ const cases: FaultCase[] = [
   ...kubeApiCases,
   ...githubAndSignalCases,
   ...metricsCases,
+  ...freshDataCases,
   ...inputAndSecretCases,
 ];
 const rows: Row[] = [];

@@ -1,0 +1,114 @@
+/**
+ * Judge only fresh data (issue 20): counters that stopped moving because nothing scrapes them any
+ * more look exactly like a version that served nothing, and "nothing served" lets a stage pass on
+ * "no harm shown" and the last stage promote through `on-inconclusive`. Each read's sample times
+ * say which it is:
+ * - **stale**: a version's newest sample is older than the other version's newest by more than
+ *   STALE_SCRAPES scrape intervals (its scrape target is down, its series went stale), or every
+ *   series' newest sample is that old at the query time, with CLOCK_SKEW_MS for the runner's clock
+ *   (a federation gap, Prometheus no longer scraping);
+ * - **vanished**: a version had series at the start and none has a sample since (a target down
+ *   since before this read's range, or a replica of an HA pair restarted with empty storage);
+ * - **stuck**: the canary's counters have not moved for so long that, at the rate it served
+ *   before, "no request in that time" has a chance below e^-20 (an exporter that answers with
+ *   fresh timestamps but frozen values). Only the canary: within a stage its weight never falls,
+ *   while stable legitimately stops serving when the canary reaches 100 %.
+ * Each is "no data" for the read: the engine treats it as an outage of the metrics
+ * (`on-unreachable`), never as no or too little traffic.
+ */
+import { latestTimes, type SeriesSamples } from "./counts.ts";
+
+/** A series not scraped for this many intervals is stale (one missed scrape is not). */
+export const STALE_SCRAPES = 3;
+/** How far the runner's clock may be from Prometheus' before "old at the query time" is believed. */
+export const CLOCK_SKEW_MS = 10_000;
+/** Expected requests that make "none arrived" impossible by chance (e^-20), as for "no traffic". */
+export const EXPECTED_REQUESTS_FOR_STUCK = 20;
+/** Earlier canary requests needed before its rate is trusted (±30 % at three standard deviations). */
+export const HISTORY_REQUESTS_FOR_STUCK = 100;
+
+export interface FreshnessInput {
+  now: number;
+  /** The scrape interval as the samples show it; without it only "vanished" can be told. */
+  spacingMs?: number;
+  canary: SeriesSamples;
+  stable: SeriesSamples;
+  /** How many series each version had at the start of counting. */
+  startSeries: { canary: number; stable: number };
+  /** The canary's requests and the time they took over earlier reads of this rollout. */
+  canaryHistory?: { requests: number; ms: number };
+  /** The canary's start values, to tell its first sample's increment. */
+  canaryStart: Map<string, number>;
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+
+/** What makes this read not fresh, one sentence each; empty when it is fresh. */
+export function freshnessProblems(input: FreshnessInput): string[] {
+  const problems: string[] = [];
+  const versions = { canary: input.canary, stable: input.stable } as const;
+  for (const [name, read] of Object.entries(versions)) {
+    if (read.series === 0 && input.startSeries[name as keyof typeof versions] > 0)
+      problems.push(
+        `the ${name}'s series at the start of counting have no sample since (its scrape target is down, or the Prometheus replica that answered has no history for them)`,
+      );
+  }
+  const spacing = input.spacingMs;
+  if (spacing === undefined) return problems;
+  const staleMs = STALE_SCRAPES * spacing;
+  const newest = { canary: newestOf(input.canary), stable: newestOf(input.stable) };
+  const all = Math.max(newest.canary ?? -Infinity, newest.stable ?? -Infinity);
+  if (Number.isFinite(all) && input.now - all > staleMs + CLOCK_SKEW_MS) {
+    problems.push(
+      `no series has a sample in the last ${seconds(input.now - all)} (scrape interval ${seconds(spacing)}): Prometheus is not scraping these targets, or a federation gap`,
+    );
+    return problems;
+  }
+  for (const name of ["canary", "stable"] as const) {
+    const own = newest[name];
+    if (own !== undefined && all - own > staleMs)
+      problems.push(
+        `the ${name}'s newest sample is ${seconds(all - own)} older than the other version's (scrape interval ${seconds(spacing)}): its scrape target is down or its series are stale`,
+      );
+  }
+  const stuck = stuckFor(input.canary, input.canaryStart);
+  const history = input.canaryHistory;
+  const rate =
+    history && history.ms > 0 && history.requests >= HISTORY_REQUESTS_FOR_STUCK
+      ? history.requests / history.ms
+      : 0;
+  if (stuck !== undefined && stuck > staleMs && rate * stuck >= EXPECTED_REQUESTS_FOR_STUCK)
+    problems.push(
+      `the canary's counters have not moved for ${seconds(stuck)} although it served ${(rate * 1000).toFixed(1)} req/s before: a stuck exporter or lost samples, not a lack of traffic`,
+    );
+  return problems;
+}
+
+function newestOf(read: SeriesSamples): number | undefined {
+  const latest = latestTimes(read);
+  return latest.length > 0 ? Math.max(...latest) : undefined;
+}
+
+/**
+ * How long every request counter of the version has stayed flat up to its newest sample: from the
+ * last sample that moved (or the range's first sample when none did) to the newest.
+ */
+function stuckFor(read: SeriesSamples, start: Map<string, number>): number | undefined {
+  const times = read.times;
+  if (!times || times.size === 0) return undefined;
+  let lastMove = -Infinity;
+  let first = Infinity;
+  for (const [key, values] of read.requests) {
+    const at = times.get(key);
+    if (!at) return undefined;
+    first = Math.min(first, at[0] ?? Infinity);
+    let previous = start.get(key);
+    values.forEach((value, i) => {
+      if (previous === undefined || value !== previous) lastMove = Math.max(lastMove, at[i] ?? -Infinity);
+      previous = value;
+    });
+  }
+  const newest = newestOf(read);
+  if (newest === undefined) return undefined;
+  return newest - Math.max(lastMove, first);
+}

@@ -1,0 +1,147 @@
+/**
+ * Issue 21's time alignment and issue 20's fresh data, on sample times as Prometheus returns them:
+ * pods scraped at their own offsets, counters that stop, a stuck exporter.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  commonInstant,
+  countsSince,
+  type SeriesSamples,
+  seriesSamples,
+  startValues,
+} from "../src/metrics/counts.ts";
+import { freshnessProblems } from "../src/metrics/freshness.ts";
+
+const S = 1000;
+
+/** A counter series with samples every 15 s from `phase`: its value is requests served until then. */
+function scraped(
+  labels: Record<string, string>,
+  phaseMs: number,
+  from: number,
+  to: number,
+  valueAt: (t: number) => number,
+) {
+  const times: number[] = [];
+  for (let t = from + phaseMs; t <= to; t += 15 * S) times.push(t);
+  return { metric: labels, times, values: times.map(valueAt) };
+}
+
+describe("counting both versions up to one instant", () => {
+  // Both versions serve 10 req/s of which, during a shared incident from 100 s to 130 s, half fail.
+  const served = (t: number) => Math.floor(t / 100);
+  const failed = (t: number) => Math.floor(Math.max(0, Math.min(t, 130 * S) - 100 * S) / 200);
+  const version = (name: string, phaseMs: number, to: number): SeriesSamples =>
+    seriesSamples([
+      scraped({ v: name, response_code: "200" }, phaseMs, 0, to, (t) => served(t) - failed(t)),
+      scraped({ v: name, response_code: "503" }, phaseMs, 0, to, failed),
+    ]);
+  const none = startValues(seriesSamples([]));
+
+  it("lines up versions scraped 10 s apart, so a shared incident is in the same read for both", () => {
+    // Read at 118 s: the canary was last scraped at 106 s, stable at 116 s.
+    const canary = version("canary", 1 * S, 118 * S);
+    const stable = version("stable", 11 * S, 118 * S);
+    const instant = commonInstant(15 * S, canary, stable) as number;
+    expect(instant).toBe(106 * S);
+    const at = { instant, spacingMs: 15 * S };
+    const c = countsSince(none, canary, at);
+    const s = countsSince(none, stable, at);
+    // Without alignment stable would count 10 s more of the incident than the canary.
+    const unaligned = countsSince(none, stable);
+    expect(unaligned?.errors).toBe(failed(116 * S));
+    expect(c?.errors).toBe(failed(106 * S));
+    // Stable's count at 106 s, interpolated between its samples at 101 s and 116 s.
+    expect(Math.abs((s?.errors ?? 0) - failed(106 * S))).toBeLessThanOrEqual(10);
+    expect(Math.abs((s?.requests ?? 0) - served(106 * S))).toBeLessThanOrEqual(1);
+    expect(s?.errors).toBeLessThan(unaligned?.errors ?? 0);
+  });
+
+  it("counts each cumulative total in whole requests, so windows add up to the last read exactly", () => {
+    const canary = version("canary", 4 * S, 300 * S);
+    const stable = version("stable", 12 * S, 300 * S);
+    const instant = commonInstant(15 * S, canary, stable) as number;
+    const c = countsSince(none, canary, { instant, spacingMs: 15 * S });
+    expect(Number.isInteger(c?.requests)).toBe(true);
+    expect(c?.requests).toBe(served(instant));
+  });
+
+  it("leaves a pod that stopped being scraped out of the instant (it counts to its end)", () => {
+    const live = scraped({ pod: "a" }, 5 * S, 0, 200 * S, served);
+    const gone = scraped({ pod: "b" }, 9 * S, 0, 60 * S, served);
+    const read = seriesSamples([live, gone]);
+    expect(commonInstant(15 * S, read)).toBe(200 * S);
+  });
+});
+
+describe("judging only fresh data", () => {
+  const flat = (name: string, from: number, to: number, value: number) =>
+    seriesSamples([scraped({ v: name }, 3 * S, from, to, () => value)]);
+  const moving = (name: string, from: number, to: number) =>
+    seriesSamples([scraped({ v: name }, 7 * S, from, to, (t) => Math.floor(t / 100))]);
+  const base = {
+    spacingMs: 15 * S,
+    startSeries: { canary: 1, stable: 1 },
+    canaryStart: new Map<string, number>(),
+  };
+
+  it("calls a version whose samples stopped while the other's go on stale (its target is down)", () => {
+    const problems = freshnessProblems({
+      ...base,
+      now: 600 * S,
+      canary: flat("canary", 0, 300 * S, 5),
+      stable: moving("stable", 0, 600 * S),
+    });
+    expect(problems.join(" ")).toMatch(/canary's newest sample is \d+ s older/);
+  });
+
+  it("calls series that are all old at the query time stale (a federation gap)", () => {
+    const problems = freshnessProblems({
+      ...base,
+      now: 600 * S,
+      canary: moving("canary", 0, 400 * S),
+      stable: moving("stable", 0, 400 * S),
+    });
+    expect(problems.join(" ")).toMatch(/no series has a sample in the last/);
+  });
+
+  it("calls series present at the start and absent since vanished, not 'no traffic'", () => {
+    const problems = freshnessProblems({
+      ...base,
+      now: 600 * S,
+      canary: seriesSamples([]),
+      stable: moving("stable", 300 * S, 600 * S),
+    });
+    expect(problems.join(" ")).toMatch(/canary's series at the start of counting have no sample since/);
+  });
+
+  it("calls a canary stuck when its counters stay flat far longer than its earlier rate allows", () => {
+    const read = (history: { requests: number; ms: number }) =>
+      freshnessProblems({
+        ...base,
+        now: 300 * S,
+        canary: flat("canary", 0, 300 * S, 5000),
+        stable: moving("stable", 0, 300 * S),
+        canaryStart: new Map([[JSON.stringify([["v", "canary"]]), 5000]]),
+        canaryHistory: history,
+      });
+    // 1 req/s before: 20 expected in 20 s, and it has been flat for about 285 s.
+    expect(read({ requests: 600, ms: 600 * S }).join(" ")).toMatch(/have not moved for \d+ s/);
+    // At 0.05 req/s, 285 s without a request is about 14 expected: it may be chance.
+    expect(read({ requests: 150, ms: 3000 * S })).toEqual([]);
+    // Too few earlier requests to trust their rate.
+    expect(read({ requests: 50, ms: 10 * S })).toEqual([]);
+  });
+
+  it("accepts fresh series, flat or moving, from both versions", () => {
+    expect(
+      freshnessProblems({
+        ...base,
+        now: 305 * S,
+        canary: moving("canary", 0, 300 * S),
+        stable: flat("stable", 0, 300 * S, 10),
+        canaryHistory: { requests: 600, ms: 600 * S },
+      }),
+    ).toEqual([]);
+  });
+});
