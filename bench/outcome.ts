@@ -10,6 +10,11 @@ export interface RunOutcome {
   /** Canary requests and errors users were served from the first weight change to the end. */
   canaryRequests: number;
   canaryErrors: number;
+  /**
+   * The new version's errors users were served in the first 30 minutes after the rollout started,
+   * whatever the ending: after a promotion it serves everything, after a rollback nothing.
+   */
+  newVersionErrorsFirst30Minutes: number;
 }
 
 /** Where every simulated rollout starts, in virtual time. */
@@ -32,6 +37,12 @@ export function ending(world: ServiceWorld) {
       minutes: (at - ROLLOUT_START) / 60_000,
       canaryRequests: world.served.canary.requests,
       canaryErrors: world.served.canary.errors,
+      newVersionErrorsFirst30Minutes: firstMinutesErrors(world),
     };
   };
+}
+
+/** The canary's errors served by the 30-minute mark, the world running on at its final weight (read last). */
+export function firstMinutesErrors(world: ServiceWorld): number {
+  return world.canaryErrorsByFirstMinutesEnd();
 }

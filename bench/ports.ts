@@ -1,21 +1,19 @@
 /**
  * The engine's ports over the simulated service: a VirtualService held in memory whose weight
- * drives the traffic model, and a metrics backend that answers from Prometheus' scrapes exactly
- * as the action reads them (raw counters at the last scrape, differenced from the mark).
+ * drives the traffic model, and the action's own metrics reader (src/metrics/: its PromQL, its
+ * client, its counting, alignment and freshness rules) answered by an in-process Prometheus API
+ * over the simulated pods' scrapes (bench/promql.ts).
  */
-import type { Observation, VersionCounts } from "../src/analysis/judge.ts";
+
 import type { RolloutState } from "../src/mesh/state.ts";
+import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
+import { matcher, serviceMatchers } from "../src/metrics/istio-queries.ts";
+import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
 import type { Clock } from "../src/rollout/clock.ts";
 import type { RolloutEvent } from "../src/rollout/events.ts";
-import type {
-  EventSink,
-  MetricsMark,
-  MetricsPort,
-  NextState,
-  TrafficPort,
-  TrafficView,
-} from "../src/rollout/ports.ts";
-import type { Counts, ServiceWorld, Version } from "./world.ts";
+import type { EventSink, NextState, TrafficPort, TrafficView } from "../src/rollout/ports.ts";
+import { benchFetch, type SeriesIdentity } from "./promql.ts";
+import type { ServiceWorld } from "./world.ts";
 
 export class InMemoryTraffic implements TrafficPort {
   private readonly world: ServiceWorld;
@@ -75,58 +73,37 @@ export class InMemoryTraffic implements TrafficPort {
   }
 }
 
-interface ScrapedMark extends MetricsMark {
-  readonly counts: Record<Version, Counts | undefined>;
-}
+/** The service and version labels the simulated pods carry (the runbook's subsets v1 and v2). */
+export const BENCH_SERVICE = { reporter: "destination", service: "backend", namespace: "bench" } as const;
 
-export class ScrapedMetrics implements MetricsPort {
-  private readonly world: ServiceWorld;
-  private readonly withLatency: boolean;
-
-  constructor(world: ServiceWorld, withLatency: boolean) {
-    this.world = world;
-    this.withLatency = withLatency;
-  }
-
-  async start(at: Date): Promise<MetricsMark> {
-    this.world.advanceTo(at.getTime());
-    const mark: ScrapedMark = {
-      at,
-      counts: {
-        canary: this.world.scrapedAt("canary", at.getTime()),
-        stable: this.world.scrapedAt("stable", at.getTime()),
-      },
-    };
-    return mark;
-  }
-
-  private since(version: Version, mark: ScrapedMark, now: number): VersionCounts | undefined {
-    const current = this.world.scrapedAt(version, now);
-    if (!current) return undefined;
-    const from = mark.counts[version];
-    return {
-      requests: current.requests - (from?.requests ?? 0),
-      errors: current.errors - (from?.errors ?? 0),
-      ...(this.withLatency ? { slow: current.slow - (from?.slow ?? 0) } : {}),
-    };
-  }
-
-  async observeSince(mark: MetricsMark, now: Date): Promise<Observation> {
-    this.world.advanceTo(now.getTime());
-    const scraped = mark as ScrapedMark;
-    return {
-      ok: true,
-      canary: this.since("canary", scraped, now.getTime()),
-      stable: this.since("stable", scraped, now.getTime()),
-      partial: [],
-    };
-  }
-
-  async checkReady(): Promise<void> {}
-
-  queries() {
-    return { canary: "simulated canary", stable: "simulated stable" };
-  }
+/**
+ * The action's metrics reader as src/action.ts builds it for subsets labelled `version: v1/v2`,
+ * with its client's HTTP answered from the world.
+ */
+export function benchMetrics(
+  world: ServiceWorld,
+  settings: { intervalMs: number; latencyThresholdMs?: number; align?: boolean },
+): IstioPrometheusObserver {
+  const id: SeriesIdentity = {
+    ...BENCH_SERVICE,
+    versionLabel: { canary: "v2", stable: "v1" },
+    ...(settings.latencyThresholdMs !== undefined ? { latencyBucketMs: settings.latencyThresholdMs } : {}),
+  };
+  const service = serviceMatchers(BENCH_SERVICE.reporter, BENCH_SERVICE.service, BENCH_SERVICE.namespace);
+  const client = new PrometheusClient({
+    url: "http://prometheus.bench:9090",
+    intervalMs: settings.intervalMs,
+    fetch: benchFetch(world, id),
+  });
+  return new IstioPrometheusObserver(
+    client,
+    {
+      canary: `${service},${matcher("destination_version", "v2")}`,
+      stable: `${service},${matcher("destination_version", "v1")}`,
+    },
+    settings.latencyThresholdMs,
+    { align: settings.align ?? true },
+  );
 }
 
 /** Keeps only what the bench needs from the engine's events: the decision of the last stage. */

@@ -2,8 +2,12 @@
  * `npm run bench`: every scenario in bench/scenarios/ under every rule (the real engine, Flagger's
  * and Argo Rollouts' documented analyses) on the same seeds; prints the grid as markdown with the
  * wall time and writes it to bench/results.json.
- *   npm run bench [-- --runs N] [--workers N]
+ *   npm run bench [-- --runs N] [--workers N] [--quick] [--only TEXT] [--rules a,b] [--no-align]
  *   npm run bench -- --scenario FILE.json [--runs N] [--json]
+ * `--quick`: 200 runs per cell (a look in a minute or two; the written results need the full run).
+ * `--only TEXT`: the scenarios whose file name contains TEXT. `--rules`: only these rules.
+ * `--no-align`: the reader counts each version to its own latest samples (to measure what the
+ * time alignment changes; results are not written).
  * Work is split into chunks spread over worker threads (one per core by default).
  */
 import { readdirSync, writeFileSync } from "node:fs";
@@ -12,8 +16,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { RunOutcome } from "./outcome.ts";
-import { loadScenario, type Rule, type Scenario } from "./scenario.ts";
-import { markdownTable, type ScenarioResult, scenarioResult } from "./summary.ts";
+import { loadScenario, RULES, type Rule, type Scenario } from "./scenario.ts";
+import { markdownTable, RULE_NOTES, type ScenarioResult, scenarioResult } from "./summary.ts";
 import type { Chunk } from "./worker.ts";
 
 const CHUNK_RUNS = 100;
@@ -24,8 +28,18 @@ const { values } = parseArgs({
     runs: { type: "string", default: "2000" },
     workers: { type: "string", default: String(Math.max(1, availableParallelism())) },
     json: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    rules: { type: "string" },
+    "no-align": { type: "boolean", default: false },
   },
 });
+if (values.quick && values.runs === "2000") values.runs = "200";
+// Worker threads inherit the environment: the reader's alignment switch reaches every run.
+if (values["no-align"]) process.env.BENCH_ALIGN = "0";
+const onlyRules = values.rules?.split(",").map((r) => r.trim());
+for (const r of onlyRules ?? [])
+  if (!(RULES as readonly string[]).includes(r)) throw new Error(`--rules ${r}: one of ${RULES.join(", ")}`);
 const runs = Number(values.runs);
 const workerCount = Number(values.workers);
 if (!Number.isInteger(runs) || runs < 1)
@@ -37,7 +51,7 @@ const scenarioDir = resolve(import.meta.dirname, "scenarios");
 const scenarios: Scenario[] = values.scenario
   ? [loadScenario(resolve(values.scenario))]
   : readdirSync(scenarioDir)
-      .filter((f) => f.endsWith(".json"))
+      .filter((f) => f.endsWith(".json") && (!values.only || f.includes(values.only)))
       .sort()
       .map((f) => loadScenario(join(scenarioDir, f)));
 
@@ -74,7 +88,7 @@ const started = performance.now();
 const chunks: Chunk[] = [];
 const cellsOf: Array<{ scenario: Scenario; rule: Rule; ids: number[] }> = [];
 for (const scenario of scenarios) {
-  for (const rule of scenario.rules) {
+  for (const rule of scenario.rules.filter((r) => !onlyRules || onlyRules.includes(r))) {
     const ids: number[] = [];
     for (let from = 0; from < runs; from += CHUNK_RUNS) {
       ids.push(chunks.length);
@@ -97,10 +111,16 @@ if (values.json) {
 } else {
   console.log(markdownTable(results));
   console.log(
+    `\n${Object.entries(RULE_NOTES)
+      .map(([rule, note]) => `- ${rule}: ${note}`)
+      .join("\n")}`,
+  );
+  console.log(
     `\n${runs} runs per cell, ${chunks.length} chunks on ${Math.min(workerCount, chunks.length)} worker threads: wall time ${wallSeconds.toFixed(1)} s`,
   );
 }
-if (!values.scenario) {
+// Only a full grid, with the reader as the action runs it, is written as the results.
+if (!values.scenario && !values.only && !values.rules && !values["no-align"] && runs >= 2000) {
   const file = resolve(import.meta.dirname, "results.json");
   writeFileSync(file, `${JSON.stringify({ runsPerCell: runs, wallSeconds, results }, null, 2)}\n`);
   if (!values.json) console.log(`written to ${file}`);

@@ -23,16 +23,48 @@ const versionSchema = v.strictObject({
     ),
     () => [],
   ),
+  /**
+   * Rates that depend on the canary's weight (a version that fails under load): while the canary
+   * weight is at least `minWeight`, the rates given replace those above (the highest such entry).
+   */
+  byWeight: v.optional(
+    v.array(
+      v.strictObject({
+        minWeight: v.pipe(v.number(), v.minValue(0), v.maxValue(100)),
+        errorRate: v.optional(rate),
+        slowShare: v.optional(rate),
+      }),
+    ),
+    () => [],
+  ),
 });
 
 const burstSchema = v.strictObject({
   /** Mean minutes between burst onsets (onsets are a Poisson process). */
   meanSpacingMinutes: positive,
+  /** The duration, or with `randomDuration` its mean. */
   durationSeconds: positive,
+  /**
+   * `exponential`: each burst lasts an exponentially distributed time with mean `durationSeconds`
+   * (an incident of random length); default `fixed`.
+   */
+  randomDuration: v.optional(v.picklist(["fixed", "exponential"]), "fixed"),
   /** Error rate of requests served during a burst (on top of the version's own). */
   errorRate: rate,
-  /** Both versions (a shared dependency failing) or the canary only. */
-  shared: v.boolean(),
+  /** Both versions (a shared dependency failing) or the canary only; `on` overrides it. */
+  shared: v.optional(v.boolean(), true),
+  /** Which versions a burst hits: both, the canary only, or stable only. */
+  on: v.optional(v.picklist(["both", "canary", "stable"])),
+});
+
+/** How the service's metrics are scraped: per pod, each at its own phase, as Prometheus does. */
+const scrapingSchema = v.strictObject({
+  /** Pods per version; each is its own scrape target with its own counters. */
+  podsPerVersion: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 3),
+  /** Share of scrapes that fail (no sample; Prometheus marks the target's series stale until the next). */
+  missedScrapeShare: v.optional(rate, 0.005),
+  /** Mean pod restarts per pod-hour (each restart resets the pod's counters to zero). */
+  restartsPerPodHour: v.optional(nonNegative, 0.2),
 });
 
 const targetSchema = v.strictObject({
@@ -46,12 +78,23 @@ const targetSchema = v.strictObject({
   maxErrorsVsArgo: v.optional(positive),
 });
 
-export const RULES = ["ours", "flagger", "argo"] as const;
+/**
+ * `flagger` and `argo` as configured to compare like for like (the action's stages, the canary's
+ * own metrics); `flagger-tutorial` with Flagger's tutorial (stepWeight 10 to maxWeight 50, and its
+ * load tester's extra canary traffic); `argo-service` with Argo Rollouts' documented query, which
+ * reads the whole service (both versions) rather than the canary.
+ */
+export const RULES = ["ours", "flagger", "flagger-tutorial", "argo", "argo-service"] as const;
 export type Rule = (typeof RULES)[number];
 
 export const scenarioSchema = v.strictObject({
   description: v.string(),
   requestsPerSecond: positive,
+  /** From `minute` after the rollout starts, the request rate is `requestsPerSecond` (a ramp is steps). */
+  rateChanges: v.optional(
+    v.array(v.strictObject({ minute: nonNegative, requestsPerSecond: positive })),
+    () => [],
+  ),
   stable: versionSchema,
   canary: versionSchema,
   bursts: v.optional(v.array(burstSchema), () => []),
@@ -61,6 +104,7 @@ export const scenarioSchema = v.strictObject({
   promoteAfterMinutes: v.optional(nonNegative),
   /** Prometheus' scrape interval, seconds (default 15). */
   scrapeIntervalSeconds: v.optional(positive, 15),
+  scraping: v.optional(scrapingSchema, () => v.parse(scrapingSchema, {})),
   /** Which rules the scenario applies to (Flagger and Argo have no pause-then-promote). */
   rules: v.optional(v.array(v.picklist(RULES)), () => [...RULES]),
   target: v.optional(targetSchema, () => ({})),
@@ -84,18 +128,40 @@ export function loadScenario(file: string): Scenario {
   return parseScenario(JSON.parse(readFileSync(file, "utf8")), basename(file, ".json"));
 }
 
-/** A version's error rate and slow share at `minute` after the rollout started. */
-export function ratesAt(version: VersionBehaviour, minute: number): { errorRate: number; slowShare: number } {
+/** A version's error rate and slow share at `minute` after the rollout started, at a canary weight. */
+export function ratesAt(
+  version: VersionBehaviour,
+  minute: number,
+  canaryWeight = 0,
+): { errorRate: number; slowShare: number } {
   let { errorRate, slowShare } = version;
   for (const change of version.changes) {
     if (change.minute > minute) break;
     errorRate = change.errorRate ?? errorRate;
     slowShare = change.slowShare ?? slowShare;
   }
-  return { errorRate, slowShare };
+  let under: VersionBehaviour["byWeight"][number] | undefined;
+  for (const w of version.byWeight)
+    if (canaryWeight >= w.minWeight && (!under || w.minWeight >= under.minWeight)) under = w;
+  return { errorRate: under?.errorRate ?? errorRate, slowShare: under?.slowShare ?? slowShare };
 }
 
-/** The minutes at which a version's rates change, for cutting time into constant pieces. */
+/** The service's request rate at `minute` after the rollout started. */
+export function requestRateAt(scenario: Scenario, minute: number): number {
+  let rps = scenario.requestsPerSecond;
+  for (const change of scenario.rateChanges) if (change.minute <= minute) rps = change.requestsPerSecond;
+  return rps;
+}
+
+/** The minutes at which rates change, for cutting time into constant pieces. */
 export function changeMinutes(scenario: Scenario): number[] {
-  return [...scenario.stable.changes, ...scenario.canary.changes].map((c) => c.minute).sort((a, b) => a - b);
+  return [...scenario.stable.changes, ...scenario.canary.changes, ...scenario.rateChanges]
+    .map((c) => c.minute)
+    .sort((a, b) => a - b);
+}
+
+/** Which versions a burst hits. */
+export function burstTargets(burst: Burst): { canary: boolean; stable: boolean } {
+  const on = burst.on ?? (burst.shared ? "both" : "canary");
+  return { canary: on !== "stable", stable: on !== "canary" };
 }

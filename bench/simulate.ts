@@ -16,8 +16,12 @@ export async function runOne(rule: Rule, scenario: Scenario, seed: number): Prom
       return runOurs(scenario, seed);
     case "flagger":
       return runFlagger(scenario, seed);
+    case "flagger-tutorial":
+      return runFlagger(scenario, seed, true);
     case "argo":
       return runArgo(scenario, seed);
+    case "argo-service":
+      return runArgo(scenario, seed, true);
   }
 }
 

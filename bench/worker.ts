@@ -11,6 +11,14 @@ export interface Chunk {
   to: number;
 }
 
+// The reader logs through @actions/core, whose debug lines are workflow commands on stdout: in
+// thousands of simulated rollouts they would only flood the terminal.
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) =>
+  typeof chunk === "string" && chunk.startsWith("::")
+    ? true
+    : write(chunk, ...rest)) as typeof process.stdout.write;
+
 parentPort?.on("message", async (chunk: Chunk) => {
   const outcomes = await runRange(chunk.rule, chunk.scenario, chunk.from, chunk.to);
   parentPort?.postMessage({ id: chunk.id, outcomes });

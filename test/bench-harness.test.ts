@@ -1,7 +1,7 @@
 /** The benchmark's harness: Prometheus' arithmetic, counts as the action reads them, and a few rollouts per rule. */
 import { describe, expect, it } from "vitest";
 import { ROLLOUT_START } from "../bench/outcome.ts";
-import { ScrapedMetrics } from "../bench/ports.ts";
+import { benchMetrics } from "../bench/ports.ts";
 import { promIrate, promRate } from "../bench/promql.ts";
 import { parseScenario } from "../bench/scenario.ts";
 import { runRange } from "../bench/simulate.ts";
@@ -34,7 +34,7 @@ describe("PromQL arithmetic", () => {
 describe("metrics as the action reads them", () => {
   it("has no canary series before a request reached it, then counts from the mark at scrape granularity", async () => {
     const world = new ServiceWorld(scenario(0.5), 7, ROLLOUT_START);
-    const metrics = new ScrapedMetrics(world, false);
+    const metrics = benchMetrics(world, { intervalMs: 15_000 });
     const mark = await metrics.start(new Date(ROLLOUT_START));
     const before = await metrics.observeSince(mark, new Date(ROLLOUT_START + 60_000));
     expect(before).toMatchObject({ ok: true, canary: undefined });

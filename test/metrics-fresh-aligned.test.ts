@@ -81,7 +81,7 @@ describe("judging only fresh data", () => {
     seriesSamples([scraped({ v: name }, 7 * S, from, to, (t) => Math.floor(t / 100))]);
   const base = {
     spacingMs: 15 * S,
-    startSeries: { canary: 1, stable: 1 },
+    hadSeries: { canary: true, stable: true },
     canaryStart: new Map<string, number>(),
   };
 
@@ -125,12 +125,12 @@ describe("judging only fresh data", () => {
         canaryStart: new Map([[JSON.stringify([["v", "canary"]]), 5000]]),
         canaryHistory: history,
       });
-    // 1 req/s before: 20 expected in 20 s, and it has been flat for about 285 s.
+    // 600 requests in 600 s, then none for about 285 s: (600 / 885)^600, far below e^-20.
     expect(read({ requests: 600, ms: 600 * S }).join(" ")).toMatch(/have not moved for \d+ s/);
-    // At 0.05 req/s, 285 s without a request is about 14 expected: it may be chance.
+    // 150 requests in 3000 s: 285 s without one has a chance of (3000 / 3285)^150 ≈ e^-13.6.
     expect(read({ requests: 150, ms: 3000 * S })).toEqual([]);
-    // Too few earlier requests to trust their rate.
-    expect(read({ requests: 50, ms: 10 * S })).toEqual([]);
+    // 3 requests in 10 s: (10 / 295)^3 ≈ e^-10: could be chance.
+    expect(read({ requests: 3, ms: 10 * S })).toEqual([]);
   });
 
   it("accepts fresh series, flat or moving, from both versions", () => {

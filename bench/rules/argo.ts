@@ -3,8 +3,9 @@
  * pkg/apis/rollouts/v1alpha1/analysis_types.go): steps setWeight 1/10/50/100, each followed by an
  * inline analysis of `count: 5` measurements `interval: 1m` apart, the first when the step starts,
  * with the documented Istio query (`sum(irate(...non-5xx[5m])) / sum(irate(...[5m]))`) and
- * `successCondition: result >= 0.99`. A measurement with an empty result (or NaN) is an Error,
- * which does not count towards `count`; the run fails as soon as failed measurements exceed
+ * `successCondition: result >= 0.99`. A measurement with an empty result is an Error, which does
+ * not count towards `count`; NaN (0/0: no request in the window) fails `result >= 0.99`, so it is
+ * Failed, as any value that misses the condition; the run fails as soon as failed measurements exceed
  * `failureLimit` (3), and errors when consecutive errors exceed `consecutiveErrorLimit` (4); a
  * failed or errored run aborts the rollout (all traffic back to stable). The step completes when
  * `count` measurements are in with failures within the limit; after the last step the rollout is
@@ -13,7 +14,7 @@
 import { ending, GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
-import { canaryP99WithinThreshold, canarySuccessRatio } from "./istio-queries.ts";
+import { canaryP99WithinThreshold, successRatio } from "./istio-queries.ts";
 
 export const ARGO = {
   setWeights: [1, 10, 50, 100],
@@ -50,7 +51,11 @@ class MetricResult {
   }
 }
 
-export function runArgo(scenario: Scenario, seed: number): RunOutcome {
+/**
+ * `serviceWide`: the query as Argo Rollouts documents it for Istio, which selects the whole
+ * service (`destination_service=~"{{args.service-name}}"`: both versions) rather than the canary.
+ */
+export function runArgo(scenario: Scenario, seed: number, serviceWide = false): RunOutcome {
   const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
   const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
   const end = ending(world);
@@ -62,13 +67,15 @@ export function runArgo(scenario: Scenario, seed: number): RunOutcome {
     const metrics = withLatency ? [new MetricResult(), new MetricResult()] : [new MetricResult()];
     for (;;) {
       world.advanceTo(at);
-      const ratio = canarySuccessRatio(world, at, "irate", ARGO.queryRangeMs);
+      const ratio = successRatio(
+        world,
+        at,
+        "irate",
+        ARGO.queryRangeMs,
+        serviceWide ? ["canary", "stable"] : ["canary"],
+      );
       metrics[0]?.record(
-        ratio === undefined || Number.isNaN(ratio)
-          ? "error"
-          : ratio >= ARGO.minSuccessRatio
-            ? "successful"
-            : "failed",
+        ratio === undefined ? "error" : ratio >= ARGO.minSuccessRatio ? "successful" : "failed",
       );
       if (withLatency) {
         const within = canaryP99WithinThreshold(world, at, "irate", ARGO.queryRangeMs);

@@ -10,7 +10,7 @@
 import { ending, GIVE_UP_MS, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
-import { canaryP99WithinThreshold, canarySuccessRatio } from "./istio-queries.ts";
+import { canaryP99WithinThreshold, successRatio } from "./istio-queries.ts";
 
 export const FLAGGER = {
   stepWeights: [1, 10, 50, 100],
@@ -21,15 +21,31 @@ export const FLAGGER = {
   minSuccessRatePercent: 99,
 } as const;
 
-export function runFlagger(scenario: Scenario, seed: number): RunOutcome {
+/**
+ * Flagger's tutorial (docs/gitbook/tutorials/istio-progressive-delivery.md): `stepWeight: 10`,
+ * `maxWeight: 50` (promotion after a passing check at 50 %), and the flagger-loadtester webhook
+ * running `hey -z 1m -q 10 -c 2` against the canary's own service: 20 req/s to the canary's pods
+ * during the analysis, whatever the weight.
+ */
+export const FLAGGER_TUTORIAL = { stepWeights: [10, 20, 30, 40, 50], loadTesterRps: 20 } as const;
+
+export function runFlagger(scenario: Scenario, seed: number, tutorial = false): RunOutcome {
   const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
   const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
-  const end = ending(world);
+  const finish = ending(world);
+  const stepWeights: readonly number[] = tutorial ? FLAGGER_TUTORIAL.stepWeights : FLAGGER.stepWeights;
+  if (tutorial) world.loadTesterRps = FLAGGER_TUTORIAL.loadTesterRps;
+  const end = (...args: Parameters<typeof finish>) => {
+    // The load tester runs during the analysis only.
+    world.advanceTo(args[1]);
+    world.loadTesterRps = 0;
+    return finish(...args);
+  };
 
   let step = 0;
   let failedChecks = 0;
   world.advanceTo(ROLLOUT_START);
-  world.setWeight(FLAGGER.stepWeights[0]);
+  world.setWeight(stepWeights[0] as number);
   for (
     let at = ROLLOUT_START + FLAGGER.intervalMs;
     at - ROLLOUT_START <= GIVE_UP_MS;
@@ -37,21 +53,20 @@ export function runFlagger(scenario: Scenario, seed: number): RunOutcome {
   ) {
     world.advanceTo(at);
     if (failedChecks >= FLAGGER.threshold) return end("rolled-back", at, "fail");
-    const successRatio = canarySuccessRatio(world, at, "rate", FLAGGER.metricWindowMs);
-    // No values (an empty result) or NaN halts advancement and counts as a failed check.
-    let passed =
-      successRatio !== undefined &&
-      !Number.isNaN(successRatio) &&
-      successRatio * 100 >= FLAGGER.minSuccessRatePercent;
+    const ratio = successRatio(world, at, "rate", FLAGGER.metricWindowMs);
+    // An empty result, and NaN (0/0: no request in the window), are "no values" to Flagger's
+    // Prometheus provider (ErrNoValuesFound, since 2022): advancement halts and the check counts
+    // as failed.
+    let passed = ratio !== undefined && !Number.isNaN(ratio) && ratio * 100 >= FLAGGER.minSuccessRatePercent;
     if (passed && withLatency)
       passed = canaryP99WithinThreshold(world, at, "rate", FLAGGER.metricWindowMs) === true;
     if (!passed) {
       failedChecks += 1;
       continue;
     }
-    if (step === FLAGGER.stepWeights.length - 1) return end("promoted", at);
+    if (step === stepWeights.length - 1) return end("promoted", at);
     step += 1;
-    world.setWeight(FLAGGER.stepWeights[step] as number);
+    world.setWeight(stepWeights[step] as number);
   }
   return end("unfinished", ROLLOUT_START + GIVE_UP_MS);
 }

@@ -5,8 +5,8 @@
 import { parseConfig, type RawInputs } from "../../src/inputs.ts";
 import { engineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
 import { VirtualClock } from "../../test/support/virtual-clock.ts";
-import { ROLLOUT_START, type RunOutcome } from "../outcome.ts";
-import { InMemoryTraffic, LastDecision, ScrapedMetrics } from "../ports.ts";
+import { firstMinutesErrors, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
+import { benchMetrics, InMemoryTraffic, LastDecision } from "../ports.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
 
@@ -23,14 +23,20 @@ export async function runOurs(scenario: Scenario, seed: number): Promise<RunOutc
   const clock = new VirtualClock(ROLLOUT_START);
   const world = new ServiceWorld(scenario, seed, ROLLOUT_START);
   const traffic = new InMemoryTraffic(world, clock);
-  const withLatency = (scenario.inputs["latency-threshold"] ?? "").trim() !== "";
-  const metrics = new ScrapedMetrics(world, withLatency);
+  const config = parseConfig({ ...REQUIRED, ...scenario.inputs });
+  // One reader for the whole rollout, as one run of the action has (a promote run gets its own).
+  const reader = () =>
+    benchMetrics(world, {
+      intervalMs: config.intervalMs,
+      latencyThresholdMs: config.latencyThresholdMs,
+      align: process.env.BENCH_ALIGN !== "0",
+    });
   const events = new LastDecision();
   const engineFor = (inputs: RawInputs, run: number) =>
     new RolloutEngine(
       engineSettings(parseConfig({ ...REQUIRED, ...inputs })),
       { holder: `bench run ${run}`, commit: "0123456789abcdef", newRolloutId: "0123456-1" },
-      { traffic, metrics, clock, events },
+      { traffic, metrics: reader(), clock, events },
       "VirtualService bench/backend",
     );
 
@@ -58,5 +64,6 @@ export async function runOurs(scenario: Scenario, seed: number): Promise<RunOutc
     minutes: (last - first) / 60_000,
     canaryRequests: world.served.canary.requests,
     canaryErrors: world.served.canary.errors,
+    newVersionErrorsFirst30Minutes: firstMinutesErrors(world),
   };
 }

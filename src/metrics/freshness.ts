@@ -7,12 +7,14 @@
  *   STALE_SCRAPES scrape intervals (its scrape target is down, its series went stale), or every
  *   series' newest sample is that old at the query time, with CLOCK_SKEW_MS for the runner's clock
  *   (a federation gap, Prometheus no longer scraping);
- * - **vanished**: a version had series at the start and none has a sample since (a target down
- *   since before this read's range, or a replica of an HA pair restarted with empty storage);
- * - **stuck**: the canary's counters have not moved for so long that, at the rate it served
- *   before, "no request in that time" has a chance below e^-20 (an exporter that answers with
- *   fresh timestamps but frozen values). Only the canary: within a stage its weight never falls,
- *   while stable legitimately stops serving when the canary reaches 100 %.
+ * - **vanished**: a version had series (at the start of counting, or in an earlier read of this
+ *   rollout) and none has a sample in this read's range (a target down since before the range, or
+ *   a replica of an HA pair restarted with empty storage): Istio's series live as long as the pods;
+ * - **stuck**: the canary's counters have not moved for so long that, given the N requests it
+ *   served in the H ms of earlier reads, "none in the last D ms" has a chance below e^-20 at a
+ *   constant rate: (H / (H + D))^N (an exporter that answers with fresh timestamps but frozen
+ *   values). The canary's weight never falls during a rollout, so a constant rate is the least it
+ *   can have; stable's legitimately stops when the canary reaches 100 %, so only the canary.
  * Each is "no data" for the read: the engine treats it as an outage of the metrics
  * (`on-unreachable`), never as no or too little traffic.
  */
@@ -22,10 +24,8 @@ import { latestTimes, type SeriesSamples } from "./counts.ts";
 export const STALE_SCRAPES = 3;
 /** How far the runner's clock may be from Prometheus' before "old at the query time" is believed. */
 export const CLOCK_SKEW_MS = 10_000;
-/** Expected requests that make "none arrived" impossible by chance (e^-20), as for "no traffic". */
-export const EXPECTED_REQUESTS_FOR_STUCK = 20;
-/** Earlier canary requests needed before its rate is trusted (±30 % at three standard deviations). */
-export const HISTORY_REQUESTS_FOR_STUCK = 100;
+/** "No request in that time" below this log-chance is not chance (e^-20, as for "no traffic"). */
+export const STUCK_LOG_CHANCE = -20;
 
 export interface FreshnessInput {
   now: number;
@@ -33,8 +33,8 @@ export interface FreshnessInput {
   spacingMs?: number;
   canary: SeriesSamples;
   stable: SeriesSamples;
-  /** How many series each version had at the start of counting. */
-  startSeries: { canary: number; stable: number };
+  /** Whether each version had series at the start of counting or in an earlier read. */
+  hadSeries: { canary: boolean; stable: boolean };
   /** The canary's requests and the time they took over earlier reads of this rollout. */
   canaryHistory?: { requests: number; ms: number };
   /** The canary's start values, to tell its first sample's increment. */
@@ -48,7 +48,7 @@ export function freshnessProblems(input: FreshnessInput): string[] {
   const problems: string[] = [];
   const versions = { canary: input.canary, stable: input.stable } as const;
   for (const [name, read] of Object.entries(versions)) {
-    if (read.series === 0 && input.startSeries[name as keyof typeof versions] > 0)
+    if (read.series === 0 && input.hadSeries[name as keyof typeof versions])
       problems.push(
         `the ${name}'s series at the start of counting have no sample since (its scrape target is down, or the Prometheus replica that answered has no history for them)`,
       );
@@ -73,14 +73,14 @@ export function freshnessProblems(input: FreshnessInput): string[] {
   }
   const stuck = stuckFor(input.canary, input.canaryStart);
   const history = input.canaryHistory;
-  const rate =
-    history && history.ms > 0 && history.requests >= HISTORY_REQUESTS_FOR_STUCK
-      ? history.requests / history.ms
-      : 0;
-  if (stuck !== undefined && stuck > staleMs && rate * stuck >= EXPECTED_REQUESTS_FOR_STUCK)
-    problems.push(
-      `the canary's counters have not moved for ${seconds(stuck)} although it served ${(rate * 1000).toFixed(1)} req/s before: a stuck exporter or lost samples, not a lack of traffic`,
-    );
+  if (stuck !== undefined && stuck > staleMs && history && history.ms > 0 && history.requests > 0) {
+    // log of (H / (H + D))^N: the chance that N requests at a constant rate all fell before D.
+    const logChance = history.requests * Math.log(history.ms / (history.ms + stuck));
+    if (logChance <= STUCK_LOG_CHANCE)
+      problems.push(
+        `the canary's counters have not moved for ${seconds(stuck)} although it served ${history.requests} requests in the ${seconds(history.ms)} before: a stuck exporter or lost samples, not a lack of traffic`,
+      );
+  }
   return problems;
 }
 

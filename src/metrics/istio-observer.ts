@@ -41,14 +41,27 @@ export class IstioPrometheusObserver implements MetricsPort {
   private readonly latencyThresholdMs?: number;
   /** The scrape interval as the last read's samples showed it (a short range may show none). */
   private spacingMs?: number;
-  /** The canary's requests and the time they took over the reads so far, for "stuck" counters. */
+  /** The canary's requests over the reads so far, and the time up to the last that grew, for "stuck" counters. */
   private canaryHistory = { requests: 0, ms: 0 };
+  /** Time read since the canary's requests last grew. */
+  private flatMs = 0;
   private lastCanary?: { mark: MetricsMark; requests: number; at: number };
+  /** Which versions had series in a read of this rollout: series that vanish since are no data. */
+  private hadSeries = { canary: false, stable: false };
 
-  constructor(client: PrometheusClient, selectors: IstioSelectors, latencyThresholdMs?: number) {
+  /** Count both versions up to one instant (off only to measure what it changes: npm run bench -- --no-align). */
+  private readonly align: boolean;
+
+  constructor(
+    client: PrometheusClient,
+    selectors: IstioSelectors,
+    latencyThresholdMs?: number,
+    options: { align?: boolean } = {},
+  ) {
     this.client = client;
     this.selectors = selectors;
     this.latencyThresholdMs = latencyThresholdMs;
+    this.align = options.align ?? true;
   }
 
   queries() {
@@ -102,15 +115,23 @@ export class IstioPrometheusObserver implements MetricsPort {
         spacingMs,
         canary,
         stable,
-        startSeries: { canary: start.canary.requests.size, stable: start.stable.requests.size },
+        hadSeries: {
+          canary: start.canary.requests.size > 0 || this.hadSeries.canary,
+          stable: start.stable.requests.size > 0 || this.hadSeries.stable,
+        },
         canaryStart: start.canary.requests,
         canaryHistory: this.canaryHistory,
       });
       if (stale.length > 0) return { ok: false, problem: "stale", message: stale.join("; ") };
+      this.hadSeries = {
+        canary: this.hadSeries.canary || canary.series > 0,
+        stable: this.hadSeries.stable || stable.series > 0,
+      };
       const partial = distinctProblems("problems", start.canary, start.stable, canary, stable);
       const partialLatency = distinctProblems("latencyProblems", start.canary, start.stable, canary, stable);
       // Both versions counted up to one instant, so each read's window covers the same moments.
-      const instant = spacingMs === undefined ? undefined : commonInstant(spacingMs, canary, stable);
+      const instant =
+        spacingMs === undefined || !this.align ? undefined : commonInstant(spacingMs, canary, stable);
       const at = instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs };
       const counts = {
         canary: countsSince(start.canary, canary, at),
@@ -131,12 +152,18 @@ export class IstioPrometheusObserver implements MetricsPort {
     }
   }
 
-  /** Adds this read's canary requests and time to the history "stuck" counters are judged by. */
+  /**
+   * Adds this read's canary requests to the history "stuck" counters are judged by: requests, and
+   * the time up to the last read in which they grew (the flat time since is what is judged).
+   */
   private remember(mark: MetricsMark, requests: number, at: number): void {
     const last = this.lastCanary?.mark === mark ? this.lastCanary : { requests: 0, at: mark.at.getTime() };
-    if (at > last.at) {
-      this.canaryHistory.requests += Math.max(0, requests - last.requests);
-      this.canaryHistory.ms += at - last.at;
+    const added = requests - last.requests;
+    this.flatMs += Math.max(0, at - last.at);
+    if (added > 0) {
+      this.canaryHistory.requests += added;
+      this.canaryHistory.ms += this.flatMs;
+      this.flatMs = 0;
     }
     this.lastCanary = { mark, requests: Math.max(requests, last.requests), at: Math.max(at, last.at) };
   }
