@@ -42,9 +42,9 @@ describe("counting both versions up to one instant", () => {
     // Read at 118 s: the canary was last scraped at 106 s, stable at 116 s.
     const canary = version("canary", 1 * S, 118 * S);
     const stable = version("stable", 11 * S, 118 * S);
-    const instant = commonInstant(15 * S, canary, stable) as number;
+    const instant = commonInstant(15 * S, [canary, stable]) as number;
     expect(instant).toBe(106 * S);
-    const at = { instant, spacingMs: 15 * S };
+    const at = { instant, spacingMs: 15 * S, startAt: 0 };
     const c = countsSince(none, canary, at);
     const s = countsSince(none, stable, at);
     // Without alignment stable would count 10 s more of the incident than the canary.
@@ -60,8 +60,8 @@ describe("counting both versions up to one instant", () => {
   it("counts each cumulative total in whole requests, so windows add up to the last read exactly", () => {
     const canary = version("canary", 4 * S, 300 * S);
     const stable = version("stable", 12 * S, 300 * S);
-    const instant = commonInstant(15 * S, canary, stable) as number;
-    const c = countsSince(none, canary, { instant, spacingMs: 15 * S });
+    const instant = commonInstant(15 * S, [canary, stable]) as number;
+    const c = countsSince(none, canary, { instant, spacingMs: 15 * S, startAt: 0 });
     expect(Number.isInteger(c?.requests)).toBe(true);
     expect(c?.requests).toBe(served(instant));
   });
@@ -70,7 +70,7 @@ describe("counting both versions up to one instant", () => {
     const live = scraped({ pod: "a" }, 5 * S, 0, 200 * S, served);
     const gone = scraped({ pod: "b" }, 9 * S, 0, 60 * S, served);
     const read = seriesSamples([live, gone]);
-    expect(commonInstant(15 * S, read)).toBe(200 * S);
+    expect(commonInstant(15 * S, [read])).toBe(200 * S);
   });
 });
 

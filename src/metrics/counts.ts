@@ -131,6 +131,10 @@ export interface CountUpTo {
   /** The instant (ms) to count up to. */
   at: number;
   times: Map<string, number[]>;
+  /** When each start value was sampled, where the start read said. */
+  startTimes?: LastValues;
+  /** When counting started: a series born since had its first request after it. */
+  startAt: number;
   /** The scrape interval, to place the start value before a series' first sample in the range. */
   spacingMs: number;
 }
@@ -149,7 +153,15 @@ export function increments(start: LastValues, since: Map<string, number[]>, upTo
     // requests served before the start.
     const times = upTo?.times.get(key);
     let previous = start.get(key) ?? 0;
-    let previousAt = times ? (times[0] as number) - (upTo?.spacingMs ?? 0) : 0;
+    // Where the increment to the first sample began: the start value's sample, else one interval
+    // before, but never before counting started for a series born since (its requests came after).
+    let previousAt = 0;
+    if (times && upTo) {
+      const first = times[0] as number;
+      previousAt =
+        upTo.startTimes?.get(key) ??
+        (start.has(key) ? first - upTo.spacingMs : Math.max(first - upTo.spacingMs, upTo.startAt));
+    }
     let deficit = 0;
     for (const [i, value] of values.entries()) {
       const at = times?.[i] ?? 0;
@@ -186,6 +198,19 @@ export function sampleSpacing(...reads: SeriesSamples[]): number | undefined {
   return gaps[Math.floor(gaps.length / 2)];
 }
 
+/**
+ * Whether any request counter grew in its latest scrape interval (from the sample before its
+ * latest, or from the start value when the range holds one sample): the version is serving now.
+ */
+export function grewLately(read: SeriesSamples, start: LastValues): boolean {
+  for (const [key, values] of read.requests) {
+    const latest = values.at(-1) ?? 0;
+    const before = values.length > 1 ? (values.at(-2) as number) : start.get(key);
+    if (before === undefined ? latest > 0 : latest !== before) return true;
+  }
+  return false;
+}
+
 /** Each series' latest sample time. */
 export function latestTimes(read: SeriesSamples): number[] {
   return [...(read.times?.values() ?? [])].map((t) => t.at(-1) ?? 0);
@@ -193,18 +218,27 @@ export function latestTimes(read: SeriesSamples): number[] {
 
 /**
  * The instant both versions are counted up to: the earliest latest-sample among the series still
- * scraped (latest sample within one interval of the newest of all). Every such series has a sample
- * at or after it, so no count is extrapolated; a series that ended (a pod gone) counts to its end.
+ * scraped on time (latest sample less than one interval behind the newest of all). Every such
+ * series has a sample at or after it, so no count is extrapolated. A series further behind (its
+ * last scrape failed, or its pod is gone) counts to its latest sample and catches up when its
+ * next sample arrives, instead of holding every other series back by an interval. Never before
+ * `notBefore` (the previous read's instant), so counts never go back.
  */
-export function commonInstant(spacingMs: number, ...reads: SeriesSamples[]): number | undefined {
+export function commonInstant(
+  spacingMs: number,
+  reads: SeriesSamples[],
+  notBefore = Number.NEGATIVE_INFINITY,
+): number | undefined {
   const latest = reads.flatMap(latestTimes);
   if (latest.length === 0) return undefined;
   const newest = Math.max(...latest);
-  return Math.min(...latest.filter((t) => t >= newest - 1.5 * spacingMs));
+  return Math.max(notBefore, Math.min(...latest.filter((t) => newest - t < spacingMs)));
 }
 
 export interface StartValues {
   requests: LastValues;
+  /** When each request series' start value was sampled (a range read gives it). */
+  times?: LastValues;
   errors: LastValues;
   slow?: LastValues;
   problems: string[];
@@ -214,6 +248,7 @@ export interface StartValues {
 export function startValues(at: SeriesSamples): StartValues {
   return {
     requests: lastValues(at.requests),
+    ...(at.times ? { times: lastValues(at.times) } : {}),
     errors: lastValues(at.errors),
     slow: at.slow ? lastValues(at.slow) : undefined,
     problems: at.problems,
@@ -228,13 +263,21 @@ export function startValues(at: SeriesSamples): StartValues {
 export function countsSince(
   start: StartValues,
   since: SeriesSamples,
-  at?: { instant: number; spacingMs: number },
+  at?: { instant: number; spacingMs: number; startAt: number },
 ): VersionCounts | undefined {
   // No sample at all in the range: no data (a version that serves nothing still has its counters
   // scraped, so its series are there). Series that vanished are not "zero requests".
   if (since.series === 0) return undefined;
-  const upTo =
-    at && since.times ? { at: at.instant, times: since.times, spacingMs: at.spacingMs } : undefined;
+  const upTo: CountUpTo | undefined =
+    at && since.times
+      ? {
+          at: at.instant,
+          times: since.times,
+          spacingMs: at.spacingMs,
+          startAt: at.startAt,
+          ...(start.times ? { startTimes: start.times } : {}),
+        }
+      : undefined;
   // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing.
   const count = (from: LastValues, samples: Map<string, number[]>) =>
     upTo ? Math.round(increments(from, samples, upTo)) : increments(from, samples);

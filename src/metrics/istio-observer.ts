@@ -13,6 +13,7 @@ import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import {
   commonInstant,
   countsSince,
+  grewLately,
   type SeriesSamples,
   type StartValues,
   sampleSpacing,
@@ -22,6 +23,9 @@ import {
 import { freshnessProblems } from "./freshness.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
+
+/** How far back the start looks for each series' latest sample: Prometheus' default lookback. */
+const START_LOOKBACK_MS = 5 * 60_000;
 
 /** Where counting starts: each version's counters at one instant. */
 export interface MetricsStart extends MetricsMark {
@@ -83,9 +87,12 @@ export class IstioPrometheusObserver implements MetricsPort {
   }
 
   async start(at: Date, signal?: AbortSignal): Promise<MetricsStart> {
+    // Each series' latest sample over Prometheus' lookback, read as a range: an instant query
+    // drops a series for one interval after a failed scrape (its staleness marker), and that
+    // series would then count in full, as if born after the start.
     const [canary, stable] = await Promise.all([
-      this.read(this.selectors.canary, at, undefined, signal),
-      this.read(this.selectors.stable, at, undefined, signal),
+      this.read(this.selectors.canary, at, START_LOOKBACK_MS, signal),
+      this.read(this.selectors.stable, at, START_LOOKBACK_MS, signal),
     ]);
     // A start with unusable request counters would make every later read partial: refuse it, so
     // the engine takes the mark again at its next read instead of judging nothing for a stage.
@@ -97,6 +104,7 @@ export class IstioPrometheusObserver implements MetricsPort {
           problem: "partial",
         },
       );
+    this.spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
     return { at, canary: startValues(canary), stable: startValues(stable) };
   }
 
@@ -129,10 +137,22 @@ export class IstioPrometheusObserver implements MetricsPort {
       };
       const partial = distinctProblems("problems", start.canary, start.stable, canary, stable);
       const partialLatency = distinctProblems("latencyProblems", start.canary, start.stable, canary, stable);
-      // Both versions counted up to one instant, so each read's window covers the same moments.
+      // While both versions serve, both are counted up to one instant, so each read's window covers
+      // the same moments of each. When stable serves nothing (the canary at 100 %) there is nothing
+      // to line up with: each series counts to its latest sample, exactly, rather than spreading
+      // its last increment over the scrape interval, which would make a short incident look longer.
       const instant =
-        spacingMs === undefined || !this.align ? undefined : commonInstant(spacingMs, canary, stable);
-      const at = instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs };
+        spacingMs === undefined || !this.align || !grewLately(stable, start.stable.requests)
+          ? undefined
+          : commonInstant(
+              spacingMs,
+              [canary, stable],
+              this.lastCanary?.mark === mark ? this.lastCanary.at : undefined,
+            );
+      const at =
+        instant === undefined || spacingMs === undefined
+          ? undefined
+          : { instant, spacingMs, startAt: start.at.getTime() };
       const counts = {
         canary: countsSince(start.canary, canary, at),
         stable: countsSince(start.stable, stable, at),
