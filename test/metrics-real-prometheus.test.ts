@@ -61,11 +61,12 @@ async function prometheus(
   return server;
 }
 
-function observer(url: string, latencyThresholdMs?: number): IstioPrometheusObserver {
+function observer(url: string, latencyThresholdMs?: number, align = true): IstioPrometheusObserver {
   return new IstioPrometheusObserver(
     new PrometheusClient({ url, retries: 1, minRetryDelayMs: 50, timeoutMs: 3000 }),
     selectors,
     latencyThresholdMs,
+    { align },
   );
 }
 
@@ -180,10 +181,14 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
         await sleep(100);
     }
     await scrapes(mesh.traffic, 4);
-    const obs = observer(proxy.url, THRESHOLD_MS);
+    // Counted to each version's latest samples, so every count is exactly a difference of two
+    // scrapes; the time alignment (which interpolates between scrapes) is checked at the end.
+    const obs = observer(proxy.url, THRESHOLD_MS, false);
+    const aligned = observer(proxy.url, THRESHOLD_MS);
     const t0 = Date.now();
     const exactAtStart = { v1: mesh.traffic.totals("v1"), v2: mesh.traffic.totals("v2") };
     const start = await obs.start(new Date(t0));
+    const alignedStart = await aligned.start(new Date(t0));
     const rows: string[] = [];
     for (let i = 0; i < 8; i++) {
       await sleep(450);
@@ -223,13 +228,16 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     mesh.traffic.pause();
     await scrapes(mesh.traffic, 4);
     const final = countsOf(await obs.observeSince(start, new Date()));
+    const finalAligned = countsOf(await aligned.observeSince(alignedStart, new Date()));
     const exact = since(exactAtStart.v2, mesh.traffic.totals("v2"));
     rows.push(
-      `final canary counted ${JSON.stringify(final.canary)} sent since start ${JSON.stringify(exact)}`,
+      `final canary counted ${JSON.stringify(final.canary)}, aligned ${JSON.stringify(finalAligned.canary)}, sent since start ${JSON.stringify(exact)}`,
     );
     console.log(`HA pair:\n${rows.join("\n")}`);
-    expect(final.canary?.requests).toBeGreaterThanOrEqual(exact.requests);
-    expect(final.canary?.requests).toBeLessThanOrEqual(exact.requests + 400);
+    for (const counted of [final, finalAligned]) {
+      expect(counted.canary?.requests).toBeGreaterThanOrEqual(exact.requests);
+      expect(counted.canary?.requests).toBeLessThanOrEqual(exact.requests + 400);
+    }
   }, 60_000);
 
   // KNOWN LIMITATION (reported, not fixed here: src/ is not ours). A replica that holds no sample
