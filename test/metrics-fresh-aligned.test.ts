@@ -11,6 +11,8 @@ import {
   startValues,
 } from "../src/metrics/counts.ts";
 import { freshnessProblems } from "../src/metrics/freshness.ts";
+import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
+import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
 
 const S = 1000;
 
@@ -143,5 +145,56 @@ describe("judging only fresh data", () => {
         canaryHistory: { requests: 600, ms: 600 * S },
       }),
     ).toEqual([]);
+  });
+});
+
+describe("a replica of an HA pair restarted with empty storage", () => {
+  /** Answers each query from the replica whose turn it is: a's full history, or b's since its restart. */
+  function pair(restartedAt: number) {
+    let turn = 0;
+    const samples = (from: number, to: number) => {
+      const values: Array<[number, string]> = [];
+      for (let t = Math.ceil((from + 1) / 15_000) * 15_000; t <= to; t += 15_000)
+        values.push([t / 1000, String(t / 100)]);
+      return values;
+    };
+    const fetch = (async (_url: unknown, init?: { body?: unknown }) => {
+      const form = new URLSearchParams(String(init?.body ?? ""));
+      const query = form.get("query") ?? "";
+      const at = Number(form.get("time")) * 1000;
+      const range = Number(/\[(\d+)ms\]$/.exec(query)?.[1] ?? 0);
+      const version = query.includes('"v2"') ? "v2" : "v1";
+      // b answers every other query once restarted, and has scraped only the stable pods yet.
+      const fromB = turn++ % 2 === 0 && at >= restartedAt;
+      const values = fromB
+        ? version === "v2"
+          ? []
+          : samples(Math.max(at - range, restartedAt), at)
+        : samples(at - range, at);
+      const result =
+        values.length > 0 ? [{ metric: { destination_version: version, response_code: "200" }, values }] : [];
+      const text = JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
+      return {
+        ok: true,
+        status: 200,
+        statusText: "OK",
+        headers: { get: () => null },
+        text: async () => text,
+      };
+    }) as unknown as typeof globalThis.fetch;
+    return new IstioPrometheusObserver(new PrometheusClient({ url: "http://pair", fetch }), {
+      canary: 'destination_version="v2"',
+      stable: 'destination_version="v1"',
+    });
+  }
+
+  it("makes a read without the canary's series no data, never 'no canary traffic'", async () => {
+    const reader = pair(1_000_000);
+    const mark = await reader.start(new Date(900_000));
+    // The canary's read goes to the restarted replica, which has no canary series yet.
+    const observation = await reader.observeSince(mark, new Date(1_005_000));
+    expect(observation).toMatchObject({ ok: false, problem: "stale" });
+    if (!observation.ok)
+      expect(observation.message).toMatch(/canary's series at the start of counting have no sample since/);
   });
 });
