@@ -6,7 +6,7 @@ import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
 import { errorMessage, errorStack } from "./error-message.ts";
-import { getConfig } from "./inputs.ts";
+import { getConfig } from "./inputs/config.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
 import { getInFlight, markMainStarted } from "./state-helper.ts";

@@ -2,7 +2,7 @@
  * `ours`: the real rollout engine and judge (src/rollout/), on the scenario's inputs parsed as the
  * action parses them, in virtual time over the simulated service.
  */
-import { parseConfig, type RawInputs } from "../../src/inputs.ts";
+import { parseConfig, type RawInputs } from "../../src/inputs/config.ts";
 import { engineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
 import { VirtualClock } from "../../test/support/virtual-clock.ts";
 import { ROLLOUT_START, type RunOutcome } from "../outcome.ts";

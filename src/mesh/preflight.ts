@@ -10,6 +10,7 @@
  * Every problem is reported at once, one line each.
  */
 
+import type { Split } from "../rollout/model/split.ts";
 import { MeshError } from "./errors.ts";
 import {
   findDestinationRule,
@@ -21,7 +22,6 @@ import {
 import { labelSelector, type MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
-import type { Split } from "./split.ts";
 import type { HttpRoute, PodSummary, VirtualService } from "./types.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */

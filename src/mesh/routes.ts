@@ -6,8 +6,8 @@
  * `test` and is re-read, never overwritten, and an edit of anything else is simply kept.
  */
 
+import type { Split } from "../rollout/model/split.ts";
 import { MeshError } from "./errors.ts";
-import type { Split } from "./split.ts";
 import type { Destination, HttpRoute, RouteDestination, VirtualService } from "./types.ts";
 
 /** Which destination is stable and which is the canary. */

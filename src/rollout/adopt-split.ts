@@ -6,7 +6,7 @@
  * route above the next stage is lowered to it (a smaller canary share is always safe).
  */
 import type { OriginalRoute } from "../mesh/routes.ts";
-import type { RolloutState } from "../mesh/state.ts";
+import type { RolloutState } from "./model/state.ts";
 
 /** A managed route as messages name it, the way the `routes` input selects it. */
 export function routeLabel(route: Pick<OriginalRoute, "index" | "name">): string {

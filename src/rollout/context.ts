@@ -5,9 +5,9 @@ import type {
   InconclusivePolicy,
   SplitPolicy,
   UnreachablePolicy,
-} from "../inputs.ts";
-import type { RolloutState } from "../mesh/state.ts";
+} from "../inputs/config.ts";
 import type { Command } from "./command.ts";
+import type { RolloutState } from "./model/state.ts";
 import type {
   Clock,
   EventSink,

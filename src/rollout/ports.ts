@@ -6,8 +6,8 @@
  */
 import type { Observation } from "../analysis/judge.ts";
 import type { OriginalRoute, PatchOperation } from "../mesh/routes.ts";
-import type { RolloutState } from "../mesh/state.ts";
 import type { VirtualService } from "../mesh/types.ts";
+import type { RolloutState } from "./model/state.ts";
 
 export type { Clock } from "./clock.ts";
 export type { EventSink, RolloutEvent } from "./events.ts";

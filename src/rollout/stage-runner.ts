@@ -7,11 +7,11 @@
 import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
 import { evidenceSettings, type JudgeSettings, type Verdict } from "../analysis/judge.ts";
 import { errorMessage } from "../error-message.ts";
-import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
+import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
