@@ -7,11 +7,23 @@
  * value and what is allowed. Nothing else in the action touches `core.getInput`.
  */
 import * as core from "@actions/core";
-import { COMMANDS, INCONCLUSIVE_POLICIES, REPORTERS, UNREACHABLE_POLICIES } from "../constants.ts";
+import {
+  COMMANDS,
+  INCONCLUSIVE_POLICIES,
+  REPORTERS,
+  SPLIT_POLICIES,
+  UNREACHABLE_POLICIES,
+} from "../constants.ts";
 import { registerSecret } from "../redact.ts";
 import type { Command } from "../rollout/command.ts";
+import type {
+  FinalizeConfig,
+  InconclusivePolicy,
+  SplitPolicy,
+  UnreachablePolicy,
+} from "../rollout/model/settings.ts";
 import type { Split } from "../rollout/model/split.ts";
-import { type FinalizeConfig, parseFinalize } from "./finalize.ts";
+import { parseFinalize } from "./finalize.ts";
 import {
   DNS1123_LABEL,
   kubeconfigProblem,
@@ -26,131 +38,19 @@ import {
   show,
 } from "./parsers.ts";
 import { inputSecrets, kubeconfigSecrets } from "./secrets.ts";
-import { parseVirtualServices, type VirtualServiceRef } from "./virtual-services.ts";
-
-export type { FinalizeConfig } from "./finalize.ts";
+import {
+  type Config,
+  INPUT_NAMES,
+  type InputName,
+  type InputProblem,
+  type RawInputs,
+  type Reporter,
+} from "./types.ts";
+import { parseVirtualServices } from "./virtual-services.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
 const LABEL_MATCHERS =
   /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*")*\s*$/;
-
-export type { Command, Split };
-export type Reporter = (typeof REPORTERS)[number];
-export type InconclusivePolicy = (typeof INCONCLUSIVE_POLICIES)[number];
-export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
-/** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
-export const SPLIT_POLICIES = ["continue", "restart"] as const;
-export type SplitPolicy = (typeof SPLIT_POLICIES)[number];
-
-export interface PrometheusConfig {
-  /** The URL to call, with whatever credentials it carries (masked). Never show it: use displayUrl. */
-  readonly url: string;
-  /** The URL as messages and reports show it: scheme://host[:port] and the non-secret path (redact.ts). */
-  readonly displayUrl: string;
-  /** Extra request headers (values are secrets and were masked). */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-export interface Config {
-  readonly command: Command;
-  /** The primary VirtualService's name: the first of `virtualServices`, which reports name. */
-  readonly virtualService: string;
-  /**
-   * Every VirtualService moved in lockstep (primary first), each with its managed http routes by
-   * name or `#N` (position in spec.http); no routes means every route without match whose only
-   * destination is stable.
-   */
-  readonly virtualServices: readonly VirtualServiceRef[];
-  /** The namespace of the Services and pods, and of a VirtualService given without one. */
-  readonly namespace: string;
-  readonly split: Split;
-  readonly stages: readonly number[];
-  readonly pauseAfter?: number;
-  readonly skipAnalysis: boolean;
-  readonly prometheus?: PrometheusConfig;
-  readonly maxErrorRate: number;
-  readonly latencyThresholdMs?: number;
-  readonly minRequests: number;
-  /** How much worse than stable's rate (a ratio) the canary may be before it is rolled back. */
-  readonly maxRatioToStable: number;
-  readonly falseRollbackBudget: number;
-  readonly minStageDurationMs: number;
-  readonly maxStageDurationMs: number;
-  readonly intervalMs: number;
-  /** After a weight change, wait this long (proxy config propagation plus one scrape) before counting. */
-  readonly settleMs: number;
-  readonly onInconclusive: InconclusivePolicy;
-  readonly onUnreachable: UnreachablePolicy;
-  /** A split in progress: continue from the next stage above the canary's weight, or restart from stage 1. */
-  readonly onSplit: SplitPolicy;
-  readonly rollbackOnCancel: boolean;
-  readonly reporter: Reporter;
-  readonly canarySelector?: string;
-  readonly stableSelector?: string;
-  readonly dryRun: boolean;
-  readonly kubeconfig?: string;
-  readonly context?: string;
-  /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
-  readonly istioRootNamespace: string;
-  readonly githubToken: string;
-  readonly pullRequest?: number;
-  readonly environment?: string;
-  /** With promote or rollback: act only on this rollout. */
-  readonly rolloutId?: string;
-  readonly finalize: FinalizeConfig;
-}
-
-/** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
-export type RawInputs = Readonly<Record<string, string>>;
-
-/** Every input the action reads; action.yml declares exactly these (a test checks). */
-export const INPUT_NAMES = [
-  "command",
-  "virtual-service",
-  "namespace",
-  "stable-subset",
-  "canary-subset",
-  "stable-host",
-  "canary-host",
-  "routes",
-  "stages",
-  "pause-after",
-  "prometheus-url",
-  "prometheus-headers",
-  "skip-analysis",
-  "max-error-rate",
-  "latency-threshold",
-  "min-requests",
-  "false-rollback-budget",
-  "max-ratio-to-stable",
-  "min-stage-duration",
-  "max-stage-duration",
-  "interval",
-  "settle-time",
-  "on-inconclusive",
-  "on-unreachable",
-  "on-split",
-  "rollback-on-cancel",
-  "reporter",
-  "canary-selector",
-  "stable-selector",
-  "dry-run",
-  "kubeconfig",
-  "context",
-  "istio-root-namespace",
-  "github-token",
-  "pull-request",
-  "environment",
-  "rollout-id",
-  "finalize",
-  "finalize-timeout",
-  "scale-down-canary",
-  "canary-replicas",
-  "stable-deployment",
-  "canary-deployment",
-] as const;
-
-export type InputName = (typeof INPUT_NAMES)[number];
 
 /** Defaults used when an input is empty (action.yml repeats them for users; a test keeps both equal). */
 export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
@@ -176,11 +76,6 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   finalize: "copy",
   "scale-down-canary": "true",
 };
-
-export interface InputProblem {
-  readonly input: InputName;
-  readonly message: string;
-}
 
 /** Bad input: names every offending input. `message` is one line, as `core.setFailed` shows it. */
 export class InputError extends Error {

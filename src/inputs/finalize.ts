@@ -2,6 +2,8 @@
  * The finalization inputs (issue 14): what happens to the Deployments after a promotion. Pure, as
  * the other parsers in ./input-parsers.ts.
  */
+import { FINALIZE_POLICIES } from "../constants.ts";
+import type { FinalizeConfig, FinalizePolicy } from "../rollout/model/settings.ts";
 import {
   DNS1123_SUBDOMAIN,
   type Fail,
@@ -10,27 +12,6 @@ import {
   parseBoundedDuration,
   show,
 } from "./parsers.ts";
-
-/** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
-export const FINALIZE_POLICIES = ["copy", "none"] as const;
-export type FinalizePolicy = (typeof FINALIZE_POLICIES)[number];
-
-export interface FinalizeConfig {
-  readonly policy: FinalizePolicy;
-  /**
-   * Whether the workflow set `finalize` itself. A default `copy` that finds no Deployment per
-   * version warns and promotes as `none` does (workflows written before finalization keep
-   * working); an explicit `copy` is refused before any write.
-   */
-  readonly explicit: boolean;
-  /** How long the stable (and a scaled-up canary) may take to become ready; undefined: the Deployment's progressDeadlineSeconds. */
-  readonly timeoutMs?: number;
-  readonly scaleDownCanary: boolean;
-  /** The canary's replicas when a rollout scales it back up; undefined: the stable's count. */
-  readonly canaryReplicas?: number;
-  readonly stableDeployment?: string;
-  readonly canaryDeployment?: string;
-}
 
 export function parseFinalize(get: Get, fail: Fail, explicit: boolean): FinalizeConfig | undefined {
   const before = { failed: false };

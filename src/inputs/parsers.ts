@@ -10,10 +10,10 @@ import {
   MAX_RUN_DURATION_MS,
   MAX_RUN_DURATION_TEXT,
 } from "../constants.ts";
-import { routePosition } from "../mesh/routes.ts";
 import { redactUrl } from "../redact.ts";
+import { routePosition } from "../rollout/model/routes.ts";
 import type { Split } from "../rollout/model/split.ts";
-import type { InputName, PrometheusConfig } from "./config.ts";
+import type { InputName, PrometheusConfig } from "./types.ts";
 
 export type Fail = (input: InputName, message: string) => undefined;
 export type Get = (name: InputName) => string;

@@ -3,17 +3,8 @@
  * (for example the ingress gateway's and the mesh's for one service, as Argo Rollouts takes a list),
  * and which http routes of each are managed. Pure: reports problems through `fail`.
  */
+import type { VirtualServiceRef } from "../rollout/model/routes.ts";
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN, type Fail, listOf, parseRoutes, show } from "./parsers.ts";
-
-/** One VirtualService the action moves, with the `routes` entries that apply to it. */
-export interface VirtualServiceRef {
-  readonly namespace: string;
-  readonly name: string;
-  /** As the user wrote it in `virtual-service` (`name` or `namespace/name`): how `routes` qualifies it. */
-  readonly entry: string;
-  /** Route names or `#N` positions; empty means the default rule. */
-  readonly routes: readonly string[];
-}
 
 function parseEntry(
   entry: string,

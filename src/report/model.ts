@@ -2,7 +2,7 @@
  * The report, built from the engine's events: pure, so the PR comment, the job summary and the
  * `report` output all say the same thing.
  */
-import type { VersionCounts } from "../analysis/judge.ts";
+import type { VersionCounts } from "../analysis/types.ts";
 import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import type { Result } from "../rollout/result.ts";

@@ -5,7 +5,7 @@
  * route by more than one stage at once: it starts from the smallest canary weight found, and a
  * route above the next stage is lowered to it (a smaller canary share is always safe).
  */
-import type { OriginalRoute } from "../mesh/routes.ts";
+import type { OriginalRoute } from "./model/routes.ts";
 import type { RolloutState } from "./model/state.ts";
 
 /** A managed route as messages name it, the way the `routes` input selects it. */

@@ -28,12 +28,11 @@ import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
-export {
-  type EngineIdentity,
-  type EngineOutcome,
-  type EnginePorts,
-  type EngineSettings,
-  engineSettings,
+export type {
+  EngineIdentity,
+  EngineOutcome,
+  EnginePorts,
+  EngineSettings,
 } from "./context.ts";
 export { CommandError } from "./transitions.ts";
 

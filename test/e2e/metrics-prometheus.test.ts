@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JudgeSettings } from "../../src/analysis/judge.ts";
+import type { JudgeSettings } from "../../src/analysis/types.ts";
 import { IstioPrometheusObserver, type MetricsStart } from "../../src/metrics/istio-observer.ts";
 import { escapeLabelValue, matcher, serviceMatchers } from "../../src/metrics/istio-queries.ts";
 import { PrometheusClient, PrometheusError } from "../../src/metrics/prometheus-client.ts";

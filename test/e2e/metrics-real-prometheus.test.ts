@@ -11,7 +11,7 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import type { VersionCounts } from "../../src/analysis/judge.ts";
+import type { VersionCounts } from "../../src/analysis/types.ts";
 import { IstioPrometheusObserver } from "../../src/metrics/istio-observer.ts";
 import { matcher, serviceMatchers } from "../../src/metrics/istio-queries.ts";
 import { PrometheusClient } from "../../src/metrics/prometheus-client.ts";

@@ -210,7 +210,7 @@ describe("evidence primitives", () => {
     const e = addWindow(
       emptyEvidence(false),
       { canary: { requests: 200, errors: 1 }, ms: 15_000 },
-      { maxErrorRate: 0.01, maxSlowFraction: 0.01, maxRatio: 2, harmLogE: Math.log(40) },
+      { maxErrorRate: 0.01, maxSlowFraction: 0.01, maxRatioToStable: 2, harmLogE: Math.log(40) },
     );
     const needed = requestsToProveSafe(assessSignal("errors", e.errors, 0.01), 0.05);
     expect(needed).toBeGreaterThan(500);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type Config, InputError, parseConfig } from "../../src/inputs/config.ts";
+import { InputError, parseConfig } from "../../src/inputs/config.ts";
 import { parseDuration, parseFraction } from "../../src/inputs/parsers.ts";
+import type { Config } from "../../src/inputs/types.ts";
 import { kubeconfigYaml } from "../support/kubeconfig.ts";
 
 const base = {

@@ -6,7 +6,7 @@
  * happens before any write.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { InputError, parseConfig, type Split } from "../../src/inputs/config.ts";
+import { InputError, parseConfig } from "../../src/inputs/config.ts";
 import {
   PreflightError,
   type PreflightOptions,
@@ -14,6 +14,7 @@ import {
   preflight,
 } from "../../src/mesh/preflight.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
 import { NAMESPACE, seedRunbook } from "../mesh/fixtures.ts";
 import type { KubeApiEmulator, KubeObject } from "../mesh/kube-api.ts";
 import { useKubeEmulator, writes } from "../support/kube-emulator.ts";

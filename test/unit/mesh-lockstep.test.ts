@@ -5,13 +5,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
-import type { InputName } from "../../src/inputs/config.ts";
+import type { InputName } from "../../src/inputs/types.ts";
 import { parseVirtualServices } from "../../src/inputs/virtual-services.ts";
 import { gatewayOnlyWarning, preflightAll } from "../../src/mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "../../src/mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "../../src/mesh/router.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
-import type { VirtualService } from "../../src/mesh/types.ts";
+import type { VirtualService } from "../../src/rollout/model/virtual-service.ts";
 import { guarded, PersonEditError } from "../../src/rollout/transitions.ts";
 import { NAMESPACE, seedRunbook } from "../mesh/fixtures.ts";
 import { KubeApiEmulator, type KubeObject } from "../mesh/kube-api.ts";

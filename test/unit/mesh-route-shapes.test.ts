@@ -4,9 +4,9 @@
  * ones, and canaries that share pods with stable. Every refusal happens before any write.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Split } from "../../src/inputs/config.ts";
 import { PreflightError, preflight } from "../../src/mesh/preflight.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
 
 const describeManagedRoutes = (m: Array<{ index: number; name?: string }>) =>
   m.map((r) => (r.name ? `http route "${r.name}"` : `http route #${r.index}`)).join(", ");

@@ -5,12 +5,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
-import type { Split } from "../../src/inputs/config.ts";
 import { MeshError } from "../../src/mesh/errors.ts";
 import type { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { PreflightError, preflight } from "../../src/mesh/preflight.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
 import { isTransient } from "../../src/retry.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
 import { LeaseHeldError } from "../../src/rollout/model/state.ts";
 import { destinationRule, NAMESPACE, pod, seedRunbook } from "../mesh/fixtures.ts";
 import { type AuditEntry, KubeApiEmulator, type KubeObject } from "../mesh/kube-api.ts";

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { INPUT_DEFAULTS, INPUT_NAMES } from "../../src/inputs/config.ts";
+import { INPUT_DEFAULTS } from "../../src/inputs/config.ts";
+import { INPUT_NAMES } from "../../src/inputs/types.ts";
 
 const root = join(import.meta.dirname, "../..");
 const readme = readFileSync(join(root, "README.md"), "utf8");

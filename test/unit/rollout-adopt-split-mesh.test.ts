@@ -6,12 +6,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
-import type { Split } from "../../src/inputs/config.ts";
 import { LockstepRouter } from "../../src/mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "../../src/mesh/router.ts";
-import type { OriginalRoute } from "../../src/mesh/routes.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
 import { type EngineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+import type { OriginalRoute } from "../../src/rollout/model/routes.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
 import type { RolloutState } from "../../src/rollout/model/state.ts";
 import type { TrafficPort } from "../../src/rollout/ports.ts";
 import { NAMESPACE, seedRunbook } from "../mesh/fixtures.ts";

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { InputError, parseConfig } from "../../src/inputs/config.ts";
-import type { OriginalRoute } from "../../src/mesh/routes.ts";
 import { type EngineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+import type { OriginalRoute } from "../../src/rollout/model/routes.ts";
 import type { RolloutState } from "../../src/rollout/model/state.ts";
 import type { NextState, TrafficView } from "../../src/rollout/ports.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "../support/fake-ports.ts";
