@@ -316,7 +316,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * Reads the inputs from the runner and masks every secret (see input-secrets.ts) before anything
+ * Reads the inputs from the runner and masks every secret (see ./secrets.ts) before anything
  * else can log, then validates them all.
  */
 export function getConfig(): Config {

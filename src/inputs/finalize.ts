@@ -1,6 +1,6 @@
 /**
  * The finalization inputs (issue 14): what happens to the Deployments after a promotion. Pure, as
- * the other parsers in ./input-parsers.ts.
+ * the other parsers in ./parsers.ts.
  */
 import { FINALIZE_POLICIES } from "../constants.ts";
 import type { FinalizeConfig, FinalizePolicy } from "../rollout/model/settings.ts";

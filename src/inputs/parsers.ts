@@ -1,5 +1,5 @@
 /**
- * The pure parsers behind `parseConfig()` (src/inputs.ts): each reads one input's raw text and
+ * The pure parsers behind `parseConfig()` (src/inputs/config.ts): each reads one input's raw text and
  * either returns its typed value or reports, through `fail`, a message that names the value (never
  * a secret one) and what is allowed. No I/O and no logging here.
  */

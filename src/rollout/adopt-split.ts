@@ -56,7 +56,7 @@ export function allOnCanary(weights: readonly number[]): boolean {
 
 /**
  * The refusal when the canary already has 100 % everywhere. Each way out was checked to lead to a
- * rollout that starts (see test/rollout-adopt-split.test.ts): after the swap the new canary's
+ * rollout that starts (see test/unit/rollout-adopt-split.test.ts): after the swap the new canary's
  * weight is 0 on every route; after a rollback every route is 100 % stable.
  */
 export function allOnCanaryRefusal(found: SplitFound): string {

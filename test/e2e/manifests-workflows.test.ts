@@ -4,7 +4,7 @@
  * exactly what an end-to-end run uses; workflows with the least permissions, giving the action only
  * its inputs; the example workflows release every version with unchanged inputs, never hold a
  * rollback behind a release, and use current actions. (GitHub's parsers and actionlint check the
- * workflows and action.yml in workflows-validate.test.ts.)
+ * workflows and action.yml in test/unit/workflows-validate.test.ts.)
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -2,7 +2,7 @@
  * Conformance of the GitHub API emulator (test code) to what GitHub documents or is seen to answer,
  * for the answers the product's tests rely on: pagination, status codes, rate limits and
  * validation errors. Each test cites its source; none compares the emulator with itself. What the
- * product does with these answers is tested in report-github.test.ts and e2e-report.test.ts.
+ * product does with these answers is tested in test/e2e/report-github.test.ts and test/e2e/report.test.ts.
  * Raw `fetch`, so the answer is checked as GitHub sends it, not as Octokit reshapes it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
