@@ -3,7 +3,6 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
-import type { AnalysisSettings } from "./analysis/types.ts";
 import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
 import { errorMessage } from "./error-message.ts";
 import { maskKubeconfig } from "./inputs/config.ts";
@@ -23,12 +22,13 @@ import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
-import { type EngineOutcome, type EngineSettings, RolloutEngine } from "./rollout/engine.ts";
+import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { RolloutState } from "./rollout/model/state.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
+import { engineSettings } from "./settings.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
 import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
@@ -36,39 +36,6 @@ export interface ActionRun {
   outcome: EngineOutcome;
   report: ReportModel;
   markdown: string;
-}
-
-/** The analysis inputs, under their input names: built once here, handed down whole (engine, judge, evidence). */
-export function analysisSettings(config: Config): AnalysisSettings {
-  return {
-    maxErrorRate: config.maxErrorRate,
-    latencyThresholdMs: config.latencyThresholdMs,
-    maxRatioToStable: config.maxRatioToStable,
-    minRequests: config.minRequests,
-    falseRollbackBudget: config.falseRollbackBudget,
-    minStageDurationMs: config.minStageDurationMs,
-    maxStageDurationMs: config.maxStageDurationMs,
-  };
-}
-
-/** The engine's settings from the validated Config: the core never sees the Config itself. */
-export function engineSettings(config: Config): EngineSettings {
-  return {
-    command: config.command,
-    stages: config.stages,
-    pauseAfter: config.pauseAfter,
-    skipAnalysis: config.skipAnalysis,
-    analysis: analysisSettings(config),
-    intervalMs: config.intervalMs,
-    settleMs: config.settleMs,
-    onInconclusive: config.onInconclusive,
-    onUnreachable: config.onUnreachable,
-    onSplit: config.onSplit,
-    rollbackOnCancel: config.rollbackOnCancel,
-    rolloutId: config.rolloutId,
-    dryRun: config.dryRun,
-    finalize: config.finalize,
-  };
 }
 
 function selectorsFor(

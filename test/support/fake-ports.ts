@@ -4,7 +4,6 @@
  * their own error rates, counted as Prometheus would count them.
  */
 
-import { engineSettings } from "../../src/action.ts";
 import type { Observation } from "../../src/analysis/judge.ts";
 import type { VersionCounts } from "../../src/analysis/types.ts";
 import { parseConfig } from "../../src/inputs/config.ts";
@@ -14,6 +13,7 @@ import type { EngineSettings } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
 import type { RolloutState } from "../../src/rollout/model/state.ts";
 import type { MetricsPort, TrafficPort, TrafficView, UnmanagedRoute } from "../../src/rollout/ports.ts";
+import { engineSettings } from "../../src/settings.ts";
 import { binomial, seededRandom } from "./random.ts";
 
 export class InMemoryTraffic implements TrafficPort {
