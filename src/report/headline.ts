@@ -45,11 +45,11 @@ export function harmOf(verdict: Verdict): Harm | undefined {
   };
 }
 
-/** "42.9 %", "0.25 %", "5 %": three significant digits, as a person reads a rate. */
+/** "42.9 %", "0.25 %", "0.081 %", "5 %": the table's digits (./markdown.ts), without trailing zeros. */
 export function percent(fraction: number): string {
   const p = fraction * 100;
   if (p > 0 && p < 0.001) return "< 0.001 %";
-  return `${Number(p.toPrecision(3))} %`;
+  return `${Number(p.toFixed(p >= 10 ? 1 : p >= 0.1 ? 2 : 3))} %`;
 }
 
 const count = (n: number): string => n.toLocaleString("en-US");

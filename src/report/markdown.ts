@@ -108,7 +108,10 @@ export function renderMarkdown(model: ReportModel): string {
   if (model.finalization.length > 0)
     lines.push(
       "",
-      "**Finalization** (the stable Deployment gets the promoted version):",
+      // A rollout that did not promote only readied its canary: no "finalization" to speak of.
+      model.result === "promoted"
+        ? "**Finalization** (the stable Deployment gets the promoted version):"
+        : "**Deployments**:",
       "",
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );
