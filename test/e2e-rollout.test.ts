@@ -61,6 +61,10 @@ describe("rollout end to end", () => {
     const run = await runOnMesh(m, { inputs: fastInputs(m, { "latency-threshold": "500ms" }) });
     expect(run.outputs.result).toBe("rolled-back");
     expect(errorLines(run)[0]).toContain("slower than 500 ms");
+    // Its figures are the slow requests', against the latency limit (issue 25).
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at \d+ %: \d+ of \d+ canary requests were slower than 500 ms \([\d.]+ %\); stable \d+ of [\d,]+ \([\d.]+ %\); limit [\d.]+ %\. /,
+    );
     expect(canaryWeight(m)).toEqual([100]);
   });
 
