@@ -31,8 +31,8 @@ interface Run {
 async function rollout(
   behaviour: Omit<ServiceBehaviour, "requestsPerSecond"> & { requestsPerSecond?: number },
   extra: Partial<EngineSettings> = {},
-  /** Called at every stage end, to change the world between stages (Prometheus going away). */
-  onStageEnd?: (metrics: SimulatedMetrics, end: StageEnd) => void,
+  /** Called at every event, to change the world mid-rollout (Prometheus going away, a person's edit). */
+  onEvent?: (e: RolloutEvent, world: { metrics: SimulatedMetrics; traffic: InMemoryTraffic }) => void,
 ): Promise<Run> {
   const settings = defaultEngineSettings(extra);
   const clock = new VirtualClock();
@@ -42,7 +42,7 @@ async function rollout(
   const events = {
     emit(e: RolloutEvent) {
       log.emit(e);
-      if (e.type === "stage-end") onStageEnd?.(metrics, e);
+      onEvent?.(e, { metrics, traffic });
     },
   };
   await new RolloutEngine(
@@ -140,11 +140,21 @@ describe("the first line of each outcome's comment", () => {
   });
 
   it("metrics unreachable: the figures seen before Prometheus went away, then what happened", async () => {
-    const run = await rollout({ stableErrorRate: 0.001, canaryErrorRate: 0.001 }, {}, (metrics, end) => {
-      if (end.stage === 1) metrics.down = true;
+    const run = await rollout({ stableErrorRate: 0.001, canaryErrorRate: 0.001 }, {}, (e, { metrics }) => {
+      if (e.type === "stage-end" && e.stage === 1) metrics.down = true;
     });
     expect(run.events.some((e) => e.type === "stage-end" && e.decision === "unreachable")).toBe(true);
     expectFigures(run, /^Rolled back at 50 %: \d/);
     expect(run.first).toMatch(/metrics could not be read/);
+  });
+
+  it("stopped by a person's edit: the figures so far, then who changed what", async () => {
+    const run = await rollout({ stableErrorRate: 0.001, canaryErrorRate: 0.001 }, {}, (e, { traffic }) => {
+      // Someone sets the canary to 30 % by hand during stage 3 (50 %).
+      if (e.type === "weight" && e.stage === 2) traffic.weight = 30;
+    });
+    expect(run.events.some((e) => e.type === "stage-end" && e.decision === "halted")).toBe(true);
+    expectFigures(run, /^Stopped: \d/);
+    expect(run.first).toMatch(/\. Someone else changed the canary's weight from 50 % to 30 %/);
   });
 });

@@ -110,6 +110,8 @@ function plainWhy(harm: Harm, latencyThresholdMs: number | undefined, maxRatio: 
 }
 
 function outcome(model: ReportModel, decided: StageRow | undefined): string {
+  // A person's edit to the weights ended it: the reason that follows says who changed what.
+  if (decided?.decision === "halted") return "Stopped";
   if (model.result === "promoted") return "Promoted";
   if (model.result === "paused") return `Paused at ${model.weight} %`;
   return decided ? `Rolled back at ${decided.weight} %` : "Rolled back";
