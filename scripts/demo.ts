@@ -144,7 +144,7 @@ async function release(
   );
   const after = mesh.traffic.totals("v2");
   console.log(
-    `  users sent ${after.requests - before.requests} requests to the canary and got ${after.errors - before.errors} errors from it`,
+    `  the traffic simulator sent the canary ${after.requests - before.requests} requests and got ${after.errors - before.errors} errors (settle times and finalization included; the report counts the analysed windows)`,
   );
   printCluster(mesh, "the cluster after the run");
   await writeComment(mesh, r, run);
