@@ -87,7 +87,8 @@ class Reporters implements EventSink {
       core.debug(
         `${event.type} at ${event.weight} %: ${JSON.stringify(event.type === "analysis" ? event.verdict : event)}`,
       );
-    const line = progressLine(event, this.stages);
+    const headline = event.type === "finished" ? this.render().model.headline : undefined;
+    const line = progressLine(event, this.stages, headline);
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
     // The post step must know of a weight before it is written: a kill right after the write
     // leaves no chance to say so afterwards.
@@ -266,6 +267,8 @@ export async function runAction(
     runUrl: context.runUrl,
     prometheusUrl: config.prometheus?.url,
     queries,
+    maxErrorRate: config.maxErrorRate,
+    maxRatio: config.maxRatioToStable,
   };
   let reporters: Reporters | undefined;
   const render = () => {

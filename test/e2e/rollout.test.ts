@@ -41,7 +41,10 @@ describe("rollout end to end", () => {
     expect(run.exitCode).toBe(1);
     expect(run.outputs.result).toBe("rolled-back");
     expect(run.outputs["canary-weight"]).toBe("0");
-    expect(errorLines(run)[0]).toMatch(/^::error::Failed at 10 %: The canary's error rate is/);
+    // The error line leads with the outcome, the counts and rates, and the limit (issue 25).
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at 10 %: \d+ of \d+ canary requests failed \([\d.]+ %\); stable \d+ of [\d,]+ \([\d.]+ %\); limit 5 %\. /,
+    );
     // The routes are back to exactly what they were: one destination, stable.
     expect(canaryWeight(m)).toEqual([100]);
     const report = JSON.parse(run.outputs.report as string);
@@ -58,6 +61,10 @@ describe("rollout end to end", () => {
     const run = await runOnMesh(m, { inputs: fastInputs(m, { "latency-threshold": "500ms" }) });
     expect(run.outputs.result).toBe("rolled-back");
     expect(errorLines(run)[0]).toContain("slower than 500 ms");
+    // Its figures are the slow requests', against the latency limit (issue 25).
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at \d+ %: \d+ of \d+ canary requests were slower than 500 ms \([\d.]+ %\); stable \d+ of [\d,]+ \([\d.]+ %\); limit [\d.]+ %\. /,
+    );
     expect(canaryWeight(m)).toEqual([100]);
   });
 

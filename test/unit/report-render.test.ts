@@ -95,7 +95,7 @@ describe("the report renderer", () => {
     const model = buildReport(events, context);
     const markdown = renderMarkdown(model);
     expect(markdown).toContain("### ⏪ Rolled back: `shop/backend` canary at 0 %");
-    expect(markdown).toMatch(/\nFailed at 1 %: The canary's error rate is/);
+    expect(markdown).toMatch(/\nRolled back at 1 %: \d+ of \d+ canary requests failed/);
     const row = tableRows(markdown)[0] as string[];
     const end = events.find((e) => e.type === "stage-end") as Extract<RolloutEvent, { type: "stage-end" }>;
     expect(row[3]).toContain(`(${end.verdict?.canary?.errors}/${end.verdict?.canary?.requests})`);
