@@ -4,13 +4,12 @@
  * client, its counting, alignment and freshness rules) answered by an in-process Prometheus API
  * over the simulated pods' scrapes (bench/promql.ts).
  */
-
-import type { RolloutState } from "../src/mesh/state.ts";
 import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
 import { matcher, serviceMatchers } from "../src/metrics/istio-queries.ts";
 import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
 import type { Clock } from "../src/rollout/clock.ts";
 import type { RolloutEvent } from "../src/rollout/events.ts";
+import type { RolloutState } from "../src/rollout/model/state.ts";
 import type { EventSink, NextState, TrafficPort, TrafficView } from "../src/rollout/ports.ts";
 import { benchFetch, type SeriesIdentity } from "./promql.ts";
 import type { ServiceWorld } from "./world.ts";

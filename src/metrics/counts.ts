@@ -20,7 +20,7 @@
  * version's total is rounded to whole requests, so reads stay integers and the sum of the windows
  * is the count up to the last instant, exactly.
  */
-import type { VersionCounts } from "../analysis/judge.ts";
+import type { VersionCounts } from "../analysis/types.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
 
 /** Series values split the way the judge counts them. */
