@@ -11,11 +11,12 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Observation, VersionCounts } from "../src/analysis/judge.ts";
-import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
-import { matcher, serviceMatchers } from "../src/metrics/istio-queries.ts";
-import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
-import { PrometheusServer } from "./mesh/prometheus.ts";
+import type { Observation } from "../../src/analysis/judge.ts";
+import type { VersionCounts } from "../../src/analysis/types.ts";
+import { IstioPrometheusObserver } from "../../src/metrics/istio-observer.ts";
+import { matcher, serviceMatchers } from "../../src/metrics/istio-queries.ts";
+import { PrometheusClient } from "../../src/metrics/prometheus-client.ts";
+import { PrometheusServer } from "../mesh/prometheus.ts";
 
 const PER_POD_RPS = 50;
 const ERROR_SHARE = 0.1;

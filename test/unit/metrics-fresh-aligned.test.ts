@@ -9,10 +9,10 @@ import {
   type SeriesSamples,
   seriesSamples,
   startValues,
-} from "../src/metrics/counts.ts";
-import { freshnessProblems } from "../src/metrics/freshness.ts";
-import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
-import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
+} from "../../src/metrics/counts.ts";
+import { freshnessProblems } from "../../src/metrics/freshness.ts";
+import { IstioPrometheusObserver } from "../../src/metrics/istio-observer.ts";
+import { PrometheusClient } from "../../src/metrics/prometheus-client.ts";
 
 const S = 1000;
 
