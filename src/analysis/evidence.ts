@@ -80,8 +80,24 @@ export interface EvidenceSettings {
   harmLogE: number;
 }
 
-/** Alternatives of the absolute-harm mixture, as multiples of the limit. */
-const ABS_ALTERNATIVES = [1.5, 2, 3, 5, 10, 20] as const;
+/**
+ * Alternatives of the absolute-harm mixture, as multiples of the limit, with their prior weights
+ * (summing to 1). Alternatives close to the limit catch a canary just above it (1.2·L builds no
+ * evidence against a 1.5·L alternative: its likelihood favours L); the far ones catch a clear
+ * regression in a few dozen requests. Weight on the near ones costs the far ones little: ln(1/w)
+ * nats, a handful of requests for a canary at 5·L.
+ */
+export const ABS_ALTERNATIVES: ReadonlyArray<{ multiple: number; weight: number }> = [
+  { multiple: 1.1, weight: 0.15 },
+  { multiple: 1.2, weight: 0.2 },
+  { multiple: 1.35, weight: 0.15 },
+  { multiple: 1.5, weight: 0.1 },
+  { multiple: 2, weight: 0.1 },
+  { multiple: 3, weight: 0.1 },
+  { multiple: 5, weight: 0.08 },
+  { multiple: 10, weight: 0.06 },
+  { multiple: 20, weight: 0.06 },
+];
 /** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
 export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
 
@@ -139,13 +155,24 @@ function safetyAlternative(s: SignalEvidence, limit: number): number {
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
+/** log(Σ w·exp(x)) without overflow. */
+function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
+  const max = Math.max(...terms.map((t) => t.x));
+  if (!Number.isFinite(max)) return max;
+  return max + Math.log(terms.reduce((sum, t) => sum + t.w * Math.exp(t.x - max), 0));
+}
+
 /** Log e-value of the absolute-harm mixture on clean counts. */
 function absLogE(cleanN: number, cleanK: number, limit: number): number {
   if (cleanN <= 0) return 0;
-  return logMeanExp(
-    ABS_ALTERNATIVES.map((m) => m * limit)
-      .filter((p) => p < 1)
-      .map((p) => bernoulliLlr(cleanN, cleanK, limit, p)),
+  // Alternatives at or past a rate of 1 are impossible; their weight goes to the others.
+  const usable = ABS_ALTERNATIVES.filter((a) => a.multiple * limit < 1);
+  const total = usable.reduce((sum, a) => sum + a.weight, 0);
+  return logWeightedSumExp(
+    usable.map((a) => ({
+      x: bernoulliLlr(cleanN, cleanK, limit, a.multiple * limit),
+      w: a.weight / total,
+    })),
   );
 }
 
