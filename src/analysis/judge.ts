@@ -129,7 +129,8 @@ export interface Verdict {
     | "no-canary-traffic"
     | "no-series"
     | "max-duration"
-    | "near-limit";
+    | "near-limit"
+    | "above-limit";
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalReport[];
@@ -376,6 +377,19 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
       decision: "inconclusive",
       rule: "near-limit",
       reason: `Not shown within the limit in ${nearLimit.n} canary requests, enough to show a canary at half the limit: its ${what(nearLimit.signal, settings)} is ${pct(nearLimit.canaryRate)} against the ${pct(nearLimit.limit)} limit`,
+    };
+  }
+  // However little traffic: a canary whose own counts favour "above the limit" over "at the limit"
+  // (the limit's mixture e-value at least 1, a Bayes factor) is not promoted without proof. At
+  // 1 req/s this stops a 3 % canary that a 10-minute stage could not convict, and leaves a healthy
+  // one alone (its counts favour the limit or below).
+  const aboveLimit = list.find((a) => a.n > 0 && a.absLogE >= 0 && !(a.safeLogE >= proofLevel));
+  if (aboveLimit) {
+    return {
+      ...base,
+      decision: "inconclusive",
+      rule: "above-limit",
+      reason: `Not shown within the limit, and the canary's own counts point above it: its ${what(aboveLimit.signal, settings)} is ${pct(aboveLimit.canaryRate)} (${aboveLimit.k} of ${aboveLimit.n}) against the ${pct(aboveLimit.limit)} limit (the evidence for "above the limit" is ${evidence(aboveLimit.absLogE)}, short of 1/α)`,
     };
   }
   const reason = !enough
