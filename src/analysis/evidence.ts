@@ -176,6 +176,66 @@ function absLogE(cleanN: number, cleanK: number, limit: number): number {
   );
 }
 
+/** The signal with its streak above the limit ended: forgiven if the limit's test rejected on it. */
+function endStreak(s: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
+  const forgive = s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE;
+  return {
+    ...s,
+    ...(forgive
+      ? {
+          cleanN: s.cleanN - s.streakN,
+          cleanK: s.cleanK - s.streakK,
+          safe: s.safe - s.streakSafe,
+          forgiven: s.forgiven + 1,
+        }
+      : {}),
+    streakN: 0,
+    streakK: 0,
+    streakSafe: 0,
+    aboveWindows: 0,
+    aboveMs: 0,
+  };
+}
+
+/**
+ * After a step back from 100 %, the first window in which stable serves beside the canary again
+ * settles the streak that caused it (per signal): stable within the limit while the canary is still
+ * above it confirms the streak as the canary's own (its windows stay in the evidence); anything else
+ * (stable above the limit too: an incident everything shares; or the canary back below it)
+ * forgives it: taken out, as if not served, and the canary is judged afresh beside stable. Which it
+ * is only ever decides after the limit's test or the streak's own rejected, and forgiving only
+ * lowers the chance of a rollback, so the false-rollback promise stands.
+ */
+export function settleStreak(evidence: Evidence, window: WindowCounts, settings: EvidenceSettings): Evidence {
+  const settle = (
+    s: SignalEvidence,
+    limit: number,
+    canaryK: number | undefined,
+    stableK: number | undefined,
+  ): SignalEvidence => {
+    const above = (n: number, k: number | undefined) => k !== undefined && n * limit >= 1 && k > n * limit;
+    const stableN = window.stable?.requests ?? 0;
+    const own = stableN * limit >= 1 && !above(stableN, stableK) && above(window.canary.requests, canaryK);
+    return own
+      ? { ...s, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
+      : endStreak(s, limit, settings);
+  };
+  return {
+    ...evidence,
+    errors: settle(evidence.errors, settings.maxErrorRate, window.canary.errors, window.stable?.errors),
+    ...(evidence.latency
+      ? {
+          latency: settle(
+            evidence.latency,
+            settings.maxSlowFraction,
+            window.canary.slow,
+            window.stable?.slow,
+          ),
+        }
+      : {}),
+  };
+}
+
 function addToSignal(
   s: SignalEvidence,
   canaryN: number,
@@ -194,18 +254,12 @@ function addToSignal(
   const below = canaryK / canaryN <= limit && canaryN * limit >= 1;
   if (stableServed || below) {
     // A blip forgiven: with no stable traffic to compare, the limit's test rejected on a streak
-    // that did not last. Its windows are taken out of the limit's and the safety proof's evidence,
-    // as if they had not been served. This only ever happens after that test rejected, which for a
-    // canary within the limit has probability at most α, so the promises stand (see docs/analysis.md).
-    if (!stableServed && s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE) {
-      next.cleanN -= s.streakN;
-      next.cleanK -= s.streakK;
-      next.safe -= s.streakSafe;
-      next.forgiven += 1;
-    }
-    next.streakN = 0;
-    next.streakK = 0;
-    next.streakSafe = 0;
+    // that did not last, or the rollout stepped back from 100 % so that stable serves beside the
+    // canary again and judges it (stable served in this window). The streak's windows are taken
+    // out of the limit's and the safety proof's evidence, as if they had not been served. This only
+    // ever happens after that test rejected, which for a canary within the limit has probability at
+    // most α, so the promises stand (see docs/analysis.md).
+    Object.assign(next, endStreak(s, limit, settings));
   }
   const stableRate = stableServed ? stable.k / stable.n : undefined;
   const clean = stableRate === undefined || stableRate <= limit;
@@ -300,6 +354,12 @@ export interface SignalAssessment {
   k: number;
   aboveWindows: number;
   aboveMs: number;
+  /**
+   * Log e-value of the limit's mixture on the current streak alone (the latest windows with no
+   * stable traffic that did not show the canary below the limit): what a step back from 100 % acts
+   * on. It decides no rollback, so it needs no share of α.
+   */
+  streakLogE: number;
 }
 
 export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
@@ -320,6 +380,7 @@ export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limi
     k: s.k,
     aboveWindows: s.aboveWindows,
     aboveMs: s.aboveMs,
+    streakLogE: absLogE(s.streakN, s.streakK, limit),
   };
 }
 

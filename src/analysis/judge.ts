@@ -83,6 +83,17 @@ export interface CheckInput {
   stableServed: boolean;
   /** Reads so far in this stage, this one included. */
   check?: number;
+  /**
+   * Stable's rate in the latest window was above the limit over enough requests to mean it (an
+   * incident everything shares): a stage below the last does not move on in it.
+   */
+  stableAboveLimit?: boolean;
+  /**
+   * With no stable traffic (weight 100): the weight to step back to when the limit's test rejects,
+   * so that stable serves beside the canary and tells a canary gone bad from an incident everything
+   * shares. Undefined: no step back is left, and the harm must persist instead.
+   */
+  stepBackTo?: number;
 }
 
 /** One signal's numbers, for people and for the report. */
@@ -130,7 +141,9 @@ export interface Verdict {
     | "no-series"
     | "max-duration"
     | "near-limit"
-    | "above-limit";
+    | "above-limit"
+    | "step-back"
+    | "stable-above-limit";
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalReport[];
@@ -244,6 +257,18 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
   const base = { canary, stable, signals, split };
   const reject = Math.log(1 / alpha);
 
+  // With no stable traffic to compare, a streak above the limit that is strong on its own steps
+  // back at once (before the harm tests, and before the streak has to persist): the step back
+  // rolls nothing back, so it needs no share of α, and stable then judges the canary.
+  const streak = list.find((a) => a.streakLogE >= reject || a.absLogE >= reject);
+  if (!input.stableServed && input.stepBackTo !== undefined && streak && !atMax) {
+    return {
+      ...base,
+      decision: "continue",
+      rule: "step-back",
+      reason: `The canary's ${what(streak.signal, settings)} is above the limit in the latest windows (${pct(streak.canaryRate)} over the rollout), with no stable traffic to compare: stepping back to ${input.stepBackTo} % so that stable serves beside it and shows whether everything is failing (an incident) or the canary alone`,
+    };
+  }
   // Harm needs no minimum: the e-value holds whenever it is reached, and a bad canary must go.
   // Partial data adds no window, so it can never convict on its own.
   for (const a of list) {
@@ -314,6 +339,14 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
         rule: "min-duration",
         reason: `No harm shown so far (${secs})`,
       };
+    if (input.stableAboveLimit && !atMax) {
+      return {
+        ...base,
+        decision: "continue",
+        rule: "stable-above-limit",
+        reason: `Holding at ${weight} %: stable's own rate is above the limit right now (an incident everything shares); the canary's weight is not raised in it`,
+      };
+    }
     const suspect = list.find((a) => Math.max(a.absLogE, a.relLogE) >= SUSPICION_LOG_E);
     if (suspect && !atMax) {
       return {

@@ -3,7 +3,7 @@
  * window to the canary's evidence, ask the judge, and watch that nobody else changed the weights.
  * Returns how the stage ended; the engine acts on it.
  */
-import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
+import { addWindow, type Evidence, type EvidenceSettings, settleStreak } from "../analysis/evidence.ts";
 import {
   type JudgeSettings,
   judgeCheck,
@@ -23,12 +23,17 @@ import type {
   TrafficView,
   UnmanagedRoute,
 } from "./ports.ts";
-import { describeEdit, weightsOtherThan } from "./transitions.ts";
+import { describeEdit, PersonEditError, weightsOtherThan } from "./transitions.ts";
 
 /** A split this far outside chance means traffic is not going where the weights say. */
 const SPLIT_Z_ALARM = 5;
 /** Metrics failing for this many intervals, counted from the last good read, is an outage. */
 const UNREACHABLE_INTERVALS = 3;
+/**
+ * Step-backs from 100 % in one stage: each costs a minute or more, and a canary that fails only at
+ * 100 % would otherwise go up and down for ever. After them, harm at 100 % must persist instead.
+ */
+export const MAX_STEP_BACKS = 2;
 
 export interface StageAnalysisPorts {
   metrics: MetricsPort;
@@ -52,6 +57,12 @@ export interface StageAnalysisInput {
   settleMs: number;
   judge: JudgeSettings;
   evidenceSettings: EvidenceSettings;
+  /**
+   * At 100 %: the weight to step back to when the canary crosses the limit with no stable to compare
+   * (the stage before), and the write that moves the weights (it throws PersonEditError on a
+   * person's edit). Absent: no step back (a single stage, or a stage below 100).
+   */
+  stepBack?: { to: number; write: (weight: number, evidence: Evidence, why: string) => Promise<void> };
 }
 
 export interface StageAnalysis {
@@ -61,6 +72,8 @@ export interface StageAnalysis {
   evidence: Evidence;
   /** For `halted`: the weights found. */
   found?: TrafficView;
+  /** The weight on the routes when the stage ended (below the stage's after a step back). */
+  weight: number;
 }
 
 /**
@@ -118,7 +131,23 @@ export async function analyseStage(
   input: StageAnalysisInput,
 ): Promise<StageAnalysis> {
   const { metrics, traffic, clock, signal } = ports;
-  const { weight, index, intervalMs } = input;
+  const { index, intervalMs } = input;
+  /** The weight on the routes: the stage's, or the one stepped back to. */
+  let weight = input.weight;
+  /** When the weight last changed: stage time counts from here (it restarts after a step back). */
+  let changedAt = input.changedAt;
+  let stepBacks = 0;
+  /** Stepped back below the stage's weight: judged as a stage below the last until it goes back up. */
+  let steppedBack = false;
+  /**
+   * After a step back, windows read before settle-time are not evidence: their canary requests
+   * were served at 100 % (the samples lag), with no stable requests at the same moments.
+   */
+  let absorbUntil = 0;
+  /** The streak that caused a step back, until stable's first window beside the canary settles it. */
+  let streakToSettle = false;
+  /** The canary's requests in the latest window: how much stable would serve after a step back. */
+  let lastCanaryWindow = 0;
   const slow = input.evidence.latency !== undefined;
   let evidence = input.evidence;
   let mark = input.mark;
@@ -148,14 +177,14 @@ export async function analyseStage(
     await clock.sleep(wait, signal);
     const issuedAt = clock.now().getTime();
     check += 1;
-    const elapsedMs = issuedAt - input.changedAt;
+    const elapsedMs = issuedAt - changedAt;
 
     const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
       if (signal?.aborted) throw error;
       return undefined; // a failed read is retried at the next interval; it says nothing of the canary
     });
     if (found && weightsOtherThan(found, [weight]))
-      return { decision: "halted", reason: describeEdit(found, weight), evidence, found };
+      return { decision: "halted", reason: describeEdit(found, weight), evidence, found, weight };
 
     let verdict: Verdict;
     if (!mark) {
@@ -170,7 +199,7 @@ export async function analyseStage(
         verdict = judgeCheck(
           {
             weight,
-            final: input.final,
+            final: input.final && !steppedBack,
             elapsedMs,
             observation: { ok: false, problem, message },
             evidence,
@@ -182,6 +211,7 @@ export async function analyseStage(
     } else {
       const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
       let stableServed = false;
+      let stableAboveLimit = false;
       if (observation.ok && observation.partial.length === 0) {
         // At 100 % stable serves nothing: what a read still counts for it was served before the
         // weight change, not at the same moments as the canary's requests, so it is no comparison.
@@ -193,17 +223,48 @@ export async function analyseStage(
           delete window.stable?.slow;
         }
         lastRead = issuedAt;
+        lastCanaryWindow = window.canary.requests;
         stableServed = (stable?.requests ?? 0) > 0;
-        evidence = addWindow(evidence, window, input.evidenceSettings);
+        stableAboveLimit = aboveLimit(stable, input.evidenceSettings.maxErrorRate);
+        if (issuedAt >= absorbUntil) {
+          if (streakToSettle && stableServed) {
+            evidence = settleStreak(evidence, window, input.evidenceSettings);
+            streakToSettle = false;
+          }
+          evidence = addWindow(evidence, window, input.evidenceSettings);
+        }
         seen = {
           canary: highest(observation.canary, seen.canary),
           stable: highest(observation.stable, seen.stable),
         };
       }
-      verdict = judgeCheck(
-        { weight, final: input.final, elapsedMs, observation, evidence, stableServed, check },
-        input.judge,
-      );
+      const canStep =
+        input.stepBack &&
+        weight === 100 &&
+        stepBacks < MAX_STEP_BACKS &&
+        stableCouldTell(lastCanaryWindow, input.stepBack.to, input.evidenceSettings);
+      verdict =
+        issuedAt < absorbUntil
+          ? {
+              decision: "continue",
+              rule: "waiting",
+              reason: `Stepped back to ${weight} %: judging beside stable from settle-time on`,
+              signals: [],
+            }
+          : judgeCheck(
+              {
+                weight,
+                final: input.final && !steppedBack,
+                elapsedMs,
+                observation,
+                evidence,
+                stableServed,
+                check,
+                stableAboveLimit,
+                ...(canStep ? { stepBackTo: input.stepBack?.to } : {}),
+              },
+              input.judge,
+            );
     }
     await ports.events.emit({
       type: "analysis",
@@ -226,6 +287,7 @@ export async function analyseStage(
           decision: "unreachable",
           reason: `${verdict.reason} (failing for ${Math.round(downMs / 1000)} s)`,
           evidence,
+          weight,
         };
       }
     } else {
@@ -254,7 +316,47 @@ export async function analyseStage(
         message: shareWarning(split, weight, unmanaged),
       });
     }
+    // A step back, or back up after one: the weight changes and the stage's time starts again.
+    const move: number | undefined =
+      verdict.rule === "step-back" && input.stepBack
+        ? input.stepBack.to
+        : steppedBack && verdict.decision === "pass"
+          ? input.weight
+          : undefined;
+    if (move !== undefined && input.stepBack) {
+      try {
+        await input.stepBack.write(move, evidence, verdict.reason);
+      } catch (error) {
+        if (error instanceof PersonEditError)
+          return { decision: "halted", reason: error.message, evidence, found: error.view, weight };
+        throw error;
+      }
+      if (move < weight) stepBacks += 1;
+      streakToSettle = move < weight;
+      steppedBack = move < input.weight;
+      weight = move;
+      changedAt = clock.now().getTime();
+      absorbUntil = steppedBack ? changedAt + input.settleMs : 0;
+      check = 0;
+      splitFrom = undefined;
+      continue;
+    }
     if (verdict.decision !== "continue")
-      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence };
+      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence, weight };
   }
+}
+
+/**
+ * Whether stable, at the weight a step back goes to, would serve enough requests in one window to
+ * show itself above or below the limit (one bad request expected at the limit). At lower traffic
+ * a step back tells nothing in time, and harm at 100 % must persist instead.
+ */
+function stableCouldTell(canaryWindow: number, to: number, settings: EvidenceSettings): boolean {
+  const limit = Math.min(settings.maxErrorRate, settings.maxSlowFraction);
+  return canaryWindow * (1 - to / 100) * limit >= 1;
+}
+
+/** A window in which stable's own rate was above the limit, over enough requests to mean it. */
+function aboveLimit(stable: VersionCounts | undefined, limit: number): boolean {
+  return stable !== undefined && stable.requests * limit >= 1 && stable.errors > stable.requests * limit;
 }

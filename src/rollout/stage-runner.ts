@@ -169,9 +169,24 @@ export class StageRunner {
               settleMs: c.s.settleMs,
               judge: judgeSettings(c),
               evidenceSettings: evidenceSettings(judgeSettings(c)),
+              ...(final && weight === 100 && index > 0
+                ? {
+                    stepBack: {
+                      to: state.stages[index - 1] as number,
+                      write: async (to: number, now: Evidence, why: string) => {
+                        state = await this.step(state, index, weightNow, to, why, {
+                          stageResults: [...results],
+                          evidence: now,
+                        });
+                        weightNow = to;
+                      },
+                    },
+                  }
+                : {}),
             },
           );
           ({ verdict, decision, reason, evidence } = analysis);
+          weightNow = analysis.weight;
         } else {
           await clock.sleep(c.s.minStageDurationMs, signal);
           decision = "skipped";
@@ -193,7 +208,7 @@ export class StageRunner {
         ...(verdict?.canary ? { canary: verdict.canary } : {}),
         ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
-      const end = ending(decision, verdict?.rule, weight, reason, c.s);
+      const end = ending(decision, verdict?.rule, weightNow, reason, c.s);
       const stageEnd = () =>
         c.emit({
           type: "stage-end",
@@ -207,7 +222,7 @@ export class StageRunner {
         });
 
       if (end) {
-        const outcome = await this.end(end, state, weight, saved());
+        const outcome = await this.end(end, state, weightNow, saved());
         await stageEnd();
         return c.finish(outcome);
       }
@@ -277,6 +292,57 @@ export class StageRunner {
       failed: false,
       state,
     });
+  }
+
+  /**
+   * A step back from 100 % within the last stage (so that stable serves beside the canary again), or
+   * back up after it: the same guarded write as a stage's, recorded with why.
+   */
+  private async step(
+    state: RolloutState,
+    index: number,
+    from: number,
+    to: number,
+    why: string,
+    saved: Partial<RolloutState>,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    const { clock, signal } = c.ports;
+    const event = to < from ? "stepped-back" : "stepped-up";
+    const message =
+      to < from
+        ? `Stepped back from ${from} % to ${to} %: ${why}`
+        : `Back to ${to} % after the step back: ${why}`;
+    await c.emit({ type: "warning", at: c.now(), message });
+    await c.emit({ type: "moving", at: c.now(), rolloutId: state.rolloutId, stage: index, weight: to });
+    const written = await c.ports.traffic.write(
+      to,
+      guarded(
+        {
+          holder: c.holder,
+          now: () => clock.now(),
+          rolloutId: state.rolloutId,
+          expectWeight: from,
+          targetWeight: to,
+        },
+        (previous) =>
+          c.after(
+            previous && previous.rolloutId === state.rolloutId ? previous : state,
+            {
+              weight: to,
+              stageIndex: index,
+              status: "progressing",
+              lease: { holder: c.holder, expiresAt: c.leaseUntil() },
+              ...saved,
+            },
+            event,
+            message,
+          ),
+      ),
+      signal,
+    );
+    await c.emit({ type: "weight", at: c.now(), stage: index, weight: to });
+    return written;
   }
 
   /** Carries out an ending: the traffic change first, then the outcome to report. */
