@@ -46,6 +46,8 @@ export interface StageAnalysisPorts {
 export interface StageAnalysisInput {
   index: number;
   weight: number;
+  /** Further weights the routes may show (an adopted split whose routes differ): none is an edit. */
+  allowed?: readonly number[];
   final: boolean;
   /** When the weight was written: counting and stage time start here. */
   changedAt: number;
@@ -183,7 +185,7 @@ export async function analyseStage(
       if (signal?.aborted) throw error;
       return undefined; // a failed read is retried at the next interval; it says nothing of the canary
     });
-    if (found && weightsOtherThan(found, [weight]))
+    if (found && weightsOtherThan(found, [weight, ...(input.allowed ?? [])]))
       return { decision: "halted", reason: describeEdit(found, weight), evidence, found, weight };
 
     let verdict: Verdict;
@@ -297,7 +299,8 @@ export async function analyseStage(
 
     if (found) unmanaged = found.unmanaged;
     let split: ReturnType<typeof splitCheck>;
-    if (splitFrom)
+    // Routes at different weights (an adopted split) have no one share to expect.
+    if (splitFrom && !input.allowed?.some((w) => w !== weight))
       split = splitCheck(weight, delta(seen.canary, splitFrom.canary), delta(seen.stable, splitFrom.stable));
     else if (elapsedMs >= input.settleMs && mark) splitFrom = seen;
     if (

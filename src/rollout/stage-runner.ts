@@ -14,6 +14,7 @@ import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
+import { recordAdopted, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
@@ -92,6 +93,13 @@ export class StageRunner {
       });
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
+    // An adopted split is judged at the weights found, beside stable, before any write raises it.
+    if (analysing && found.length > 0) {
+      const judged = await this.judgeAdopted(state, from, current, found, evidence);
+      if ("result" in judged) return judged;
+      ({ state, evidence } = judged);
+      results.push(judged.stageResult);
+    }
 
     for (let index = from; index < state.stages.length; index++) {
       const weight = state.stages[index] as number;
@@ -174,10 +182,13 @@ export class StageRunner {
                     stepBack: {
                       to: state.stages[index - 1] as number,
                       write: async (to: number, now: Evidence, why: string) => {
-                        state = await this.step(state, index, weightNow, to, why, {
-                          stageResults: [...results],
-                          evidence: now,
-                        });
+                        state = await stepWrite(
+                          c,
+                          state,
+                          index,
+                          { from: weightNow, to, why },
+                          { stageResults: [...results], evidence: now },
+                        );
                         weightNow = to;
                       },
                     },
@@ -295,54 +306,82 @@ export class StageRunner {
   }
 
   /**
-   * A step back from 100 % within the last stage (so that stable serves beside the canary again), or
-   * back up after it: the same guarded write as a stage's, recorded with why.
+   * An adopted split, judged at its current weights as a stage below the last (stable serves beside
+   * the canary): a canary failing there is rolled back (a write to 0, never one that raises it);
+   * one that passes goes on to the next stage with this evidence.
    */
-  private async step(
-    state: RolloutState,
-    index: number,
+  private async judgeAdopted(
+    initial: RolloutState,
     from: number,
-    to: number,
-    why: string,
-    saved: Partial<RolloutState>,
-  ): Promise<RolloutState> {
+    weight: number,
+    found: readonly number[],
+    evidence: Evidence,
+  ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
     const { c } = this;
-    const { clock, signal } = c.ports;
-    const event = to < from ? "stepped-back" : "stepped-up";
-    const message =
-      to < from
-        ? `Stepped back from ${from} % to ${to} %: ${why}`
-        : `Back to ${to} % after the step back: ${why}`;
-    await c.emit({ type: "warning", at: c.now(), message });
-    await c.emit({ type: "moving", at: c.now(), rolloutId: state.rolloutId, stage: index, weight: to });
-    const written = await c.ports.traffic.write(
-      to,
-      guarded(
+    const { traffic, metrics, clock, signal } = c.ports;
+    if (!metrics) throw new Error("judging an adopted split needs the metrics port");
+    let state = initial;
+    try {
+      state = await recordAdopted(c, initial, weight, found);
+    } catch (error) {
+      if (error instanceof PersonEditError) return this.halted(state, weight, error.message);
+      throw error;
+    }
+    const mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
+    const index = Math.max(0, from - 1);
+    const changedAt = clock.now().getTime();
+    let analysis: Awaited<ReturnType<typeof analyseStage>>;
+    try {
+      analysis = await analyseStage(
+        { metrics, traffic, clock, events: c.ports.events, signal },
         {
-          holder: c.holder,
-          now: () => clock.now(),
-          rolloutId: state.rolloutId,
-          expectWeight: from,
-          targetWeight: to,
+          index,
+          weight,
+          allowed: found,
+          final: false,
+          changedAt,
+          mark,
+          evidence,
+          intervalMs: c.s.intervalMs,
+          settleMs: 0,
+          judge: judgeSettings(c),
+          evidenceSettings: evidenceSettings(judgeSettings(c)),
         },
-        (previous) =>
-          c.after(
-            previous && previous.rolloutId === state.rolloutId ? previous : state,
-            {
-              weight: to,
-              stageIndex: index,
-              status: "progressing",
-              lease: { holder: c.holder, expiresAt: c.leaseUntil() },
-              ...saved,
-            },
-            event,
-            message,
-          ),
-      ),
-      signal,
-    );
-    await c.emit({ type: "weight", at: c.now(), stage: index, weight: to });
-    return written;
+      );
+    } catch (error) {
+      if (!this.aborted) throw error;
+      return this.cancelled(
+        state,
+        weight,
+        `The job was cancelled while the adopted split (${weight} %) was judged`,
+      );
+    }
+    const { verdict, decision, reason } = analysis;
+    const durationMs = clock.now().getTime() - changedAt;
+    // Reported as the stage before the next one, at the weight it was judged at.
+    const stageResult: StageResult = {
+      stage: index,
+      weight,
+      decision,
+      reason,
+      at: c.now(),
+      durationMs,
+      ...(verdict?.canary ? { canary: verdict.canary } : {}),
+      ...(verdict?.stable ? { stable: verdict.stable } : {}),
+    };
+    const stageEnd = () =>
+      c.emit({ type: "stage-end", at: c.now(), stage: index, weight, durationMs, verdict, decision, reason });
+    const end = ending(decision, verdict?.rule, weight, reason, c.s);
+    if (end) {
+      const outcome = await this.end(end, state, weight, {
+        evidence: analysis.evidence,
+        stageResults: [stageResult],
+      });
+      await stageEnd();
+      return c.finish(outcome);
+    }
+    await stageEnd();
+    return { state, evidence: analysis.evidence, stageResult };
   }
 
   /** Carries out an ending: the traffic change first, then the outcome to report. */
