@@ -395,6 +395,26 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
     Number.isFinite(slowest.needed) && rate > 0
       ? `about ${slowest.needed} more canary requests (${Math.ceil(slowest.needed / rate / 60)} min at the observed ${rate.toFixed(rate < 10 ? 1 : 0)} req/s)`
       : "more requests than the canary's observed rate allows";
+  const refused = notPromotable(list, settings);
+  if (refused) return { ...base, decision: "inconclusive", ...refused };
+  const reason = !enough
+    ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
+    : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
+  return { ...base, decision: "inconclusive", rule: "max-duration", reason };
+}
+
+/** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
+const NEAR_LIMIT = 0.9;
+
+/**
+ * At max-stage-duration without proof or harm: the rule that keeps `on-inconclusive: promote` from
+ * promoting this canary, if one applies.
+ */
+function notPromotable(
+  list: readonly SignalAssessment[],
+  settings: JudgeSettings,
+): { rule: "near-limit" | "above-limit"; reason: string } | undefined {
+  const proofLevel = Math.log(1 / settings.beta);
   // Enough requests to prove a canary at half the limit safe, no proof, and a rate within 10 % of
   // the limit or above it: not too little traffic, but a canary at the limit the user set as the
   // rate that must trigger a rollback.
@@ -404,35 +424,23 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
       a.n >= requestsToProveHalfLimit(a.limit, settings.beta) &&
       a.canaryRate >= NEAR_LIMIT * a.limit,
   );
-  if (nearLimit) {
+  if (nearLimit)
     return {
-      ...base,
-      decision: "inconclusive",
       rule: "near-limit",
       reason: `Not shown within the limit in ${nearLimit.n} canary requests, enough to show a canary at half the limit: its ${what(nearLimit.signal, settings)} is ${pct(nearLimit.canaryRate)} against the ${pct(nearLimit.limit)} limit`,
     };
-  }
   // However little traffic: a canary whose own counts favour "above the limit" over "at the limit"
   // (the limit's mixture e-value at least 1, a Bayes factor) is not promoted without proof. At
   // 1 req/s this stops a 3 % canary that a 10-minute stage could not convict, and leaves a healthy
   // one alone (its counts favour the limit or below).
   const aboveLimit = list.find((a) => a.n > 0 && a.absLogE >= 0 && !(a.safeLogE >= proofLevel));
-  if (aboveLimit) {
+  if (aboveLimit)
     return {
-      ...base,
-      decision: "inconclusive",
       rule: "above-limit",
       reason: `Not shown within the limit, and the canary's own counts point above it: its ${what(aboveLimit.signal, settings)} is ${pct(aboveLimit.canaryRate)} (${aboveLimit.k} of ${aboveLimit.n}) against the ${pct(aboveLimit.limit)} limit (the evidence for "above the limit" is ${evidence(aboveLimit.absLogE)}, short of 1/α)`,
     };
-  }
-  const reason = !enough
-    ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
-    : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
-  return { ...base, decision: "inconclusive", rule: "max-duration", reason };
+  return undefined;
 }
-
-/** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
-const NEAR_LIMIT = 0.9;
 
 /**
  * Is the canary's share of requests what its weight predicts? A z-score of the observed share

@@ -3,7 +3,7 @@
  * window to the canary's evidence, ask the judge, and watch that nobody else changed the weights.
  * Returns how the stage ended; the engine acts on it.
  */
-import { addWindow, type Evidence, type EvidenceSettings, settleStreak } from "../analysis/evidence.ts";
+import type { Evidence, EvidenceSettings } from "../analysis/evidence.ts";
 import {
   type JudgeSettings,
   judgeCheck,
@@ -23,17 +23,13 @@ import type {
   TrafficView,
   UnmanagedRoute,
 } from "./ports.ts";
+import { StepBack, type StepBackOption } from "./step-back.ts";
 import { describeEdit, PersonEditError, weightsOtherThan } from "./transitions.ts";
 
 /** A split this far outside chance means traffic is not going where the weights say. */
 const SPLIT_Z_ALARM = 5;
 /** Metrics failing for this many intervals, counted from the last good read, is an outage. */
 const UNREACHABLE_INTERVALS = 3;
-/**
- * Step-backs from 100 % in one stage: each costs a minute or more, and a canary that fails only at
- * 100 % would otherwise go up and down for ever. After them, harm at 100 % must persist instead.
- */
-export const MAX_STEP_BACKS = 2;
 
 export interface StageAnalysisPorts {
   metrics: MetricsPort;
@@ -64,7 +60,7 @@ export interface StageAnalysisInput {
    * (the stage before), and the write that moves the weights (it throws PersonEditError on a
    * person's edit). Absent: no step back (a single stage, or a stage below 100).
    */
-  stepBack?: { to: number; write: (weight: number, evidence: Evidence, why: string) => Promise<void> };
+  stepBack?: StepBackOption;
 }
 
 export interface StageAnalysis {
@@ -134,22 +130,7 @@ export async function analyseStage(
 ): Promise<StageAnalysis> {
   const { metrics, traffic, clock, signal } = ports;
   const { index, intervalMs } = input;
-  /** The weight on the routes: the stage's, or the one stepped back to. */
-  let weight = input.weight;
-  /** When the weight last changed: stage time counts from here (it restarts after a step back). */
-  let changedAt = input.changedAt;
-  let stepBacks = 0;
-  /** Stepped back below the stage's weight: judged as a stage below the last until it goes back up. */
-  let steppedBack = false;
-  /**
-   * After a step back, windows read before settle-time are not evidence: their canary requests
-   * were served at 100 % (the samples lag), with no stable requests at the same moments.
-   */
-  let absorbUntil = 0;
-  /** The streak that caused a step back, until stable's first window beside the canary settles it. */
-  let streakToSettle = false;
-  /** The canary's requests in the latest window: how much stable would serve after a step back. */
-  let lastCanaryWindow = 0;
+  const at = new StepBack(input, input.evidenceSettings, input.stepBack);
   const slow = input.evidence.latency !== undefined;
   let evidence = input.evidence;
   let mark = input.mark;
@@ -179,7 +160,8 @@ export async function analyseStage(
     await clock.sleep(wait, signal);
     const issuedAt = clock.now().getTime();
     check += 1;
-    const elapsedMs = issuedAt - changedAt;
+    const { weight } = at;
+    const elapsedMs = issuedAt - at.changedAt;
 
     const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
       if (signal?.aborted) throw error;
@@ -201,7 +183,7 @@ export async function analyseStage(
         verdict = judgeCheck(
           {
             weight,
-            final: input.final && !steppedBack,
+            final: input.final && !at.below,
             elapsedMs,
             observation: { ok: false, problem, message },
             evidence,
@@ -225,48 +207,36 @@ export async function analyseStage(
           delete window.stable?.slow;
         }
         lastRead = issuedAt;
-        lastCanaryWindow = window.canary.requests;
         stableServed = (stable?.requests ?? 0) > 0;
         stableAboveLimit = aboveLimit(stable, input.evidenceSettings.maxErrorRate);
-        if (issuedAt >= absorbUntil) {
-          if (streakToSettle && stableServed) {
-            evidence = settleStreak(evidence, window, input.evidenceSettings);
-            streakToSettle = false;
-          }
-          evidence = addWindow(evidence, window, input.evidenceSettings);
-        }
+        evidence = at.add(evidence, window, issuedAt);
         seen = {
           canary: highest(observation.canary, seen.canary),
           stable: highest(observation.stable, seen.stable),
         };
       }
-      const canStep =
-        input.stepBack &&
-        weight === 100 &&
-        stepBacks < MAX_STEP_BACKS &&
-        stableCouldTell(lastCanaryWindow, input.stepBack.to, input.evidenceSettings);
-      verdict =
-        issuedAt < absorbUntil
-          ? {
-              decision: "continue",
-              rule: "waiting",
-              reason: `Stepped back to ${weight} %: judging beside stable from settle-time on`,
-              signals: [],
-            }
-          : judgeCheck(
-              {
-                weight,
-                final: input.final && !steppedBack,
-                elapsedMs,
-                observation,
-                evidence,
-                stableServed,
-                check,
-                stableAboveLimit,
-                ...(canStep ? { stepBackTo: input.stepBack?.to } : {}),
-              },
-              input.judge,
-            );
+      const stepBackTo = at.offer();
+      verdict = !at.judges(issuedAt)
+        ? {
+            decision: "continue",
+            rule: "waiting",
+            reason: `Stepped back to ${weight} %: judging beside stable from settle-time on`,
+            signals: [],
+          }
+        : judgeCheck(
+            {
+              weight,
+              final: input.final && !at.below,
+              elapsedMs,
+              observation,
+              evidence,
+              stableServed,
+              check,
+              stableAboveLimit,
+              ...(stepBackTo !== undefined ? { stepBackTo } : {}),
+            },
+            input.judge,
+          );
     }
     await ports.events.emit({
       type: "analysis",
@@ -320,26 +290,15 @@ export async function analyseStage(
       });
     }
     // A step back, or back up after one: the weight changes and the stage's time starts again.
-    const move: number | undefined =
-      verdict.rule === "step-back" && input.stepBack
-        ? input.stepBack.to
-        : steppedBack && verdict.decision === "pass"
-          ? input.weight
-          : undefined;
-    if (move !== undefined && input.stepBack) {
+    const move = at.moveFor(verdict);
+    if (move !== undefined) {
       try {
-        await input.stepBack.write(move, evidence, verdict.reason);
+        await at.move(move, evidence, verdict.reason, clock.now().getTime());
       } catch (error) {
         if (error instanceof PersonEditError)
           return { decision: "halted", reason: error.message, evidence, found: error.view, weight };
         throw error;
       }
-      if (move < weight) stepBacks += 1;
-      streakToSettle = move < weight;
-      steppedBack = move < input.weight;
-      weight = move;
-      changedAt = clock.now().getTime();
-      absorbUntil = steppedBack ? changedAt + input.settleMs : 0;
       check = 0;
       splitFrom = undefined;
       continue;
@@ -347,16 +306,6 @@ export async function analyseStage(
     if (verdict.decision !== "continue")
       return { verdict, decision: verdict.decision, reason: verdict.reason, evidence, weight };
   }
-}
-
-/**
- * Whether stable, at the weight a step back goes to, would serve enough requests in one window to
- * show itself above or below the limit (one bad request expected at the limit). At lower traffic
- * a step back tells nothing in time, and harm at 100 % must persist instead.
- */
-function stableCouldTell(canaryWindow: number, to: number, settings: EvidenceSettings): boolean {
-  const limit = Math.min(settings.maxErrorRate, settings.maxSlowFraction);
-  return canaryWindow * (1 - to / 100) * limit >= 1;
 }
 
 /** A window in which stable's own rate was above the limit, over enough requests to mean it. */

@@ -3,8 +3,12 @@
  * and back up again (the last stage's analysis asks for them), and the record that takes an
  * adopted split over, without moving it, while it is judged at its current weights.
  */
-import type { RolloutState } from "../mesh/state.ts";
+import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
+import { evidenceSettings, type JudgeSettings } from "../analysis/judge.ts";
+import type { RolloutState, StageResult } from "../mesh/state.ts";
+import { abortable } from "./abortable.ts";
 import type { EngineContext } from "./context.ts";
+import { analyseStage, type StageAnalysis } from "./stage-analysis.ts";
 import { guarded } from "./transitions.ts";
 
 /**
@@ -61,7 +65,7 @@ export async function stepWrite(
  * Takes an adopted split over (this run's rollout and lease on the VirtualService) and moves no
  * route: it is judged at the weights found before anything raises it.
  */
-export async function recordAdopted(
+async function recordAdopted(
   c: EngineContext,
   state: RolloutState,
   weight: number,
@@ -90,4 +94,68 @@ export async function recordAdopted(
     ),
     signal,
   );
+}
+
+/**
+ * An adopted split, taken over and judged at its current weights as a stage below the last (stable
+ * serves beside the canary; routes at different weights are all accepted as found). Reported as
+ * the stage before the next one, at the weight it was judged at. The caller acts on the verdict
+ * (a failing canary is rolled back: a write to 0, never one that raises it) and then sends
+ * `stageEnd`. Throws PersonEditError on a person's edit, and what a cancelled analysis throws.
+ */
+export async function judgeAdoptedSplit(
+  c: EngineContext,
+  initial: RolloutState,
+  split: {
+    from: number;
+    weight: number;
+    found: readonly number[];
+    evidence?: Evidence;
+    judge: JudgeSettings;
+  },
+): Promise<{
+  state: RolloutState;
+  analysis: StageAnalysis;
+  stageResult: StageResult;
+  stageEnd: () => Promise<void>;
+}> {
+  const { traffic, metrics, clock, signal } = c.ports;
+  if (!metrics) throw new Error("judging an adopted split needs the metrics port");
+  const { from, weight, found } = split;
+  const state = await recordAdopted(c, initial, weight, found);
+  const mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
+  const index = Math.max(0, from - 1);
+  const changedAt = clock.now().getTime();
+  const { judge } = split;
+  const analysis = await analyseStage(
+    { metrics, traffic, clock, events: c.ports.events, signal },
+    {
+      index,
+      weight,
+      allowed: found,
+      final: false,
+      changedAt,
+      mark,
+      evidence: split.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined),
+      intervalMs: c.s.intervalMs,
+      settleMs: 0,
+      judge,
+      evidenceSettings: evidenceSettings(judge),
+    },
+  );
+  const { verdict, decision, reason } = analysis;
+  const durationMs = clock.now().getTime() - changedAt;
+  const stageResult: StageResult = {
+    stage: index,
+    weight,
+    decision,
+    reason,
+    at: c.now(),
+    durationMs,
+    ...(verdict?.canary ? { canary: verdict.canary } : {}),
+    ...(verdict?.stable ? { stable: verdict.stable } : {}),
+  };
+  const stageEnd = () =>
+    c.emit({ type: "stage-end", at: c.now(), stage: index, weight, durationMs, verdict, decision, reason });
+  return { state, analysis, stageResult, stageEnd };
 }

@@ -14,7 +14,7 @@ import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
-import { recordAdopted, stepWrite } from "./stage-moves.ts";
+import { judgeAdoptedSplit, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
@@ -318,65 +318,26 @@ export class StageRunner {
     evidence: Evidence,
   ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
     const { c } = this;
-    const { traffic, metrics, clock, signal } = c.ports;
-    if (!metrics) throw new Error("judging an adopted split needs the metrics port");
-    let state = initial;
+    let judged: Awaited<ReturnType<typeof judgeAdoptedSplit>>;
     try {
-      state = await recordAdopted(c, initial, weight, found);
-    } catch (error) {
-      if (error instanceof PersonEditError) return this.halted(state, weight, error.message);
-      throw error;
-    }
-    const mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
-    const index = Math.max(0, from - 1);
-    const changedAt = clock.now().getTime();
-    let analysis: Awaited<ReturnType<typeof analyseStage>>;
-    try {
-      analysis = await analyseStage(
-        { metrics, traffic, clock, events: c.ports.events, signal },
-        {
-          index,
-          weight,
-          allowed: found,
-          final: false,
-          changedAt,
-          mark,
-          evidence,
-          intervalMs: c.s.intervalMs,
-          settleMs: 0,
-          judge: judgeSettings(c),
-          evidenceSettings: evidenceSettings(judgeSettings(c)),
-        },
-      );
-    } catch (error) {
-      if (!this.aborted) throw error;
-      return this.cancelled(
-        state,
+      judged = await judgeAdoptedSplit(c, initial, {
+        from,
         weight,
-        `The job was cancelled while the adopted split (${weight} %) was judged`,
-      );
-    }
-    const { verdict, decision, reason } = analysis;
-    const durationMs = clock.now().getTime() - changedAt;
-    // Reported as the stage before the next one, at the weight it was judged at.
-    const stageResult: StageResult = {
-      stage: index,
-      weight,
-      decision,
-      reason,
-      at: c.now(),
-      durationMs,
-      ...(verdict?.canary ? { canary: verdict.canary } : {}),
-      ...(verdict?.stable ? { stable: verdict.stable } : {}),
-    };
-    const stageEnd = () =>
-      c.emit({ type: "stage-end", at: c.now(), stage: index, weight, durationMs, verdict, decision, reason });
-    const end = ending(decision, verdict?.rule, weight, reason, c.s);
-    if (end) {
-      const outcome = await this.end(end, state, weight, {
-        evidence: analysis.evidence,
-        stageResults: [stageResult],
+        found,
+        evidence,
+        judge: judgeSettings(c),
       });
+    } catch (error) {
+      if (error instanceof PersonEditError) return this.halted(initial, weight, error.message);
+      if (!this.aborted) throw error;
+      const why = `The job was cancelled while the adopted split (${weight} %) was judged`;
+      return this.cancelled(initial, weight, why);
+    }
+    const { state, analysis, stageResult, stageEnd } = judged;
+    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, c.s);
+    if (end) {
+      const saved = { evidence: analysis.evidence, stageResults: [stageResult] };
+      const outcome = await this.end(end, state, weight, saved);
       await stageEnd();
       return c.finish(outcome);
     }
