@@ -4,10 +4,11 @@
  * adopted split over, without moving it, while it is judged at its current weights.
  */
 import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
-import { evidenceSettings, type JudgeSettings } from "../analysis/judge.ts";
-import type { RolloutState, StageResult } from "../mesh/state.ts";
+import { evidenceSettings } from "../analysis/judge.ts";
+import type { JudgeSettings } from "../analysis/types.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext } from "./context.ts";
+import type { RolloutState, StageResult } from "./model/state.ts";
 import { analyseStage, type StageAnalysis } from "./stage-analysis.ts";
 import { guarded } from "./transitions.ts";
 
@@ -136,7 +137,7 @@ export async function judgeAdoptedSplit(
       final: false,
       changedAt,
       mark,
-      evidence: split.evidence ?? emptyEvidence(c.s.latencyThresholdMs !== undefined),
+      evidence: split.evidence ?? emptyEvidence(c.s.analysis.latencyThresholdMs !== undefined),
       intervalMs: c.s.intervalMs,
       settleMs: 0,
       judge,

@@ -5,14 +5,9 @@
  * incident) or the canary alone; when that judgement passes, they go back up. This keeps the
  * weight on the routes and when it changed, which windows are evidence, and the streak to settle.
  */
-import {
-  addWindow,
-  type Evidence,
-  type EvidenceSettings,
-  settleStreak,
-  type WindowCounts,
-} from "../analysis/evidence.ts";
+import { addWindow, type Evidence, settleStreak, type WindowCounts } from "../analysis/evidence.ts";
 import type { Verdict } from "../analysis/judge.ts";
+import type { EvidenceSettings } from "../analysis/types.ts";
 
 /**
  * Step-backs in one stage: each costs a minute or more, and a canary that fails only at 100 %
