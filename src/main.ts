@@ -75,7 +75,7 @@ export async function runPost(): Promise<void> {
   const inFlight = getInFlight();
   const lastMove = inFlight ?? getLastMove();
   if (!lastMove) {
-    core.info("The main step never moved traffic: nothing to clean up");
+    core.info("The main step moved no traffic: the post step has nothing of this job's to undo");
     return;
   }
   try {

@@ -93,7 +93,7 @@ export class RolloutEngine {
   ): Promise<EngineOutcome | undefined> {
     const view = await this.c.ports.traffic.read();
     const state = view.state;
-    if (state?.status === "finalizing" && state.rolloutId === rolloutId) {
+    if (!ended && state?.status === "finalizing" && state.rolloutId === rolloutId) {
       // Every stage passed: the canary keeps the traffic whatever the stable's state.
       return this.c.finish({
         result: "unchanged",
