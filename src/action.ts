@@ -341,8 +341,8 @@ export async function runCleanup(
   const several = config.virtualServices.length > 1;
   const reason = (left: string) =>
     inFlight
-      ? `The job stopped during stage ${lastMove.stage + 1} (${lastMove.weight} % canary), cancelled or crashed; the post step restored 100 % stable${several ? ` (${left} to the canary)` : ""}`
-      : `The main step ended rollout ${lastMove.rolloutId}, but ${left} to the canary still (its rollback was refused until the main step ended); the post step restored 100 % stable`;
+      ? `The job stopped during stage ${lastMove.stage + 1} (${lastMove.weight} % canary), cancelled or crashed; the post step restored 100 % stable${several ? `; left on the canary: ${left}` : ""}`
+      : `The main step ended rollout ${lastMove.rolloutId} with a rollback, but ${left} had not taken it (refused until the main step ended); the post step restored 100 % stable`;
   const outcome = await engine.abandon(lastMove.rolloutId, reason, [lastMove.weight], !inFlight);
   if (!outcome) return { note: leftAsItIs(await traffic.read()) };
   const github = createGitHubReporter(config, {

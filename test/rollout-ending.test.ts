@@ -87,7 +87,7 @@ describe("several VirtualServices: what the post step finishes and a person's ro
       part("backend", [0], { rolloutId: "r1", status: "rolled-back", weight: 0 }),
       part("gateway", [10], { rolloutId: "r1", status: "progressing", weight: 10 }),
     );
-    expect(leftBehind(view, "r1", [10])).toBe("VirtualService shop/gateway 10 %");
+    expect(leftBehind(view, "r1", [10])).toBe("VirtualService shop/gateway (10 % canary)");
     // Another rollout's, or a finished one: nothing of this job's to finish.
     expect(leftBehind(view, "r2", [10])).toBeUndefined();
     const done = lockstep(
@@ -110,7 +110,7 @@ describe("several VirtualServices: what the post step finishes and a person's ro
     expect(leftBehind(one, "r1", [10])).toBeUndefined();
     expect(
       leftBehind(part("backend", [10], { rolloutId: "r1", status: "progressing", weight: 10 }), "r1", [10]),
-    ).toBe("VirtualService shop/backend 10 %");
+    ).toBe("VirtualService shop/backend (10 % canary)");
   });
 
   it("a person's rollback of some but not all of them is named, with who wrote it", () => {

@@ -137,7 +137,7 @@ export function leftBehind(
   return left
     .map(
       (p) =>
-        `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name} ${p.weights.join(", ")} %`,
+        `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name} (${p.weights.join(", ")} % canary)`,
     )
     .join(", ");
 }

@@ -274,6 +274,43 @@ function personEditsWhile(onSplit: "continue" | "restart", person: Destinations)
     });
 }
 
+/**
+ * Both VirtualServices paused at 10 % (pause-after), then `command: rollback` while the gateway's
+ * refuses writes for `outageMs` (an admission webhook): it must be retried, not reported as failed.
+ */
+function requestedRollbackRefused(outageMs: number): () => Promise<Measured> {
+  return () =>
+    withMesh(HEALTHY, async (mesh) => {
+      seedGateway(mesh);
+      const first = await runTimed(mesh, { inputs: { "virtual-service": BOTH, "pause-after": "10" } });
+      const paused = shares(mesh);
+      mesh.kube.faultPlan.deny({ ms: outageMs, resource: "virtualservices", name: GATEWAY });
+      const rollback = await runTimed(mesh, {
+        inputs: { "virtual-service": BOTH, command: "rollback" },
+        runId: "2002",
+      });
+      const refusedAt = firstRefusal(mesh, "400");
+      const outageEnd = refusedAt === undefined ? undefined : refusedAt + outageMs;
+      const gatewayStable = refusedAt === undefined ? undefined : stableAt(mesh, GATEWAY_VS, refusedAt);
+      const lag =
+        outageEnd !== undefined && gatewayStable !== undefined ? gatewayStable - outageEnd : undefined;
+      const ok =
+        first.outputs.result === "paused" &&
+        lag !== undefined &&
+        lag <= 5_000 &&
+        shareOf(vsOf(mesh, MESH_VS)) === 0 &&
+        rollback.outputs.result === "rolled-back" &&
+        rollback.exitCode === 0;
+      return {
+        ok,
+        measured:
+          `paused: ${paused}; 400 for ${outageMs / 1000} s; gateway VS 100 % stable ${seconds(outageEnd, gatewayStable)} after the outage ended; ` +
+          `final ${shares(mesh)}; result ${rollback.outputs.result ?? "none"}, exit ${rollback.exitCode}` +
+          (ok ? "" : `; says: ${errors(rollback).slice(0, 160) || "nothing"}`),
+      };
+    });
+}
+
 const withoutInFlight = (saved: Record<string, string>) => {
   const { [StateKey.rolloutInFlight]: _, ...rest } = saved;
   return rest;
@@ -333,5 +370,12 @@ export const lockstepCases: FaultCase[] = [
     title: "a person sets 60/40 while the action restarts a split (on-split: restart)",
     must: "0 edits undone: no route write after the edit; the step fails saying so",
     run: personEditsWhile("restart", split(60, 40)),
+  },
+  {
+    id: "12i",
+    title:
+      "two VirtualServices paused at 10 %; `command: rollback` while the gateway's refuses writes for 10 s",
+    must: "both 100 % stable, the refusing one within 5 s of the outage's end; result rolled-back, exit 0",
+    run: requestedRollbackRefused(10_000),
   },
 ];
