@@ -311,6 +311,49 @@ function requestedRollbackRefused(outageMs: number): () => Promise<Measured> {
     });
 }
 
+/**
+ * A failing canary at 10 %; for `windowMs` from the rollback on, a controller (a GitOps tool's
+ * self-heal) puts the gateway's VirtualService back at 90/10 as soon as anything reads it after a
+ * write: the rollback's read-back sees its weights undone. Main must keep trying until it stops.
+ */
+function revertedFor(windowMs: number): () => Promise<Measured> {
+  return () =>
+    withMesh(FAILING, async (mesh) => {
+      seedGateway(mesh);
+      let writes = 0;
+      let until: number | undefined;
+      let reverts = 0;
+      mesh.kube.faultPlan.onRequest((info) => {
+        if (info.resource !== "virtualservices" || info.name !== GATEWAY) return;
+        if (info.verb === "patch" && ++writes === 2) until = info.at + windowMs;
+        if (until === undefined || info.at > until || info.verb !== "get") return;
+        if (shareOf(vsOf(mesh, GATEWAY_VS)) !== 0) return;
+        reverts += 1;
+        mesh.kube.editOutOfBand("virtualservices", GATEWAY_NS, GATEWAY, (vs) => {
+          const http = (vs.spec as { http: Array<{ route: Destinations }> }).http;
+          (http[0] as { route: Destinations }).route = split(90, 10);
+          vs.metadata.managedFields = [{ manager: "argocd-controller", time: new Date().toISOString() }];
+        });
+      });
+      const run = await runTimed(mesh, { inputs: { "virtual-service": BOTH } });
+      const stable = until === undefined ? undefined : stableAt(mesh, GATEWAY_VS, until);
+      const lag = until !== undefined && stable !== undefined ? stable - until : undefined;
+      const ok =
+        reverts > 0 &&
+        lag !== undefined &&
+        lag <= 5_000 &&
+        shareOf(vsOf(mesh, MESH_VS)) === 0 &&
+        run.outputs.result === "rolled-back";
+      return {
+        ok,
+        measured:
+          `the gateway's rollback undone ${reverts} time(s) in ${windowMs / 1000} s; 100 % stable ${seconds(until, stable)} after the controller stopped; ` +
+          `final ${shares(mesh)}; result ${run.outputs.result ?? "none"}, exit ${run.exitCode}` +
+          (ok ? "" : `; says: ${errors(run).slice(0, 160) || "nothing"}`),
+      };
+    });
+}
+
 const withoutInFlight = (saved: Record<string, string>) => {
   const { [StateKey.rolloutInFlight]: _, ...rest } = saved;
   return rest;
@@ -377,5 +420,11 @@ export const lockstepCases: FaultCase[] = [
       "two VirtualServices paused at 10 %; `command: rollback` while the gateway's refuses writes for 10 s",
     must: "both 100 % stable, the refusing one within 5 s of the outage's end; result rolled-back, exit 0",
     run: requestedRollbackRefused(10_000),
+  },
+  {
+    id: "12j",
+    title: "two VirtualServices; a controller undoes the gateway's rollback for 10 s (self-heal to 90/10)",
+    must: "main keeps trying: both 100 % stable, the gateway's within 5 s of the controller stopping; result rolled-back",
+    run: revertedFor(10_000),
   },
 ];
