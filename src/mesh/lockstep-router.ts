@@ -132,7 +132,9 @@ export class LockstepRouter implements TrafficPort {
     const first = failed[0] as { i: number; error: unknown };
     if (failed.length === 1 && results.length === 1) throw first.error;
     const done = this.routers.filter((_, i) => !failed.some((f) => f.i === i)).map((r) => r.where);
-    const message = `${failed.map((f) => `${this.routers[f.i]?.where}: ${errorMessage(f.error)}`).join("; ")}${done.length > 0 ? `. Rolled back: ${done.join(", ")}` : ""}`;
+    const seconds = Math.round(((this.o.now ?? Date.now)() - started) / 1000);
+    const tried = results.length > 1 ? ` (tried for ${seconds} s)` : "";
+    const message = `${failed.map((f) => `${this.routers[f.i]?.where}: ${errorMessage(f.error)}`).join("; ")}${tried}${done.length > 0 ? `. Rolled back: ${done.join(", ")}` : ""}`;
     const cause = first.error instanceof MeshError ? first.error : undefined;
     throw new MeshError(message, cause?.status, cause?.reason, cause?.server);
   }
