@@ -53,7 +53,12 @@ function router(token?: string, onRetry?: (message: string) => void): LockstepRo
   const api = meshApi(kube, { token });
   // Virtual time for the lockstep rollback's retries: a minute of budget, no real waiting.
   let now = 0;
-  const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+  const clock = {
+    now: () => now,
+    sleep: async (ms: number) => {
+      now += ms;
+    },
+  };
   const target = targetOf(SUBSETS);
   return new LockstepRouter(
     [
