@@ -15,10 +15,10 @@
 import { ROLLBACK_RETRY_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
 import { type RetryOptions, retry } from "../retry.ts";
+import type { RolloutState } from "../rollout/model/state.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { VirtualServiceRouter } from "./router.ts";
-import type { RolloutState } from "./state.ts";
 
 export interface LockstepOptions {
   /** How long a rollback keeps trying each VirtualService that has not taken it, from its start. */

@@ -5,9 +5,9 @@
  */
 
 import { errorMessage } from "../error-message.ts";
-import type { RolloutState } from "../mesh/state.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { rolledBackByHand } from "./ending.ts";
+import type { RolloutState } from "./model/state.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 export class TrafficWrites {
