@@ -9,6 +9,7 @@ import type { JudgeSettings } from "../analysis/types.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext } from "./context.ts";
 import type { RolloutState, StageResult } from "./model/state.ts";
+import type { TrafficView } from "./ports.ts";
 import { analyseStage, type StageAnalysis } from "./stage-analysis.ts";
 import { guarded } from "./transitions.ts";
 
@@ -70,10 +71,10 @@ async function recordAdopted(
   c: EngineContext,
   state: RolloutState,
   weight: number,
-  found: readonly number[],
+  found: TrafficView,
 ): Promise<RolloutState> {
   const { clock, signal } = c.ports;
-  const reason = `Judging the adopted split at its current weights (${found.join(", ")} %) beside stable before raising it`;
+  const reason = `Judging the adopted split at its current weights (${found.weights.join(", ")} %) beside stable before raising it`;
   return c.ports.traffic.record(
     guarded(
       {
@@ -81,7 +82,8 @@ async function recordAdopted(
         now: () => clock.now(),
         rolloutId: state.rolloutId,
         expectWeight: weight,
-        alsoFound: found,
+        // Each route must still carry the weight found on it: a person's split made meanwhile wins.
+        found,
       },
       (previous, view) =>
         c.after(
@@ -110,7 +112,7 @@ export async function judgeAdoptedSplit(
   split: {
     from: number;
     weight: number;
-    found: readonly number[];
+    found: TrafficView;
     evidence?: Evidence;
     judge: JudgeSettings;
   },
@@ -133,7 +135,7 @@ export async function judgeAdoptedSplit(
     {
       index,
       weight,
-      allowed: found,
+      allowed: found.weights,
       final: false,
       changedAt,
       mark,

@@ -93,7 +93,7 @@ export class StageRunner {
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
     // An adopted split is judged at the weights found, beside stable, before any write raises it.
-    if (analysing && found.length > 0) {
+    if (analysing && found) {
       const judged = await this.judgeAdopted(state, from, current, found, evidence);
       if ("result" in judged) return judged;
       ({ state, evidence } = judged);
@@ -313,7 +313,7 @@ export class StageRunner {
     initial: RolloutState,
     from: number,
     weight: number,
-    found: readonly number[],
+    found: TrafficView,
     evidence: Evidence,
   ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
     const { c } = this;
