@@ -37,8 +37,11 @@ export interface StageAnalysisPorts {
 export interface StageAnalysisInput {
   index: number;
   weight: number;
-  /** Further weights the routes may show (an adopted split whose routes differ): none is an edit. */
-  allowed?: readonly number[];
+  /**
+   * An adopted split's weights, route by route as found: each route must keep its own (a person's
+   * split made meanwhile wins). Unset: every route at `weight`.
+   */
+  foundWeights?: readonly number[];
   final: boolean;
   /** When the weight was written: counting and stage time start here. */
   changedAt: number;
@@ -162,7 +165,7 @@ export async function analyseStage(
       if (signal?.aborted) throw error;
       return undefined; // a failed read is retried at the next interval; it says nothing of the canary
     });
-    if (found && weightsOtherThan(found, [weight, ...(input.allowed ?? [])]))
+    if (found && edited(found, weight, input.foundWeights))
       return { decision: "halted", reason: describeEdit(found, weight), evidence, found, weight };
 
     let verdict: Verdict;
@@ -265,7 +268,7 @@ export async function analyseStage(
     if (found) unmanaged = found.unmanaged;
     let split: ReturnType<typeof splitCheck>;
     // Routes at different weights (an adopted split) have no one share to expect.
-    if (splitFrom && !input.allowed?.some((w) => w !== weight))
+    if (splitFrom && !input.foundWeights?.some((w) => w !== weight))
       split = splitCheck(weight, delta(seen.canary, splitFrom.canary), delta(seen.stable, splitFrom.stable));
     else if (elapsedMs >= input.settleMs && mark) splitFrom = seen;
     if (
@@ -301,6 +304,12 @@ export async function analyseStage(
     if (verdict.decision !== "continue")
       return { verdict, decision: verdict.decision, reason: verdict.reason, evidence, weight };
   }
+}
+
+/** Someone else's edit: a route at another weight than this run's, or than the one found on it. */
+function edited(view: TrafficView, weight: number, foundWeights: readonly number[] | undefined): boolean {
+  if (!foundWeights) return weightsOtherThan(view, [weight]);
+  return view.weights.length !== foundWeights.length || view.weights.some((w, i) => w !== foundWeights[i]);
 }
 
 /** A window in which stable's own rate was above the limit, over enough requests to mean it. */

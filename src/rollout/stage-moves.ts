@@ -101,7 +101,7 @@ async function recordAdopted(
 
 /**
  * An adopted split, taken over and judged at its current weights as a stage below the last (stable
- * serves beside the canary; routes at different weights are all accepted as found). Reported as
+ * serves beside the canary; each route must keep the weight found on it). Reported as
  * the stage before the next one, at the weight it was judged at. The caller acts on the verdict
  * (a failing canary is rolled back: a write to 0, never one that raises it) and then sends
  * `stageEnd`. Throws PersonEditError on a person's edit, and what a cancelled analysis throws.
@@ -135,7 +135,7 @@ export async function judgeAdoptedSplit(
     {
       index,
       weight,
-      allowed: found.weights,
+      foundWeights: found.weights,
       final: false,
       changedAt,
       mark,

@@ -185,6 +185,41 @@ describe("an adopted split is judged before it is raised (issue 21)", () => {
   }
 });
 
+/** A person swaps two routes' weights after the action took the split over (at its second read). */
+class SwappedWhileJudged extends SplitTraffic {
+  private reads = 0;
+  override async read(): Promise<TrafficView> {
+    this.reads += 1;
+    if (this.reads === 2) this.routes = [...this.routes].reverse();
+    return super.read();
+  }
+}
+
+describe("a person's edit while the adopted split is judged wins", () => {
+  it("two routes' weights swapped (the same weights, on other routes) stop the action, even from a failing canary: the person's split stays", async () => {
+    const traffic = new SwappedWhileJudged([20, 40]);
+    const clock = new VirtualClock();
+    const metrics = new SimulatedMetrics(clock, traffic, {
+      requestsPerSecond: 100,
+      stableErrorRate: 0.005,
+      canaryErrorRate: 0.05,
+      seed: 9,
+    });
+    const engine = new RolloutEngine(
+      defaultEngineSettings(),
+      { holder: "run-1", commit: "abc1234def", newRolloutId: "abc1234-run-1" },
+      { traffic, metrics, clock, events: new EventLog() },
+      "VirtualService shop/backend",
+    );
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "paused", failed: true });
+    expect(outcome.reason).toMatch(/someone else changed the canary's weight/);
+    expect(traffic.routes).toEqual([40, 20]);
+    // The record that took the split over, then only the record of the stop: no weight written.
+    expect(traffic.writes.map((w) => w.weight)).toEqual([20, 20]);
+  });
+});
+
 describe("on-split: restart", () => {
   it("first moves every route back to 100 % stable, recorded with the reason, then runs from stage 1", async () => {
     const traffic = new SplitTraffic([20, 40]);
