@@ -199,12 +199,16 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
         canary: `${base},${matcher("destination_version", "v2")}`,
         stable: `${base},${matcher("destination_version", "v1")}`,
       });
-      // The first answer takes longer than the query's timeout (2/3 of the interval), then they are quick.
+      // The first answer takes longer than the query's timeout (2/3 of the interval), then they are
+      // quick: the proxy fixes each request's delay when it arrives.
       proxy.delayMs = 1_000;
-      setTimeout(() => {
-        proxy.delayMs = 0;
-      }, 300);
+      const quickAfterFirst = vi
+        .waitFor(() => expect(proxy.requests.length).toBeGreaterThan(0), { timeout: 10_000, interval: 5 })
+        .then(() => {
+          proxy.delayMs = 0;
+        });
       await observer.checkReady();
+      await quickAfterFirst;
       expect(proxy.requests.length).toBeGreaterThan(1);
       proxy.delayMs = 1_000;
       await expect(observer.checkReady()).rejects.toThrow(/no answer from .* within 400 ms/);
