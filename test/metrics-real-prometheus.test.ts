@@ -81,6 +81,15 @@ async function scrapes(traffic: TrafficSimulator, count: number): Promise<void> 
   });
 }
 
+/** Waits until a Prometheus holds the canary's request counter. */
+async function hasCanarySeries(client: PrometheusClient): Promise<void> {
+  await vi.waitFor(
+    async () =>
+      expect((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series).not.toEqual([]),
+    { timeout: 20_000, interval: 100 },
+  );
+}
+
 /** Sends a batch with the timer paused and waits until one Prometheus has stored it. */
 async function serveAndScrape(traffic: TrafficSimulator, requests: number): Promise<void> {
   traffic.send(requests);
@@ -181,8 +190,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     // without them at the start would make every series look new).
     for (const replica of replicas) {
       const client = new PrometheusClient({ url: replica.url });
-      while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-        await sleep(100);
+      await hasCanarySeries(client);
     }
     await scrapes(mesh.traffic, 4);
     const obs = observer(proxy.url, THRESHOLD_MS);
@@ -246,8 +254,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const mesh = await meshAt5050({ seed: 3 });
     const old = await prometheus(mesh.traffic, 0.5, "a");
     const client = new PrometheusClient({ url: old.url });
-    while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-      await sleep(100);
+    await hasCanarySeries(client);
     // The old replica holds a history (four scrapes, 2 s) before the fresh one starts.
     await scrapes(mesh.traffic, 4);
     const fresh = await prometheus(mesh.traffic, 0.5, "b");
@@ -257,8 +264,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const before = mesh.traffic.totals("v2");
     const start = await obs.start(new Date());
     const freshClient = new PrometheusClient({ url: fresh.url });
-    while ((await freshClient.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-      await sleep(100);
+    await hasCanarySeries(freshClient);
     await scrapes(mesh.traffic, 4);
     const observation = countsOf(await obs.observeSince(start, new Date()));
     const exact = since(before, mesh.traffic.totals("v2"), false);
