@@ -9,9 +9,10 @@ import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
-import { runningContainerStatuses } from "../workloads/rollout-status.ts";
+import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-service.ts";
+import { runningContainerStatuses } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
-import type { DestinationRule, ObjectMeta, PodSummary, ServiceEntry, VirtualService } from "./types.ts";
+import type { DestinationRule, PodSummary, ServiceEntry } from "./types.ts";
 
 /** Equality-based label selector text, `app=backend,version=v2`, as the API and kubectl take it. */
 export const labelSelector = (labels: Record<string, string>): string =>

@@ -2,10 +2,11 @@
  * The report, built from the engine's events: pure, so the PR comment, the job summary and the
  * `report` output all say the same thing.
  */
-import type { VersionCounts } from "../analysis/judge.ts";
+import type { VersionCounts } from "../analysis/types.ts";
 import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import type { Result } from "../rollout/result.ts";
+import { type Harm, type HeadlineSettings, harmOf, headline } from "./headline.ts";
 
 /** A version's error rate over its counts; undefined without requests. */
 export const errorRate = (c?: { requests: number; errors: number }): number | undefined =>
@@ -29,12 +30,14 @@ export interface StageRow {
   llr?: number;
   rejectAt?: number;
   latency?: { canarySlow: number; stableSlow?: number };
+  /** What made the stage fail, for the headline's plain why. */
+  harm?: Harm;
 }
 
 /** Where a person continues or aborts a paused rollout (the "what next" line). */
 const PROMOTE_WORKFLOW = "the promote workflow (workflow_dispatch)";
 
-export interface ReportContext {
+export interface ReportContext extends HeadlineSettings {
   namespace: string;
   virtualService: string;
   latencyThresholdMs?: number;
@@ -54,7 +57,10 @@ export interface ReportModel {
   stagesPlanned: number[];
   stages: StageRow[];
   result?: Result;
+  /** The engine's reason for the outcome, as it said it. */
   reason?: string;
+  /** The sentence that leads the report: the outcome, the counts and rates, the limit (./headline.ts). */
+  headline?: string;
   failed: boolean;
   weight: number;
   warnings: string[];
@@ -152,6 +158,8 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
           }
           if (verdict.canary?.slow !== undefined)
             r.latency = { canarySlow: verdict.canary.slow, stableSlow: verdict.stable?.slow };
+          const harm = harmOf(verdict);
+          if (harm) r.harm = harm;
         }
         if (e.type === "stage-end") {
           r.decision = e.decision;
@@ -211,6 +219,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.warnings = model.warnings.map(scrub);
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
+  model.headline = headline(model, context);
   const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
   if (model.result === "paused") {
     model.next.push(
