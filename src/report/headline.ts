@@ -6,24 +6,9 @@
  * was decided", where the stage's own reason is shown in full.
  */
 import type { Verdict } from "../analysis/judge.ts";
-import type { ReportModel, StageRow } from "./model.ts";
+import type { Harm, HeadlineSettings, ReportModel, StageRow } from "./types.ts";
 
-/** What made a stage fail, in the terms the headline uses. */
-export interface Harm {
-  signal: "errors" | "latency";
-  /** harm-limit: above the limit; harm-stable: worse than stable by more than max-ratio-to-stable. */
-  rule: "harm-limit" | "harm-stable";
-  limit: number;
-  /** The two versions' rates over the windows both served (the comparison harm-stable made). */
-  pairedCanaryRate?: number;
-  stableRate?: number;
-}
-
-/** The settings a headline names; both optional (a report built without them omits the figure). */
-export interface HeadlineSettings {
-  maxErrorRate?: number;
-  maxRatio?: number;
-}
+export type { Harm, HeadlineSettings } from "./types.ts";
 
 /** The harm a failing verdict found, or undefined for any other verdict. */
 export function harmOf(verdict: Verdict): Harm | undefined {

@@ -5,19 +5,19 @@
  * own, on simulated traffic in virtual time; the expected figures are summed from its events.
  */
 import { describe, expect, it } from "vitest";
-import { percent } from "../src/report/headline.ts";
-import { renderMarkdown } from "../src/report/markdown.ts";
-import { buildReport } from "../src/report/model.ts";
-import { type EngineSettings, RolloutEngine } from "../src/rollout/engine.ts";
-import type { RolloutEvent } from "../src/rollout/events.ts";
+import { percent } from "../../src/report/headline.ts";
+import { renderMarkdown } from "../../src/report/markdown.ts";
+import { buildReport } from "../../src/report/model.ts";
+import { type EngineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+import type { RolloutEvent } from "../../src/rollout/events.ts";
 import {
   defaultEngineSettings,
   EventLog,
   InMemoryTraffic,
   type ServiceBehaviour,
   SimulatedMetrics,
-} from "./support/fake-ports.ts";
-import { VirtualClock } from "./support/virtual-clock.ts";
+} from "../support/fake-ports.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
 
 type StageEnd = Extract<RolloutEvent, { type: "stage-end" }>;
 
@@ -54,8 +54,8 @@ async function rollout(
   const model = buildReport(log.events, {
     namespace: "shop",
     virtualService: "backend",
-    maxErrorRate: settings.maxErrorRate,
-    maxRatio: settings.maxRatio,
+    maxErrorRate: settings.analysis.maxErrorRate,
+    maxRatio: settings.analysis.maxRatioToStable,
   });
   const markdown = renderMarkdown(model);
   const lines = markdown.split("\n");
@@ -132,7 +132,11 @@ describe("the first line of each outcome's comment", () => {
   it("inconclusive: the figures, then why no decision was reached", async () => {
     const run = await rollout(
       { requestsPerSecond: 3, stableErrorRate: 0.001, canaryErrorRate: 0.001 },
-      { stages: [50, 100], maxStageDurationMs: 60_000, onInconclusive: "rollback" },
+      {
+        stages: [50, 100],
+        onInconclusive: "rollback",
+        analysis: { ...defaultEngineSettings().analysis, maxStageDurationMs: 60_000 },
+      },
     );
     expect(run.events.some((e) => e.type === "stage-end" && e.decision === "inconclusive")).toBe(true);
     expectFigures(run, /^Rolled back at \d+ %: \d/);

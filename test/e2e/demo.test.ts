@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
-const root = join(import.meta.dirname, "..");
+const root = join(import.meta.dirname, "../..");
 const out = mkdtempSync(join(tmpdir(), "demo-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
