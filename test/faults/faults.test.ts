@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
@@ -19,6 +20,7 @@ const cases: FaultCase[] = [
   ...githubAndSignalCases,
   ...metricsCases,
   ...inputAndSecretCases,
+  ...lockstepCases,
 ];
 const rows: Row[] = [];
 

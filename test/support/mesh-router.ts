@@ -3,7 +3,8 @@
  * transition for it to write (the rollout engine builds the real ones).
  */
 
-import { KubernetesMeshApi, loadKubeConfig } from "../../src/mesh/kubernetes.ts";
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { type RouterOptions, VirtualServiceRouter } from "../../src/mesh/router.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
 import type { Split } from "../../src/rollout/model/split.ts";

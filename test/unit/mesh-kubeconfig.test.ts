@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshError } from "../../src/mesh/errors.ts";
-import { KubernetesMeshApi, loadKubeConfig } from "../../src/mesh/kubernetes.ts";
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { isTransient } from "../../src/retry.ts";
 import { kubeconfigYaml } from "../support/kubeconfig.ts";
 

@@ -7,7 +7,8 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
 import { MeshError } from "../../src/mesh/errors.ts";
-import { KubernetesMeshApi, loadKubeConfig } from "../../src/mesh/kubernetes.ts";
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { LeaseHeldError, type RolloutState } from "../../src/rollout/model/state.ts";
 import { NAMESPACE, seedRunbook } from "../mesh/fixtures.ts";
 import type { KubeApiEmulator, KubeObject } from "../mesh/kube-api.ts";

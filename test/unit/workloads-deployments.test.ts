@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KubernetesMeshApi, loadKubeConfig, type WorkloadApi } from "../../src/mesh/kubernetes.ts";
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi, type WorkloadApi } from "../../src/mesh/kubernetes.ts";
 import { systemClock } from "../../src/rollout/clock.ts";
 import {
   KubernetesWorkloads,
