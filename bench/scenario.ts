@@ -42,13 +42,13 @@ const versionSchema = v.strictObject({
 const burstSchema = v.strictObject({
   /** Mean minutes between burst onsets (onsets are a Poisson process). */
   meanSpacingMinutes: positive,
-  /** The duration, or with `randomDuration` its mean. */
+  /** The duration, or with `durationDistribution: "exponential"` its mean. */
   durationSeconds: positive,
   /**
-   * `exponential`: each burst lasts an exponentially distributed time with mean `durationSeconds`
-   * (an incident of random length); default `fixed`.
+   * How long each burst lasts: `fixed` (exactly durationSeconds) or `exponential` (random, with
+   * durationSeconds as its mean: most incidents short, a few several times longer).
    */
-  randomDuration: v.optional(v.picklist(["fixed", "exponential"]), "fixed"),
+  durationDistribution: v.optional(v.picklist(["fixed", "exponential"]), "fixed"),
   /** Error rate of requests served during a burst (on top of the version's own). */
   errorRate: rate,
   /** Both versions (a shared dependency failing) or the canary only; `on` overrides it. */

@@ -157,7 +157,7 @@ export class ServiceWorld {
         at += -Math.log(1 - this.worldRandom()) * burst.meanSpacingMinutes * 60_000;
         if (at >= until) break;
         const seconds =
-          burst.randomDuration === "exponential"
+          burst.durationDistribution === "exponential"
             ? -Math.log(1 - this.worldRandom()) * burst.durationSeconds
             : burst.durationSeconds;
         this.bursts.push({ from: at, to: at + seconds * 1000, ...on, errorRate: burst.errorRate });

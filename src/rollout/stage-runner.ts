@@ -13,8 +13,9 @@ import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
-import type { MetricsMark } from "./ports.ts";
+import type { MetricsMark, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
+import { judgeAdoptedSplit, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
@@ -65,15 +66,15 @@ export class StageRunner {
 
   /**
    * Runs `from` onwards; `current` is the weight on the routes now (what this run expects to find).
-   * `found`: every weight on the routes when they differ (an adopted split), which the first write
-   * accepts too.
+   * `found`: the routes of an adopted split, whose first write expects each route at the weight
+   * found on it (not merely at any weight found on any route).
    */
   async run(
     initial: RolloutState,
     from: number,
     current: number,
     pauseAfter?: number,
-    found: readonly number[] = [],
+    found?: TrafficView,
   ): Promise<EngineOutcome> {
     const { c } = this;
     const { traffic, metrics, clock, signal } = c.ports;
@@ -91,6 +92,13 @@ export class StageRunner {
       });
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
+    // An adopted split is judged at the weights found, beside stable, before any write raises it.
+    if (analysing && found) {
+      const judged = await this.judgeAdopted(state, from, current, found, evidence);
+      if ("result" in judged) return judged;
+      ({ state, evidence } = judged);
+      results.push(judged.stageResult);
+    }
 
     for (let index = from; index < state.stages.length; index++) {
       const weight = state.stages[index] as number;
@@ -116,7 +124,7 @@ export class StageRunner {
               rolloutId,
               expectWeight: weightNow,
               targetWeight: weight,
-              alsoFound: index === from ? found : undefined,
+              found: index === from ? found : undefined,
             },
             (previous, view) =>
               c.after(
@@ -168,9 +176,27 @@ export class StageRunner {
               settleMs: c.s.settleMs,
               judge: judgeSettings(c),
               evidenceSettings: evidenceSettings(judgeSettings(c)),
+              ...(final && weight === 100 && index > 0
+                ? {
+                    stepBack: {
+                      to: state.stages[index - 1] as number,
+                      write: async (to: number, now: Evidence, why: string) => {
+                        state = await stepWrite(
+                          c,
+                          state,
+                          index,
+                          { from: weightNow, to, why },
+                          { stageResults: [...results], evidence: now },
+                        );
+                        weightNow = to;
+                      },
+                    },
+                  }
+                : {}),
             },
           );
           ({ verdict, decision, reason, evidence } = analysis);
+          weightNow = analysis.weight;
         } else {
           await clock.sleep(c.s.analysis.minStageDurationMs, signal);
           decision = "skipped";
@@ -192,7 +218,7 @@ export class StageRunner {
         ...(verdict?.canary ? { canary: verdict.canary } : {}),
         ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
-      const end = ending(decision, verdict?.rule, weight, reason, c.s);
+      const end = ending(decision, verdict?.rule, weightNow, reason, c.s);
       const stageEnd = () =>
         c.emit({
           type: "stage-end",
@@ -206,7 +232,7 @@ export class StageRunner {
         });
 
       if (end) {
-        const outcome = await this.end(end, state, weight, saved());
+        const outcome = await this.end(end, state, weightNow, saved());
         await stageEnd();
         return c.finish(outcome);
       }
@@ -278,6 +304,46 @@ export class StageRunner {
     });
   }
 
+  /**
+   * An adopted split, judged at its current weights as a stage below the last (stable serves beside
+   * the canary): a canary failing there is rolled back (a write to 0, never one that raises it);
+   * one that passes goes on to the next stage with this evidence.
+   */
+  private async judgeAdopted(
+    initial: RolloutState,
+    from: number,
+    weight: number,
+    found: TrafficView,
+    evidence: Evidence,
+  ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
+    const { c } = this;
+    let judged: Awaited<ReturnType<typeof judgeAdoptedSplit>>;
+    try {
+      judged = await judgeAdoptedSplit(c, initial, {
+        from,
+        weight,
+        found,
+        evidence,
+        judge: judgeSettings(c),
+      });
+    } catch (error) {
+      if (error instanceof PersonEditError) return this.halted(initial, weight, error.message);
+      if (!this.aborted) throw error;
+      const why = `The job was cancelled while the adopted split (${weight} %) was judged`;
+      return this.cancelled(initial, weight, why);
+    }
+    const { state, analysis, stageResult, stageEnd } = judged;
+    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, c.s);
+    if (end) {
+      const saved = { evidence: analysis.evidence, stageResults: [stageResult] };
+      const outcome = await this.end(end, state, weight, saved);
+      await stageEnd();
+      return c.finish(outcome);
+    }
+    await stageEnd();
+    return { state, evidence: analysis.evidence, stageResult };
+  }
+
   /** Carries out an ending: the traffic change first, then the outcome to report. */
   private async end(
     end: Ending,
@@ -303,7 +369,7 @@ export class StageRunner {
       case "leave":
         return { result: "paused", weight, reason: end.why, failed: true, state };
       case "halted":
-        return this.haltedOutcome(state, weight, end.why, saved);
+        return this.writes.halt(state, weight, end.why, saved);
     }
   }
 
@@ -321,44 +387,7 @@ export class StageRunner {
   }
 
   private async halted(state: RolloutState, weight: number, why: string): Promise<EngineOutcome> {
-    return this.c.finish(await this.haltedOutcome(state, weight, why, {}));
-  }
-
-  /** Records a person's edit without touching their weights; fails the step with it. */
-  private async haltedOutcome(
-    state: RolloutState,
-    weight: number,
-    why: string,
-    saved: Partial<RolloutState>,
-  ): Promise<EngineOutcome> {
-    const { c } = this;
-    let found = weight;
-    let written: RolloutState | undefined = state;
-    try {
-      const view = await c.ports.traffic.read();
-      found = view.weights[0] ?? 0;
-      written = await c.ports.traffic.record((previous) =>
-        c.after(
-          previous ?? state,
-          { status: "paused", weight: found, reason: why, lease: undefined, ...saved },
-          "halted",
-          why,
-        ),
-      );
-    } catch (error) {
-      await c.emit({
-        type: "warning",
-        at: c.now(),
-        message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
-      });
-    }
-    return {
-      result: found === 0 ? "rolled-back" : "paused",
-      weight: found,
-      reason: `Stopped: ${why}`,
-      failed: true,
-      state: written,
-    };
+    return this.c.finish(await this.writes.halt(state, weight, why, {}));
   }
 
   private async onWriteFailure(

@@ -10,6 +10,7 @@ import { freshDataCases } from "./cases-fresh-data.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
@@ -21,6 +22,7 @@ const cases: FaultCase[] = [
   ...metricsCases,
   ...freshDataCases,
   ...inputAndSecretCases,
+  ...lockstepCases,
 ];
 const rows: Row[] = [];
 
