@@ -37,6 +37,9 @@ export interface FreshnessInput {
   hadSeries: { canary: boolean; stable: boolean };
   /** The canary's requests and the time they took over earlier reads of this rollout. */
   canaryHistory?: { requests: number; ms: number };
+  /** The same for both versions together. */
+  allHistory?: { requests: number; ms: number };
+  stableStart?: Map<string, number>;
   /** The canary's start values, to tell its first sample's increment. */
   canaryStart: Map<string, number>;
 }
@@ -72,16 +75,32 @@ export function freshnessProblems(input: FreshnessInput): string[] {
       );
   }
   const stuck = stuckFor(input.canary, input.canaryStart);
-  const history = input.canaryHistory;
-  if (stuck !== undefined && stuck > staleMs && history && history.ms > 0 && history.requests > 0) {
-    // log of (H / (H + D))^N: the chance that N requests at a constant rate all fell before D.
-    const logChance = history.requests * Math.log(history.ms / (history.ms + stuck));
-    if (logChance <= STUCK_LOG_CHANCE)
+  if (stuckBeyondChance(stuck, staleMs, input.canaryHistory))
+    problems.push(
+      `the canary's counters have not moved for ${seconds(stuck ?? 0)} although it served ${input.canaryHistory?.requests} requests in the ${seconds(input.canaryHistory?.ms ?? 0)} before: a stuck exporter or lost samples, not a lack of traffic`,
+    );
+  else {
+    // Both versions flat (at 100 % stable serves nothing, so a stuck canary leaves every counter
+    // still): judged against the traffic both served before, whatever the weight.
+    const stableStuck = input.stableStart ? stuckFor(input.stable, input.stableStart) : undefined;
+    const both = stuck !== undefined && stableStuck !== undefined ? Math.min(stuck, stableStuck) : undefined;
+    if (stuckBeyondChance(both, staleMs, input.allHistory))
       problems.push(
-        `the canary's counters have not moved for ${seconds(stuck)} although it served ${history.requests} requests in the ${seconds(history.ms)} before: a stuck exporter or lost samples, not a lack of traffic`,
+        `no counter of either version has moved for ${seconds(both ?? 0)} although they served ${input.allHistory?.requests} requests in the ${seconds(input.allHistory?.ms ?? 0)} before: a stuck exporter or lost samples, not a lack of traffic`,
       );
   }
   return problems;
+}
+
+/** log of (H / (H + D))^N: the chance that N requests at a constant rate all fell before D. */
+function stuckBeyondChance(
+  flatMs: number | undefined,
+  staleMs: number,
+  history: { requests: number; ms: number } | undefined,
+): boolean {
+  if (flatMs === undefined || flatMs <= staleMs || !history || history.ms <= 0 || history.requests <= 0)
+    return false;
+  return history.requests * Math.log(history.ms / (history.ms + flatMs)) <= STUCK_LOG_CHANCE;
 }
 
 function newestOf(read: SeriesSamples): number | undefined {

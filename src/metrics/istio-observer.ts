@@ -46,10 +46,9 @@ export class IstioPrometheusObserver implements MetricsPort {
   /** The scrape interval as the last read's samples showed it (a short range may show none). */
   private spacingMs?: number;
   /** The canary's requests over the reads so far, and the time up to the last that grew, for "stuck" counters. */
-  private canaryHistory = { requests: 0, ms: 0 };
-  /** Time read since the canary's requests last grew. */
-  private flatMs = 0;
-  private lastCanary?: { mark: MetricsMark; requests: number; at: number };
+  private readonly canaryGrowth = new GrowthHistory();
+  /** The same for both versions together. */
+  private readonly allGrowth = new GrowthHistory();
   /** Which versions had series in a read of this rollout: series that vanish since are no data. */
   private hadSeries = { canary: false, stable: false };
 
@@ -128,7 +127,9 @@ export class IstioPrometheusObserver implements MetricsPort {
           stable: start.stable.requests.size > 0 || this.hadSeries.stable,
         },
         canaryStart: start.canary.requests,
-        canaryHistory: this.canaryHistory,
+        canaryHistory: this.canaryGrowth.history,
+        allHistory: this.allGrowth.history,
+        stableStart: start.stable.requests,
       });
       if (stale.length > 0) return { ok: false, problem: "stale", message: stale.join("; ") };
       this.hadSeries = {
@@ -144,11 +145,7 @@ export class IstioPrometheusObserver implements MetricsPort {
       const instant =
         spacingMs === undefined || !this.align || !grewLately(stable, start.stable.requests)
           ? undefined
-          : commonInstant(
-              spacingMs,
-              [canary, stable],
-              this.lastCanary?.mark === mark ? this.lastCanary.at : undefined,
-            );
+          : commonInstant(spacingMs, [canary, stable], this.canaryGrowth.lastInstant(mark));
       const at =
         instant === undefined || spacingMs === undefined
           ? undefined
@@ -157,7 +154,9 @@ export class IstioPrometheusObserver implements MetricsPort {
         canary: countsSince(start.canary, canary, at),
         stable: countsSince(start.stable, stable, at),
       };
-      this.remember(mark, counts.canary?.requests ?? 0, instant ?? now.getTime());
+      const readAt = instant ?? now.getTime();
+      this.canaryGrowth.add(mark, counts.canary?.requests ?? 0, readAt);
+      this.allGrowth.add(mark, (counts.canary?.requests ?? 0) + (counts.stable?.requests ?? 0), readAt);
       core.debug(
         `counts over ${windowMs} ms since ${start.at.toISOString()}${instant === undefined ? "" : ` up to ${new Date(instant).toISOString()}`}: ${JSON.stringify(counts)}`,
       );
@@ -170,22 +169,6 @@ export class IstioPrometheusObserver implements MetricsPort {
     } catch (error) {
       return failedObservation(error);
     }
-  }
-
-  /**
-   * Adds this read's canary requests to the history "stuck" counters are judged by: requests, and
-   * the time up to the last read in which they grew (the flat time since is what is judged).
-   */
-  private remember(mark: MetricsMark, requests: number, at: number): void {
-    const last = this.lastCanary?.mark === mark ? this.lastCanary : { requests: 0, at: mark.at.getTime() };
-    const added = requests - last.requests;
-    this.flatMs += Math.max(0, at - last.at);
-    if (added > 0) {
-      this.canaryHistory.requests += added;
-      this.canaryHistory.ms += this.flatMs;
-      this.flatMs = 0;
-    }
-    this.lastCanary = { mark, requests: Math.max(requests, last.requests), at: Math.max(at, last.at) };
   }
 
   /**
@@ -220,4 +203,31 @@ export function failedObservation(error: unknown): Observation {
     problem: "unreachable",
     message: errorMessage(error),
   };
+}
+
+/**
+ * Requests read over a rollout, and the time up to the last read in which they grew (the flat
+ * time since is what "stuck" counters are judged on).
+ */
+class GrowthHistory {
+  readonly history = { requests: 0, ms: 0 };
+  private flatMs = 0;
+  private last?: { mark: MetricsMark; requests: number; at: number };
+
+  /** The instant of the last read since `mark`, if any (counts never go back before it). */
+  lastInstant(mark: MetricsMark): number | undefined {
+    return this.last?.mark === mark ? this.last.at : undefined;
+  }
+
+  /** A read's cumulative requests since `mark`, counted up to `at`. */
+  add(mark: MetricsMark, requests: number, at: number): void {
+    const last = this.last?.mark === mark ? this.last : { requests: 0, at: mark.at.getTime() };
+    this.flatMs += Math.max(0, at - last.at);
+    if (requests > last.requests) {
+      this.history.requests += requests - last.requests;
+      this.history.ms += this.flatMs;
+      this.flatMs = 0;
+    }
+    this.last = { mark, requests: Math.max(requests, last.requests), at: Math.max(at, last.at) };
+  }
 }

@@ -135,6 +135,25 @@ describe("judging only fresh data", () => {
     expect(read({ requests: 3, ms: 10 * S })).toEqual([]);
   });
 
+  it("calls every counter stuck when both versions stayed flat after serving (canary at 100 %, its exporter stuck)", () => {
+    const key = (v: string) => JSON.stringify([["v", v]]);
+    const read = (history: { requests: number; ms: number }) =>
+      freshnessProblems({
+        ...base,
+        now: 90 * S,
+        canary: flat("canary", 0, 90 * S, 20),
+        stable: flat("stable", 0, 90 * S, 900),
+        canaryStart: new Map([[key("canary"), 20]]),
+        stableStart: new Map([[key("stable"), 900]]),
+        // Too few canary requests to say it from the canary alone: (10 / 85)^3 ≈ e^-6.4.
+        canaryHistory: { requests: 3, ms: 10 * S },
+        allHistory: history,
+      });
+    expect(read({ requests: 900, ms: 10 * S }).join(" ")).toMatch(/no counter of either version has moved/);
+    // A service that served 3 requests in 10 s may well be idle for 75 s.
+    expect(read({ requests: 3, ms: 10 * S })).toEqual([]);
+  });
+
   it("accepts fresh series, flat or moving, from both versions", () => {
     expect(
       freshnessProblems({
