@@ -11,6 +11,7 @@ import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
+import { recordAndTextCases } from "./cases-record-text.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
 const cases: FaultCase[] = [
@@ -19,6 +20,7 @@ const cases: FaultCase[] = [
   ...githubAndSignalCases,
   ...metricsCases,
   ...inputAndSecretCases,
+  ...recordAndTextCases,
 ];
 const rows: Row[] = [];
 
