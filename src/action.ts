@@ -3,7 +3,11 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
-import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
+import {
+  REPORT_FLUSH_MAX_RETRY_AFTER_MS,
+  REPORT_FLUSH_ON_CANCEL_MS,
+  REPORT_FLUSH_TIMEOUT_MS,
+} from "./constants.ts";
 import { errorMessage } from "./error-message.ts";
 import { type Config, maskKubeconfig } from "./inputs.ts";
 import { MeshError } from "./mesh/errors.ts";
@@ -28,6 +32,7 @@ import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
+import { logText } from "./untrusted-text.ts";
 import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
 export interface ActionRun {
@@ -111,7 +116,7 @@ function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
         name: ref.name,
         target,
         routes: ref.routes,
-        onRetry: (message: string) => core.info(message),
+        onRetry: (message: string) => core.info(logText(message)),
       }),
   );
   return routers.length === 1 ? (routers[0] as VirtualServiceRouter) : new LockstepRouter(routers);
@@ -221,16 +226,20 @@ export async function runAction(
         signal,
       );
       core.info(
-        `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+        logText(
+          `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+        ),
       );
       return check();
     });
     const checked = all.primary;
     for (const w of all.warnings) core.warning(w);
-    for (const n of all.notes) core.info(n);
+    for (const n of all.notes) core.info(logText(n));
     const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
     core.info(
-      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
+      logText(
+        `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
+      ),
     );
     if (!config.skipAnalysis && config.prometheus) {
       const selectors = selectorsFor(
@@ -247,7 +256,7 @@ export async function runAction(
       metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
       await metrics.checkReady();
       queries = metrics.queries();
-      core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
+      core.info(logText(`Prometheus answers and has series for the stable version: {${selectors.stable}}`));
     }
     if (finalizing)
       workloads = await resolvedWorkloads(workloadPortFor(api, config, checked), config, signal);
@@ -294,12 +303,16 @@ export async function runAction(
     outcome = await engine.run();
   } finally {
     // The final report is always attempted, within what the runner leaves after a cancel.
-    await github?.flush(signal?.aborted ? REPORT_FLUSH_ON_CANCEL_MS : REPORT_FLUSH_TIMEOUT_MS);
+    await (signal?.aborted
+      ? github?.flush(REPORT_FLUSH_ON_CANCEL_MS)
+      : github?.flush(REPORT_FLUSH_TIMEOUT_MS, REPORT_FLUSH_MAX_RETRY_AFTER_MS));
   }
   if (outcome.plan) {
     for (const { weight, patches } of outcome.plan)
       for (const { object, patch } of patches)
-        core.info(`dry run: the JSON Patch for ${weight} % (${object}):\n${JSON.stringify(patch, null, 2)}`);
+        core.info(
+          logText(`dry run: the JSON Patch for ${weight} % (${object}):\n${JSON.stringify(patch, null, 2)}`),
+        );
   }
   const { model, markdown } = render();
   return { outcome, report: model, markdown };

@@ -9,6 +9,7 @@
  * classic API ~164 KB and zod/mini with its English messages ~123 KB.
  */
 import * as v from "valibot";
+import { scrub } from "../redact.ts";
 
 export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
@@ -172,10 +173,24 @@ export function readState(
   }
 }
 
+/** Every string in `value` (deeply) with the registered secrets taken out. */
+function scrubbed(value: unknown): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (Array.isArray(value)) return value.map(scrubbed);
+  if (value && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubbed(v)]));
+  return value;
+}
+
+/**
+ * The annotation's text. Reasons quote what Prometheus and the API server answered, which can
+ * echo a credential (a URL's token, an api key, an Authorization header): every registered secret
+ * is taken out before anything reaches the cluster, where anyone who reads the object would see it.
+ */
 export function serializeState(state: RolloutState): string {
   const trimmed =
     state.history.length > MAX_HISTORY ? { ...state, history: state.history.slice(-MAX_HISTORY) } : state;
-  return JSON.stringify(trimmed);
+  return JSON.stringify(scrubbed(trimmed));
 }
 
 /** A lease holder as run-context.ts writes it on Actions: "<repo> run <runId> attempt <n>". */

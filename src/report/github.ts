@@ -14,15 +14,20 @@ import * as core from "@actions/core";
 import type { Config } from "../inputs.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
+import { logText } from "../untrusted-text.ts";
 import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
-import { marker } from "./markdown.ts";
+import { MAX_COMMENT_CHARS, marker, truncate } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
 
 export interface GitHubReporter {
   /** Records the latest report and returns at once; it is sent in the background. */
   update(model: ReportModel, markdown: string): void;
-  /** Sends the latest report if it is not sent yet, waiting at most `timeoutMs`; then stops reporting. */
-  flush(timeoutMs: number): Promise<void>;
+  /**
+   * Sends the latest report if it is not sent yet, waiting at most `timeoutMs`, or until GitHub's
+   * Retry-After has passed (and `timeoutMs` more) when it asks for no more than `maxRetryAfterMs`;
+   * then stops reporting.
+   */
+  flush(timeoutMs: number, maxRetryAfterMs?: number): Promise<void>;
 }
 
 interface Repo {
@@ -34,6 +39,16 @@ interface Report {
   markdown: string;
 }
 type Channel = "comment" | "status" | "deployment";
+
+/** A comment GitHub refuses as too long is halved at most this many times in one attempt, to no less than MIN_COMMENT_CHARS. */
+const MAX_SHORTENINGS = 4;
+const MIN_COMMENT_CHARS = 1_000;
+
+/** GitHub's 422 for a body over its limit ("body is too long (maximum is 65536 characters)"). */
+function isTooLong(error: unknown): boolean {
+  const e = error as { status?: number; message?: string; response?: { data?: unknown } };
+  return e.status === 422 && /too long/i.test(`${e.message ?? ""} ${JSON.stringify(e.response?.data ?? "")}`);
+}
 
 /** How long a flush waits after a failed final report before trying again (within its deadline). */
 const FLUSH_RETRY_DELAY_MS = 1_000;
@@ -63,6 +78,8 @@ class OctokitReporter implements GitHubReporter {
   private pullRequest: number | null | undefined; // null: looked up, none
   private login?: string | null;
   private commentId?: number;
+  /** The longest comment GitHub took (lowered by a 422 "too long"). */
+  private commentLimit = MAX_COMMENT_CHARS;
   private lastStatus?: string;
   private deploymentId?: number;
   private lastDeploymentState?: string;
@@ -92,13 +109,24 @@ class OctokitReporter implements GitHubReporter {
     setImmediate(() => this.kick());
   }
 
-  async flush(timeoutMs: number): Promise<void> {
+  async flush(timeoutMs: number, maxRetryAfterMs = 0): Promise<void> {
     if (this.stopped) return;
-    const deadline = Date.now() + timeoutMs;
+    const start = Date.now();
+    let deadline = start + timeoutMs;
+    let told = false;
     this.flushing = true;
     // An older report still in flight is not worth waiting for: the final one goes next.
     if (this.inFlight && this.inFlight.version < this.version) this.inFlight.controller.abort();
     while (!this.stopped && this.sentVersion < this.version && Date.now() < deadline) {
+      // GitHub said when to come back: within the bound, the final report waits for it.
+      if (this.notBefore + 1 > deadline && this.notBefore - start <= maxRetryAfterMs) {
+        deadline = this.notBefore + timeoutMs;
+        if (!told)
+          core.info(
+            `GitHub asked to wait ${Math.ceil((this.notBefore - Date.now()) / 1000)}s (Retry-After): the final report waits for it`,
+          );
+        told = true;
+      }
       if (Date.now() < this.notBefore) await sleep(Math.min(this.notBefore, deadline) - Date.now());
       if (Date.now() >= deadline) break;
       this.kick();
@@ -111,7 +139,7 @@ class OctokitReporter implements GitHubReporter {
     this.shutdown.abort();
     if (unsent) {
       core.warning(
-        `The final report did not reach GitHub within ${Math.round(timeoutMs / 1000)}s; the job summary and the step outputs have it`,
+        `The final report did not reach GitHub within ${Math.round((deadline - start) / 1000)}s; the job summary and the step outputs have it`,
       );
     }
   }
@@ -177,7 +205,7 @@ class OctokitReporter implements GitHubReporter {
   private onFailure(channel: Channel, failure: Failure): void {
     if (failure.kind === "gone") {
       this.commentId = undefined;
-      core.info(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`);
+      core.info(logText(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`));
       return;
     }
     if (failure.kind === "forbidden") {
@@ -195,7 +223,9 @@ class OctokitReporter implements GitHubReporter {
     const when = failure.retryAfterMs
       ? `after ${Math.ceil(failure.retryAfterMs / 1000)}s (Retry-After)`
       : "with the next update";
-    core.info(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`);
+    core.info(
+      logText(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`),
+    );
   }
 
   /** The pull request of the commit, looked up once; a failed lookup is tried again next time. */
@@ -258,10 +288,31 @@ class OctokitReporter implements GitHubReporter {
     return undefined;
   }
 
+  /**
+   * Writes the comment; a body GitHub refuses as too long (422) is cut at a line to half its length
+   * and written again at once, up to MAX_SHORTENINGS times, and later reports keep to that length.
+   * Retrying the same body could never succeed.
+   */
   private async comment(markdown: string, signal: AbortSignal): Promise<void> {
     const pullRequest = await this.pullRequestNumber(signal);
     if (!pullRequest) return;
-    const body = scrub(markdown);
+    let body = truncate(scrub(markdown), this.commentLimit);
+    for (let shortened = 0; ; shortened++) {
+      try {
+        await this.writeComment(pullRequest, body, signal);
+        return;
+      } catch (error) {
+        if (!isTooLong(error) || shortened >= MAX_SHORTENINGS) throw error;
+        this.commentLimit = Math.max(MIN_COMMENT_CHARS, Math.floor(body.length / 2));
+        core.info(
+          `GitHub refused the comment as too long (${body.length} characters); writing it cut to ${this.commentLimit} (the job summary has all of it)`,
+        );
+        body = truncate(body, this.commentLimit);
+      }
+    }
+  }
+
+  private async writeComment(pullRequest: number, body: string, signal: AbortSignal): Promise<void> {
     this.commentId ??= await this.findComment(pullRequest, signal);
     if (this.commentId) {
       await this.octokit.rest.issues.updateComment({

@@ -6,6 +6,7 @@ import type { VersionCounts } from "../analysis/judge.ts";
 import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import type { Result } from "../rollout/result.ts";
+import { codeSpanText } from "../untrusted-text.ts";
 
 /** A version's error rate over its counts; undefined without requests. */
 export const errorRate = (c?: { requests: number; errors: number }): number | undefined =>
@@ -211,7 +212,8 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.warnings = model.warnings.map(scrub);
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
-  const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
+  // The id may come from a record anyone who edits the VirtualService can write: shown as code.
+  const id = model.rolloutId ? `, \`rollout-id: ${codeSpanText(model.rolloutId)}\`` : "";
   if (model.result === "paused") {
     model.next.push(
       `Continue: run ${PROMOTE_WORKFLOW} with \`command: promote\`${id}.`,

@@ -1,14 +1,19 @@
 /** Live progress on the log: one line per stage change and per analysis, as people read a terminal. */
 import { scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
+import { logText } from "../untrusted-text.ts";
 
 const pct = (errors: number, requests: number) =>
   requests > 0 ? `${((100 * errors) / requests).toFixed(2)} %` : "—";
 
-/** The log line for an event, with every registered secret taken out (the runner masks too; belt and braces). */
+/**
+ * The log line for an event, with every registered secret taken out (the runner masks too; belt and
+ * braces) and no line the runner could take as a workflow command (reasons quote the cluster and
+ * Prometheus).
+ */
 export function progressLine(e: RolloutEvent, stages: number): string | undefined {
   const line = rawLine(e, stages);
-  return line === undefined ? undefined : scrub(line);
+  return line === undefined ? undefined : logText(scrub(line));
 }
 
 function rawLine(e: RolloutEvent, stages: number): string | undefined {
