@@ -7,7 +7,8 @@
  * - the log: a line that starts with `::` (after blanks, as the runner trims them) is a workflow
  *   command, and so is `##[name]` anywhere in a line (the runner's older syntax);
  * - Markdown and HTML (the PR comment and the job summary, rendered by GitHub): tags, entities,
- *   Markdown punctuation, line starts that open a block, and `@name` mentions;
+ *   Markdown punctuation, line starts that open a block, bare URLs GitHub would link, and `@name`
+ *   mentions;
  * - a code span: backticks and line breaks would end it;
  * - Mermaid labels: `%%{...}%%` directives are found anywhere in a diagram's text, quotes end a label.
  */
@@ -37,13 +38,19 @@ const MARKDOWN_INLINE = /[\\`*_[\]()|~!{}]/g;
  * quote, and `@name` mentions no one.
  */
 export function markdownText(text: string): string {
-  return text
-    .split(LINE_BREAKS)
-    .join(" ")
-    .replace(/[&<>"]/g, (c) => HTML_ENTITIES[c] as string)
-    .replace(MARKDOWN_INLINE, (c) => `\\${c}`)
-    .replace(/@(?=[\w-])/g, `@${ZWSP}`)
-    .replace(/^(\s*)([#>+=-]|\d+[.)])/, "$1\\$2");
+  return (
+    text
+      .split(LINE_BREAKS)
+      .join(" ")
+      .replace(/[&<>"]/g, (c) => HTML_ENTITIES[c] as string)
+      .replace(MARKDOWN_INLINE, (c) => `\\${c}`)
+      .replace(/@(?=[\w-])/g, `@${ZWSP}`)
+      // GitHub links bare URLs (`https://...`, `www.`): a word joiner keeps them plain text.
+      .replace(/\b(https?|ftp)(?=:\/\/)/gi, `$1${ZWSP}`)
+      .replace(/\bwww\./gi, `www${ZWSP}.`)
+      .replace(/^(\s*)([#>+=-])/, "$1\\$2")
+      .replace(/^(\s*\d+)([.)])/, "$1\\$2")
+  );
 }
 
 /** Text inside a Markdown code span (`...`): no backtick or line break can end it early. */

@@ -133,7 +133,7 @@ describe("finalize: copy", () => {
     expect(first.traffic.state?.status).toBe("rolled-back");
   });
 
-  it("a later run of the same commit resumes a finalization; another commit's run refuses and writes nothing", async () => {
+  it("a promote resumes a finalization; another run's rollout (any commit) refuses and writes nothing", async () => {
     const workloads = new FakeWorkloads();
     workloads.stableBroken = true;
     const first = setup({}, { workloads });
@@ -143,7 +143,11 @@ describe("finalize: copy", () => {
     await expect(other.engine.run()).rejects.toThrow(/not finalized yet.*would promote it without analysis/);
     expect(first.traffic.writes).toHaveLength(writes);
     workloads.stableBroken = false;
-    const again = setup({}, { traffic: first.traffic, workloads }, "run-3");
+    // The record is not proof that the canary passed: another run of the same commit copies nothing.
+    const sameCommit = setup({}, { traffic: first.traffic, workloads }, "run-3");
+    await expect(sameCommit.engine.run()).rejects.toThrow(/not by this run: a record is not proof/);
+    expect(first.traffic.writes).toHaveLength(writes);
+    const again = setup({ command: "promote" }, { traffic: first.traffic, workloads }, "run-3");
     expect(await again.engine.run()).toMatchObject({ result: "promoted", weight: 0, finalized: true });
   });
 

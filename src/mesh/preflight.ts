@@ -54,10 +54,17 @@ export interface PreflightResult {
 
 export class PreflightError extends Error {
   readonly problems: string[];
-  constructor(where: string, problems: string[]) {
+  /** The versions' pod labels, when preflight read them before it failed (the DestinationRule's subsets). */
+  readonly labels?: { stable: Record<string, string>; canary: Record<string, string> };
+  constructor(
+    where: string,
+    problems: string[],
+    labels?: { stable: Record<string, string>; canary: Record<string, string> },
+  ) {
     super(`Preflight of ${where} failed: ${problems.join("; ")}`);
     this.name = "PreflightError";
     this.problems = problems;
+    this.labels = labels;
   }
 }
 
@@ -247,7 +254,8 @@ export async function preflight(
     }
   }
 
-  if (problems.length > 0) throw new PreflightError(where, problems);
+  if (problems.length > 0)
+    throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
     virtualService: vs,
     managed,

@@ -118,6 +118,7 @@ export class StageRunner {
               expectWeight: weightNow,
               targetWeight: weight,
               alsoFound: index === from ? found : undefined,
+              stages: c.s.stages,
             },
             (previous, view) =>
               c.after(
