@@ -3,6 +3,7 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
+import { recordedDeploymentsCheckable, recordedNamesRefused, recordedRunContext } from "./action-records.ts";
 import {
   REPORT_FLUSH_MAX_RETRY_AFTER_MS,
   REPORT_FLUSH_ON_CANCEL_MS,
@@ -30,7 +31,6 @@ import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/eng
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
-import { checkRecord } from "./rollout/record-check.ts";
 import type { RunContext } from "./run-context.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
 import { logText } from "./untrusted-text.ts";
@@ -182,54 +182,6 @@ function scaledDownCanaryPort(
   });
 }
 
-/**
- * The Deployment names a record gives are believed only when their pod templates carry the
- * versions' labels (from the DestinationRule, read by preflight): a record could name another
- * app's Deployment. Undefined when the labels are unknown and the inputs do not name both.
- */
-function recordedDeploymentsCheckable(
-  config: Config,
-  error: PreflightError,
-): { stable: Record<string, string>; canary: Record<string, string> } | undefined {
-  const labels = error.labels;
-  if (labels && Object.keys(labels.canary).length > 0 && Object.keys(labels.stable).length > 0) return labels;
-  return config.finalize.stableDeployment && config.finalize.canaryDeployment
-    ? { stable: {}, canary: {} }
-    : undefined;
-}
-
-/**
- * promote, rollback and status act on a rollout recorded earlier: they report on its commit (its
- * pull request and commit status), not on the commit the dispatching workflow happens to run at,
- * but only when something besides the record says that commit was rolled out: it is this run's, or
- * a person named the rollout by `rollout-id` (whose id begins with its commit). Anyone who can edit
- * the VirtualService can write a record naming another pull request's commit.
- */
-async function recordedRunContext(
-  traffic: TrafficPort,
-  config: Config,
-  context: RunContext,
-): Promise<RunContext> {
-  const view = await traffic.read();
-  const state = view.state;
-  if (!state || state.commit === "unknown" || state.commit === context.commit) return context;
-  const check = checkRecord(state, {
-    command: config.command,
-    stages: config.stages,
-    holder: context.holder,
-    commit: context.commit,
-    rolloutId: config.rolloutId,
-    weights: view.weights,
-  });
-  if (check.commitAttested) return { ...context, commit: state.commit };
-  core.warning(
-    logText(
-      `The state annotation names commit ${state.commit.slice(0, 12)} (rollout ${state.rolloutId}); this run reports on its own commit ${context.commit.slice(0, 12)}, since only the record says so. To report on that commit's pull request, name the rollout with rollout-id`,
-    ),
-  );
-  return context;
-}
-
 /** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
 function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
@@ -276,7 +228,9 @@ export async function runAction(
         config.finalize,
         previous,
         signal,
-      );
+      ).catch((failure: unknown) => {
+        throw recordedNamesRefused(config, previous, failure);
+      });
       core.info(
         logText(
           `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,

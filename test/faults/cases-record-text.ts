@@ -397,11 +397,15 @@ function markupCase(
   };
 }
 
-/** Lines of stdout the runner would take as workflow commands and that carry `marker`. */
+/**
+ * Lines of stdout the runner would run as the payload's own workflow command: `::name::<marker>`
+ * at the start of a line (after blanks, which the runner trims), or `##[name]<marker>` anywhere.
+ * The action's own commands (`::debug::...`) may quote the payload in their escaped data: harmless.
+ */
 function injectedCommands(run: ActionRun, marker: string): string[] {
-  return run.stdout
-    .split("\n")
-    .filter((l) => (l.trimStart().startsWith("::") || l.includes("##[")) && l.includes(marker));
+  const v2 = new RegExp(`^\\s*::[\\w-]+(?: [^:]*)?::${marker}`);
+  const v1 = new RegExp(`##\\[[\\w-]+[^\\]]*\\]${marker}`);
+  return run.stdout.split("\n").filter((l) => v2.test(l) || v1.test(l));
 }
 
 /**
