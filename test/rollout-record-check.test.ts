@@ -73,7 +73,7 @@ describe("checkRecord", () => {
 
   it("refuses to resume a finalization another run recorded, on a rollout; a person's promote may", () => {
     const finalizing = record({ status: "finalizing", stageIndex: 2, weight: 100 });
-    const other = checkRecord(finalizing, facts({ command: "rollout", weights: [100] }));
+    const other = checkRecord(finalizing, facts({ command: "rollout", commit: COMMIT, weights: [100] }));
     expect(other.refusal).toMatch(/not by this run: a record is not proof that the canary passed/);
     expect(checkRecord(finalizing, facts({ weights: [100] })).refusal).toBeUndefined();
     // A re-run (a later attempt of the run that wrote it) resumes it.

@@ -90,16 +90,18 @@ function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodS
 }
 
 /** Resolves a host, turning the reason it cannot be used into a problem line. */
+/** `input`: the input that named the host, named in the problem (the fix is usually a typo there). */
 async function resolveOrReport(
   ctx: LookupContext,
   host: string,
   problems: string[],
+  input?: string,
 ): Promise<ResolvedHost | undefined> {
   try {
     return await resolveHost(ctx, host);
   } catch (error) {
     if (!(error instanceof HostProblem)) throw error;
-    problems.push(error.message);
+    problems.push(input ? `${error.message} (the '${input}' input)` : error.message);
     return undefined;
   }
 }
@@ -197,8 +199,8 @@ export async function preflight(
     }
   } else {
     // One after the other: each may add a warning, and the messages keep their order.
-    stable = await resolveOrReport(ctx, split.stableHost, problems);
-    canary = await resolveOrReport(ctx, split.canaryHost, problems);
+    stable = await resolveOrReport(ctx, split.stableHost, problems, "stable-host");
+    canary = await resolveOrReport(ctx, split.canaryHost, problems, "canary-host");
     if (canary && Object.keys(canary.selector).length === 0)
       problems.push(
         `${canary.source} (the canary host ${split.canaryHost}) has no selector: no pods to check`,
