@@ -15,7 +15,14 @@ import type { Config } from "../inputs.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
 import { logText } from "../untrusted-text.ts";
-import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
+import {
+  createOctokit,
+  type Failure,
+  failureOf,
+  isTooLong,
+  type Octokit,
+  ReportAborted,
+} from "./github-client.ts";
 import { MAX_COMMENT_CHARS, marker, truncate } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
 
@@ -44,12 +51,6 @@ type Channel = "comment" | "status" | "deployment";
 const MAX_SHORTENINGS = 4;
 const MIN_COMMENT_CHARS = 1_000;
 
-/** GitHub's 422 for a body over its limit ("body is too long (maximum is 65536 characters)"). */
-function isTooLong(error: unknown): boolean {
-  const e = error as { status?: number; message?: string; response?: { data?: unknown } };
-  return e.status === 422 && /too long/i.test(`${e.message ?? ""} ${JSON.stringify(e.response?.data ?? "")}`);
-}
-
 /** How long a flush waits after a failed final report before trying again (within its deadline). */
 const FLUSH_RETRY_DELAY_MS = 1_000;
 
@@ -68,6 +69,8 @@ class OctokitReporter implements GitHubReporter {
   private sentVersion = 0;
   private loop?: Promise<void>;
   private notBefore = 0;
+  /** `notBefore` is GitHub's own Retry-After (not a guess at when a rate limit resets). */
+  private askedToWait = false;
   private stopped = false;
   /** Set by flush: from then on Octokit neither retries nor waits by itself (flush does, within its deadline). */
   flushing = false;
@@ -119,7 +122,7 @@ class OctokitReporter implements GitHubReporter {
     if (this.inFlight && this.inFlight.version < this.version) this.inFlight.controller.abort();
     while (!this.stopped && this.sentVersion < this.version && Date.now() < deadline) {
       // GitHub said when to come back: within the bound, the final report waits for it.
-      if (this.notBefore + 1 > deadline && this.notBefore - start <= maxRetryAfterMs) {
+      if (this.askedToWait && this.notBefore + 1 > deadline && this.notBefore - start <= maxRetryAfterMs) {
         deadline = this.notBefore + timeoutMs;
         if (!told)
           core.info(
@@ -219,7 +222,10 @@ class OctokitReporter implements GitHubReporter {
       );
       return;
     }
-    if (failure.retryAfterMs) this.notBefore = Math.max(this.notBefore, Date.now() + failure.retryAfterMs);
+    if (failure.retryAfterMs) {
+      this.notBefore = Math.max(this.notBefore, Date.now() + failure.retryAfterMs);
+      this.askedToWait = failure.asked === true;
+    }
     const when = failure.retryAfterMs
       ? `after ${Math.ceil(failure.retryAfterMs / 1000)}s (Retry-After)`
       : "with the next update";
