@@ -308,8 +308,9 @@ class OctokitReporter implements GitHubReporter {
         await this.writeComment(pullRequest, body, signal);
         return;
       } catch (error) {
-        if (!isTooLong(error) || shortened >= MAX_SHORTENINGS) throw error;
-        this.commentLimit = Math.max(MIN_COMMENT_CHARS, Math.floor(body.length / 2));
+        const half = Math.floor(body.length / 2);
+        if (!isTooLong(error) || shortened >= MAX_SHORTENINGS || half < MIN_COMMENT_CHARS) throw error;
+        this.commentLimit = half;
         core.info(
           `GitHub refused the comment as too long (${body.length} characters); writing it cut to ${this.commentLimit} (the job summary has all of it)`,
         );
