@@ -5,10 +5,10 @@
  */
 import * as core from "@actions/core";
 import { errorMessage } from "./error-message.ts";
-import type { Config } from "./inputs.ts";
+import type { Config } from "./inputs/types.ts";
 import { MeshError } from "./mesh/errors.ts";
 import type { PreflightError } from "./mesh/preflight.ts";
-import type { RolloutState } from "./mesh/state.ts";
+import type { RolloutState } from "./rollout/model/state.ts";
 import type { TrafficPort } from "./rollout/ports.ts";
 import { checkRecord } from "./rollout/record-check.ts";
 import type { RunContext } from "./run-context.ts";

@@ -13,6 +13,10 @@ export const COMMANDS = ["rollout", "promote", "rollback", "status"] as const;
 export const REPORTERS = ["destination", "source", "waypoint"] as const;
 export const INCONCLUSIVE_POLICIES = ["promote", "pause", "rollback"] as const;
 export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
+/** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
+export const SPLIT_POLICIES = ["continue", "restart"] as const;
+/** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
+export const FINALIZE_POLICIES = ["copy", "none"] as const;
 
 export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as const;
 

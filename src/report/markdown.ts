@@ -65,7 +65,9 @@ export function renderMarkdown(model: ReportModel): string {
           ? HEADLINE[model.result]
           : "⏳ In progress";
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
-  if (model.reason) lines.push("", cell(model.reason.endsWith(".") ? model.reason : `${model.reason}.`));
+  // The headline quotes the engine's reason, which may quote the cluster or Prometheus: text only.
+  const lead = model.headline ?? model.reason;
+  if (lead) lines.push("", cell(lead.endsWith(".") ? lead : `${lead}.`));
   const facts = [
     model.rolloutId && `rollout \`${codeSpanText(model.rolloutId)}\``,
     model.commit && `commit \`${codeSpanText(model.commit.slice(0, 7))}\``,
@@ -109,7 +111,10 @@ export function renderMarkdown(model: ReportModel): string {
   if (model.finalization.length > 0)
     lines.push(
       "",
-      "**Finalization** (the stable Deployment gets the promoted version):",
+      // A rollout that did not promote only readied its canary: no "finalization" to speak of.
+      model.result === "promoted"
+        ? "**Finalization** (the stable Deployment gets the promoted version):"
+        : "**Deployments**:",
       "",
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );

@@ -9,10 +9,13 @@ const pct = (errors: number, requests: number) =>
 /**
  * The log line for an event, with every registered secret taken out (the runner masks too; belt and
  * braces) and no line the runner could take as a workflow command (reasons quote the cluster and
- * Prometheus).
+ * Prometheus). The result line leads with the report's headline when the caller has it.
  */
-export function progressLine(e: RolloutEvent, stages: number): string | undefined {
-  const line = rawLine(e, stages);
+export function progressLine(e: RolloutEvent, stages: number, headline?: string): string | undefined {
+  const line =
+    e.type === "finished" && headline
+      ? `◆ result ${e.result}, canary at ${e.weight} %: ${headline}`
+      : rawLine(e, stages);
   return line === undefined ? undefined : logText(scrub(line));
 }
 

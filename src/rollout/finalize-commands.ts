@@ -3,10 +3,11 @@
  * `rollout` resumes one of its own commit, refuses to copy another commit's canary, refuses a
  * promotion never finalized, and readies the canary Deployment before stage 1.
  */
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+
 import { allOnCanary } from "./adopt-split.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { Finalizer, readyCanary } from "./finalize.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { CommandError } from "./transitions.ts";
 

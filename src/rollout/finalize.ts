@@ -7,10 +7,10 @@
  */
 import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
-import type { FinalizeConfig } from "../input-finalize.ts";
-import type { RolloutState } from "../mesh/state.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import type { FinalizeStep } from "./events.ts";
+import type { FinalizeConfig } from "./model/settings.ts";
+import type { RolloutState } from "./model/state.ts";
 import type { WorkloadPort, WorkloadStatus } from "./ports.ts";
 import { CommandError, guarded } from "./transitions.ts";
 

@@ -8,8 +8,9 @@
  *
  * Pure: the caller passes what it read.
  */
-import { isLaterAttemptOf, type RolloutState } from "../mesh/state.ts";
+
 import type { Command } from "./command.ts";
+import { isLaterAttemptOf, type RolloutState } from "./model/state.ts";
 
 /** What this run knows without the record. */
 export interface RunFacts {
