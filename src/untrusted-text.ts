@@ -29,8 +29,12 @@ export function logText(text: string): string {
 
 const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
 
-/** ASCII punctuation that Markdown (GFM) gives a meaning inside a line: escaped with a backslash. */
-const MARKDOWN_INLINE = /[\\`*_[\]()|~!{}]/g;
+/**
+ * ASCII punctuation that GitHub's Markdown gives a meaning inside a line (code, emphasis, links and
+ * images, which need brackets, table cells, strikethrough, math): escaped with a backslash.
+ * Parentheses and `!` mean nothing without the brackets, so the raw text stays readable.
+ */
+const MARKDOWN_INLINE = /[\\`*_[\]|~$]/g;
 
 /**
  * Text for one line of the comment or the summary: line breaks become spaces, HTML is escaped as
