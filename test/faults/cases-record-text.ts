@@ -536,11 +536,17 @@ const detailsClosed = (markdown: string): string | undefined => {
   return closed > opened ? `${closed} </details> for ${opened} <details>` : undefined;
 };
 
-/** Every Mermaid block carries only the action's own init directive. */
+/**
+ * Every Mermaid block carries only the action's own init directive (the payload shown as text
+ * outside a block is no directive: GitHub runs Mermaid on ```mermaid blocks only).
+ */
 const mermaidDirectives = (markdown: string): string | undefined => {
-  const blocks = markdown.split("```mermaid").slice(1);
-  const foreign = blocks.filter((b) => (b.split("```")[0] ?? "").includes("PWNED"));
-  const directives = (markdown.match(/%%\{/g) ?? []).length;
+  const blocks = markdown
+    .split("```mermaid")
+    .slice(1)
+    .map((b) => b.split("```")[0] ?? "");
+  const foreign = blocks.filter((b) => b.includes("PWNED"));
+  const directives = blocks.reduce((n, b) => n + (b.match(/%%\{/g) ?? []).length, 0);
   return foreign.length || directives > blocks.length
     ? `${foreign.length} Mermaid block(s) with foreign text, ${directives} directive(s) in ${blocks.length} block(s)`
     : undefined;
