@@ -292,7 +292,7 @@ describe("the GitHub reporter", () => {
     };
     const gh = reporter(0);
     const [model] = report(100, "promoted");
-    model.reason = "a long reason ".repeat(500);
+    model.headline = "a long reason ".repeat(500);
     const markdown = renderMarkdown(model);
     expect(markdown.length).toBeGreaterThan(2 * limit);
     gh.update(model, markdown);
