@@ -16,16 +16,13 @@ import {
 } from "../constants.ts";
 import { registerSecret } from "../redact.ts";
 import type { Command } from "../rollout/command.ts";
-import type {
-  FinalizeConfig,
-  InconclusivePolicy,
-  SplitPolicy,
-  UnreachablePolicy,
-} from "../rollout/model/settings.ts";
+import type { InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "../rollout/model/settings.ts";
 import type { Split } from "../rollout/model/split.ts";
 import { parseFinalize } from "./finalize.ts";
 import {
   DNS1123_LABEL,
+  type Fail,
+  type Get,
   kubeconfigProblem,
   oneOf,
   parseBoolean,
@@ -87,80 +84,129 @@ export class InputError extends Error {
   }
 }
 
+/** A parsed group of inputs: a field is undefined when its input failed (a problem was recorded). */
+type Parsed<T> = { [K in keyof T]: T[K] | undefined };
+
 /**
  * Validates every raw input and returns the typed configuration. Pure: no I/O, no logging.
- * Collects every problem before throwing, so a user fixes their workflow in one round.
+ * Collects every problem before throwing, so a user fixes their workflow in one round; the groups
+ * below run in the order the problems are listed.
  */
 export function parseConfig(raw: RawInputs): Config {
   const problems: InputProblem[] = [];
-  const fail = (input: InputName, message: string): undefined => {
+  const fail: Fail = (input, message) => {
     problems.push({ input, message });
     return undefined;
   };
-  const get = (name: InputName): string => (raw[name] ?? "").trim() || INPUT_DEFAULTS[name] || "";
+  const get: Get = (name) => (raw[name] ?? "").trim() || INPUT_DEFAULTS[name] || "";
 
+  const target = parseTarget(get, fail);
+  const switches = parseSwitches(get, fail);
+  const noAnalysis =
+    switches.skipAnalysis === true || target.command === "rollback" || target.command === "status";
+  const prometheus = parsePrometheus(get, fail, noAnalysis);
+  const analysis = parseAnalysisInputs(get, fail);
+  const policies = parsePolicies(get, fail);
+  const access = parseAccess(raw, get, fail);
+  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
+
+  if (problems.length > 0) throw new InputError(problems);
+  // Every field passed its check here: a failed one recorded a problem and threw above.
+  const config = {
+    ...target,
+    virtualService: target.virtualServices[0]?.name,
+    ...switches,
+    prometheus,
+    ...analysis,
+    ...policies,
+    ...access,
+    finalize,
+  } as Config;
+  return deepFreeze(config);
+}
+
+/** What is rolled out where: the command, the VirtualServices, the split, the stages. */
+function parseTarget(get: Get, fail: Fail) {
   const command =
     oneOf(COMMANDS, get("command")) ??
     fail("command", `${show(get("command"))} is not allowed; use one of ${COMMANDS.join(", ")}`);
-
-  const namespace = get("namespace");
-  if (!DNS1123_LABEL.test(namespace) || namespace.length > 63) {
-    fail(
-      "namespace",
-      `${show(namespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
-    );
-  }
-
-  const virtualServices = parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail);
-
-  const istioRootNamespace = get("istio-root-namespace");
-  if (!DNS1123_LABEL.test(istioRootNamespace) || istioRootNamespace.length > 63) {
-    fail(
-      "istio-root-namespace",
-      `${show(istioRootNamespace)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
-    );
-  }
-
-  const split = parseSplit(get, fail);
-
-  const stages = parseStages(get("stages"), fail);
-
-  let pauseAfter: number | undefined;
-  const pauseText = get("pause-after");
-  if (pauseText) {
-    const n = /^\d+%?$/.test(pauseText) ? Number.parseInt(pauseText, 10) : Number.NaN;
-    if (!Number.isInteger(n))
-      fail("pause-after", `${show(pauseText)} is not a whole number; use one of the stages below 100`);
-    else if (stages && (!stages.includes(n) || n === 100)) {
-      fail(
-        "pause-after",
-        `${show(pauseText)} is not one of the stages below 100 (${stages.filter((s) => s < 100).join(", ") || "none"})`,
-      );
-    } else pauseAfter = n;
-  }
-
-  const skipAnalysis =
-    parseBoolean(get("skip-analysis")) ??
-    fail("skip-analysis", `${show(get("skip-analysis"))} is not a boolean; use true or false`);
-  const dryRun =
-    parseBoolean(get("dry-run")) ??
-    fail("dry-run", `${show(get("dry-run"))} is not a boolean; use true or false`);
-  const rollbackOnCancel =
-    parseBoolean(get("rollback-on-cancel")) ??
-    fail("rollback-on-cancel", `${show(get("rollback-on-cancel"))} is not a boolean; use true or false`);
-
-  const prometheus = parsePrometheus(
-    get,
-    fail,
-    skipAnalysis === true || command === "rollback" || command === "status",
+  const namespace = namespaceInput("namespace", get, fail);
+  const virtualServices = Object.freeze(
+    parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail),
   );
+  const istioRootNamespace = namespaceInput("istio-root-namespace", get, fail);
+  const split = parseSplit(get, fail) as Split;
+  const stages = parseStages(get("stages"), fail);
+  const pauseAfter = parsePauseAfter(get, fail, stages);
+  return {
+    command: command as Command,
+    namespace,
+    virtualServices,
+    istioRootNamespace,
+    split,
+    stages: Object.freeze(stages as number[]),
+    pauseAfter,
+  };
+}
 
+function namespaceInput(name: "namespace" | "istio-root-namespace", get: Get, fail: Fail): string {
+  const value = get(name);
+  if (!DNS1123_LABEL.test(value) || value.length > 63) {
+    fail(
+      name,
+      `${show(value)} is not a namespace name (lowercase letters, digits and '-', at most 63 characters, starting and ending alphanumeric)`,
+    );
+  }
+  return value;
+}
+
+function parsePauseAfter(get: Get, fail: Fail, stages: readonly number[] | undefined): number | undefined {
+  const pauseText = get("pause-after");
+  if (!pauseText) return undefined;
+  const n = /^\d+%?$/.test(pauseText) ? Number.parseInt(pauseText, 10) : Number.NaN;
+  if (!Number.isInteger(n))
+    return fail("pause-after", `${show(pauseText)} is not a whole number; use one of the stages below 100`);
+  if (stages && (!stages.includes(n) || n === 100)) {
+    return fail(
+      "pause-after",
+      `${show(pauseText)} is not one of the stages below 100 (${stages.filter((s) => s < 100).join(", ") || "none"})`,
+    );
+  }
+  return n;
+}
+
+function parseSwitches(
+  get: Get,
+  fail: Fail,
+): Parsed<Pick<Config, "skipAnalysis" | "dryRun" | "rollbackOnCancel">> {
+  const flag = (name: "skip-analysis" | "dry-run" | "rollback-on-cancel"): boolean | undefined =>
+    parseBoolean(get(name)) ?? fail(name, `${show(get(name))} is not a boolean; use true or false`);
+  return {
+    skipAnalysis: flag("skip-analysis"),
+    dryRun: flag("dry-run"),
+    rollbackOnCancel: flag("rollback-on-cancel"),
+  };
+}
+
+type AnalysisInputs = Pick<
+  Config,
+  | "maxErrorRate"
+  | "falseRollbackBudget"
+  | "latencyThresholdMs"
+  | "maxRatioToStable"
+  | "minRequests"
+  | "minStageDurationMs"
+  | "maxStageDurationMs"
+  | "intervalMs"
+  | "settleMs"
+>;
+
+/** The limits and the timing of the analysis. */
+function parseAnalysisInputs(get: Get, fail: Fail): Parsed<AnalysisInputs> {
   const maxErrorRate = parseRate(get, fail, "max-error-rate");
   const falseRollbackBudget = parseRate(get, fail, "false-rollback-budget");
-
-  let latencyThresholdMs: number | undefined;
   const latencyText = get("latency-threshold");
-  if (latencyText) latencyThresholdMs = parseLatency(latencyText, fail);
+  const latencyThresholdMs = latencyText ? parseLatency(latencyText, fail) : undefined;
 
   const ratioText = get("max-ratio-to-stable");
   const maxRatioToStable =
@@ -177,6 +223,21 @@ export function parseConfig(raw: RawInputs): Config {
       ? Number(minRequestsText)
       : fail("min-requests", `${show(minRequestsText)} is not a whole number from 1 to 1000000000`);
 
+  return {
+    maxErrorRate,
+    falseRollbackBudget,
+    latencyThresholdMs,
+    maxRatioToStable,
+    minRequests,
+    ...parseTiming(get, fail),
+  };
+}
+
+/** The stage durations, the interval and the settle time, and how they must relate. */
+function parseTiming(
+  get: Get,
+  fail: Fail,
+): Parsed<Pick<Config, "minStageDurationMs" | "maxStageDurationMs" | "intervalMs" | "settleMs">> {
   const durationOf = (
     name: "min-stage-duration" | "max-stage-duration" | "interval" | "settle-time",
   ): number | undefined => parseBoundedDuration(name, get(name), fail);
@@ -196,25 +257,23 @@ export function parseConfig(raw: RawInputs): Config {
       `${show(get("interval"))} is longer than min-stage-duration ${show(get("min-stage-duration"))}; it must be at most as long`,
     );
   }
+  return { minStageDurationMs, maxStageDurationMs, intervalMs, settleMs };
+}
 
-  const onInconclusive =
-    oneOf(INCONCLUSIVE_POLICIES, get("on-inconclusive")) ??
-    fail(
-      "on-inconclusive",
-      `${show(get("on-inconclusive"))} is not allowed; use one of ${INCONCLUSIVE_POLICIES.join(", ")}`,
-    );
-  const onUnreachable =
-    oneOf(UNREACHABLE_POLICIES, get("on-unreachable")) ??
-    fail(
-      "on-unreachable",
-      `${show(get("on-unreachable"))} is not allowed; use one of ${UNREACHABLE_POLICIES.join(", ")}`,
-    );
-  const onSplit =
-    oneOf(SPLIT_POLICIES, get("on-split")) ??
-    fail("on-split", `${show(get("on-split"))} is not allowed; use one of ${SPLIT_POLICIES.join(", ")}`);
-  const reporter =
-    oneOf(REPORTERS, get("reporter")) ??
-    fail("reporter", `${show(get("reporter"))} is not allowed; use one of ${REPORTERS.join(", ")}`);
+type PolicyInputs = Pick<
+  Config,
+  "onInconclusive" | "onUnreachable" | "onSplit" | "reporter" | "canarySelector" | "stableSelector"
+>;
+
+/** What to do when the analysis cannot decide, and which metrics name each version. */
+function parsePolicies(get: Get, fail: Fail): Parsed<PolicyInputs> {
+  const choice = <T extends string>(name: InputName, allowed: readonly T[]): T | undefined =>
+    oneOf(allowed, get(name)) ??
+    fail(name, `${show(get(name))} is not allowed; use one of ${allowed.join(", ")}`);
+  const onInconclusive: InconclusivePolicy | undefined = choice("on-inconclusive", INCONCLUSIVE_POLICIES);
+  const onUnreachable: UnreachablePolicy | undefined = choice("on-unreachable", UNREACHABLE_POLICIES);
+  const onSplit: SplitPolicy | undefined = choice("on-split", SPLIT_POLICIES);
+  const reporter: Reporter | undefined = choice("reporter", REPORTERS);
 
   const selectorOf = (name: "canary-selector" | "stable-selector"): string | undefined => {
     const text = get(name);
@@ -235,27 +294,31 @@ export function parseConfig(raw: RawInputs): Config {
       "is required when the other selector is set: give both canary-selector and stable-selector, or neither",
     );
   }
+  return { onInconclusive, onUnreachable, onSplit, reporter, canarySelector, stableSelector };
+}
 
+type AccessInputs = Pick<
+  Config,
+  "kubeconfig" | "context" | "githubToken" | "pullRequest" | "environment" | "rolloutId"
+>;
+
+/** How the action reaches the cluster and GitHub, and what it reports on. */
+function parseAccess(raw: RawInputs, get: Get, fail: Fail): Parsed<AccessInputs> {
   const kubeconfig = raw.kubeconfig?.trim() ? (raw.kubeconfig as string) : undefined;
   const context = get("context") || undefined;
   if (kubeconfig) {
     const problem = kubeconfigProblem(kubeconfig, context ?? "");
     if (problem) fail(...problem);
   }
-
-  const githubToken = get("github-token");
-
-  let pullRequest: number | undefined;
   const prText = get("pull-request");
-  if (prText) {
-    pullRequest = /^[1-9]\d{0,9}$/.test(prText)
+  const pullRequest = !prText
+    ? undefined
+    : /^[1-9]\d{0,9}$/.test(prText)
       ? Number(prText)
       : fail("pull-request", `${show(prText)} is not a pull request number (a positive whole number)`);
-  }
   const environment = get("environment") || undefined;
   if (environment && environment.length > 255)
     fail("environment", "is longer than 255 characters, GitHub's limit for an environment name");
-
   const rolloutId = get("rollout-id") || undefined;
   if (rolloutId && !/^[A-Za-z0-9._:/-]{1,200}$/.test(rolloutId)) {
     fail(
@@ -263,48 +326,7 @@ export function parseConfig(raw: RawInputs): Config {
       `${show(rolloutId)} is not a rollout id (letters, digits and . _ : / -, as the report shows it)`,
     );
   }
-
-  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
-
-  if (problems.length > 0) throw new InputError(problems);
-
-  const config: Config = {
-    command: command as Command,
-    virtualService: virtualServices[0]?.name as string,
-    virtualServices: Object.freeze(virtualServices),
-    namespace,
-    split: split as Split,
-    stages: Object.freeze(stages as number[]),
-    pauseAfter,
-    skipAnalysis: skipAnalysis as boolean,
-    prometheus,
-    maxErrorRate: maxErrorRate as number,
-    latencyThresholdMs,
-    minRequests: minRequests as number,
-    falseRollbackBudget: falseRollbackBudget as number,
-    minStageDurationMs: minStageDurationMs as number,
-    maxStageDurationMs: maxStageDurationMs as number,
-    intervalMs: intervalMs as number,
-    settleMs: settleMs as number,
-    onInconclusive: onInconclusive as InconclusivePolicy,
-    onUnreachable: onUnreachable as UnreachablePolicy,
-    onSplit: onSplit as SplitPolicy,
-    rollbackOnCancel: rollbackOnCancel as boolean,
-    maxRatioToStable: maxRatioToStable as number,
-    reporter: reporter as Reporter,
-    canarySelector,
-    stableSelector,
-    dryRun: dryRun as boolean,
-    kubeconfig,
-    context,
-    istioRootNamespace,
-    githubToken,
-    pullRequest,
-    environment,
-    rolloutId,
-    finalize: finalize as FinalizeConfig,
-  };
-  return deepFreeze(config);
+  return { kubeconfig, context, githubToken: get("github-token"), pullRequest, environment, rolloutId };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
 import { recordAndTextCases } from "./cases-record-text.ts";
@@ -20,6 +21,7 @@ const cases: FaultCase[] = [
   ...githubAndSignalCases,
   ...metricsCases,
   ...inputAndSecretCases,
+  ...lockstepCases,
   ...recordAndTextCases,
 ];
 const rows: Row[] = [];
