@@ -135,8 +135,8 @@ function workloadPortFor(
 }
 
 /**
- * The port once it has found one Deployment per version. When it cannot, an explicit
- * `finalize: copy` is refused before any write; the default warns and promotes as `none` does.
+ * The port once it has found one Deployment per version. When it cannot, `finalize: copy` is
+ * refused before any write; `auto` (the default) warns and promotes as `none` does.
  */
 async function resolvedWorkloads(
   port: WorkloadPort,
@@ -147,9 +147,13 @@ async function resolvedWorkloads(
     await port.resolve(signal);
     return port;
   } catch (error) {
-    if (config.finalize.explicit || signal?.aborted) throw error;
+    if (signal?.aborted) throw error;
+    if (config.finalize.policy === "copy")
+      throw new MeshError(
+        `Input 'finalize': copy needs one Deployment per version, and ${errorMessage(error)}. Nothing was changed. Set stable-deployment and canary-deployment, or finalize: auto (copy where it can, else warn) or none`,
+      );
     core.warning(
-      `finalize: copy (the default) needs one Deployment per version, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
+      `finalize: auto (the default) copies a promotion onto the stable Deployment only where each version is one Deployment, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
     );
     return undefined;
   }
@@ -200,7 +204,7 @@ export async function runAction(
   let queries: { canary: string; stable: string } | undefined;
   let workloads: WorkloadPort | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
-  const finalizing = config.finalize.policy === "copy";
+  const finalizing = config.finalize.policy !== "none";
   if (moves) {
     const check = () =>
       preflightAll(api, config.virtualServices, config.split, target, {

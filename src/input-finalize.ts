@@ -11,18 +11,18 @@ import {
   show,
 } from "./input-parsers.ts";
 
-/** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
-export const FINALIZE_POLICIES = ["copy", "none"] as const;
+/**
+ * After a promotion: `copy` the canary's pod template onto the stable Deployment (refused before
+ * any write when each version is not one Deployment), leave the stable to someone else (`none`),
+ * or `auto`, the default: copy where each version is one Deployment, else warn and act as `none`.
+ * The default must be a value of its own: GitHub's runner passes every action.yml default as an
+ * INPUT_ variable, so a default `copy` could not be told from one the workflow wrote.
+ */
+export const FINALIZE_POLICIES = ["auto", "copy", "none"] as const;
 export type FinalizePolicy = (typeof FINALIZE_POLICIES)[number];
 
 export interface FinalizeConfig {
   readonly policy: FinalizePolicy;
-  /**
-   * Whether the workflow set `finalize` itself. A default `copy` that finds no Deployment per
-   * version warns and promotes as `none` does (workflows written before finalization keep
-   * working); an explicit `copy` is refused before any write.
-   */
-  readonly explicit: boolean;
   /** How long the stable (and a scaled-up canary) may take to become ready; undefined: the Deployment's progressDeadlineSeconds. */
   readonly timeoutMs?: number;
   readonly scaleDownCanary: boolean;
@@ -32,18 +32,18 @@ export interface FinalizeConfig {
   readonly canaryDeployment?: string;
 }
 
-export function parseFinalize(get: Get, fail: Fail, explicit: boolean): FinalizeConfig | undefined {
+export function parseFinalize(get: Get, fail: Fail): FinalizeConfig | undefined {
   const before = { failed: false };
   const failing: Fail = (input, message) => {
     before.failed = true;
     return fail(input, message);
   };
-  const policyText = get("finalize");
+  const policyText = get("finalize") || "auto";
   const policy = (FINALIZE_POLICIES as readonly string[]).includes(policyText)
     ? (policyText as FinalizePolicy)
     : failing(
         "finalize",
-        `${show(policyText)} is not allowed; use copy (the stable Deployment gets the promoted canary's pod template) or none (the stable is updated elsewhere, such as by a GitOps controller)`,
+        `${show(policyText)} is not allowed; use auto (copy where each version is one Deployment, else leave the stable alone with a warning), copy (the stable Deployment gets the promoted canary's pod template; refused when it cannot) or none (the stable is updated elsewhere, such as by a GitOps controller)`,
       );
   const timeoutText = get("finalize-timeout");
   let timeoutMs: number | undefined;
@@ -84,7 +84,6 @@ export function parseFinalize(get: Get, fail: Fail, explicit: boolean): Finalize
   if (before.failed) return undefined;
   return {
     policy: policy as FinalizePolicy,
-    explicit,
     timeoutMs,
     scaleDownCanary: scaleDownCanary as boolean,
     canaryReplicas,

@@ -173,7 +173,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   reporter: "destination",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
-  finalize: "copy",
+  finalize: "auto",
   "scale-down-canary": "true",
 };
 
@@ -369,7 +369,7 @@ export function parseConfig(raw: RawInputs): Config {
     );
   }
 
-  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
+  const finalize = parseFinalize(get, fail);
 
   if (problems.length > 0) throw new InputError(problems);
 

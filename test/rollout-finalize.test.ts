@@ -245,8 +245,8 @@ describe("finalization inputs", () => {
     "canary-subset": "v2",
     "prometheus-url": "http://prometheus:9090",
   };
-  it("defaults to copy, scale-down, and the Deployment's own deadline", () => {
-    expect(parseConfig(base).finalize).toEqual({ policy: "copy", explicit: false, scaleDownCanary: true });
+  it("defaults to auto, scale-down, and the Deployment's own deadline", () => {
+    expect(parseConfig(base).finalize).toEqual({ policy: "auto", scaleDownCanary: true });
   });
   it("names each bad input with its value", () => {
     const bad = () =>

@@ -136,9 +136,9 @@ export class EngineContext implements Recorder {
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 
-  /** Whether a promotion copies the canary onto the stable Deployment. */
+  /** Whether a promotion copies the canary onto the stable Deployment (copy, or auto with one Deployment per version). */
   get finalizing(): boolean {
-    return this.s.finalize.policy === "copy" && this.ports.workloads !== undefined;
+    return this.s.finalize.policy !== "none" && this.ports.workloads !== undefined;
   }
 
   async finish(outcome: EngineOutcome): Promise<EngineOutcome> {

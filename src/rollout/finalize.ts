@@ -43,7 +43,7 @@ export async function readyCanary(
   previous: RolloutState | undefined,
   signal?: AbortSignal,
 ): Promise<{ status: WorkloadStatus; scaled: boolean } | undefined> {
-  if (settings.policy !== "copy") return undefined;
+  if (settings.policy === "none") return undefined;
   const scaled = canaryScaledDown(previous);
   if (scaled) await workloads.scaleCanary(settings.canaryReplicas ?? "stable", signal);
   const status = await workloads.waitCanary(settings.timeoutMs, signal);
