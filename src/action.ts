@@ -18,6 +18,8 @@ import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
+import { createOctokit } from "./report/github-client.ts";
+import { GitHubRunStatus } from "./report/github-runs.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
@@ -69,6 +71,7 @@ function selectorsFor(
 class Reporters implements EventSink {
   readonly events: RolloutEvent[] = [];
   private stages = 0;
+  private inFlight: InFlight | undefined;
   private readonly github: GitHubReporter | undefined;
   private readonly render: () => { model: ReportModel; markdown: string };
   constructor(github: GitHubReporter | undefined, render: () => { model: ReportModel; markdown: string }) {
@@ -89,9 +92,19 @@ class Reporters implements EventSink {
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
     // The post step must know of a weight before it is written: a kill right after the write
     // leaves no chance to say so afterwards.
-    if (event.type === "moving")
-      recordInFlight({ rolloutId: event.rolloutId, weight: event.weight, stage: event.stage });
-    if (event.type === "finished") clearInFlight();
+    if (event.type === "moving") {
+      this.inFlight = { rolloutId: event.rolloutId, weight: event.weight, stage: event.stage };
+      recordInFlight(this.inFlight);
+    }
+    // A pass is never undone: a kill from here on leaves the post step only the pass to record.
+    if (event.type === "passed" && this.inFlight) {
+      this.inFlight = { ...this.inFlight, passed: { reason: event.reason, finalize: event.finalize } };
+      recordInFlight(this.inFlight);
+    }
+    if (event.type === "finished") {
+      this.inFlight = undefined;
+      clearInFlight();
+    }
     // The comment is updated when something a person cares about changes, not at every interval.
     if (this.github && (event.type === "weight" || event.type === "stage-end" || event.type === "finished")) {
       const { model, markdown } = this.render();
@@ -131,6 +144,7 @@ function workloadPortFor(
     stableDeployment: config.finalize.stableDeployment,
     canaryDeployment: config.finalize.canaryDeployment,
     clock: systemClock,
+    warn: (message) => core.warning(message),
   });
 }
 
@@ -176,7 +190,18 @@ function scaledDownCanaryPort(
     stableDeployment: config.finalize.stableDeployment ?? previous?.deployments?.stable,
     canaryDeployment: config.finalize.canaryDeployment ?? previous?.deployments?.canary,
     clock: systemClock,
+    warn: (message) => core.warning(message),
   });
+}
+
+/** GitHub's word on a lease holder's run, to take over a dead run's lease (needs a token and a repository). */
+function runStatusFor(config: Config, context: RunContext): GitHubRunStatus | undefined {
+  if (!config.githubToken || !context.repository || config.dryRun) return undefined;
+  return new GitHubRunStatus(
+    createOctokit(config.githubToken, { baseUrl: context.apiUrl }),
+    context.repository,
+    (message) => core.warning(message),
+  );
 }
 
 /** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
@@ -290,7 +315,15 @@ export async function runAction(
       // Each attempt of a run is its own rollout: a re-run after a rollback starts afresh.
       newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}${context.runAttempt && context.runAttempt !== "1" ? `-${context.runAttempt}` : ""}`,
     },
-    { traffic, metrics, workloads, clock: systemClock, events: reporters, signal },
+    {
+      traffic,
+      metrics,
+      workloads,
+      runs: runStatusFor(config, context),
+      clock: systemClock,
+      events: reporters,
+      signal,
+    },
     where,
   );
   let outcome: EngineOutcome;
@@ -327,7 +360,9 @@ export async function runCleanup(
     describeVirtualServices(config),
   );
   const reason = `The job stopped during stage ${inFlight.stage + 1} (${inFlight.weight} % canary), cancelled or crashed; the post step restored 100 % stable`;
-  const outcome = await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);
+  const outcome = inFlight.passed
+    ? await engine.recordPass(inFlight.rolloutId, inFlight.passed.reason, inFlight.passed.finalize)
+    : await engine.abandon(inFlight.rolloutId, reason, [inFlight.weight]);
   if (outcome) {
     const github = createGitHubReporter(config, {
       ...context,

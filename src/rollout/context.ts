@@ -14,6 +14,7 @@ import type {
   MetricsPort,
   PlannedPatch,
   RolloutEvent,
+  RunStatusPort,
   TrafficPort,
   WorkloadPort,
 } from "./ports.ts";
@@ -99,6 +100,8 @@ export interface EnginePorts {
   workloads?: WorkloadPort;
   clock: Clock;
   events: EventSink;
+  /** Whether a lease holder's workflow run is over (GitHub), to take over a dead run's lease at once. */
+  runs?: RunStatusPort;
   /** Aborts the run (the job was cancelled): the engine rolls back and stops. */
   signal?: AbortSignal;
 }

@@ -23,6 +23,7 @@ import {
 } from "./context.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
+import { takeOverDeadLease } from "./lease-takeover.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
@@ -59,8 +60,10 @@ export class RolloutEngine {
       case "rollback":
         return this.requestedRollback();
       case "promote":
+        await takeOverDeadLease(this.c);
         return this.promote();
       default:
+        await takeOverDeadLease(this.c);
         return this.rollout();
     }
   }
@@ -105,6 +108,11 @@ export class RolloutEngine {
     if (view.weights.every((w) => w === 0) && state?.status !== "progressing") return undefined;
     const written = await this.writes.rollBack(reason, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
+  }
+
+  /** The post step after the last stage passed: records the pass, never rolls back (./finalize-commands.ts). */
+  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome> {
+    return this.finalization.recordPass(rolloutId, passed, finalize);
   }
 
   /** Tells the reporters what earlier runs of this rollout found, so every report shows every stage. */

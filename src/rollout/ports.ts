@@ -80,6 +80,24 @@ export interface MetricsPort {
   queries(): { canary: string; stable: string };
 }
 
+/** What GitHub says of the workflow run that holds a lease. */
+export interface RunStatus {
+  /** The run is over (`completed`): it cannot renew or use its lease. */
+  ended: boolean;
+  /** `queued`, `in_progress`, `completed`... as GitHub answers. */
+  status: string;
+  conclusion?: string;
+}
+
+/**
+ * GitHub's word on a lease holder's workflow run (issue 20): a lease whose run is over is taken
+ * over at once instead of when it expires (up to ~25 min after a kill at the defaults).
+ */
+export interface RunStatusPort {
+  /** The run behind `holder` ("owner/repo run <id> attempt <n>"), or undefined when GitHub cannot tell (a warning was given). */
+  status(holder: string, signal?: AbortSignal): Promise<RunStatus | undefined>;
+}
+
 /** A Deployment's rollout as `kubectl rollout status` would judge it, with its pods' sidecars. */
 export interface WorkloadStatus {
   /** `shop/backend-v1`. */
