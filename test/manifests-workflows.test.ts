@@ -209,11 +209,7 @@ describe("the Role grants exactly what the action uses", () => {
     );
     expect(written.length).toBeGreaterThan(0);
     expect(new Set(written.map((e) => `${e.resource}/${e.name}`))).toEqual(
-      new Set([
-        "virtualservices/backend",
-        "deployments/backend-v1",
-        "deployments/scale/backend-v2",
-      ]),
+      new Set(["virtualservices/backend", "deployments/backend-v1", "deployments/scale/backend-v2"]),
     );
   });
 
@@ -226,7 +222,9 @@ describe("the Role grants exactly what the action uses", () => {
     expect(named("virtualservices")).toEqual(ofKind("VirtualService").map((o) => o.metadata.name));
     expect(new Set(named("deployments"))).toEqual(new Set(ofKind("Deployment").map((o) => o.metadata.name)));
     const deploy = readWorkflow("deploy.yml").workflow;
-    for (const step of Object.values(deploy.jobs).flatMap((j) => j.steps).filter(isOurAction)) {
+    for (const step of Object.values(deploy.jobs)
+      .flatMap((j) => j.steps)
+      .filter(isOurAction)) {
       const target = targetOf(step);
       expect(named("virtualservices")).toContain(target["virtual-service"]);
       for (const input of ["stable-deployment", "canary-deployment"])

@@ -120,6 +120,8 @@ export interface CopiedTemplate {
   readonly template: unknown;
   /** When the copy was made (or found made): later writers of the Deployment changed it. */
   readonly at: Date;
+  /** The Deployment's managedFields entries right after the copy (adapter-specific keys), to tell later writers apart. */
+  readonly writers?: readonly string[];
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 } from "./deployment-template.ts";
 import { findDeployment, type Version } from "./resolve-deployments.ts";
 import { podVerdict, rolloutVerdict } from "./rollout-status.ts";
-import { runsImages, templateChange, writersSince } from "./stable-check.ts";
+import { runsImages, templateChange, writerKeys, writersSince } from "./stable-check.ts";
 
 /** How often a wait reads the Deployment and its pods. */
 const DEFAULT_POLL_MS = 2_000;
@@ -98,13 +98,14 @@ export class KubernetesWorkloads implements WorkloadPort {
           canary: this.o.canaryLabels,
         });
         // Already copied (a resumed finalization): the template as stored is the one to check.
-        if (sameJson(template, target.spec?.template)) return { template: target.spec?.template, at };
+        if (sameJson(template, target.spec?.template))
+          return { template: target.spec?.template, at, writers: writerKeys(target) };
         try {
           // As stored, with the API server's defaults: what the check before routing compares with.
           const written = plain(
             await this.o.api.patchDeployment(ns, stable, templatePatch(target, template), signal),
           );
-          return { template: written.spec?.template ?? template, at };
+          return { template: written.spec?.template ?? template, at, writers: writerKeys(written) };
         } catch (error) {
           const status = (error as MeshError).status;
           if (status === 409) throw new ConcurrentEdit(ns, stable, error as MeshError);
@@ -149,7 +150,7 @@ export class KubernetesWorkloads implements WorkloadPort {
         `it has ${serving} pod(s) ready with their istio-proxy sidecar running the promoted version (spec.replicas ${now.status.replicas}), and the canary ${canaryNow.status.readyPods}: at least ${needed} are needed to carry all traffic`,
       );
     if (problems.length === 0) return undefined;
-    const writers = writersSince(now.deployment, copied.at, FIELD_MANAGER);
+    const writers = writersSince(now.deployment, copied.at, FIELD_MANAGER, copied.writers);
     const who =
       writers.length > 0
         ? `; changed since the copy by ${writers.join(", ")}`

@@ -37,18 +37,37 @@ export function templateChange(copied: unknown, now: DeploymentLike): string {
     : "its pod template is no longer the promoted one (it differs in more than the images)";
 }
 
+function entriesOf(deployment: { metadata?: unknown }): ManagedFieldsEntry[] {
+  return ((deployment.metadata as { managedFields?: ManagedFieldsEntry[] } | undefined)?.managedFields ??
+    []) as ManagedFieldsEntry[];
+}
+
+const time = (e: ManagedFieldsEntry) => new Date(e.time ?? 0).getTime();
+const entryKey = (e: ManagedFieldsEntry) =>
+  JSON.stringify([e.manager, e.operation, e.subresource ?? "", time(e)]);
+
+/** The Deployment's managedFields entries as keys, taken right after the copy (see `writersSince`). */
+export function writerKeys(deployment: { metadata?: unknown }): string[] {
+  return entriesOf(deployment).map(entryKey);
+}
+
 /**
- * The writers of the Deployment since `since` other than `self`, newest first, as
- * `"kubectl-scale" (Update of /scale at 2026-12-06T08:10:03Z)`. managedFields times have
- * one-second resolution, so a write in the copy's own second counts.
+ * The writers of the Deployment since the copy other than `self`, newest first, as
+ * `"kubectl-scale" (Update of /scale at 2026-12-06T08:10:03Z)`: the entries that are new or newer
+ * than `before` (the entries right after the copy), else, as managedFields times have one-second
+ * resolution, those written in the copy's second or later.
  */
-export function writersSince(deployment: { metadata?: unknown }, since: Date, self: string): string[] {
-  const entries = ((deployment.metadata as { managedFields?: ManagedFieldsEntry[] } | undefined)
-    ?.managedFields ?? []) as ManagedFieldsEntry[];
-  const time = (e: ManagedFieldsEntry) => new Date(e.time ?? 0).getTime();
+export function writersSince(
+  deployment: { metadata?: unknown },
+  since: Date,
+  self: string,
+  before?: readonly string[],
+): string[] {
+  const others = entriesOf(deployment).filter((e) => e.manager !== self);
+  const known = new Set(before ?? []);
+  const changed = before ? others.filter((e) => !known.has(entryKey(e))) : [];
   const floor = Math.floor(since.getTime() / 1000) * 1000;
-  return entries
-    .filter((e) => e.manager !== self && time(e) >= floor)
+  return (changed.length > 0 ? changed : others.filter((e) => time(e) >= floor))
     .sort((a, b) => time(b) - time(a))
     .slice(0, 3)
     .map(

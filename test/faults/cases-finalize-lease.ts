@@ -328,6 +328,36 @@ export const finalizeAndLeaseCases: FaultCase[] = [
     ),
   },
   {
+    id: "11n",
+    title:
+      "main killed mid-write (stored); GitHub cannot say whether the run is over (404, no `actions: read`); `promote`",
+    must: "promote refused by the lease with a warning naming actions: read; the canary keeps the traffic",
+    run: () =>
+      withMesh(WITH_DEPLOYMENTS, async (mesh) => {
+        let child: ChildProcess | undefined;
+        atVsPatch(mesh, FINALIZING_WRITE, () => child?.kill("SIGKILL"));
+        await runTimed(mesh, {
+          timeoutMs: 150_000,
+          onSpawn: (c) => {
+            child = c;
+          },
+        });
+        const promote = await runTimed(mesh, { inputs: { command: "promote" }, runId: "2002" });
+        const asked = mesh.github.requests.filter((r) =>
+          r.path.includes("/actions/runs/1001/attempts/1"),
+        ).length;
+        const warning = promote.stdout
+          .split("\n")
+          .find((l) => l.startsWith("::warning::") && l.includes("actions: read"));
+        const refused = promote.exitCode !== 0 && errors(promote).includes("being rolled out by");
+        return {
+          ok: refused && warning !== undefined && asked > 0 && passUndone(mesh) === 0,
+          figures: { passesUndone: passUndone(mesh), unservingStableRoutes: unservingStable(mesh) },
+          measured: `GitHub asked ${asked}×; ${endOf(mesh, promote)}; warning: ${warning?.slice(11, 120) ?? "none"}; says: ${errors(promote).slice(0, 120)}`,
+        };
+      }),
+  },
+  {
     id: "11h",
     title: "409 Conflict once on the template copy onto the stable Deployment",
     must: "re-planned and finalized",
