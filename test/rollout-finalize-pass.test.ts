@@ -86,6 +86,24 @@ describe("the stable is checked before all traffic moves to it", () => {
     );
     expect(await promote.engine.run()).toMatchObject({ result: "promoted", weight: 0, finalized: true });
   });
+
+  it("a rollback while finalizing refuses a stable scaled to zero (rolled out to kubectl, serving nothing)", async () => {
+    const workloads = new FakeWorkloads();
+    workloads.stableBroken = true;
+    const first = setup({}, { workloads });
+    await first.engine.run();
+    expect(first.traffic.state?.status).toBe("finalizing");
+    workloads.stableBroken = false;
+    workloads.stable.replicas = 0;
+    const rollback = setup(
+      { command: "rollback" },
+      { traffic: first.traffic, workloads },
+      "acme/shop run 2 attempt 1",
+    );
+    const refused = await rollback.engine.run();
+    expect(refused).toMatchObject({ result: "unchanged", weight: 100, failed: true });
+    expect(first.traffic.weight).toBe(100);
+  });
 });
 
 describe("a pass is never undone", () => {

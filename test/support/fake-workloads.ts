@@ -29,14 +29,15 @@ export class FakeWorkloads implements WorkloadPort {
   }
 
   private status(d: FakeDeployment, broken: boolean): WorkloadStatus {
-    const ready = !broken && d.replicas > 0;
+    // As kubectl judges it: a Deployment scaled to 0 has rolled out (and serves nothing).
+    const ready = !broken;
     return {
       name: d.name,
       ready,
       summary: broken
         ? `0/${d.replicas} ready, image ${Object.values(d.images).join(", ")}`
         : `${d.replicas}/${d.replicas} ready, image ${Object.values(d.images).join(", ")}`,
-      problems: broken ? ["pod backend-1: ImagePullBackOff"] : d.replicas === 0 ? ["no replicas"] : [],
+      problems: broken ? ["pod backend-1: ImagePullBackOff"] : [],
       images: { ...d.images },
       replicas: d.replicas,
       readyPods: ready ? d.replicas : 0,
