@@ -5,114 +5,27 @@
  * the runner passes it; diagnostic reads (events, owner ReplicaSets) never block a rollout.
  */
 import type { ChildProcess } from "node:child_process";
-import { STATE_ANNOTATION } from "../../src/constants.ts";
-import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
-import type { Mesh, MeshOptions } from "../mesh/index.ts";
+import { NAMESPACE } from "../mesh/fixtures.ts";
+import type { Mesh } from "../mesh/index.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
 import { actionDefaults } from "../support/action-runner.ts";
 import { fastInputs } from "../support/e2e.ts";
 import {
-  canaryShare,
-  currentVs,
-  errors,
-  HEALTHY,
-  runTimed,
-  stateOf,
-  storedWrites,
-  type TimedRun,
-  weightsOf,
-  withMesh,
-} from "./harness.ts";
+  afterTemplateCopy,
+  atVsPatch,
+  CANARY,
+  endOf,
+  FINALIZING_WRITE,
+  FIRST_RUN,
+  IMAGE,
+  passUndone,
+  reachedFull,
+  STABLE,
+  unservingStable,
+  WITH_DEPLOYMENTS,
+} from "./finalize-harness.ts";
+import { canaryShare, currentVs, errors, HEALTHY, runTimed, storedWrites, withMesh } from "./harness.ts";
 import type { FaultCase, Measured } from "./table.ts";
-
-const IMAGE = `registry.example/${SERVICE}`;
-/** The image the canary Deployment runs and every stage analysed: what finalization promotes. */
-const PROMOTED = `${IMAGE}:v2`;
-const STABLE = `${SERVICE}-v1`;
-const CANARY = `${SERVICE}-v2`;
-const WITH_DEPLOYMENTS: MeshOptions = { ...HEALTHY, deployments: { readyDelayMs: 300 } };
-/** The lease holder of the first run (runTimed's default run id and attempt). */
-const FIRST_RUN = "acme/shop run 1001 attempt 1";
-
-interface StableView {
-  image: string;
-  replicas: number;
-  /** Pods Ready with a ready istio-proxy, not terminating. */
-  readyPods: number;
-}
-
-function stableView(mesh: Mesh): StableView {
-  const d = mesh.kube.get("deployments", NAMESPACE, STABLE) as
-    | (KubeObject & {
-        spec: { replicas: number; template: { spec: { containers: Array<{ image: string }> } } };
-      })
-    | undefined;
-  const pods = (mesh.apps?.pods(NAMESPACE, STABLE) ?? []).filter((p) => {
-    const status = p.status as
-      | {
-          conditions?: Array<{ type: string; status: string }>;
-          containerStatuses?: Array<{ name: string; ready: boolean }>;
-        }
-      | undefined;
-    return (
-      !p.metadata.deletionTimestamp &&
-      (status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True") &&
-      (status?.containerStatuses ?? []).some((c) => c.name === "istio-proxy" && c.ready)
-    );
-  });
-  return {
-    image: d?.spec.template.spec.containers[0]?.image ?? "",
-    replicas: d?.spec.replicas ?? -1,
-    readyPods: pods.length,
-  };
-}
-
-/** 1 when all traffic is on a stable that does not run the promoted image or has no ready pod. */
-function unservingStable(mesh: Mesh): number {
-  const stable = stableView(mesh);
-  return canaryShare(currentVs(mesh)) === 0 && (stable.image !== PROMOTED || stable.readyPods === 0) ? 1 : 0;
-}
-
-/** 1 when a canary that passed every stage was rolled back: all traffic on a stable still at the old version. */
-function passUndone(mesh: Mesh): number {
-  return canaryShare(currentVs(mesh)) === 0 && stableView(mesh).image !== PROMOTED ? 1 : 0;
-}
-
-function endOf(mesh: Mesh, run: TimedRun): string {
-  const state = stateOf(mesh, STATE_ANNOTATION);
-  const stable = stableView(mesh);
-  return (
-    `final ${weightsOf(currentVs(mesh))}; stable ${stable.image.replace(`${IMAGE}:`, "")} ` +
-    `${stable.readyPods}/${stable.replicas} ready; result ${run.outputs.result ?? "none"}, ` +
-    `finalized ${run.outputs.finalized ?? "none"}, exit ${run.exitCode}; state ${state ? `${state.status}` : "none"}`
-  );
-}
-
-/** Calls `fault` once, when the action's `count`-th patch of the VirtualService arrives (before it is served). */
-function atVsPatch(mesh: Mesh, count: number, fault: (mesh: Mesh) => void): void {
-  let patches = 0;
-  mesh.kube.faultPlan.onRequest((info) => {
-    if (info.resource !== "virtualservices" || info.verb !== "patch") return;
-    patches += 1;
-    if (patches === count) fault(mesh);
-  });
-}
-
-/**
- * The write that records `finalizing` is the 4th patch with stages 10,50,100 on a healthy canary
- * (one per stage, then the record); these cases check that it is.
- */
-const FINALIZING_WRITE = 4;
-
-/** Calls `edit` 100 ms after the action's template copy onto the stable Deployment is served. */
-function afterTemplateCopy(mesh: Mesh, edit: (mesh: Mesh) => void): void {
-  let done = false;
-  mesh.kube.faultPlan.onRequest((info) => {
-    if (done || info.resource !== "deployments" || info.verb !== "patch" || info.name !== STABLE) return;
-    done = true;
-    setTimeout(() => edit(mesh), 100);
-  });
-}
 
 /** A person changes the stable Deployment while the action waits for it; the action must not route to it. */
 function personChangesStable(
@@ -187,10 +100,11 @@ function passThen(
       }
       const undone = passUndone(mesh);
       const unserving = unservingStable(mesh);
+      const passed = reachedFull(mesh);
       return {
-        ok: undone === 0 && unserving === 0 && promoteOk,
+        ok: passed && undone === 0 && unserving === 0 && promoteOk,
         figures: { passesUndone: undone, unservingStableRoutes: unserving },
-        measured: `main: ${afterMain}; ${afterPost}${promoted}${main.exitCode !== 0 ? `; main says: ${errors(main).slice(0, 120)}` : ""}`,
+        measured: `${passed ? "" : "the last stage was never reached; "}main: ${afterMain}; ${afterPost}${promoted}${main.exitCode !== 0 ? `; main says: ${errors(main).slice(0, 120)}` : ""}`,
       };
     });
 }
