@@ -3,10 +3,11 @@
  * drives the traffic model, and a metrics backend that answers from Prometheus' scrapes exactly
  * as the action reads them (raw counters at the last scrape, differenced from the mark).
  */
-import type { Observation, VersionCounts } from "../src/analysis/judge.ts";
-import type { RolloutState } from "../src/mesh/state.ts";
+import type { Observation } from "../src/analysis/judge.ts";
+import type { VersionCounts } from "../src/analysis/types.ts";
 import type { Clock } from "../src/rollout/clock.ts";
 import type { RolloutEvent } from "../src/rollout/events.ts";
+import type { RolloutState } from "../src/rollout/model/state.ts";
 import type {
   EventSink,
   MetricsMark,

@@ -3,14 +3,20 @@
 # loopback) and Debian's kubernetes-client (a real kubectl checks the Kubernetes API emulator)
 # when they are missing, then the npm packages, Node 24 among them. With WITH_CHROMIUM=1 it also
 # installs Debian's chromium, which `npm run demo` uses to draw each comment as a PNG (optional:
-# without it the demo writes the Markdown and skips the pictures).
+# without it the demo writes the Markdown and skips the pictures), and Debian's
+# fonts-noto-color-emoji: Debian's chromium has no emoji font of its own, and without one the
+# comment's ⏪ ❌ ✅ are drawn as empty boxes where GitHub shows them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
-if [ "${WITH_CHROMIUM:-0}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+if [ "${WITH_CHROMIUM:-0}" = "1" ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  dpkg-query -W -f='${Status}' fonts-noto-color-emoji 2>/dev/null | grep -q "ok installed" ||
+    missing+=(fonts-noto-color-emoji)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian's ${missing[*]}"
   SUDO=""

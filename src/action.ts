@@ -5,15 +5,16 @@
 import * as core from "@actions/core";
 import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
 import { errorMessage } from "./error-message.ts";
-import { type Config, maskKubeconfig } from "./inputs.ts";
+import { maskKubeconfig } from "./inputs/config.ts";
+import type { Config } from "./inputs/types.ts";
 import { MeshError } from "./mesh/errors.ts";
-import { KubernetesMeshApi, loadKubeConfig } from "./mesh/kubernetes.ts";
+import { loadKubeConfig } from "./mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "./mesh/kubernetes.ts";
 import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
 import { PreflightError } from "./mesh/preflight.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
-import type { RolloutState } from "./mesh/state.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -24,11 +25,13 @@ import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
 import { systemClock } from "./rollout/clock.ts";
-import { type EngineOutcome, engineSettings, RolloutEngine } from "./rollout/engine.ts";
+import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import type { EventSink, RolloutEvent } from "./rollout/events.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
+import type { RolloutState } from "./rollout/model/state.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
+import { engineSettings } from "./settings.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
 import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
@@ -88,7 +91,8 @@ class Reporters implements EventSink {
       core.debug(
         `${event.type} at ${event.weight} %: ${JSON.stringify(event.type === "analysis" ? event.verdict : event)}`,
       );
-    const line = progressLine(event, this.stages);
+    const headline = event.type === "finished" ? this.render().model.headline : undefined;
+    const line = progressLine(event, this.stages, headline);
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
     // The post step must know of a weight before it is written: a kill right after the write
     // leaves no chance to say so afterwards.
@@ -293,6 +297,8 @@ export async function runAction(
     runUrl: context.runUrl,
     prometheusUrl: config.prometheus?.url,
     queries,
+    maxErrorRate: config.maxErrorRate,
+    maxRatio: config.maxRatioToStable,
   };
   let reporters: Reporters | undefined;
   const render = () => {

@@ -6,7 +6,7 @@ import * as core from "@actions/core";
 import { runAction, runCleanup } from "./action.ts";
 import { Output } from "./constants.ts";
 import { errorMessage, errorStack } from "./error-message.ts";
-import { getConfig } from "./inputs.ts";
+import { getConfig } from "./inputs/config.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
 import { getInFlight, markMainStarted } from "./state-helper.ts";
@@ -61,7 +61,8 @@ export async function run(): Promise<void> {
     core.setOutput(Output.finalized, String(outcome.finalized === true));
     core.setOutput(Output.report, JSON.stringify(report));
     await writeSummary(markdown);
-    if (outcome.failed) core.setFailed(scrub(oneLine(outcome.reason)));
+    // The error line leads with what the report leads with: the outcome, the counts, the limit.
+    if (outcome.failed) core.setFailed(scrub(oneLine(report.headline ?? outcome.reason)));
   } catch (error) {
     core.setFailed(scrub(oneLine(error)));
     // After the error line: mapping the stack reads the bundle's source map (a few hundred ms).

@@ -2,8 +2,11 @@
  * `ours`: the real rollout engine and judge (src/rollout/), on the scenario's inputs parsed as the
  * action parses them, in virtual time over the simulated service.
  */
-import { parseConfig, type RawInputs } from "../../src/inputs.ts";
-import { engineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
+
+import { parseConfig } from "../../src/inputs/config.ts";
+import type { RawInputs } from "../../src/inputs/types.ts";
+import { RolloutEngine } from "../../src/rollout/engine.ts";
+import { engineSettings } from "../../src/settings.ts";
 import { VirtualClock } from "../../test/support/virtual-clock.ts";
 import { ROLLOUT_START, type RunOutcome } from "../outcome.ts";
 import { InMemoryTraffic, LastDecision, ScrapedMetrics } from "../ports.ts";

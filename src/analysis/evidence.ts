@@ -21,7 +21,7 @@
  *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
  *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
  */
-import type { VersionCounts } from "./judge.ts";
+import type { EvidenceSettings, VersionCounts } from "./types.ts";
 
 /** One interval's exact counts: what each version served between two reads. */
 export interface WindowCounts {
@@ -67,17 +67,6 @@ export interface Evidence {
   windows: number;
   /** The analysis inputs it was gathered under: carried to a later run only when they are the same. */
   inputs?: { maxErrorRate: number; maxRatio: number; latencyThresholdMs?: number };
-}
-
-export interface EvidenceSettings {
-  /** max-error-rate. */
-  maxErrorRate: number;
-  /** Share of requests allowed past latency-threshold (0.01: the p99). */
-  maxSlowFraction: number;
-  /** max-ratio-to-stable. */
-  maxRatio: number;
-  /** ln(1/α) of the harm tests: a blip is forgiven only after the limit's test rejected on it. */
-  harmLogE: number;
 }
 
 /** Alternatives of the absolute-harm mixture, as multiples of the limit. */
@@ -208,9 +197,9 @@ function addToSignal(
     next.pairedStableN += stable.n;
     next.pairedStableK += stable.k;
     if (canaryK + stable.k > 0) {
-      const q0 = (canaryN * settings.maxRatio) / (canaryN * settings.maxRatio + stable.n);
+      const q0 = (canaryN * settings.maxRatioToStable) / (canaryN * settings.maxRatioToStable + stable.n);
       REL_ALTERNATIVES.forEach((m, j) => {
-        const r = settings.maxRatio * m;
+        const r = settings.maxRatioToStable * m;
         const q1 = (canaryN * r) / (canaryN * r + stable.n);
         next.rel[j] = (next.rel[j] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
       });

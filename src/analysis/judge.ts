@@ -16,22 +16,13 @@
 import {
   assessSignal,
   type Evidence,
-  type EvidenceSettings,
   requestsToProveHalfLimit,
   requestsToProveSafe,
   type SignalAssessment,
 } from "./evidence.ts";
+import type { EvidenceSettings, JudgeSettings, VersionCounts } from "./types.ts";
 
 export type Decision = "continue" | "pass" | "fail" | "inconclusive";
-
-/** Exact counts for one version over a span of time. */
-export interface VersionCounts {
-  requests: number;
-  /** 5xx, no response (code 0), and gRPC errors. */
-  errors: number;
-  /** Requests slower than the latency threshold, when one is set. */
-  slow?: number;
-}
 
 /** What the metrics side saw. `undefined` counts: the backend has no series for that version. */
 export type Observation =
@@ -50,23 +41,6 @@ export type Observation =
       problem: string;
       message: string;
     };
-
-export interface JudgeSettings {
-  maxErrorRate: number;
-  latencyThresholdMs?: number;
-  /** Fraction of canary requests allowed past the latency threshold (0.01: the p99). */
-  maxSlowFraction: number;
-  /** max-ratio-to-stable: how much worse than stable's rate the canary may be. */
-  maxRatio: number;
-  /** Canary requests, over the whole rollout, before the last stage can promote. */
-  minRequests: number;
-  minStageDurationMs: number;
-  maxStageDurationMs: number;
-  /** The whole rollout's false-rollback budget, split evenly across the harm tests. */
-  falseRollbackBudget: number;
-  /** Chance of promoting a canary whose rate is at a limit. */
-  beta: number;
-}
 
 export interface CheckInput {
   /** Canary weight of this stage, in percent. */
@@ -169,12 +143,7 @@ export function harmAlpha(settings: JudgeSettings): number {
 
 /** What the evidence needs of the settings. */
 export function evidenceSettings(settings: JudgeSettings): EvidenceSettings {
-  return {
-    maxErrorRate: settings.maxErrorRate,
-    maxSlowFraction: settings.maxSlowFraction,
-    maxRatio: settings.maxRatio,
-    harmLogE: Math.log(1 / harmAlpha(settings)),
-  };
+  return { ...settings, harmLogE: Math.log(1 / harmAlpha(settings)) };
 }
 
 function assessments(evidence: Evidence, settings: JudgeSettings): SignalAssessment[] {
@@ -218,7 +187,7 @@ function harmReason(a: SignalAssessment, byLimit: boolean, settings: JudgeSettin
   if (byLimit) {
     return `The canary's ${what(a.signal, settings)} is ${pct(a.canaryRate)} (${counts}), above the ${pct(a.limit)} limit: the evidence against "within the limit" reached ${evidence(a.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
   }
-  return `The canary's ${what(a.signal, settings)} is ${pct(a.pairedCanaryRate ?? a.canaryRate)} against stable's ${pct(a.stableRate ?? 0)} at the same moments, more than ${settings.maxRatio}× worse: the evidence reached ${evidence(a.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+  return `The canary's ${what(a.signal, settings)} is ${pct(a.pairedCanaryRate ?? a.canaryRate)} against stable's ${pct(a.stableRate ?? 0)} at the same moments, more than ${settings.maxRatioToStable}× worse: the evidence reached ${evidence(a.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
 }
 
 export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict {

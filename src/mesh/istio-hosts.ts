@@ -19,7 +19,8 @@
  * Not modelled: meshConfig's defaultDestinationRuleExportTo / defaultServiceExportTo (taken as `*`,
  * Istio's default) and a cluster domain other than cluster.local.
  */
-import type { DestinationRule, ObjectMeta, ServiceEntry } from "./types.ts";
+import type { ObjectMeta } from "../rollout/model/virtual-service.ts";
+import type { DestinationRule, ServiceEntry } from "./types.ts";
 
 export const CLUSTER_DOMAIN = "cluster.local";
 

@@ -1,17 +1,15 @@
 /**
- * Cluster access with @kubernetes/client-node: the kubeconfig content from the input (loaded from
- * memory, never written to disk), else `KUBECONFIG`, `~/.kube/config` or the in-cluster service
- * account; an optional context. `KubernetesMeshApi` is the only place that talks to the API server.
+ * Cluster access with @kubernetes/client-node (the kubeconfig is loaded by ./kubeconfig.ts):
+ * `KubernetesMeshApi` is the only place that talks to the API server.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
-import { runningContainerStatuses } from "../workloads/rollout-status.ts";
+import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-service.ts";
+import { runningContainerStatuses } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
-import type { DestinationRule, ObjectMeta, PodSummary, ServiceEntry, VirtualService } from "./types.ts";
+import { kubeconfigSource } from "./kubeconfig.ts";
+import type { DestinationRule, PodSummary, ServiceEntry } from "./types.ts";
 
 /** Equality-based label selector text, `app=backend,version=v2`, as the API and kubectl take it. */
 export const labelSelector = (labels: Record<string, string>): string =>
@@ -22,143 +20,6 @@ export const labelSelector = (labels: Record<string, string>): string =>
 export const ISTIO_GROUP = "networking.istio.io";
 /** Served versions of Istio's networking API, newest first; all share one storage. */
 export const ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
-
-export interface ClusterOptions {
-  kubeconfig?: string;
-  context?: string;
-  /** Called with each kubeconfig file's text before it is used, so its credentials are masked too. */
-  mask?: (text: string) => void;
-}
-
-/** Where the in-cluster service account's token lives (what loadFromDefault falls back to). */
-const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
-/** Which input a configuration came from, for messages: "Input 'kubeconfig'" plus where it was read. */
-const sources = new WeakMap<k8s.KubeConfig, string>();
-
-/** How a loaded configuration is named in messages ("Input 'kubeconfig'" and where it came from). */
-export function kubeconfigSource(config: k8s.KubeConfig): string {
-  return sources.get(config) ?? "Input 'kubeconfig'";
-}
-
-function inputError(source: string, problem: string): MeshError {
-  const error = new MeshError(`${source}: ${problem}`);
-  error.transient = false;
-  return error;
-}
-
-/**
- * Loads the kubeconfig: the input's content (parsed from memory, never written to disk), else
- * `KUBECONFIG`, `~/.kube/config` or the in-cluster service account. Every problem names the input
- * (and the file it fell back to); no message quotes the document, which holds credentials.
- */
-export function loadKubeConfig(
-  options: ClusterOptions,
-  env: NodeJS.ProcessEnv = process.env,
-): k8s.KubeConfig {
-  const config = new k8s.KubeConfig();
-  // Where the document came from when the input was not set: named in every message.
-  let origin: string | undefined;
-  if (options.kubeconfig) {
-    try {
-      config.loadFromString(options.kubeconfig);
-    } catch (error) {
-      throw inputError(
-        "Input 'kubeconfig'",
-        `is not a valid kubeconfig (${parseProblem(error)}; the content is not shown because it holds credentials)`,
-      );
-    }
-  } else {
-    const files = (env.KUBECONFIG ?? "").split(delimiter).filter((f) => f !== "");
-    const home = env.HOME || homedir();
-    const defaultFile = home ? join(home, ".kube", "config") : undefined;
-    if (files.length > 0) {
-      origin = `KUBECONFIG=${files.join(delimiter)}`;
-      const missing = files.filter((f) => !existsSync(f));
-      if (missing.length > 0)
-        throw inputError(sourceOf(origin), `the file ${missing.join(", ")} does not exist`);
-    } else if (defaultFile && existsSync(defaultFile)) {
-      origin = defaultFile;
-    } else if (existsSync(SERVICE_ACCOUNT_TOKEN)) {
-      origin = "the in-cluster service account";
-    } else {
-      throw inputError(
-        "Input 'kubeconfig'",
-        `not set, and there is no KUBECONFIG, no ${defaultFile ?? "~/.kube/config"} and no in-cluster service account: set the kubeconfig input (for example kubeconfig: \${{ secrets.KUBECONFIG }})`,
-      );
-    }
-    for (const file of files.length > 0 ? files : origin === defaultFile ? [defaultFile as string] : []) {
-      try {
-        options.mask?.(readFileSync(file, "utf8"));
-      } catch {
-        // Unreadable: loading it below says so.
-      }
-    }
-    try {
-      // As loadFromDefault does, but from the files checked above (it would fall back silently).
-      if (files.length > 0) {
-        config.loadFromFile(files[0] as string);
-        for (const file of files.slice(1)) {
-          const more = new k8s.KubeConfig();
-          more.loadFromFile(file);
-          config.mergeConfig(more);
-        }
-      } else if (origin === defaultFile) config.loadFromFile(defaultFile as string);
-      else config.loadFromCluster();
-    } catch (error) {
-      throw inputError(sourceOf(origin), `is not a valid kubeconfig (${parseProblem(error)})`);
-    }
-  }
-  if (options.context) {
-    if (!config.getContextObject(options.context)) {
-      const known = config.getContexts().map((c) => c.name);
-      throw inputError(
-        "Input 'context'",
-        `the kubeconfig${origin ? ` from ${origin}` : ""} has no context named "${options.context}" (it has ${known.length > 0 ? known.join(", ") : "none"})`,
-      );
-    }
-    config.setCurrentContext(options.context);
-  }
-  const source = sourceOf(origin);
-  const cluster = config.getCurrentCluster();
-  if (!cluster) {
-    throw inputError(
-      options.context ? "Input 'context'" : source,
-      config.getContexts().length === 0
-        ? "the kubeconfig has no contexts"
-        : `the kubeconfig's current context "${config.getCurrentContext()}" names no cluster it defines; set current-context or the context input`,
-    );
-  }
-  if (!isHttpUrl(cluster.server)) {
-    // The value is shown only when it cannot carry credentials (no user info, no query).
-    const shown = /^[\w.:/[\]-]{1,200}$/.test(cluster.server) ? ` "${cluster.server}"` : "";
-    throw inputError(
-      source,
-      `cluster "${cluster.name}" has server${shown}, which is not an http(s) URL (expected for example https://10.0.0.1:6443)`,
-    );
-  }
-  sources.set(config, source);
-  return config;
-}
-
-/** YAML parser messages quote the document: only the client's own field checks are safe to show. */
-function parseProblem(error: unknown): string {
-  const safe = /^(clusters|users|contexts)\[\d+\]\S* is missing$/.exec((error as Error).message)?.[0];
-  return safe ?? "its YAML or JSON could not be parsed";
-}
-
-function sourceOf(origin: string | undefined): string {
-  return origin ? `Input 'kubeconfig' (not set; read from ${origin})` : "Input 'kubeconfig'";
-}
-
-function isHttpUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
-  } catch {
-    return false;
-  }
-}
 
 /** What the traffic router and preflight need from the cluster. */
 export interface MeshApi {

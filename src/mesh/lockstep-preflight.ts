@@ -4,13 +4,13 @@
  * checked for what no single one shows: when each applies only to gateways, callers inside the mesh
  * are routed by none of them and stay on stable after a "promoted" rollout.
  */
-import type { VirtualServiceRef } from "../input-virtual-services.ts";
+import type { VirtualServiceRef } from "../rollout/model/routes.ts";
+import type { Split } from "../rollout/model/split.ts";
+import type { VirtualService } from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import { PreflightError, type PreflightOptions, type PreflightResult, preflight } from "./preflight.ts";
 import { describeManagedRoutes, type Target } from "./routes.ts";
-import type { Split } from "./split.ts";
-import type { VirtualService } from "./types.ts";
 
 export interface LockstepPreflight {
   /** The primary's result (labels and services for the metrics queries), with every warning. */

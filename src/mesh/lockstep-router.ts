@@ -10,10 +10,10 @@
  * reach 100 % stable does, and the error names the ones that did not.
  */
 import { errorMessage } from "../error-message.ts";
+import type { RolloutState } from "../rollout/model/state.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { VirtualServiceRouter } from "./router.ts";
-import type { RolloutState } from "./state.ts";
 
 /**
  * `next` for a VirtualService other than the primary: the engine computes `original` from the

@@ -15,8 +15,9 @@
  * - a mirror elsewhere on a managed route is kept as it is (the action changes only weights): it
  *   is noted, since after promotion it copies the canary's traffic.
  */
+
+import type { Destination, HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
 import { describeRoute, type ManagedRoute, sameHost } from "./routes.ts";
-import type { Destination, HttpRoute, VirtualService } from "./types.ts";
 
 /** The two versions' destinations, with the host each route writes for stable. */
 export interface Versions {

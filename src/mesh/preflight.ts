@@ -10,6 +10,8 @@
  * Every problem is reported at once, one line each.
  */
 
+import type { Split } from "../rollout/model/split.ts";
+import type { HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
 import {
   findDestinationRule,
@@ -21,8 +23,7 @@ import {
 import { labelSelector, type MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
-import type { Split } from "./split.ts";
-import type { HttpRoute, PodSummary, VirtualService } from "./types.ts";
+import type { PodSummary } from "./types.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */
 export const DEFAULT_ROOT_NAMESPACE = "istio-system";

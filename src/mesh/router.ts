@@ -13,6 +13,9 @@ import * as core from "@actions/core";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { type RetryOptions, retry } from "../retry.ts";
+import type { PatchOperation } from "../rollout/model/routes.ts";
+import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
+import type { VirtualService } from "../rollout/model/virtual-service.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
@@ -22,7 +25,6 @@ import {
   findManagedRoutes,
   type ManagedRoute,
   originalRoutes,
-  type PatchOperation,
   planAnnotation,
   planRollback,
   planWeights,
@@ -30,8 +32,6 @@ import {
   type Target,
   unmanagedRoutesTo,
 } from "./routes.ts";
-import { type RolloutState, readState, serializeState } from "./state.ts";
-import type { VirtualService } from "./types.ts";
 
 export interface RouterOptions {
   namespace: string;

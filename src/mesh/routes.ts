@@ -6,9 +6,15 @@
  * `test` and is re-read, never overwritten, and an edit of anything else is simply kept.
  */
 
+import { type OriginalRoute, type PatchOperation, routePosition } from "../rollout/model/routes.ts";
+import type { Split } from "../rollout/model/split.ts";
+import type {
+  Destination,
+  HttpRoute,
+  RouteDestination,
+  VirtualService,
+} from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
-import type { Split } from "./split.ts";
-import type { Destination, HttpRoute, RouteDestination, VirtualService } from "./types.ts";
 
 /** Which destination is stable and which is the canary. */
 export interface Target {
@@ -67,12 +73,6 @@ function describeDestination(d: Destination): string {
 export function describeTargetSide(side: Target["stable"]): string {
   if (side.host === undefined) return `subset ${side.subset}`;
   return describeDestination({ host: side.host, subset: side.subset });
-}
-
-/** `#3` -> 3: an entry of the `routes` input that selects a route by its position in spec.http. */
-export function routePosition(selector: string): number | undefined {
-  const position = /^#(0|[1-9][0-9]*)$/.exec(selector);
-  return position ? Number(position[1]) : undefined;
 }
 
 /** Whether the `routes` entry `selector` (a name, or `#N` for the position) selects this route. */
@@ -198,16 +198,6 @@ export function canaryWeightOf(vs: VirtualService, route: ManagedRoute): number 
   return destinations[route.canaryIndex]?.weight ?? (destinations.length === 1 ? 100 : 0);
 }
 
-/** What a route looked like before the rollout, so a rollback can restore it exactly. */
-export interface OriginalRoute {
-  index: number;
-  name?: string;
-  canaryAdded: boolean;
-  /** The stable destination's weight field before the rollout (absent: undefined). */
-  stableWeight?: number;
-  canaryWeight?: number;
-}
-
 export function originalRoutes(vs: VirtualService, managed: readonly ManagedRoute[]): OriginalRoute[] {
   return managed.map((m) => {
     const destinations = vs.spec.http?.[m.index]?.route ?? [];
@@ -225,10 +215,6 @@ export function originalRoutes(vs: VirtualService, managed: readonly ManagedRout
 export function pointer(...segments: Array<string | number>): string {
   return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
 }
-
-export type PatchOperation =
-  | { op: "test" | "add" | "replace"; path: string; value: unknown }
-  | { op: "remove"; path: string };
 
 /** The canary destination: a copy of the stable one (port, headers kept) with the canary's subset or host. */
 function canaryDestination(stable: RouteDestination, target: Target, weight: number): RouteDestination {

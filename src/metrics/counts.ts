@@ -11,7 +11,7 @@
  * - a series that vanished adds nothing after its last sample.
  * The result is exact as of the last scrape; nothing is extrapolated.
  */
-import type { VersionCounts } from "../analysis/judge.ts";
+import type { VersionCounts } from "../analysis/types.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
 
 /** Series values split the way the judge counts them. */

@@ -41,7 +41,7 @@ export interface PrometheusClientOptions {
   url: string;
   /** The URL as messages may show it (no credentials); default the URL's origin. */
   displayUrl?: string;
-  /** Sent as given (inputs.ts validates them). */
+  /** Sent as given (src/inputs/parsers.ts validates them). */
   headers?: Readonly<Record<string, string>>;
   /** The analysis interval: sets the defaults below so a query never outlasts it. */
   intervalMs?: number;

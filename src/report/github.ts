@@ -11,7 +11,7 @@
  * `flush(timeoutMs)` always attempts the final report and waits at most `timeoutMs`.
  */
 import * as core from "@actions/core";
-import type { Config } from "../inputs.ts";
+import type { Config } from "../inputs/types.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
 import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";

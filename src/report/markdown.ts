@@ -63,7 +63,8 @@ export function renderMarkdown(model: ReportModel): string {
           ? HEADLINE[model.result]
           : "⏳ In progress";
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
-  if (model.reason) lines.push("", model.reason.endsWith(".") ? model.reason : `${model.reason}.`);
+  const lead = model.headline ?? model.reason;
+  if (lead) lines.push("", lead.endsWith(".") ? lead : `${lead}.`);
   const facts = [
     model.rolloutId && `rollout \`${model.rolloutId}\``,
     model.commit && `commit \`${model.commit.slice(0, 7)}\``,
@@ -107,7 +108,10 @@ export function renderMarkdown(model: ReportModel): string {
   if (model.finalization.length > 0)
     lines.push(
       "",
-      "**Finalization** (the stable Deployment gets the promoted version):",
+      // A rollout that did not promote only readied its canary: no "finalization" to speak of.
+      model.result === "promoted"
+        ? "**Finalization** (the stable Deployment gets the promoted version):"
+        : "**Deployments**:",
       "",
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );

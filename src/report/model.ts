@@ -2,39 +2,21 @@
  * The report, built from the engine's events: pure, so the PR comment, the job summary and the
  * `report` output all say the same thing.
  */
-import type { VersionCounts } from "../analysis/judge.ts";
 import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
-import type { Result } from "../rollout/result.ts";
+import { harmOf, headline } from "./headline.ts";
+import type { HeadlineSettings, ReportModel, StageRow } from "./types.ts";
+
+export type { ReportModel, StageRow } from "./types.ts";
 
 /** A version's error rate over its counts; undefined without requests. */
 export const errorRate = (c?: { requests: number; errors: number }): number | undefined =>
   c && c.requests > 0 ? c.errors / c.requests : undefined;
 
-export interface StageRow {
-  index: number;
-  weight: number;
-  decision?: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "halted" | "running";
-  reason?: string;
-  startedAt?: string;
-  durationMs?: number;
-  canary?: VersionCounts;
-  stable?: VersionCounts;
-  /** The limit the canary is tested against (max-error-rate) and the stable baseline rate used. */
-  limit?: number;
-  baseline?: number;
-  /** The stable version's observed rate the test compared with (earlier stages' when stable had no traffic). */
-  stableBaselineRate?: number;
-  /** Log-likelihood ratio and the rejection boundary, for the record. */
-  llr?: number;
-  rejectAt?: number;
-  latency?: { canarySlow: number; stableSlow?: number };
-}
-
 /** Where a person continues or aborts a paused rollout (the "what next" line). */
 const PROMOTE_WORKFLOW = "the promote workflow (workflow_dispatch)";
 
-export interface ReportContext {
+export interface ReportContext extends HeadlineSettings {
   namespace: string;
   virtualService: string;
   latencyThresholdMs?: number;
@@ -42,34 +24,6 @@ export interface ReportContext {
   /** Links show it only through redactUrl (scheme://host[:port] and the non-secret path). */
   prometheusUrl?: string;
   queries?: { canary: string; stable: string };
-}
-
-export interface ReportModel {
-  schema: 1;
-  namespace: string;
-  virtualService: string;
-  command?: string;
-  rolloutId?: string;
-  commit?: string;
-  stagesPlanned: number[];
-  stages: StageRow[];
-  result?: Result;
-  reason?: string;
-  failed: boolean;
-  weight: number;
-  warnings: string[];
-  startedAt?: string;
-  updatedAt?: string;
-  links: { run?: string; prometheus?: { canary: string; stable: string } };
-  latencyThresholdMs?: number;
-  /**
-   * With finalize: copy, whether the promotion was finalized (the stable Deployment runs the
-   * promoted version and carries all traffic); undefined when no finalization was due.
-   */
-  finalized?: boolean;
-  /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
-  finalization: string[];
-  next: string[];
 }
 
 function prometheusGraph(
@@ -152,6 +106,8 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
           }
           if (verdict.canary?.slow !== undefined)
             r.latency = { canarySlow: verdict.canary.slow, stableSlow: verdict.stable?.slow };
+          const harm = harmOf(verdict);
+          if (harm) r.harm = harm;
         }
         if (e.type === "stage-end") {
           r.decision = e.decision;
@@ -211,6 +167,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.warnings = model.warnings.map(scrub);
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
+  model.headline = headline(model, context);
   const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
   if (model.result === "paused") {
     model.next.push(

@@ -5,9 +5,15 @@ import type { RolloutEvent } from "../rollout/events.ts";
 const pct = (errors: number, requests: number) =>
   requests > 0 ? `${((100 * errors) / requests).toFixed(2)} %` : "—";
 
-/** The log line for an event, with every registered secret taken out (the runner masks too; belt and braces). */
-export function progressLine(e: RolloutEvent, stages: number): string | undefined {
-  const line = rawLine(e, stages);
+/**
+ * The log line for an event, with every registered secret taken out (the runner masks too; belt and
+ * braces). The result line leads with the report's headline when the caller has it.
+ */
+export function progressLine(e: RolloutEvent, stages: number, headline?: string): string | undefined {
+  const line =
+    e.type === "finished" && headline
+      ? `◆ result ${e.result}, canary at ${e.weight} %: ${headline}`
+      : rawLine(e, stages);
   return line === undefined ? undefined : scrub(line);
 }
 

@@ -5,8 +5,8 @@
  * route by more than one stage at once: it starts from the smallest canary weight found, and a
  * route above the next stage is lowered to it (a smaller canary share is always safe).
  */
-import type { OriginalRoute } from "../mesh/routes.ts";
-import type { RolloutState } from "../mesh/state.ts";
+import type { OriginalRoute } from "./model/routes.ts";
+import type { RolloutState } from "./model/state.ts";
 
 /** A managed route as messages name it, the way the `routes` input selects it. */
 export function routeLabel(route: Pick<OriginalRoute, "index" | "name">): string {
@@ -56,7 +56,7 @@ export function allOnCanary(weights: readonly number[]): boolean {
 
 /**
  * The refusal when the canary already has 100 % everywhere. Each way out was checked to lead to a
- * rollout that starts (see test/rollout-adopt-split.test.ts): after the swap the new canary's
+ * rollout that starts (see test/unit/rollout-adopt-split.test.ts): after the swap the new canary's
  * weight is 0 on every route; after a rollback every route is 100 % stable.
  */
 export function allOnCanaryRefusal(found: SplitFound): string {

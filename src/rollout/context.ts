@@ -1,13 +1,8 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
-import type {
-  Config,
-  FinalizeConfig,
-  InconclusivePolicy,
-  SplitPolicy,
-  UnreachablePolicy,
-} from "../inputs.ts";
-import type { RolloutState } from "../mesh/state.ts";
+import type { AnalysisSettings } from "../analysis/types.ts";
 import type { Command } from "./command.ts";
+import type { FinalizeConfig, InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "./model/settings.ts";
+import type { RolloutState } from "./model/state.ts";
 import type {
   Clock,
   EventSink,
@@ -26,13 +21,8 @@ export interface EngineSettings {
   stages: readonly number[];
   pauseAfter?: number;
   skipAnalysis: boolean;
-  maxErrorRate: number;
-  latencyThresholdMs?: number;
-  maxRatio: number;
-  minRequests: number;
-  falseRollbackBudget: number;
-  minStageDurationMs: number;
-  maxStageDurationMs: number;
+  /** The analysis inputs, handed to the judge as one object (src/action.ts builds it once). */
+  analysis: AnalysisSettings;
   intervalMs: number;
   settleMs: number;
   onInconclusive: InconclusivePolicy;
@@ -44,32 +34,6 @@ export interface EngineSettings {
   dryRun: boolean;
   /** What a promotion does to the Deployments (issue 14). */
   finalize: FinalizeConfig;
-}
-
-/** The engine's part of the validated Config. */
-export function engineSettings(config: Config): EngineSettings {
-  return {
-    command: config.command,
-    stages: config.stages,
-    pauseAfter: config.pauseAfter,
-    skipAnalysis: config.skipAnalysis,
-    maxErrorRate: config.maxErrorRate,
-    latencyThresholdMs: config.latencyThresholdMs,
-    maxRatio: config.maxRatioToStable,
-    minRequests: config.minRequests,
-    falseRollbackBudget: config.falseRollbackBudget,
-    minStageDurationMs: config.minStageDurationMs,
-    maxStageDurationMs: config.maxStageDurationMs,
-    intervalMs: config.intervalMs,
-    settleMs: config.settleMs,
-    onInconclusive: config.onInconclusive,
-    onUnreachable: config.onUnreachable,
-    onSplit: config.onSplit,
-    rollbackOnCancel: config.rollbackOnCancel,
-    rolloutId: config.rolloutId,
-    dryRun: config.dryRun,
-    finalize: config.finalize,
-  };
 }
 
 export interface EngineIdentity {
@@ -135,7 +99,7 @@ export class EngineContext implements Recorder {
   }
 
   leaseUntil(): string {
-    const ttl = this.s.maxStageDurationMs + this.s.settleMs + 5 * 60_000;
+    const ttl = this.s.analysis.maxStageDurationMs + this.s.settleMs + 5 * 60_000;
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 

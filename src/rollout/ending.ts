@@ -3,7 +3,7 @@
  * it out. Undefined means "go on" (the next stage, or promotion after the last).
  */
 import type { Verdict } from "../analysis/judge.ts";
-import type { InconclusivePolicy, UnreachablePolicy } from "../inputs.ts";
+import type { InconclusivePolicy, UnreachablePolicy } from "./model/settings.ts";
 
 export type StageDecision =
   | "pass"

@@ -6,7 +6,6 @@
  * ./stage-runner.ts; one stage's analysis in ./stage-analysis.ts; the ending policy in ./ending.ts.
  */
 
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import {
   allOnCanary,
   allOnCanaryRefusal,
@@ -24,17 +23,17 @@ import {
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
-export {
-  type EngineIdentity,
-  type EngineOutcome,
-  type EnginePorts,
-  type EngineSettings,
-  engineSettings,
+export type {
+  EngineIdentity,
+  EngineOutcome,
+  EnginePorts,
+  EngineSettings,
 } from "./context.ts";
 export { CommandError } from "./transitions.ts";
 

@@ -1,7 +1,7 @@
 /** What the engine tells the reporters, in order. One renderer turns these into every report. */
 import type { Verdict } from "../analysis/judge.ts";
-import type { StageResult } from "../mesh/state.ts";
 import type { Command } from "./command.ts";
+import type { StageResult } from "./model/state.ts";
 import type { Result } from "./result.ts";
 
 export type RolloutEvent =

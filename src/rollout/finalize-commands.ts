@@ -4,10 +4,10 @@
  * promotion never finalized, and readies the canary Deployment before stage 1.
  */
 import { errorMessage } from "../error-message.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
 import { allOnCanary } from "./adopt-split.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { Finalizer, readyCanary } from "./finalize.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { CommandError, guarded } from "./transitions.ts";
 

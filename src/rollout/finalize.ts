@@ -11,11 +11,11 @@
  */
 import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S, ROLLBACK_RETRY_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
-import type { FinalizeConfig } from "../input-finalize.ts";
-import { LeaseHeldError, type RolloutState } from "../mesh/state.ts";
 import { retry } from "../retry.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import type { FinalizeStep } from "./events.ts";
+import type { FinalizeConfig } from "./model/settings.ts";
+import { LeaseHeldError, type RolloutState } from "./model/state.ts";
 import type { CopiedTemplate, WorkloadPort, WorkloadStatus } from "./ports.ts";
 import { CommandError, guarded } from "./transitions.ts";
 

@@ -5,8 +5,9 @@
  * untrusted: the adapter asks GitHub only about runs of this repository, and the release is written
  * only while the lease found is still the one GitHub was asked about. It moves no traffic.
  */
-import { leaseBlocks } from "../mesh/state.ts";
+
 import type { EngineContext } from "./context.ts";
+import { leaseBlocks } from "./model/state.ts";
 
 /** The lease changed (renewed, released, taken by someone else) between the question and the write. */
 class LeaseMoved extends Error {}

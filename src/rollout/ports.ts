@@ -5,9 +5,9 @@
  * but types of the data they carry.
  */
 import type { Observation } from "../analysis/judge.ts";
-import type { OriginalRoute, PatchOperation } from "../mesh/routes.ts";
-import type { RolloutState } from "../mesh/state.ts";
-import type { VirtualService } from "../mesh/types.ts";
+import type { OriginalRoute, PatchOperation } from "./model/routes.ts";
+import type { RolloutState } from "./model/state.ts";
+import type { VirtualService } from "./model/virtual-service.ts";
 
 export type { Clock } from "./clock.ts";
 export type { EventSink, RolloutEvent } from "./events.ts";

@@ -3,14 +3,9 @@
  * window to the canary's evidence, ask the judge, and watch that nobody else changed the weights.
  * Returns how the stage ended; the engine acts on it.
  */
-import { addWindow, type Evidence, type EvidenceSettings } from "../analysis/evidence.ts";
-import {
-  type JudgeSettings,
-  judgeCheck,
-  splitCheck,
-  type Verdict,
-  type VersionCounts,
-} from "../analysis/judge.ts";
+import { addWindow, type Evidence } from "../analysis/evidence.ts";
+import { judgeCheck, splitCheck, type Verdict } from "../analysis/judge.ts";
+import type { EvidenceSettings, JudgeSettings, VersionCounts } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";

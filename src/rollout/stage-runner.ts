@@ -5,13 +5,14 @@
  * only write.
  */
 import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
-import { evidenceSettings, type JudgeSettings, type Verdict } from "../analysis/judge.ts";
+import { evidenceSettings, type Verdict } from "../analysis/judge.ts";
+import type { JudgeSettings } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
-import { LeaseHeldError, type RolloutState, type StageResult } from "../mesh/state.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
+import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
 import type { MetricsMark } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
@@ -24,31 +25,29 @@ const BETA = 0.05;
 
 export function judgeSettings(c: EngineContext): JudgeSettings {
   return {
-    maxErrorRate: c.s.maxErrorRate,
-    latencyThresholdMs: c.s.latencyThresholdMs,
-    maxSlowFraction: MAX_SLOW_FRACTION,
-    maxRatio: c.s.maxRatio,
-    minRequests: c.s.minRequests,
+    ...c.s.analysis,
     // A stage never passes before settle-time either (proxies take a moment to get the new weights).
-    minStageDurationMs: Math.max(c.s.minStageDurationMs, c.s.settleMs),
-    maxStageDurationMs: c.s.maxStageDurationMs,
-    falseRollbackBudget: c.s.falseRollbackBudget,
+    minStageDurationMs: Math.max(c.s.analysis.minStageDurationMs, c.s.settleMs),
+    maxSlowFraction: MAX_SLOW_FRACTION,
     beta: BETA,
   };
 }
 
 /** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
 function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
-  const fresh = emptyEvidence(c.s.latencyThresholdMs !== undefined, evidenceInputs(c));
+  const fresh = emptyEvidence(c.s.analysis.latencyThresholdMs !== undefined, evidenceInputs(c));
   if (!carried) return fresh;
   return JSON.stringify(carried.inputs ?? null) === JSON.stringify(fresh.inputs) ? carried : fresh;
 }
 
 function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
+  const { maxErrorRate, maxRatioToStable, latencyThresholdMs } = c.s.analysis;
+  // Saved in the state annotation under the name it has always had there (maxRatio), so the
+  // evidence of a rollout started by an earlier version still parses.
   return {
-    maxErrorRate: c.s.maxErrorRate,
-    maxRatio: c.s.maxRatio,
-    ...(c.s.latencyThresholdMs !== undefined ? { latencyThresholdMs: c.s.latencyThresholdMs } : {}),
+    maxErrorRate,
+    maxRatio: maxRatioToStable,
+    ...(latencyThresholdMs !== undefined ? { latencyThresholdMs } : {}),
   };
 }
 
@@ -173,7 +172,7 @@ export class StageRunner {
           );
           ({ verdict, decision, reason, evidence } = analysis);
         } else {
-          await clock.sleep(c.s.minStageDurationMs, signal);
+          await clock.sleep(c.s.analysis.minStageDurationMs, signal);
           decision = "skipped";
           reason = "analysis skipped (skip-analysis)";
         }

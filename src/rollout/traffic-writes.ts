@@ -5,8 +5,8 @@
  */
 
 import { errorMessage } from "../error-message.ts";
-import type { RolloutState } from "../mesh/state.ts";
 import type { EngineContext } from "./context.ts";
+import type { RolloutState } from "./model/state.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 export class TrafficWrites {

@@ -3,7 +3,7 @@
  * the state and routes it finds (they run again on every retry, inside the traffic port): another
  * live run's lease, a rollout ended by someone else, and weights someone else wrote.
  */
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../mesh/state.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { NextState, TrafficView } from "./ports.ts";
 
 export class CommandError extends Error {

@@ -4,6 +4,7 @@
  * top: every pod the Deployment selects ready with its istio-proxy sidecar ready. Pure: the
  * adapter reads the objects, this judges them and names what is wrong for a person.
  */
+import { runningContainerStatuses } from "../mesh/containers.ts";
 
 type Condition = { type?: string; status?: string; reason?: string; message?: string };
 
@@ -71,25 +72,6 @@ export interface PodVerdict {
   ready: boolean;
   /** Why not ready: `pod backend-v1-abc-xyz: container backend waiting: CrashLoopBackOff (back-off 10s)`. */
   problems: string[];
-}
-
-/**
- * The statuses of a pod's long-running containers: its containers, and the istio-proxy when Istio
- * runs it as a native sidecar (a restartable init container).
- */
-export function runningContainerStatuses<S extends { name: string }>(pod: {
-  spec?: { initContainers?: Array<{ name: string; restartPolicy?: string }> };
-  status?: { containerStatuses?: S[]; initContainerStatuses?: S[] };
-}): S[] {
-  const nativeSidecar = (pod.spec?.initContainers ?? []).some(
-    (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
-  );
-  return [
-    ...(pod.status?.containerStatuses ?? []),
-    ...(nativeSidecar
-      ? (pod.status?.initContainerStatuses ?? []).filter((s) => s.name === "istio-proxy")
-      : []),
-  ];
 }
 
 /** A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or a native sidecar) is ready. */

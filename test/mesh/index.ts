@@ -34,9 +34,14 @@ export interface MeshOptions {
   stableVersion?: string;
   /**
    * Installs the Deployment controller and runs the runbook's versions as Deployments
-   * `backend-v1` and `backend-v2` (image registry.example/backend:v1 / :v2) instead of hand-made pods.
+   * `backend-v1` and `backend-v2` (image registry.example/backend:v1 / :v2, or `images`) instead of
+   * hand-made pods.
    */
-  deployments?: DeploymentControllerOptions & { replicas?: number; progressDeadlineSeconds?: number };
+  deployments?: DeploymentControllerOptions & {
+    replicas?: number;
+    progressDeadlineSeconds?: number;
+    images?: Partial<Record<"v1" | "v2", string>>;
+  };
 }
 
 /** The runbook's two versions as Deployments, rolled out before the mesh is handed over. */
@@ -54,7 +59,7 @@ async function runbookDeployments(
         name: `${SERVICE}-${version}`,
         namespace: NAMESPACE,
         labels: { app: SERVICE, version },
-        image: `registry.example/${SERVICE}:${version}`,
+        image: options.images?.[version as "v1" | "v2"] ?? `registry.example/${SERVICE}:${version}`,
         replicas: options.replicas ?? 2,
         progressDeadlineSeconds: options.progressDeadlineSeconds,
       }),

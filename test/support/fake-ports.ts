@@ -3,14 +3,17 @@
  * a weight and the state annotation, and a service whose versions answer at a request rate with
  * their own error rates, counted as Prometheus would count them.
  */
-import type { Observation, VersionCounts } from "../../src/analysis/judge.ts";
-import { parseConfig } from "../../src/inputs.ts";
-import type { RolloutState } from "../../src/mesh/state.ts";
+
+import type { Observation } from "../../src/analysis/judge.ts";
+import type { VersionCounts } from "../../src/analysis/types.ts";
+import { parseConfig } from "../../src/inputs/config.ts";
 import type { MetricsStart } from "../../src/metrics/istio-observer.ts";
 import type { Clock } from "../../src/rollout/clock.ts";
-import { type EngineSettings, engineSettings } from "../../src/rollout/engine.ts";
+import type { EngineSettings } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
+import type { RolloutState } from "../../src/rollout/model/state.ts";
 import type { MetricsPort, TrafficPort, TrafficView, UnmanagedRoute } from "../../src/rollout/ports.ts";
+import { engineSettings } from "../../src/settings.ts";
 import { binomial, seededRandom } from "./random.ts";
 
 export class InMemoryTraffic implements TrafficPort {

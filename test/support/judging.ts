@@ -3,19 +3,13 @@
  * observation since a stage's start adds the window since the previous one to the evidence.
  */
 import { addWindow, type Evidence, emptyEvidence } from "../../src/analysis/evidence.ts";
-import {
-  evidenceSettings,
-  type JudgeSettings,
-  judgeCheck,
-  type Observation,
-  type Verdict,
-  type VersionCounts,
-} from "../../src/analysis/judge.ts";
+import { evidenceSettings, judgeCheck, type Observation, type Verdict } from "../../src/analysis/judge.ts";
+import type { JudgeSettings, VersionCounts } from "../../src/analysis/types.ts";
 
 export const judgeDefaults: JudgeSettings = {
   maxErrorRate: 0.01,
   maxSlowFraction: 0.01,
-  maxRatio: 2,
+  maxRatioToStable: 2,
   minRequests: 100,
   minStageDurationMs: 60_000,
   maxStageDurationMs: 600_000,

@@ -2,11 +2,13 @@
  * The router against the Kubernetes API emulator, through the real client, and a minimal state
  * transition for it to write (the rollout engine builds the real ones).
  */
-import type { Split } from "../../src/inputs.ts";
-import { KubernetesMeshApi, loadKubeConfig } from "../../src/mesh/kubernetes.ts";
+
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { type RouterOptions, VirtualServiceRouter } from "../../src/mesh/router.ts";
 import { targetOf } from "../../src/mesh/routes.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "../../src/mesh/state.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
+import { LeaseHeldError, leaseBlocks, type RolloutState } from "../../src/rollout/model/state.ts";
 import type { TrafficView } from "../../src/rollout/ports.ts";
 import { NAMESPACE } from "../mesh/fixtures.ts";
 import type { KubeApiEmulator } from "../mesh/kube-api.ts";

@@ -1,6 +1,6 @@
 /** Shared by the adopt-split tests: a finished rollout's recorded state, and the engine's warnings. */
-import type { OriginalRoute } from "../../src/mesh/routes.ts";
-import type { RolloutState } from "../../src/mesh/state.ts";
+import type { OriginalRoute } from "../../src/rollout/model/routes.ts";
+import type { RolloutState } from "../../src/rollout/model/state.ts";
 import type { EventLog } from "./fake-ports.ts";
 
 export const warnings = (log: EventLog) =>

@@ -5,7 +5,8 @@
  * at zero replicas as after the previous promotion. Used to check that the Role grants what the
  * finalization calls, until the bundled action runs it itself.
  */
-import { KubernetesMeshApi, loadKubeConfig } from "../../src/mesh/kubernetes.ts";
+import { loadKubeConfig } from "../../src/mesh/kubeconfig.ts";
+import { KubernetesMeshApi } from "../../src/mesh/kubernetes.ts";
 import { systemClock } from "../../src/rollout/clock.ts";
 import { KubernetesWorkloads } from "../../src/workloads/kubernetes-deployments.ts";
 import { DeploymentController } from "../mesh/deployments.ts";

@@ -1,0 +1,76 @@
+/**
+ * The report's model, shared by its builder (model.ts), its headline (headline.ts) and its renderers:
+ * at the bottom of the folder, so none of them import each other in a loop.
+ */
+import type { VersionCounts } from "../analysis/types.ts";
+import type { Result } from "../rollout/result.ts";
+
+/** What made a stage fail, in the terms the headline uses. */
+export interface Harm {
+  signal: "errors" | "latency";
+  /** harm-limit: above the limit; harm-stable: worse than stable by more than max-ratio-to-stable. */
+  rule: "harm-limit" | "harm-stable";
+  limit: number;
+  /** The two versions' rates over the windows both served (the comparison harm-stable made). */
+  pairedCanaryRate?: number;
+  stableRate?: number;
+}
+
+/** The settings a headline names; both optional (a report built without them omits the figure). */
+export interface HeadlineSettings {
+  maxErrorRate?: number;
+  maxRatio?: number;
+}
+
+export interface StageRow {
+  index: number;
+  weight: number;
+  decision?: "pass" | "fail" | "inconclusive" | "skipped" | "unreachable" | "aborted" | "halted" | "running";
+  reason?: string;
+  startedAt?: string;
+  durationMs?: number;
+  canary?: VersionCounts;
+  stable?: VersionCounts;
+  /** The limit the canary is tested against (max-error-rate) and the stable baseline rate used. */
+  limit?: number;
+  baseline?: number;
+  /** The stable version's observed rate the test compared with (earlier stages' when stable had no traffic). */
+  stableBaselineRate?: number;
+  /** Log-likelihood ratio and the rejection boundary, for the record. */
+  llr?: number;
+  rejectAt?: number;
+  latency?: { canarySlow: number; stableSlow?: number };
+  /** What made the stage fail, for the headline's plain why. */
+  harm?: Harm;
+}
+
+export interface ReportModel {
+  schema: 1;
+  namespace: string;
+  virtualService: string;
+  command?: string;
+  rolloutId?: string;
+  commit?: string;
+  stagesPlanned: number[];
+  stages: StageRow[];
+  result?: Result;
+  /** The engine's reason for the outcome, as it said it. */
+  reason?: string;
+  /** The sentence that leads the report: the outcome, the counts and rates, the limit (./headline.ts). */
+  headline?: string;
+  failed: boolean;
+  weight: number;
+  warnings: string[];
+  startedAt?: string;
+  updatedAt?: string;
+  links: { run?: string; prometheus?: { canary: string; stable: string } };
+  latencyThresholdMs?: number;
+  /**
+   * With finalize: copy, whether the promotion was finalized (the stable Deployment runs the
+   * promoted version and carries all traffic); undefined when no finalization was due.
+   */
+  finalized?: boolean;
+  /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
+  finalization: string[];
+  next: string[];
+}

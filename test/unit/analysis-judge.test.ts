@@ -1,0 +1,244 @@
+/** The judge and the evidence it carries: pure, counts in, verdict out. */
+import { describe, expect, it } from "vitest";
+import { addWindow, assessSignal, emptyEvidence, requestsToProveSafe } from "../../src/analysis/evidence.ts";
+import { judgeCheck, splitCheck } from "../../src/analysis/judge.ts";
+import { judgeDefaults, StageJudging } from "../support/judging.ts";
+import { binomial, seededRandom } from "../support/random.ts";
+
+const ok = (
+  canary: { requests: number; errors: number; slow?: number } | undefined,
+  stable?: { requests: number; errors: number; slow?: number },
+  partial: string[] = [],
+) => ({ ok: true, canary, stable, partial }) as const;
+
+/** Feeds `windows` windows of counts drawn at the given rates; returns the first non-continue verdict. */
+function simulate(
+  random: () => number,
+  o: {
+    windows: number;
+    canaryRequests: number;
+    stableRequests: number;
+    canaryRate: (w: number) => number;
+    stableRate: (w: number) => number;
+    final?: boolean;
+    weight?: number;
+  },
+) {
+  const judging = new StageJudging(
+    { maxStageDurationMs: Number.POSITIVE_INFINITY },
+    o.weight ?? 10,
+    o.final ?? false,
+  );
+  const total = { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 } };
+  for (let w = 0; w < o.windows; w++) {
+    const cr = binomial(random, o.canaryRequests * 2, 0.5);
+    const sr = binomial(random, o.stableRequests * 2, 0.5);
+    total.canary.requests += cr;
+    total.canary.errors += binomial(random, cr, o.canaryRate(w));
+    total.stable.requests += sr;
+    total.stable.errors += binomial(random, sr, o.stableRate(w));
+    // Below the last stage only harm can end the stage early: min-stage-duration is never reached here.
+    const v = judging.check(ok({ ...total.canary }, { ...total.stable }), 0);
+    if (v.decision !== "continue") return { verdict: v, window: w, total };
+  }
+  return { verdict: undefined, window: o.windows, total };
+}
+
+describe("harm: the canary clearly above the limit or clearly worse than stable", () => {
+  it("fails a 5 % canary against a 1 % limit within a few errors, and says why in numbers", () => {
+    const r = simulate(seededRandom(1), {
+      windows: 100,
+      canaryRequests: 15,
+      stableRequests: 1500,
+      canaryRate: () => 0.05,
+      stableRate: () => 0.005,
+    });
+    expect(r.verdict?.decision).toBe("fail");
+    expect(r.total.canary.errors).toBeLessThanOrEqual(12);
+    expect(r.verdict?.reason).toMatch(/above the 1 % limit/);
+  });
+
+  it("fails a canary three times stable's rate even below the limit (0.6 % against 0.2 %)", () => {
+    const r = simulate(seededRandom(2), {
+      windows: 400,
+      canaryRequests: 500,
+      stableRequests: 500,
+      canaryRate: () => 0.006,
+      stableRate: () => 0.002,
+    });
+    expect(r.verdict).toMatchObject({ decision: "fail", rule: "harm-stable" });
+    expect(r.verdict?.reason).toMatch(/more than 2× worse/);
+  });
+
+  it("does not blame the canary for an incident that hits both versions at the same moments", () => {
+    // Every 10th window both versions fail 20 % of requests: far above the limit, for both.
+    const burst = (w: number) => (w % 10 === 5 ? 0.2 : 0.005);
+    let fails = 0;
+    const random = seededRandom(3);
+    for (let run = 0; run < 200; run++) {
+      const r = simulate(random, {
+        windows: 40,
+        canaryRequests: 150,
+        stableRequests: 1350,
+        canaryRate: burst,
+        stableRate: burst,
+      });
+      if (r.verdict?.decision === "fail") fails++;
+    }
+    expect(fails / 200).toBeLessThanOrEqual(0.02);
+  });
+
+  it("keeps the false-rollback promise when stable runs close to the limit (both at 0.9 %, 500 checks)", () => {
+    const random = seededRandom(4);
+    let fails = 0;
+    for (let run = 0; run < 200; run++) {
+      const r = simulate(random, {
+        windows: 500,
+        canaryRequests: 200,
+        stableRequests: 200,
+        canaryRate: () => 0.009,
+        stableRate: () => 0.009,
+      });
+      if (r.verdict?.decision === "fail") fails++;
+    }
+    expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
+  });
+
+  it("at 100 % (no stable to compare) rolls back only a harm that persists for a minute", () => {
+    const judging = new StageJudging({}, 100, true);
+    expect(judging.check(ok({ requests: 1500, errors: 7 }, undefined), 15_000).decision).toBe("continue");
+    // From here every 15 s window runs at 5 % errors.
+    let canary = { requests: 1500, errors: 7 };
+    const rules: string[] = [];
+    for (let t = 30_000; t <= 120_000; t += 15_000) {
+      canary = { requests: canary.requests + 1500, errors: canary.errors + 75 };
+      const v = judging.check(ok({ ...canary }, undefined), t);
+      rules.push(v.rule);
+      if (v.decision !== "continue") break;
+    }
+    expect(rules).toEqual(["persisting", "persisting", "persisting", "harm-limit"]);
+  });
+
+  it("a 30-second blip at 100 % does not roll back", () => {
+    const judging = new StageJudging({}, 100, true);
+    const windows = [7, 300, 300, 8, 6, 7];
+    let canary = { requests: 0, errors: 0 };
+    for (const [i, errors] of windows.entries()) {
+      canary = { requests: canary.requests + 1500, errors: canary.errors + errors };
+      expect(judging.check(ok({ ...canary }, undefined), 15_000 * (i + 1)).decision).not.toBe("fail");
+    }
+  });
+
+  it("never convicts on partial data, and counts none of it", () => {
+    const judging = new StageJudging();
+    const v = judging.check(
+      ok({ requests: 200, errors: 100 }, { requests: 2000, errors: 1 }, [
+        "a request counter sample value was NaN",
+      ]),
+      30_000,
+    );
+    expect(v).toMatchObject({ decision: "continue", rule: "partial-data" });
+    expect(judging.evidence.windows).toBe(0);
+  });
+});
+
+describe("moving on and promoting", () => {
+  it("a stage below the last moves on after min-stage-duration with little traffic and no harm", () => {
+    const judging = new StageJudging({}, 1, false);
+    expect(judging.check(ok({ requests: 3, errors: 0 }, { requests: 300, errors: 1 }), 30_000).decision).toBe(
+      "continue",
+    );
+    const v = judging.check(ok({ requests: 6, errors: 0 }, { requests: 600, errors: 3 }), 60_000);
+    expect(v).toMatchObject({ decision: "pass", rule: "no-harm" });
+  });
+
+  it("holds a stage below the last while some evidence of harm has built up", () => {
+    const judging = new StageJudging({}, 1, false);
+    const v = judging.check(ok({ requests: 60, errors: 4 }, { requests: 6000, errors: 30 }), 60_000);
+    expect(v).toMatchObject({ decision: "continue", rule: "suspicious" });
+  });
+
+  it("the last stage promotes only with the proof that the canary is below the limit", () => {
+    const judging = new StageJudging({}, 100, true);
+    expect(judging.check(ok({ requests: 500, errors: 2 }), 60_000)).toMatchObject({
+      decision: "continue",
+      rule: "waiting",
+    });
+    const v = judging.check(ok({ requests: 4000, errors: 18 }), 90_000);
+    expect(v).toMatchObject({ decision: "pass", rule: "proven-safe" });
+  });
+
+  it("at max-stage-duration without proof the verdict is inconclusive and says how long a proof would take", () => {
+    const judging = new StageJudging({}, 100, true);
+    const v = judging.check(ok({ requests: 600, errors: 3 }), 600_000);
+    expect(v).toMatchObject({ decision: "inconclusive", rule: "max-duration" });
+    expect(v.reason).toMatch(/about \d+ more canary requests \(\d+ min at the observed 1\.0 req\/s\)/);
+  });
+
+  it("at max-stage-duration a canary near the limit over plenty of requests is not promoted", () => {
+    // 60,000 requests at 1 %: enough to prove a canary at half the limit, not this one.
+    const atLimit = new StageJudging({}, 100, true).check(ok({ requests: 60_000, errors: 600 }), 600_000);
+    expect(atLimit).toMatchObject({ decision: "inconclusive", rule: "near-limit" });
+    // The same traffic at 0.5 % is proven well before; too little traffic is max-duration (promotable).
+    const few = new StageJudging({}, 100, true).check(ok({ requests: 600, errors: 6 }), 600_000);
+    expect(few.rule).toBe("max-duration");
+  });
+
+  it("carries evidence across stages: the last stage starts with what earlier stages saw", () => {
+    const earlier = new StageJudging({}, 50, false);
+    earlier.check(ok({ requests: 3000, errors: 12 }, { requests: 3000, errors: 14 }), 60_000);
+    const last = new StageJudging({}, 100, true, earlier.evidence);
+    expect(last.check(ok({ requests: 800, errors: 3 }), 60_000)).toMatchObject({
+      decision: "pass",
+      rule: "proven-safe",
+    });
+    const fresh = new StageJudging({}, 100, true);
+    expect(fresh.check(ok({ requests: 800, errors: 3 }), 60_000).decision).toBe("continue");
+  });
+
+  it("tells no traffic apart from no data", () => {
+    const judging = new StageJudging();
+    expect(judging.check(ok(undefined, undefined), 30_000).rule).toBe("no-series");
+    expect(
+      new StageJudging().check(ok({ requests: 0, errors: 0 }, { requests: 900, errors: 0 }), 30_000),
+    ).toMatchObject({ decision: "inconclusive", rule: "no-canary-traffic" });
+  });
+});
+
+describe("evidence primitives", () => {
+  it("estimates the requests a safety proof still needs from the observed rate", () => {
+    const e = addWindow(
+      emptyEvidence(false),
+      { canary: { requests: 200, errors: 1 }, ms: 15_000 },
+      { maxErrorRate: 0.01, maxSlowFraction: 0.01, maxRatioToStable: 2, harmLogE: Math.log(40) },
+    );
+    const needed = requestsToProveSafe(assessSignal("errors", e.errors, 0.01), 0.05);
+    expect(needed).toBeGreaterThan(500);
+    expect(needed).toBeLessThan(3000);
+  });
+
+  it("checks the observed split against the weight", () => {
+    expect(splitCheck(10, { requests: 100, errors: 0 }, { requests: 900, errors: 0 })?.zScore).toBeCloseTo(
+      0,
+      5,
+    );
+    expect(
+      splitCheck(10, { requests: 550, errors: 0 }, { requests: 450, errors: 0 })?.zScore,
+    ).toBeGreaterThan(5);
+  });
+
+  it("reports metrics errors without deciding before max-stage-duration", () => {
+    const v = judgeCheck(
+      {
+        weight: 10,
+        final: false,
+        elapsedMs: 1000,
+        observation: { ok: false, problem: "timeout", message: "slow" },
+        evidence: emptyEvidence(false),
+        stableServed: false,
+      },
+      judgeDefaults,
+    );
+    expect(v).toMatchObject({ decision: "continue", rule: "metrics-error" });
+  });
+});
