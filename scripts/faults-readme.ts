@@ -1,7 +1,8 @@
 /**
  * Turns the fault suite's last table (test/faults/results.json, written by `npm run test:faults`)
- * into docs/faults.md (every case with what was measured) and the README's short "What happens
- * when things fail" section between the `<!-- faults:start -->` / `<!-- faults:end -->` markers.
+ * into docs/faults.md (every case with what was measured) and the count line of the README's "What
+ * happens when things fail" section, between the `<!-- faults:start -->` / `<!-- faults:end -->`
+ * markers (the README states the promises in a user's words; the matrix lives in docs/faults.md).
  *   npm run test:faults; npm run readme:faults
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -25,7 +26,6 @@ const intro = [
   "that took the canary's last traffic away was stored. Inputs are short (`interval` 1-3 s,",
   "`min-stage-duration` a few seconds) so the suite runs in minutes.",
 ];
-const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 writeFileSync(
   join(root, "docs", "faults.md"),
@@ -43,17 +43,7 @@ writeFileSync(
 
 const section = [
   "<!-- faults:start -->",
-  "## What happens when things fail",
-  "",
-  ...intro,
-  "",
-  `${held} of ${results.rows.length} cases hold (measured ${when}); [docs/faults.md](docs/faults.md) has what was measured in each.`,
-  "",
-  "| case | what must hold | holds |",
-  "|---|---|---|",
-  ...results.rows.map(
-    (r) => `| ${cell(`${r.id} ${r.title}`)} | ${cell(r.must)} | ${r.ok ? "yes" : "**no**"} |`,
-  ),
+  `${held} of ${results.rows.length} cases hold (measured ${when}); [docs/faults.md](docs/faults.md) has each case and what was measured.`,
   "<!-- faults:end -->",
 ].join("\n");
 const readmePath = join(root, "README.md");

@@ -31,6 +31,8 @@ export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as con
 export const StateKey = {
   isPost: "isPost",
   rolloutInFlight: "rolloutInFlight",
+  /** The last weight main moved to, never cleared: the post step then checks the routes even after a clean end. */
+  rolloutMoved: "rolloutMoved",
 } as const;
 
 export const Output = {

@@ -21,9 +21,14 @@ export interface InFlight {
   passed?: { reason: string; finalize: boolean };
 }
 
-/** Written at every weight change: if main never clears it, the post step cleans up. */
+/**
+ * Written at every weight change: if main never clears it, the post step cleans up. The same value
+ * is kept as the last move, which is never cleared: after a clean end the post step still checks
+ * that no route was left on the canary (one of several VirtualServices that refused the rollback).
+ */
 export function recordInFlight(value: InFlight): void {
   core.saveState(StateKey.rolloutInFlight, JSON.stringify(value));
+  core.saveState(StateKey.rolloutMoved, JSON.stringify(value));
 }
 
 export function clearInFlight(): void {
@@ -31,7 +36,16 @@ export function clearInFlight(): void {
 }
 
 export function getInFlight(): InFlight | undefined {
-  const text = core.getState(StateKey.rolloutInFlight);
+  return savedMove(StateKey.rolloutInFlight);
+}
+
+/** The last weight main moved to, whether or not it ended cleanly; undefined when it moved none. */
+export function getLastMove(): InFlight | undefined {
+  return savedMove(StateKey.rolloutMoved);
+}
+
+function savedMove(key: string): InFlight | undefined {
+  const text = core.getState(key);
   if (!text) return undefined;
   try {
     return JSON.parse(text) as InFlight;

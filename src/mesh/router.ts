@@ -16,7 +16,7 @@ import { type RetryOptions, retry } from "../retry.ts";
 import type { PatchOperation } from "../rollout/model/routes.ts";
 import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
 import type { VirtualService } from "../rollout/model/virtual-service.ts";
-import type { NextState, PlannedPatch, TrafficPort, TrafficView } from "../rollout/ports.ts";
+import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import {
@@ -50,6 +50,15 @@ export interface RouterOptions {
 }
 
 type View = TrafficView & { managed: ManagedRoute[] };
+
+export interface RouterWriteOptions extends WriteOptions {
+  /**
+   * A rollback that finds every managed route already at 0 % canary saves the state only and
+   * leaves the routes as they are (a person's 100/0 stays as they wrote it). For several
+   * VirtualServices in lockstep, where one may have been rolled back by hand or by an earlier try.
+   */
+  keepStableRoutes?: boolean;
+}
 
 export class VirtualServiceRouter implements TrafficPort {
   private readonly api: MeshApi;
@@ -139,7 +148,7 @@ export class VirtualServiceRouter implements TrafficPort {
    * it. A rollback restores `proposed.original` where that is consistent with 100 % stable, and
    * records the routes as it leaves them at rest: never an `original` the routes contradict.
    */
-  private planned(view: View, weight: number, proposed: RolloutState) {
+  private planned(view: View, weight: number, proposed: RolloutState, keepStableRoutes = false) {
     const vs = view.virtualService;
     if (weight !== 0) {
       const ops = planWeights(vs, view.managed, weight, this.o.target);
@@ -148,7 +157,8 @@ export class VirtualServiceRouter implements TrafficPort {
         ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
       };
     }
-    const ops = planRollback(vs, view.managed, proposed.original);
+    const stable = keepStableRoutes && view.weights.every((w) => w === 0);
+    const ops = stable ? [] : planRollback(vs, view.managed, proposed.original);
     const after = applied(vs, ops);
     const state = {
       ...proposed,
@@ -165,7 +175,12 @@ export class VirtualServiceRouter implements TrafficPort {
     return [{ object: this.where, patch: ops }];
   }
 
-  async write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState> {
+  async write(
+    weight: number,
+    next: NextState,
+    signal?: AbortSignal,
+    options: RouterWriteOptions = {},
+  ): Promise<RolloutState> {
     const rollback = weight === 0;
     const { state, response } = await this.patchRetrying({
       mode: rollback ? "rollback" : "write",
@@ -173,7 +188,7 @@ export class VirtualServiceRouter implements TrafficPort {
         ? (this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS)
         : (this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS),
       what: rollback ? "rollback" : `write of ${weight} %`,
-      plan: (view) => this.planned(view, weight, next(view.state, view)),
+      plan: (view) => this.planned(view, weight, next(view.state, view), options.keepStableRoutes),
       took: (view) => view.weights.every((w) => w === weight),
       exhausted: (error, conflicts, spent) => this.exhausted(error, weight, conflicts, spent),
       signal,

@@ -4,6 +4,8 @@
  */
 import type { Verdict } from "../analysis/judge.ts";
 import type { InconclusivePolicy, UnreachablePolicy } from "./model/settings.ts";
+import type { TrafficView } from "./ports.ts";
+import { lastWriter } from "./transitions.ts";
 
 export type StageDecision =
   | "pass"
@@ -90,4 +92,52 @@ function unreachable(weight: number, reason: string, p: EndingPolicies): Ending 
         failed: true,
       }
     : { action: "pause", why: `Held at ${weight} % (on-unreachable: hold): ${reason}`, failed: true };
+}
+
+/**
+ * `VirtualService shop/backend (last written by field manager "kubectl-edit") was` when some but not
+ * all of several VirtualServices send nothing to the canary: a person's rollback of them, which the
+ * others must follow (a rollback by hand is never half done).
+ */
+export function rolledBackByHand(view: TrafficView): string | undefined {
+  const parts = view.parts ?? [];
+  const stable = parts.filter((p) => p.weights.every((w) => w === 0));
+  if (stable.length === 0 || stable.length === parts.length) return undefined;
+  const names = stable.map(
+    (p) =>
+      `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name}${lastWriter(p.virtualService)}`,
+  );
+  return `${names.join(", ")} ${names.length === 1 ? "was" : "were"}`;
+}
+
+/**
+ * The VirtualServices rollout `rolloutId` left on the canary (`VirtualService istio-system/gw 10 %`),
+ * or undefined when there is nothing to restore: none is left in it, or someone else's weights are
+ * on any route (theirs win). `weights` are the ones this job wrote; each VirtualService's own
+ * recorded weight is its too. With several, one already at 100 % stable is never someone else's.
+ */
+export function leftBehind(
+  view: TrafficView,
+  rolloutId: string,
+  weights: readonly number[],
+): string | undefined {
+  const parts = view.parts ?? [view];
+  // A state that cannot be read leaves only 100 % stable as surely not someone else's.
+  const ours = (p: TrafficView) =>
+    new Set([...weights, p.state?.rolloutId === rolloutId ? p.state.weight : 0]);
+  const theirs = (p: TrafficView) =>
+    p.weights.some((w) => !ours(p).has(w)) && !(parts.length > 1 && p.weights.every((w) => w === 0));
+  if (parts.some(theirs)) return undefined;
+  const left = parts.filter(
+    (p) =>
+      (p.stateProblem !== undefined && p.weights.some((w) => w > 0)) ||
+      (p.stateProblem === undefined && p.state?.rolloutId === rolloutId && p.state.status === "progressing"),
+  );
+  if (left.length === 0) return undefined;
+  return left
+    .map(
+      (p) =>
+        `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name} (${p.weights.join(", ")} % canary)`,
+    )
+    .join(", ");
 }

@@ -20,6 +20,7 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
+import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
@@ -27,7 +28,7 @@ import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
-import { CommandError, guarded } from "./transitions.ts";
+import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
 export type {
   EngineIdentity,
@@ -79,14 +80,22 @@ export class RolloutEngine {
   }
 
   /**
-   * For the post step: when rollout `rolloutId` is still progressing (main stopped mid-stage),
-   * restore 100 % stable and record why, unless someone else's weights are on the routes.
-   * Undefined when there is nothing to do.
+   * For the post step: when rollout `rolloutId` is still progressing (main stopped mid-stage), or
+   * any of several VirtualServices still carries it while another records its end (a rollback one
+   * of them refused), restore 100 % stable and record why, unless someone else's weights are on
+   * the routes. `reason` gets the VirtualServices found still on the canary. `ended`: main ended
+   * the rollout (its in-flight record is cleared), so only the rollback it recorded on some
+   * VirtualService is finished on the others. Undefined when there is nothing to do.
    */
-  async abandon(rolloutId: string, reason: string, weights: number[]): Promise<EngineOutcome | undefined> {
+  async abandon(
+    rolloutId: string,
+    reason: string | ((left: string) => string),
+    weights: number[],
+    ended = false,
+  ): Promise<EngineOutcome | undefined> {
     const view = await this.c.ports.traffic.read();
     const state = view.state;
-    if (state?.status === "finalizing" && state.rolloutId === rolloutId) {
+    if (!ended && state?.status === "finalizing" && state.rolloutId === rolloutId) {
       // Every stage passed: the canary keeps the traffic whatever the stable's state.
       return this.c.finish({
         result: "unchanged",
@@ -97,20 +106,18 @@ export class RolloutEngine {
         state,
       });
     }
-    if (
-      view.stateProblem === undefined &&
-      (!state || state.rolloutId !== rolloutId || state.status !== "progressing")
-    )
-      return undefined;
-    const ours = new Set([...weights, state?.weight ?? 0]);
-    if (view.weights.some((w) => !ours.has(w))) return undefined;
-    if (view.weights.every((w) => w === 0) && state?.status !== "progressing") return undefined;
-    const written = await this.writes.rollBack(reason, state, {}, true);
-    return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
+    const rolledBack = (view.parts ?? [view]).some(
+      (p) => p.state?.rolloutId === rolloutId && p.state.status === "rolled-back",
+    );
+    const left = ended && !rolledBack ? undefined : leftBehind(view, rolloutId, weights);
+    if (left === undefined) return undefined;
+    const why = typeof reason === "string" ? reason : reason(left);
+    const written = await this.writes.rollBack(why, state, {}, true);
+    return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: false, state: written });
   }
 
   /** The post step after the last stage passed: records the pass, never rolls back (./finalize-commands.ts). */
-  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome> {
+  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
     return this.finalization.recordPass(rolloutId, passed, finalize);
   }
 
@@ -321,7 +328,7 @@ export class RolloutEngine {
     await this.c.emit({ type: "warning", at: this.c.now(), message });
     await this.started(fresh, from, weight);
     if (this.c.s.dryRun) return this.dryRun(fresh, from);
-    return this.stages.run(fresh, from, weight, this.c.s.pauseAfter, view.weights);
+    return this.stages.run(fresh, from, weight, this.c.s.pauseAfter, view);
   }
 
   /** on-split: restart: the rollback write (recorded as this new rollout's, with why), then stage 1. */
@@ -332,18 +339,35 @@ export class RolloutEngine {
     await this.started(fresh, 0, view.weight);
     if (this.c.s.dryRun) return this.dryRun(fresh, 0, true);
     const { c } = this;
-    const restarted = await c.ports.traffic.write(
-      0,
-      guarded({ holder: c.holder, now: () => c.ports.clock.now() }, (_previous, now) =>
-        c.after(
-          { ...fresh, original: now.original },
-          { weight: 0, status: "progressing", lease: { holder: c.holder, expiresAt: c.leaseUntil() } },
-          "restarted",
-          reason,
+    let restarted: RolloutState;
+    try {
+      // Not a rollback but a move like any other: each route must still carry the weight found on
+      // it (a person's split made since wins), and no VirtualService is moved when any refuses.
+      restarted = await c.ports.traffic.write(
+        0,
+        guarded(
+          { holder: c.holder, now: () => c.ports.clock.now(), found: view, targetWeight: 0 },
+          (_previous, now) =>
+            c.after(
+              { ...fresh, original: now.original },
+              { weight: 0, status: "progressing", lease: { holder: c.holder, expiresAt: c.leaseUntil() } },
+              "restarted",
+              reason,
+            ),
         ),
-      ),
-      c.ports.signal,
-    );
+        c.ports.signal,
+        { allOrNothing: true },
+      );
+    } catch (error) {
+      if (!(error instanceof PersonEditError)) throw error;
+      return c.finish({
+        result: "unchanged",
+        weight: error.view.weight,
+        reason: `Stopped before the restart: ${error.message}`,
+        failed: true,
+        state: found.state,
+      });
+    }
     return this.stages.run(restarted, 0, 0, c.s.pauseAfter);
   }
 

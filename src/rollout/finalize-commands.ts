@@ -74,22 +74,16 @@ export class FinalizeCommands {
    * The post step after main stopped once the last stage had passed (killed, or the write that
    * records the pass failed): never a rollback. While the state still says `progressing` with all
    * traffic on the canary, it records the pass, changing no route: `finalizing` (no lease, so a
-   * `promote` resumes it at once) or, without finalization, `promoted`.
+   * `promote` resumes it at once) or, without finalization, `promoted`. Undefined when there is
+   * nothing to record (main recorded it, or someone else has acted since).
    */
-  async recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome> {
+  async recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
     const { c } = this;
     const view = await c.ports.traffic.read();
     const state = view.state;
     const stays = `the post step leaves all traffic on the canary of rollout ${rolloutId}, which passed every stage`;
     if (!(state?.rolloutId === rolloutId && state.status === "progressing" && allOnCanary(view.weights)))
-      return c.finish({
-        result: "unchanged",
-        weight: view.weight,
-        reason: `The job stopped after the last stage passed; ${stays}. ${state?.status === "finalizing" ? "Run command: promote to finish the finalization" : "Nothing to record"}`,
-        failed: false,
-        finalized: false,
-        state,
-      });
+      return undefined;
     const why = finalize
       ? "the job stopped before the finalization began; run command: promote to finalize"
       : undefined;

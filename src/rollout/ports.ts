@@ -27,6 +27,11 @@ export interface TrafficView {
    * the canary's share of requests is not its weight, so the traffic-share check allows for them.
    */
   unmanaged: UnmanagedRoute[];
+  /**
+   * With several VirtualServices in lockstep, each one's own view (the primary first): its own
+   * weights and its own state. The fields above are the primary's, with every one's weights.
+   */
+  parts?: TrafficView[];
 }
 
 /** A route outside the managed ones that sends traffic to one version or both. */
@@ -46,6 +51,15 @@ export interface PlannedPatch {
 /** Computes the state to save from the state found; runs again on every retry, so it may refuse by throwing. */
 export type NextState = (previous: RolloutState | undefined, view: TrafficView) => RolloutState;
 
+export interface WriteOptions {
+  /**
+   * A move to 0 that is not a rollback (`on-split: restart`): like a move to any other weight, it is
+   * refused before anything is written when `next` refuses any VirtualService. A rollback instead
+   * reaches every VirtualService it can.
+   */
+  allOrNothing?: boolean;
+}
+
 /** What the rollout engine needs from the mesh. */
 export interface TrafficPort {
   read(signal?: AbortSignal): Promise<TrafficView>;
@@ -53,7 +67,7 @@ export interface TrafficPort {
    * Sets every managed route to `weight` and saves the state `next` computes from the state it
    * finds, in one patch; retries what is transient.
    */
-  write(weight: number, next: NextState, signal?: AbortSignal): Promise<RolloutState>;
+  write(weight: number, next: NextState, signal?: AbortSignal, options?: WriteOptions): Promise<RolloutState>;
   /**
    * The patch `write` would send, for dry runs: each call plans against the object as the previous
    * planned patches would have left it, and nothing is written.

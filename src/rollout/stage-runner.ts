@@ -13,7 +13,7 @@ import type { EngineContext, EngineOutcome } from "./context.ts";
 import { type Ending, ending, type StageDecision } from "./ending.ts";
 import { Finalizer } from "./finalize.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
-import type { MetricsMark } from "./ports.ts";
+import type { MetricsMark, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
@@ -65,15 +65,15 @@ export class StageRunner {
 
   /**
    * Runs `from` onwards; `current` is the weight on the routes now (what this run expects to find).
-   * `found`: every weight on the routes when they differ (an adopted split), which the first write
-   * accepts too.
+   * `found`: the routes of an adopted split, whose first write expects each route at the weight
+   * found on it (not merely at any weight found on any route).
    */
   async run(
     initial: RolloutState,
     from: number,
     current: number,
     pauseAfter?: number,
-    found: readonly number[] = [],
+    found?: TrafficView,
   ): Promise<EngineOutcome> {
     const { c } = this;
     const { traffic, metrics, clock, signal } = c.ports;
@@ -116,7 +116,7 @@ export class StageRunner {
               rolloutId,
               expectWeight: weightNow,
               targetWeight: weight,
-              alsoFound: index === from ? found : undefined,
+              found: index === from ? found : undefined,
             },
             (previous, view) =>
               c.after(
@@ -311,7 +311,7 @@ export class StageRunner {
       case "leave":
         return { result: "paused", weight, reason: end.why, failed: true, state };
       case "halted":
-        return this.haltedOutcome(state, weight, end.why, saved);
+        return this.writes.halt(state, weight, end.why, saved);
     }
   }
 
@@ -329,44 +329,7 @@ export class StageRunner {
   }
 
   private async halted(state: RolloutState, weight: number, why: string): Promise<EngineOutcome> {
-    return this.c.finish(await this.haltedOutcome(state, weight, why, {}));
-  }
-
-  /** Records a person's edit without touching their weights; fails the step with it. */
-  private async haltedOutcome(
-    state: RolloutState,
-    weight: number,
-    why: string,
-    saved: Partial<RolloutState>,
-  ): Promise<EngineOutcome> {
-    const { c } = this;
-    let found = weight;
-    let written: RolloutState | undefined = state;
-    try {
-      const view = await c.ports.traffic.read();
-      found = view.weights[0] ?? 0;
-      written = await c.ports.traffic.record((previous) =>
-        c.after(
-          previous ?? state,
-          { status: "paused", weight: found, reason: why, lease: undefined, ...saved },
-          "halted",
-          why,
-        ),
-      );
-    } catch (error) {
-      await c.emit({
-        type: "warning",
-        at: c.now(),
-        message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
-      });
-    }
-    return {
-      result: found === 0 ? "rolled-back" : "paused",
-      weight: found,
-      reason: `Stopped: ${why}`,
-      failed: true,
-      state: written,
-    };
+    return this.c.finish(await this.writes.halt(state, weight, why, {}));
   }
 
   private async onWriteFailure(

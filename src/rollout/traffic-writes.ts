@@ -5,7 +5,8 @@
  */
 
 import { errorMessage } from "../error-message.ts";
-import type { EngineContext } from "./context.ts";
+import type { EngineContext, EngineOutcome } from "./context.ts";
+import { rolledBackByHand } from "./ending.ts";
 import type { RolloutState } from "./model/state.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
@@ -82,7 +83,66 @@ export class TrafficWrites {
     }
   }
 
-  /** The job was cancelled: roll back (or, with rollback-on-cancel false, write nothing). */
+  /**
+   * Someone else changed the weights: records it without touching their weights and fails the
+   * step. When they set some of several VirtualServices to 100 % stable (a rollback by hand), the
+   * others are rolled back with them; a failure of that rollback is thrown like any other.
+   */
+  async halt(
+    state: RolloutState,
+    weight: number,
+    why: string,
+    saved: Partial<RolloutState>,
+  ): Promise<EngineOutcome> {
+    const { c } = this;
+    const view = await c.ports.traffic.read().catch(async (error: unknown) => {
+      await c.emit({
+        type: "warning",
+        at: c.now(),
+        message: `Could not read the VirtualService to record the stop: ${errorMessage(error)}`,
+      });
+      return undefined;
+    });
+    const byHand = view && rolledBackByHand(view);
+    if (byHand) {
+      const followed = `${byHand} set to 100 % stable by someone else at ${weight} %: the rollout stopped and the other VirtualServices were rolled back with it`;
+      const written = await this.rollBackOrExplain(followed, state, weight, saved);
+      return {
+        result: "rolled-back",
+        weight: 0,
+        reason: `Stopped: ${followed}`,
+        failed: true,
+        state: written,
+      };
+    }
+    const found = view ? (view.weights[0] ?? 0) : weight;
+    let written: RolloutState | undefined = state;
+    if (view) {
+      try {
+        written = await c.ports.traffic.record((previous) =>
+          c.after(
+            previous ?? state,
+            { status: "paused", weight: found, reason: why, lease: undefined, ...saved },
+            "halted",
+            why,
+          ),
+        );
+      } catch (error) {
+        await c.emit({
+          type: "warning",
+          at: c.now(),
+          message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
+        });
+      }
+    }
+    return {
+      result: found === 0 ? "rolled-back" : "paused",
+      weight: found,
+      reason: `Stopped: ${why}`,
+      failed: true,
+      state: written,
+    };
+  }
 }
 
 export function freshState(

@@ -32,8 +32,12 @@ export interface Guard {
   expectWeight?: number;
   /** The weight being written: finding it already there is our own write that went unanswered. */
   targetWeight?: number;
-  /** Further weights found on the routes before this run's first write (a split it adopted). */
-  alsoFound?: readonly number[];
+  /**
+   * The routes as found before this run's first write to a split it adopts or restarts: each
+   * managed route of each VirtualService must still carry the weight found on it, or
+   * `targetWeight` (this write, already applied). Any other value there is someone's edit.
+   */
+  found?: TrafficView;
   /** A rollback requested by a person overrides leases. */
   override?: boolean;
 }
@@ -43,14 +47,33 @@ export function weightsOtherThan(view: TrafficView, allowed: readonly number[]):
   return view.weights.length === 0 || view.weights.some((w) => !allowed.includes(w));
 }
 
-export function describeEdit(view: TrafficView, weight: number): string {
-  const fields = view.virtualService.metadata.managedFields as
-    | Array<{ manager?: string; time?: string }>
-    | undefined;
+/** ` (last written by field manager "kubectl-edit")`, from the object's managedFields; "" when unknown. */
+export function lastWriter(vs: TrafficView["virtualService"]): string {
+  const fields = vs.metadata.managedFields as Array<{ manager?: string; time?: string }> | undefined;
   const last = [...(fields ?? [])].sort((a, b) => (a.time ?? "").localeCompare(b.time ?? "")).at(-1);
-  const who = last?.manager ? ` (last written by field manager "${last.manager}")` : "";
+  return last?.manager ? ` (last written by field manager "${last.manager}")` : "";
+}
+
+export function describeEdit(view: TrafficView, weight: number | readonly number[]): string {
   const now = view.weights.length ? `${view.weights.join(", ")} %` : "no managed route to the canary";
-  return `someone else changed the canary's weight from ${weight} % to ${now}${who}; the action stopped where they left it and wrote no weights after it`;
+  const from = typeof weight === "number" ? weight : weight.join(", ");
+  return `someone else changed the canary's weight from ${from} % to ${now}${lastWriter(view.virtualService)}; the action stopped where they left it and wrote no weights after it`;
+}
+
+/** `found`'s own view of the VirtualService `view` shows (found itself for a single one). */
+function foundFor(found: TrafficView, view: TrafficView): TrafficView | undefined {
+  const { namespace, name } = view.virtualService.metadata;
+  return (found.parts ?? [found]).find(
+    (p) => p.virtualService.metadata.namespace === namespace && p.virtualService.metadata.name === name,
+  );
+}
+
+/** Whether any managed route of `view` carries neither the weight found on it nor `target`. */
+function movedSince(found: TrafficView, view: TrafficView, target: number | undefined): number[] | undefined {
+  const before = foundFor(found, view)?.weights ?? [];
+  const same =
+    view.weights.length === before.length && view.weights.every((w, i) => w === before[i] || w === target);
+  return same ? undefined : before;
 }
 
 export function guarded(guard: Guard, change: NextState): NextState {
@@ -72,12 +95,11 @@ export function guarded(guard: Guard, change: NextState): NextState {
         );
       }
     }
-    if (guard.expectWeight !== undefined) {
-      const allowed = [
-        guard.expectWeight,
-        guard.targetWeight ?? guard.expectWeight,
-        ...(guard.alsoFound ?? []),
-      ];
+    if (guard.found) {
+      const before = movedSince(guard.found, view, guard.targetWeight);
+      if (before) throw new PersonEditError(describeEdit(view, before), view);
+    } else if (guard.expectWeight !== undefined) {
+      const allowed = [guard.expectWeight, guard.targetWeight ?? guard.expectWeight];
       if (weightsOtherThan(view, allowed))
         throw new PersonEditError(describeEdit(view, guard.expectWeight), view);
     }

@@ -99,7 +99,9 @@ describe("end to end at the default analysis inputs", () => {
     );
     expect(run.outputs.result, run.stdout).toBe("rolled-back");
     expect(run.exitCode).toBe(1);
-    expect(errorLines(run)[0]).toMatch(/^::error::Rolled back at \d+ %: \d+ of \d+ canary requests failed/);
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at \d+ %: [\d,]+ of [\d,]+ canary requests failed/,
+    );
     expect(canaryWeight(m)).toEqual([100]);
   }, 90_000);
 
@@ -114,6 +116,8 @@ describe("end to end at the default analysis inputs", () => {
     const run = await runOnMesh(m, { inputs: { ...defaultInputs(m), "latency-threshold": "50ms" } });
     console.log(`20 % errors, partial latency data: ${errorLines(run)[0]}`);
     expect(canaryWeight(m)).toEqual([100]);
-    expect(errorLines(run)[0]).toMatch(/^::error::Rolled back at 1 %: \d+ of \d+ canary requests failed/);
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at 1 %: [\d,]+ of [\d,]+ canary requests failed/,
+    );
   }, 90_000);
 });

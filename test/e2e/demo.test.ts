@@ -70,7 +70,7 @@ describe("npm run demo", () => {
     );
     expect(afterSecond[1]).toMatch(/^Deployment backend-v2 \(canary\): registry.example\/backend:1.2.0/);
     expect(afterSecond[2]).toBe("VirtualService backend, route primary: v1 100 %");
-    expect(stdout).toMatch(/ERROR: Rolled back at 1 %: \d+ of \d+ canary requests failed/);
+    expect(stdout).toMatch(/ERROR: Rolled back at 1 %: [\d,]+ of [\d,]+ canary requests failed/);
 
     // The comments lead with the outcome and the figures.
     const promoted = readFileSync(join(out, "healthy-comment.md"), "utf8");
@@ -79,7 +79,7 @@ describe("npm run demo", () => {
     expect(promoted).not.toMatch(/swap `stable-subset`/);
     const rolledBack = readFileSync(join(out, "faulty-comment.md"), "utf8");
     expect(firstLine(rolledBack)).toMatch(
-      /^Rolled back at 1 %: \d+ of \d+ canary requests failed .*; limit 5 %\./,
+      /^Rolled back at 1 %: [\d,]+ of [\d,]+ canary requests failed .*; limit 5 %\./,
     );
   }, 120_000);
 });

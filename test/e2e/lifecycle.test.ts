@@ -125,7 +125,8 @@ describe("across runs", () => {
       },
     });
     const a = await first;
-    await new Promise((r) => setTimeout(r, 10));
+    // The second run started from the first's output, which has all been read by now.
+    expect(second).toBeDefined();
     const b = await (second as NonNullable<typeof second>);
     expect(b.exitCode).toBe(1);
     expect(errorLines(b)[0]).toMatch(

@@ -3,7 +3,7 @@
  * verdicts in real time, and every failure class of the HTTP API.
  */
 import { createServer, type Server } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { JudgeSettings } from "../../src/analysis/types.ts";
 import { IstioPrometheusObserver, type MetricsStart } from "../../src/metrics/istio-observer.ts";
 import { escapeLabelValue, matcher, serviceMatchers } from "../../src/metrics/istio-queries.ts";
@@ -20,6 +20,7 @@ const selectors = {
   stable: `${base},${matcher("destination_version", "v1")}`,
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const WAIT = { timeout: 20_000, interval: 50 };
 
 function setWeights(stable: number, canary: number): void {
   mesh.kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
@@ -30,12 +31,24 @@ function setWeights(stable: number, canary: number): void {
   });
 }
 
-/** Pauses traffic and waits until Prometheus holds the simulator's last scrape. */
+/**
+ * Pauses traffic and waits until Prometheus holds the simulator's last scrape: it scrapes a target
+ * and stores the samples before it scrapes it again, so the second scrape after the pause means
+ * the first (which saw the final counts) is stored.
+ */
 async function quiesce(): Promise<void> {
   mesh.traffic.pause();
   const scrapes = mesh.traffic.scrapes;
-  while (mesh.traffic.scrapes < scrapes + 2) await sleep(100);
-  await sleep(300);
+  await vi.waitFor(() => expect(mesh.traffic.scrapes).toBeGreaterThanOrEqual(scrapes + 2), WAIT);
+}
+
+/** Lets traffic run until the canary has served `requests` more requests. */
+async function canaryServes(requests: number): Promise<void> {
+  const from = mesh.traffic.totals("v2").requests;
+  await vi.waitFor(
+    () => expect(mesh.traffic.totals("v2").requests - from).toBeGreaterThanOrEqual(requests),
+    WAIT,
+  );
 }
 
 beforeAll(async () => {
@@ -61,19 +74,20 @@ function observer(latencyThresholdMs?: number, url = mesh.prometheus?.url as str
 
 describe("exact counts from real Prometheus", () => {
   it("equal the simulator's totals as of the last scrape, through a counter reset", async () => {
-    await sleep(1500);
+    // Both versions have series in Prometheus before the observation starts.
+    await vi.waitFor(() => expect(mesh.traffic.totalsAtLastScrape("v2").requests).toBeGreaterThan(0), WAIT);
     await quiesce();
     const obs = observer(50);
     const start: MetricsStart = await obs.start(new Date());
     const before = { v1: mesh.traffic.totalsAtLastScrape("v1"), v2: mesh.traffic.totalsAtLastScrape("v2") };
     try {
       mesh.traffic.resume();
-      await sleep(2000);
+      await canaryServes(60);
       // A canary pod restarts: its counters start again from zero.
       await quiesce();
       mesh.traffic.resetCounters("v2");
       mesh.traffic.resume();
-      await sleep(2000);
+      await canaryServes(60);
       await quiesce();
     } finally {
       mesh.traffic.resume();
@@ -185,12 +199,16 @@ describe("failures of the Prometheus HTTP API are never a pass", () => {
         canary: `${base},${matcher("destination_version", "v2")}`,
         stable: `${base},${matcher("destination_version", "v1")}`,
       });
-      // The first answer takes longer than the query's timeout (2/3 of the interval), then they are quick.
+      // The first answer takes longer than the query's timeout (2/3 of the interval), then they are
+      // quick: the proxy fixes each request's delay when it arrives.
       proxy.delayMs = 1_000;
-      setTimeout(() => {
-        proxy.delayMs = 0;
-      }, 300);
+      const quickAfterFirst = vi
+        .waitFor(() => expect(proxy.requests.length).toBeGreaterThan(0), { timeout: 10_000, interval: 5 })
+        .then(() => {
+          proxy.delayMs = 0;
+        });
       await observer.checkReady();
+      await quickAfterFirst;
       expect(proxy.requests.length).toBeGreaterThan(1);
       proxy.delayMs = 1_000;
       await expect(observer.checkReady()).rejects.toThrow(/no answer from .* within 400 ms/);

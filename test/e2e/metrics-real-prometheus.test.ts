@@ -10,7 +10,7 @@
  * not close.
  */
 import { createServer, type Server } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { VersionCounts } from "../../src/analysis/types.ts";
 import { IstioPrometheusObserver } from "../../src/metrics/istio-observer.ts";
 import { matcher, serviceMatchers } from "../../src/metrics/istio-queries.ts";
@@ -69,11 +69,25 @@ function observer(url: string, latencyThresholdMs?: number): IstioPrometheusObse
   );
 }
 
-/** Waits until `count` more scrapes have happened and been stored. */
+/**
+ * Waits until `count` more scrapes have happened and been stored: a Prometheus stores a scrape
+ * before it scrapes the target again, so one scrape more is waited for.
+ */
 async function scrapes(traffic: TrafficSimulator, count: number): Promise<void> {
-  const target = traffic.scrapes + count;
-  while (traffic.scrapes < target) await sleep(20);
-  await sleep(100);
+  const target = traffic.scrapes + count + 1;
+  await vi.waitFor(() => expect(traffic.scrapes).toBeGreaterThanOrEqual(target), {
+    timeout: 20_000,
+    interval: 20,
+  });
+}
+
+/** Waits until a Prometheus holds the canary's request counter. */
+async function hasCanarySeries(client: PrometheusClient): Promise<void> {
+  await vi.waitFor(
+    async () =>
+      expect((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series).not.toEqual([]),
+    { timeout: 20_000, interval: 100 },
+  );
 }
 
 /** Sends a batch with the timer paused and waits until one Prometheus has stored it. */
@@ -176,8 +190,7 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     // without them at the start would make every series look new).
     for (const replica of replicas) {
       const client = new PrometheusClient({ url: replica.url });
-      while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-        await sleep(100);
+      await hasCanarySeries(client);
     }
     await scrapes(mesh.traffic, 4);
     const obs = observer(proxy.url, THRESHOLD_MS);
@@ -241,9 +254,9 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const mesh = await meshAt5050({ seed: 3 });
     const old = await prometheus(mesh.traffic, 0.5, "a");
     const client = new PrometheusClient({ url: old.url });
-    while ((await client.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-      await sleep(100);
-    await sleep(2000);
+    await hasCanarySeries(client);
+    // The old replica holds a history (four scrapes, 2 s) before the fresh one starts.
+    await scrapes(mesh.traffic, 4);
     const fresh = await prometheus(mesh.traffic, 0.5, "b");
     // The canary's reads go to the fresh replica (1st and 3rd request), the stable's to the old one.
     const proxy = await roundRobin([fresh.url, old.url]);
@@ -251,9 +264,8 @@ describe("an HA pair behind one URL (two real Prometheus replicas, round-robin)"
     const before = mesh.traffic.totals("v2");
     const start = await obs.start(new Date());
     const freshClient = new PrometheusClient({ url: fresh.url });
-    while ((await freshClient.querySeries(`istio_requests_total{${selectors.canary}}`)).series.length === 0)
-      await sleep(100);
-    await sleep(1000);
+    await hasCanarySeries(freshClient);
+    await scrapes(mesh.traffic, 4);
     const observation = countsOf(await obs.observeSince(start, new Date()));
     const exact = since(before, mesh.traffic.totals("v2"), false);
     console.log(

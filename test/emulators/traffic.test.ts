@@ -47,7 +47,14 @@ describe("traffic simulator and real Prometheus", () => {
     });
     const start = { v1: mesh.traffic.totals("v1").requests, v2: mesh.traffic.totals("v2").requests };
     expect(start.v2).toBe(0);
-    await new Promise((r) => setTimeout(r, 3500));
+    // Enough requests that the canary's share is within 2 points of 10 % (3.5 standard deviations).
+    const sent = () =>
+      mesh.traffic.totals("v1").requests + mesh.traffic.totals("v2").requests - start.v1 - start.v2;
+    await until(
+      async () => sent(),
+      (n) => n >= 2_800,
+      30_000,
+    );
     mesh.traffic.pause();
     // Wait for a scrape after the pause, then for Prometheus to hold it.
     const scrapes = mesh.traffic.scrapes;

@@ -10,6 +10,7 @@ import { finalizeAndLeaseCases } from "./cases-finalize-lease.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
+import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
@@ -20,6 +21,7 @@ const cases: FaultCase[] = [
   ...githubAndSignalCases,
   ...metricsCases,
   ...inputAndSecretCases,
+  ...lockstepCases,
   ...finalizeAndLeaseCases,
 ];
 const rows: Row[] = [];

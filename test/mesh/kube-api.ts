@@ -519,6 +519,7 @@ export class KubeApiEmulator {
         verb: route.verb,
         resource: route.resource,
         name: route.name,
+        namespace: route.namespace,
         at: Date.now(),
       });
       if (planned?.kind === "answer") {

@@ -9,6 +9,11 @@
  * - `applyThenDrop`: the write is stored, then the connection is dropped or left hanging, so the
  *   client cannot know it succeeded;
  * - `conflictStorm`: 409 Conflict on writes (another writer winning every race);
+ * - `deny`: a validating admission webhook (a policy engine) that denies writes: 400 with
+ *   `admission webhook "<name>" denied the request: <message>`, as kube-apiserver words it when the
+ *   webhook sets no code of its own;
+ * - `forbid`: RBAC that no longer allows the write (a Role edited or its binding removed): 403
+ *   Forbidden, worded as kube-apiserver's authorizer words it;
  * - `reject`: any other answer (an admission webhook's denial, 403, 404);
  * - `onRequest`: a listener that runs before a request is served (kill the action, edit the object
  *   between the action's read and its write, ...).
@@ -21,6 +26,7 @@ export interface RequestInfo {
   verb: Verb;
   resource: string;
   name?: string;
+  namespace?: string;
   /** Milliseconds since the epoch when the request arrived. */
   at: number;
 }
@@ -28,6 +34,8 @@ export interface RequestInfo {
 export interface FaultMatch {
   verbs?: Verb[];
   resource?: string;
+  /** Only requests for the object of this name. */
+  name?: string;
   /** Only after a request with this verb has been seen since the fault was added. */
   after?: Verb;
   /** Let this many matching requests through first (e.g. 1: spare the first write, hit the second). */
@@ -135,6 +143,39 @@ export class KubeFaultPlan {
     }));
   }
 
+  /**
+   * Matching writes are denied by an admission webhook: the next `count`, or every one for `ms` from
+   * the first denied (kube-apiserver's answer when a webhook denies without a code: 400, no reason).
+   */
+  deny(options: { count?: number; ms?: number; webhook?: string; message?: string } & FaultMatch = {}): void {
+    const {
+      count = 1,
+      ms,
+      webhook = "policy.example.com",
+      message = "changes are frozen",
+      ...match
+    } = options;
+    const verbs = match.verbs ?? ["patch", "update", "create"];
+    this.add({ ...match, verbs }, ms === undefined ? count : Number.POSITIVE_INFINITY, ms, () => ({
+      kind: "answer",
+      code: 400,
+      reason: "",
+      message: `admission webhook "${webhook}" denied the request: ${message}`,
+    }));
+  }
+
+  /** Matching writes are forbidden by RBAC: the next `count`, or every one for `ms` from the first. */
+  forbid(options: { count?: number; ms?: number; user?: string } & FaultMatch = {}): void {
+    const { count = 1, ms, user = "kubernetes-admin", ...match } = options;
+    const verbs = match.verbs ?? ["patch", "update", "create"];
+    this.add({ ...match, verbs }, ms === undefined ? count : Number.POSITIVE_INFINITY, ms, (info) => ({
+      kind: "answer",
+      code: 403,
+      reason: "Forbidden",
+      message: `${info.resource}.networking.istio.io "${info.name ?? ""}" is forbidden: User "${user}" cannot ${info.verb} resource "${info.resource}" in API group "networking.istio.io"${info.namespace ? ` in the namespace "${info.namespace}"` : ""}`,
+    }));
+  }
+
   /** `count` matching requests are held unanswered until `release()` (or the emulator stops). */
   hold(options: { count?: number } & FaultMatch = {}): void {
     const { count = 1, ...match } = options;
@@ -173,6 +214,7 @@ export class KubeFaultPlan {
     for (const rule of this.rules) {
       const { verbs, resource, after } = rule.match;
       if (resource && resource !== info.resource) continue;
+      if (rule.match.name !== undefined && rule.match.name !== info.name) continue;
       if (!rule.armed) {
         if (after === info.verb && (!resource || resource === info.resource)) rule.armed = true;
         continue;

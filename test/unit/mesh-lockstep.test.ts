@@ -49,27 +49,38 @@ afterEach(async () => {
   await kube.stop();
 });
 
-function router(token?: string): LockstepRouter {
+function router(token?: string, onRetry?: (message: string) => void): LockstepRouter {
   const api = meshApi(kube, { token });
+  // Virtual time for the lockstep rollback's retries: a minute of budget, no real waiting.
+  let now = 0;
+  const clock = {
+    now: () => now,
+    sleep: async (ms: number) => {
+      now += ms;
+    },
+  };
   const target = targetOf(SUBSETS);
-  return new LockstepRouter([
-    new VirtualServiceRouter(api, {
-      namespace: NAMESPACE,
-      name: "backend",
-      target,
-      routes: [],
-      sleep: async () => {},
-    }),
-    new VirtualServiceRouter(api, {
-      namespace: GATEWAY_NS,
-      name: "backend-gateway",
-      target,
-      routes: ["#0"],
-      sleep: async () => {},
-      rollbackBudgetMs: 50,
-      trafficBudgetMs: 50,
-    }),
-  ]);
+  return new LockstepRouter(
+    [
+      new VirtualServiceRouter(api, {
+        namespace: NAMESPACE,
+        name: "backend",
+        target,
+        routes: [],
+        sleep: async () => {},
+      }),
+      new VirtualServiceRouter(api, {
+        namespace: GATEWAY_NS,
+        name: "backend-gateway",
+        target,
+        routes: ["#0"],
+        sleep: async () => {},
+        rollbackBudgetMs: 50,
+        trafficBudgetMs: 50,
+      }),
+    ],
+    { rollbackBudgetMs: 60_000, ...clock, onRetry },
+  );
 }
 
 const next = (weight: number) =>
@@ -178,6 +189,33 @@ describe("several VirtualServices in lockstep", () => {
     expect((error as Error).message).toMatch(/VirtualService istio-system\/backend-gateway/);
     expect((error as Error).message).toMatch(/Rolled back: VirtualService shop\/backend/);
     expect(routeOf(NAMESPACE, "backend")?.map((d) => d.weight)).toEqual([100]);
+  });
+
+  it("keeps trying the rollback of one that refuses it until it takes it, and leaves one at 100 % stable as it is", async () => {
+    await router().write(50, next(50));
+    // A person rolls the mesh's VirtualService back by hand; a policy webhook denies the gateway's writes.
+    kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
+      const route = (o.spec as VirtualService["spec"]).http?.[0]?.route ?? [];
+      (route[0] as { weight: number }).weight = 100;
+      (route[1] as { weight: number }).weight = 0;
+    });
+    kube.faultPlan.deny({ count: 3, name: "backend-gateway" });
+    const retries: string[] = [];
+    const state = await router(undefined, (m) => retries.push(m)).write(0, next(0));
+    expect(state.status).toBe("rolled-back");
+    expect(retries).toHaveLength(3);
+    expect(retries[0]).toMatch(
+      /rollback of VirtualService istio-system\/backend-gateway: try 1 failed \(.*denied the request/,
+    );
+    expect(routeOf(GATEWAY_NS, "backend-gateway")).toEqual([
+      { destination: { host: `backend.${NAMESPACE}.svc.cluster.local`, subset: "v1" } },
+    ]);
+    // The person's 100/0 is left as they wrote it; only the state is recorded there.
+    expect(routeOf(NAMESPACE, "backend")?.map((d) => d.weight)).toEqual([100, 0]);
+    const recorded = JSON.parse(
+      kube.get("virtualservices", NAMESPACE, "backend")?.metadata.annotations?.[STATE_ANNOTATION] ?? "{}",
+    );
+    expect(recorded.status).toBe("rolled-back");
   });
 
   it("plans one patch per VirtualService for a dry run, writing nothing", async () => {

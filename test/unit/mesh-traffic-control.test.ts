@@ -312,9 +312,9 @@ describe("API errors are one clear line", () => {
     seedRunbook(kube);
     kube.injectFault({ status: "hang", count: 1, match: { verb: "get" } });
     const hurried = meshApi(kube, { timeoutMs: 300 });
-    const started = Date.now();
+    // A hung call would never settle (the test's timeout would fail it); the message says the
+    // request timeout ended it.
     const error = await hurried.getVirtualService(NAMESPACE, "backend").catch((e) => e);
-    expect(Date.now() - started).toBeLessThan(3000);
     expect(error).toBeInstanceOf(MeshError);
     expect(error.message).toBe(
       "Kubernetes API unreachable while trying to get virtualservices.networking.istio.io shop/backend: no answer in time",

@@ -162,6 +162,46 @@ describe("on-split: restart", () => {
   });
 });
 
+/** A person sets route 0 to `weight` just before the action's first write reaches the routes. */
+class EditedAtFirstWrite extends SplitTraffic {
+  private edit?: number;
+  constructor(weights: number[], edit: number) {
+    super(weights);
+    this.edit = edit;
+  }
+  override async write(weight: number, next: NextState): Promise<RolloutState> {
+    if (this.edit !== undefined) this.routes[0] = this.edit;
+    this.edit = undefined;
+    return super.write(weight, next);
+  }
+}
+
+describe("a person's split made while the action adopts or restarts one wins", () => {
+  it("adopting: route 0 set to a weight another route carried is still someone's edit", async () => {
+    const traffic = new EditedAtFirstWrite([30, 20, 60], 60);
+    const { engine } = engineOn(traffic);
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "paused", failed: true });
+    expect(outcome.reason).toMatch(
+      /someone else changed the canary's weight from 30, 20, 60 % to 60, 20, 60 %/,
+    );
+    expect(traffic.routes).toEqual([60, 20, 60]);
+    expect(traffic.writes.map((w) => w.weight)).not.toContain(50);
+  });
+
+  it("restarting: nothing is written, and the step fails saying why", async () => {
+    const traffic = new EditedAtFirstWrite([20], 40);
+    const { engine } = engineOn(traffic, { onSplit: "restart" });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "unchanged", failed: true });
+    expect(outcome.reason).toMatch(
+      /^Stopped before the restart: someone else changed the canary's weight from 20 % to 40 %/,
+    );
+    expect(traffic.routes).toEqual([40]);
+    expect(traffic.writes).toEqual([]);
+  });
+});
+
 describe("the on-split input", () => {
   const required = {
     "virtual-service": "backend",

@@ -1,6 +1,8 @@
 /** The ending policy: what each stage outcome does under the user's policies. */
 import { describe, expect, it } from "vitest";
-import { ending } from "../../src/rollout/ending.ts";
+import { ending, leftBehind, rolledBackByHand } from "../../src/rollout/ending.ts";
+import type { RolloutState } from "../../src/rollout/model/state.ts";
+import type { TrafficView } from "../../src/rollout/ports.ts";
 
 const defaults = { onInconclusive: "promote", onUnreachable: "rollback", rollbackOnCancel: true } as const;
 
@@ -52,5 +54,72 @@ describe("ending policy", () => {
       action: "halted",
       failed: true,
     });
+  });
+});
+
+describe("several VirtualServices: what the post step finishes and a person's rollback of one", () => {
+  const part = (
+    name: string,
+    weights: number[],
+    state?: { rolloutId: string; status: string; weight: number },
+    managedFields?: Array<{ manager: string; time: string }>,
+  ): TrafficView => ({
+    weight: weights[0] ?? 0,
+    weights,
+    original: [],
+    unmanaged: [],
+    virtualService: {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { namespace: "shop", name, ...(managedFields ? { managedFields } : {}) },
+      spec: {},
+    } as TrafficView["virtualService"],
+    ...(state ? { state: state as unknown as RolloutState } : {}),
+  });
+  const lockstep = (...parts: TrafficView[]): TrafficView => ({
+    ...(parts[0] as TrafficView),
+    weights: parts.flatMap((p) => p.weights),
+    parts,
+  });
+
+  it("names each VirtualService the rollout still holds on the canary, and only those", () => {
+    const view = lockstep(
+      part("backend", [0], { rolloutId: "r1", status: "rolled-back", weight: 0 }),
+      part("gateway", [10], { rolloutId: "r1", status: "progressing", weight: 10 }),
+    );
+    expect(leftBehind(view, "r1", [10])).toBe("VirtualService shop/gateway (10 % canary)");
+    // Another rollout's, or a finished one: nothing of this job's to finish.
+    expect(leftBehind(view, "r2", [10])).toBeUndefined();
+    const done = lockstep(
+      part("backend", [50], { rolloutId: "r1", status: "paused", weight: 50 }),
+      part("gateway", [50], { rolloutId: "r1", status: "paused", weight: 50 }),
+    );
+    expect(leftBehind(done, "r1", [50])).toBeUndefined();
+  });
+
+  it("leaves everything when someone else's weights are on any route", () => {
+    const view = lockstep(
+      part("backend", [0], { rolloutId: "r1", status: "rolled-back", weight: 0 }),
+      part("gateway", [30], { rolloutId: "r1", status: "progressing", weight: 10 }),
+    );
+    expect(leftBehind(view, "r1", [10])).toBeUndefined();
+  });
+
+  it("a single VirtualService a person set to 100/0 is theirs, not left behind", () => {
+    const one = part("backend", [0], { rolloutId: "r1", status: "progressing", weight: 10 });
+    expect(leftBehind(one, "r1", [10])).toBeUndefined();
+    expect(
+      leftBehind(part("backend", [10], { rolloutId: "r1", status: "progressing", weight: 10 }), "r1", [10]),
+    ).toBe("VirtualService shop/backend (10 % canary)");
+  });
+
+  it("a person's rollback of some but not all of them is named, with who wrote it", () => {
+    const edited = [{ manager: "kubectl-edit", time: "2026-01-01T00:00:00Z" }];
+    expect(rolledBackByHand(lockstep(part("backend", [50]), part("gateway", [0], undefined, edited)))).toBe(
+      'VirtualService shop/gateway (last written by field manager "kubectl-edit") was',
+    );
+    expect(rolledBackByHand(lockstep(part("backend", [0]), part("gateway", [0])))).toBeUndefined();
+    expect(rolledBackByHand(lockstep(part("backend", [50]), part("gateway", [50])))).toBeUndefined();
+    expect(rolledBackByHand(part("backend", [0]))).toBeUndefined();
   });
 });
