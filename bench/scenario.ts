@@ -29,6 +29,11 @@ const burstSchema = v.strictObject({
   /** Mean minutes between burst onsets (onsets are a Poisson process). */
   meanSpacingMinutes: positive,
   durationSeconds: positive,
+  /**
+   * How long each burst lasts: `fixed` (exactly durationSeconds) or `exponential` (random, with
+   * durationSeconds as its mean: most incidents short, a few several times longer).
+   */
+  durationDistribution: v.optional(v.picklist(["fixed", "exponential"]), "fixed"),
   /** Error rate of requests served during a burst (on top of the version's own). */
   errorRate: rate,
   /** Both versions (a shared dependency failing) or the canary only. */

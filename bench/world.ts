@@ -91,9 +91,12 @@ export class ServiceWorld {
       for (;;) {
         at += -Math.log(1 - this.burstRandom()) * burst.meanSpacingMinutes * 60_000;
         if (at >= until) break;
+        const mean = burst.durationSeconds * 1000;
+        const lasts =
+          burst.durationDistribution === "exponential" ? -Math.log(1 - this.burstRandom()) * mean : mean;
         this.bursts.push({
           from: at,
-          to: at + burst.durationSeconds * 1000,
+          to: at + lasts,
           shared: burst.shared,
           errorRate: burst.errorRate,
         });

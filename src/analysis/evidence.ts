@@ -69,8 +69,24 @@ export interface Evidence {
   inputs?: { maxErrorRate: number; maxRatio: number; latencyThresholdMs?: number };
 }
 
-/** Alternatives of the absolute-harm mixture, as multiples of the limit. */
-const ABS_ALTERNATIVES = [1.5, 2, 3, 5, 10, 20] as const;
+/**
+ * Alternatives of the absolute-harm mixture, as multiples of the limit, with their prior weights
+ * (summing to 1). Alternatives close to the limit catch a canary just above it (1.2·L builds no
+ * evidence against a 1.5·L alternative: its likelihood favours L); the far ones catch a clear
+ * regression in a few dozen requests. Weight on the near ones costs the far ones little: ln(1/w)
+ * nats, a handful of requests for a canary at 5·L.
+ */
+export const ABS_ALTERNATIVES: ReadonlyArray<{ multiple: number; weight: number }> = [
+  { multiple: 1.1, weight: 0.15 },
+  { multiple: 1.2, weight: 0.2 },
+  { multiple: 1.35, weight: 0.15 },
+  { multiple: 1.5, weight: 0.1 },
+  { multiple: 2, weight: 0.1 },
+  { multiple: 3, weight: 0.1 },
+  { multiple: 5, weight: 0.08 },
+  { multiple: 10, weight: 0.06 },
+  { multiple: 20, weight: 0.06 },
+];
 /** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
 export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
 
@@ -128,14 +144,85 @@ function safetyAlternative(s: SignalEvidence, limit: number): number {
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
+/** log(Σ w·exp(x)) without overflow. */
+function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
+  const max = Math.max(...terms.map((t) => t.x));
+  if (!Number.isFinite(max)) return max;
+  return max + Math.log(terms.reduce((sum, t) => sum + t.w * Math.exp(t.x - max), 0));
+}
+
 /** Log e-value of the absolute-harm mixture on clean counts. */
 function absLogE(cleanN: number, cleanK: number, limit: number): number {
   if (cleanN <= 0) return 0;
-  return logMeanExp(
-    ABS_ALTERNATIVES.map((m) => m * limit)
-      .filter((p) => p < 1)
-      .map((p) => bernoulliLlr(cleanN, cleanK, limit, p)),
+  // Alternatives at or past a rate of 1 are impossible; their weight goes to the others.
+  const usable = ABS_ALTERNATIVES.filter((a) => a.multiple * limit < 1);
+  const total = usable.reduce((sum, a) => sum + a.weight, 0);
+  return logWeightedSumExp(
+    usable.map((a) => ({
+      x: bernoulliLlr(cleanN, cleanK, limit, a.multiple * limit),
+      w: a.weight / total,
+    })),
   );
+}
+
+/** The signal with its streak above the limit ended: forgiven if the limit's test rejected on it. */
+function endStreak(s: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
+  const forgive = s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE;
+  return {
+    ...s,
+    ...(forgive
+      ? {
+          cleanN: s.cleanN - s.streakN,
+          cleanK: s.cleanK - s.streakK,
+          safe: s.safe - s.streakSafe,
+          forgiven: s.forgiven + 1,
+        }
+      : {}),
+    streakN: 0,
+    streakK: 0,
+    streakSafe: 0,
+    aboveWindows: 0,
+    aboveMs: 0,
+  };
+}
+
+/**
+ * After a step back from 100 %, the first window in which stable serves beside the canary again
+ * settles the streak that caused it (per signal): stable within the limit while the canary is still
+ * above it confirms the streak as the canary's own (its windows stay in the evidence); anything else
+ * (stable above the limit too: an incident everything shares; or the canary back below it)
+ * forgives it: taken out, as if not served, and the canary is judged afresh beside stable. Which it
+ * is only ever decides after the limit's test or the streak's own rejected, and forgiving only
+ * lowers the chance of a rollback, so the false-rollback promise stands.
+ */
+export function settleStreak(evidence: Evidence, window: WindowCounts, settings: EvidenceSettings): Evidence {
+  const settle = (
+    s: SignalEvidence,
+    limit: number,
+    canaryK: number | undefined,
+    stableK: number | undefined,
+  ): SignalEvidence => {
+    const above = (n: number, k: number | undefined) => k !== undefined && n * limit >= 1 && k > n * limit;
+    const stableN = window.stable?.requests ?? 0;
+    const own = stableN * limit >= 1 && !above(stableN, stableK) && above(window.canary.requests, canaryK);
+    return own
+      ? { ...s, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
+      : endStreak(s, limit, settings);
+  };
+  return {
+    ...evidence,
+    errors: settle(evidence.errors, settings.maxErrorRate, window.canary.errors, window.stable?.errors),
+    ...(evidence.latency
+      ? {
+          latency: settle(
+            evidence.latency,
+            settings.maxSlowFraction,
+            window.canary.slow,
+            window.stable?.slow,
+          ),
+        }
+      : {}),
+  };
 }
 
 function addToSignal(
@@ -156,18 +243,12 @@ function addToSignal(
   const below = canaryK / canaryN <= limit && canaryN * limit >= 1;
   if (stableServed || below) {
     // A blip forgiven: with no stable traffic to compare, the limit's test rejected on a streak
-    // that did not last. Its windows are taken out of the limit's and the safety proof's evidence,
-    // as if they had not been served. This only ever happens after that test rejected, which for a
-    // canary within the limit has probability at most α, so the promises stand (see docs/analysis.md).
-    if (!stableServed && s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE) {
-      next.cleanN -= s.streakN;
-      next.cleanK -= s.streakK;
-      next.safe -= s.streakSafe;
-      next.forgiven += 1;
-    }
-    next.streakN = 0;
-    next.streakK = 0;
-    next.streakSafe = 0;
+    // that did not last, or the rollout stepped back from 100 % so that stable serves beside the
+    // canary again and judges it (stable served in this window). The streak's windows are taken
+    // out of the limit's and the safety proof's evidence, as if they had not been served. This only
+    // ever happens after that test rejected, which for a canary within the limit has probability at
+    // most α, so the promises stand (see docs/analysis.md).
+    Object.assign(next, endStreak(s, limit, settings));
   }
   const stableRate = stableServed ? stable.k / stable.n : undefined;
   const clean = stableRate === undefined || stableRate <= limit;
@@ -262,6 +343,12 @@ export interface SignalAssessment {
   k: number;
   aboveWindows: number;
   aboveMs: number;
+  /**
+   * Log e-value of the limit's mixture on the current streak alone (the latest windows with no
+   * stable traffic that did not show the canary below the limit): what a step back from 100 % acts
+   * on. It decides no rollback, so it needs no share of α.
+   */
+  streakLogE: number;
 }
 
 export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
@@ -282,6 +369,7 @@ export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limi
     k: s.k,
     aboveWindows: s.aboveWindows,
     aboveMs: s.aboveMs,
+    streakLogE: absLogE(s.streakN, s.streakK, limit),
   };
 }
 

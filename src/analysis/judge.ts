@@ -57,6 +57,17 @@ export interface CheckInput {
   stableServed: boolean;
   /** Reads so far in this stage, this one included. */
   check?: number;
+  /**
+   * Stable's rate in the latest window was above the limit over enough requests to mean it (an
+   * incident everything shares): a stage below the last does not move on in it.
+   */
+  stableAboveLimit?: boolean;
+  /**
+   * With no stable traffic (weight 100): the weight to step back to when the limit's test rejects,
+   * so that stable serves beside the canary and tells a canary gone bad from an incident everything
+   * shares. Undefined: no step back is left, and the harm must persist instead.
+   */
+  stepBackTo?: number;
 }
 
 /** One signal's numbers, for people and for the report. */
@@ -103,7 +114,10 @@ export interface Verdict {
     | "no-canary-traffic"
     | "no-series"
     | "max-duration"
-    | "near-limit";
+    | "near-limit"
+    | "above-limit"
+    | "step-back"
+    | "stable-above-limit";
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalReport[];
@@ -212,6 +226,18 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
   const base = { canary, stable, signals, split };
   const reject = Math.log(1 / alpha);
 
+  // With no stable traffic to compare, a streak above the limit that is strong on its own steps
+  // back at once (before the harm tests, and before the streak has to persist): the step back
+  // rolls nothing back, so it needs no share of α, and stable then judges the canary.
+  const streak = list.find((a) => a.streakLogE >= reject || a.absLogE >= reject);
+  if (!input.stableServed && input.stepBackTo !== undefined && streak && !atMax) {
+    return {
+      ...base,
+      decision: "continue",
+      rule: "step-back",
+      reason: `The canary's ${what(streak.signal, settings)} is above the limit in the latest windows (${pct(streak.canaryRate)} over the rollout), with no stable traffic to compare: stepping back to ${input.stepBackTo} % so that stable serves beside it and shows whether everything is failing (an incident) or the canary alone`,
+    };
+  }
   // Harm needs no minimum: the e-value holds whenever it is reached, and a bad canary must go.
   // Partial data adds no window, so it can never convict on its own.
   for (const a of list) {
@@ -282,6 +308,14 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
         rule: "min-duration",
         reason: `No harm shown so far (${secs})`,
       };
+    if (input.stableAboveLimit && !atMax) {
+      return {
+        ...base,
+        decision: "continue",
+        rule: "stable-above-limit",
+        reason: `Holding at ${weight} %: stable's own rate is above the limit right now (an incident everything shares); the canary's weight is not raised in it`,
+      };
+    }
     const suspect = list.find((a) => Math.max(a.absLogE, a.relLogE) >= SUSPICION_LOG_E);
     if (suspect && !atMax) {
       return {
@@ -330,6 +364,26 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
     Number.isFinite(slowest.needed) && rate > 0
       ? `about ${slowest.needed} more canary requests (${Math.ceil(slowest.needed / rate / 60)} min at the observed ${rate.toFixed(rate < 10 ? 1 : 0)} req/s)`
       : "more requests than the canary's observed rate allows";
+  const refused = notPromotable(list, settings);
+  if (refused) return { ...base, decision: "inconclusive", ...refused };
+  const reason = !enough
+    ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
+    : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
+  return { ...base, decision: "inconclusive", rule: "max-duration", reason };
+}
+
+/** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
+const NEAR_LIMIT = 0.9;
+
+/**
+ * At max-stage-duration without proof or harm: the rule that keeps `on-inconclusive: promote` from
+ * promoting this canary, if one applies.
+ */
+function notPromotable(
+  list: readonly SignalAssessment[],
+  settings: JudgeSettings,
+): { rule: "near-limit" | "above-limit"; reason: string } | undefined {
+  const proofLevel = Math.log(1 / settings.beta);
   // Enough requests to prove a canary at half the limit safe, no proof, and a rate within 10 % of
   // the limit or above it: not too little traffic, but a canary at the limit the user set as the
   // rate that must trigger a rollback.
@@ -339,22 +393,23 @@ export function judgeCheck(input: CheckInput, settings: JudgeSettings): Verdict 
       a.n >= requestsToProveHalfLimit(a.limit, settings.beta) &&
       a.canaryRate >= NEAR_LIMIT * a.limit,
   );
-  if (nearLimit) {
+  if (nearLimit)
     return {
-      ...base,
-      decision: "inconclusive",
       rule: "near-limit",
       reason: `Not shown within the limit in ${nearLimit.n} canary requests, enough to show a canary at half the limit: its ${what(nearLimit.signal, settings)} is ${pct(nearLimit.canaryRate)} against the ${pct(nearLimit.limit)} limit`,
     };
-  }
-  const reason = !enough
-    ? `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`
-    : `No harm shown in ${slowest.a.n} canary requests (${what(slowest.a.signal, settings)} ${pct(slowest.a.canaryRate)}), but showing it is below the ${pct(slowest.a.limit)} limit takes ${howLong}`;
-  return { ...base, decision: "inconclusive", rule: "max-duration", reason };
+  // However little traffic: a canary whose own counts favour "above the limit" over "at the limit"
+  // (the limit's mixture e-value at least 1, a Bayes factor) is not promoted without proof. At
+  // 1 req/s this stops a 3 % canary that a 10-minute stage could not convict, and leaves a healthy
+  // one alone (its counts favour the limit or below).
+  const aboveLimit = list.find((a) => a.n > 0 && a.absLogE >= 0 && !(a.safeLogE >= proofLevel));
+  if (aboveLimit)
+    return {
+      rule: "above-limit",
+      reason: `Not shown within the limit, and the canary's own counts point above it: its ${what(aboveLimit.signal, settings)} is ${pct(aboveLimit.canaryRate)} (${aboveLimit.k} of ${aboveLimit.n}) against the ${pct(aboveLimit.limit)} limit (the evidence for "above the limit" is ${evidence(aboveLimit.absLogE)}, short of 1/α)`,
+    };
+  return undefined;
 }
-
-/** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
-const NEAR_LIMIT = 0.9;
 
 /**
  * Is the canary's share of requests what its weight predicts? A z-score of the observed share

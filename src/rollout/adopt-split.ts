@@ -1,7 +1,8 @@
 /**
  * Pure decisions for a rollout that finds the managed routes already sending traffic to the canary
  * with no live rollout recorded (a split made by hand, Bookinfo's 80/20, or one left by another
- * tool): where to continue, what to tell the user, and when to refuse. Continuing never raises a
+ * tool): where to continue, what to tell the user, and when to refuse. The split is judged at the
+ * weights found before anything raises it (src/rollout/stage-runner.ts). Continuing never raises a
  * route by more than one stage at once: it starts from the smallest canary weight found, and a
  * route above the next stage is lowered to it (a smaller canary share is always safe).
  */
@@ -80,7 +81,7 @@ export function continuation(found: SplitFound): Continuation {
     differ
       ? `The managed routes differ: continuing from the smallest weight, ${weight} %, so that no route rises by more than one stage${lowered.length > 0 ? `; ${lowered.join(", ")} ${lowered.length === 1 ? "is" : "are"} lowered to ${next} %` : ""}.`
       : "",
-    `Next: ${stage}, the first stage above ${weight} %. The evidence starts fresh (none was gathered for this canary), so that stage must show the canary within the limits like any other.`,
+    `First the split is judged where it is, beside stable, as a stage of its own: a canary failing there is rolled back before anything raises it. Then: ${stage}, the first stage above ${weight} %. The evidence starts fresh (none was gathered for this canary).`,
     "To start from stage 1 instead, set on-split: restart.",
   ];
   return { from, weight, message: parts.filter(Boolean).join(" ") };

@@ -71,6 +71,7 @@ export function ending(
             };
       }
       // Near the limit with plenty of traffic (the limit is the rate that must trigger a rollback),
+      // counts that point above the limit however few (above-limit),
       // or stable gets traffic and the canary none (the routing is wrong): never promoted.
       return p.onInconclusive === "pause"
         ? {

@@ -3,7 +3,7 @@
  * window to the canary's evidence, ask the judge, and watch that nobody else changed the weights.
  * Returns how the stage ended; the engine acts on it.
  */
-import { addWindow, type Evidence } from "../analysis/evidence.ts";
+import type { Evidence } from "../analysis/evidence.ts";
 import { judgeCheck, splitCheck, type Verdict } from "../analysis/judge.ts";
 import type { EvidenceSettings, JudgeSettings, VersionCounts } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
@@ -18,7 +18,8 @@ import type {
   TrafficView,
   UnmanagedRoute,
 } from "./ports.ts";
-import { describeEdit, weightsOtherThan } from "./transitions.ts";
+import { StepBack, type StepBackOption } from "./step-back.ts";
+import { describeEdit, PersonEditError, weightsOtherThan } from "./transitions.ts";
 
 /** A split this far outside chance means traffic is not going where the weights say. */
 const SPLIT_Z_ALARM = 5;
@@ -36,6 +37,11 @@ export interface StageAnalysisPorts {
 export interface StageAnalysisInput {
   index: number;
   weight: number;
+  /**
+   * An adopted split's weights, route by route as found: each route must keep its own (a person's
+   * split made meanwhile wins). Unset: every route at `weight`.
+   */
+  foundWeights?: readonly number[];
   final: boolean;
   /** When the weight was written: counting and stage time start here. */
   changedAt: number;
@@ -47,6 +53,12 @@ export interface StageAnalysisInput {
   settleMs: number;
   judge: JudgeSettings;
   evidenceSettings: EvidenceSettings;
+  /**
+   * At 100 %: the weight to step back to when the canary crosses the limit with no stable to compare
+   * (the stage before), and the write that moves the weights (it throws PersonEditError on a
+   * person's edit). Absent: no step back (a single stage, or a stage below 100).
+   */
+  stepBack?: StepBackOption;
 }
 
 export interface StageAnalysis {
@@ -56,6 +68,8 @@ export interface StageAnalysis {
   evidence: Evidence;
   /** For `halted`: the weights found. */
   found?: TrafficView;
+  /** The weight on the routes when the stage ended (below the stage's after a step back). */
+  weight: number;
 }
 
 /**
@@ -113,7 +127,8 @@ export async function analyseStage(
   input: StageAnalysisInput,
 ): Promise<StageAnalysis> {
   const { metrics, traffic, clock, signal } = ports;
-  const { weight, index, intervalMs } = input;
+  const { index, intervalMs } = input;
+  const at = new StepBack(input, input.evidenceSettings, input.stepBack);
   const slow = input.evidence.latency !== undefined;
   let evidence = input.evidence;
   let mark = input.mark;
@@ -143,14 +158,15 @@ export async function analyseStage(
     await clock.sleep(wait, signal);
     const issuedAt = clock.now().getTime();
     check += 1;
-    const elapsedMs = issuedAt - input.changedAt;
+    const { weight } = at;
+    const elapsedMs = issuedAt - at.changedAt;
 
     const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
       if (signal?.aborted) throw error;
       return undefined; // a failed read is retried at the next interval; it says nothing of the canary
     });
-    if (found && weightsOtherThan(found, [weight]))
-      return { decision: "halted", reason: describeEdit(found, weight), evidence, found };
+    if (found && edited(found, weight, input.foundWeights))
+      return { decision: "halted", reason: describeEdit(found, weight), evidence, found, weight };
 
     let verdict: Verdict;
     if (!mark) {
@@ -165,7 +181,7 @@ export async function analyseStage(
         verdict = judgeCheck(
           {
             weight,
-            final: input.final,
+            final: input.final && !at.below,
             elapsedMs,
             observation: { ok: false, problem, message },
             evidence,
@@ -177,6 +193,7 @@ export async function analyseStage(
     } else {
       const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
       let stableServed = false;
+      let stableAboveLimit = false;
       if (observation.ok && observation.partial.length === 0) {
         // At 100 % stable serves nothing: what a read still counts for it was served before the
         // weight change, not at the same moments as the canary's requests, so it is no comparison.
@@ -189,16 +206,35 @@ export async function analyseStage(
         }
         lastRead = issuedAt;
         stableServed = (stable?.requests ?? 0) > 0;
-        evidence = addWindow(evidence, window, input.evidenceSettings);
+        stableAboveLimit = aboveLimit(stable, input.evidenceSettings.maxErrorRate);
+        evidence = at.add(evidence, window, issuedAt);
         seen = {
           canary: highest(observation.canary, seen.canary),
           stable: highest(observation.stable, seen.stable),
         };
       }
-      verdict = judgeCheck(
-        { weight, final: input.final, elapsedMs, observation, evidence, stableServed, check },
-        input.judge,
-      );
+      const stepBackTo = at.offer();
+      verdict = !at.judges(issuedAt)
+        ? {
+            decision: "continue",
+            rule: "waiting",
+            reason: `Stepped back to ${weight} %: judging beside stable from settle-time on`,
+            signals: [],
+          }
+        : judgeCheck(
+            {
+              weight,
+              final: input.final && !at.below,
+              elapsedMs,
+              observation,
+              evidence,
+              stableServed,
+              check,
+              stableAboveLimit,
+              ...(stepBackTo !== undefined ? { stepBackTo } : {}),
+            },
+            input.judge,
+          );
     }
     await ports.events.emit({
       type: "analysis",
@@ -221,6 +257,7 @@ export async function analyseStage(
           decision: "unreachable",
           reason: `${verdict.reason} (failing for ${Math.round(downMs / 1000)} s)`,
           evidence,
+          weight,
         };
       }
     } else {
@@ -230,7 +267,8 @@ export async function analyseStage(
 
     if (found) unmanaged = found.unmanaged;
     let split: ReturnType<typeof splitCheck>;
-    if (splitFrom)
+    // Routes at different weights (an adopted split) have no one share to expect.
+    if (splitFrom && !input.foundWeights?.some((w) => w !== weight))
       split = splitCheck(weight, delta(seen.canary, splitFrom.canary), delta(seen.stable, splitFrom.stable));
     else if (elapsedMs >= input.settleMs && mark) splitFrom = seen;
     if (
@@ -249,7 +287,32 @@ export async function analyseStage(
         message: shareWarning(split, weight, unmanaged),
       });
     }
+    // A step back, or back up after one: the weight changes and the stage's time starts again.
+    const move = at.moveFor(verdict);
+    if (move !== undefined) {
+      try {
+        await at.move(move, evidence, verdict.reason, clock.now().getTime());
+      } catch (error) {
+        if (error instanceof PersonEditError)
+          return { decision: "halted", reason: error.message, evidence, found: error.view, weight };
+        throw error;
+      }
+      check = 0;
+      splitFrom = undefined;
+      continue;
+    }
     if (verdict.decision !== "continue")
-      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence };
+      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence, weight };
   }
+}
+
+/** Someone else's edit: a route at another weight than this run's, or than the one found on it. */
+function edited(view: TrafficView, weight: number, foundWeights: readonly number[] | undefined): boolean {
+  if (!foundWeights) return weightsOtherThan(view, [weight]);
+  return view.weights.length !== foundWeights.length || view.weights.some((w, i) => w !== foundWeights[i]);
+}
+
+/** A window in which stable's own rate was above the limit, over enough requests to mean it. */
+function aboveLimit(stable: VersionCounts | undefined, limit: number): boolean {
+  return stable !== undefined && stable.requests * limit >= 1 && stable.errors > stable.requests * limit;
 }

@@ -15,6 +15,7 @@ import { Finalizer } from "./finalize.ts";
 import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
 import type { MetricsMark, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
+import { judgeAdoptedSplit, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
 
@@ -91,6 +92,13 @@ export class StageRunner {
       });
     const saved = () => ({ stageResults: [...results], evidence });
     const analysing = !c.s.skipAnalysis && metrics !== undefined;
+    // An adopted split is judged at the weights found, beside stable, before any write raises it.
+    if (analysing && found) {
+      const judged = await this.judgeAdopted(state, from, current, found, evidence);
+      if ("result" in judged) return judged;
+      ({ state, evidence } = judged);
+      results.push(judged.stageResult);
+    }
 
     for (let index = from; index < state.stages.length; index++) {
       const weight = state.stages[index] as number;
@@ -168,9 +176,27 @@ export class StageRunner {
               settleMs: c.s.settleMs,
               judge: judgeSettings(c),
               evidenceSettings: evidenceSettings(judgeSettings(c)),
+              ...(final && weight === 100 && index > 0
+                ? {
+                    stepBack: {
+                      to: state.stages[index - 1] as number,
+                      write: async (to: number, now: Evidence, why: string) => {
+                        state = await stepWrite(
+                          c,
+                          state,
+                          index,
+                          { from: weightNow, to, why },
+                          { stageResults: [...results], evidence: now },
+                        );
+                        weightNow = to;
+                      },
+                    },
+                  }
+                : {}),
             },
           );
           ({ verdict, decision, reason, evidence } = analysis);
+          weightNow = analysis.weight;
         } else {
           await clock.sleep(c.s.analysis.minStageDurationMs, signal);
           decision = "skipped";
@@ -192,7 +218,7 @@ export class StageRunner {
         ...(verdict?.canary ? { canary: verdict.canary } : {}),
         ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
-      const end = ending(decision, verdict?.rule, weight, reason, c.s);
+      const end = ending(decision, verdict?.rule, weightNow, reason, c.s);
       const stageEnd = () =>
         c.emit({
           type: "stage-end",
@@ -206,7 +232,7 @@ export class StageRunner {
         });
 
       if (end) {
-        const outcome = await this.end(end, state, weight, saved());
+        const outcome = await this.end(end, state, weightNow, saved());
         await stageEnd();
         return c.finish(outcome);
       }
@@ -284,6 +310,46 @@ export class StageRunner {
       failed: false,
       state,
     });
+  }
+
+  /**
+   * An adopted split, judged at its current weights as a stage below the last (stable serves beside
+   * the canary): a canary failing there is rolled back (a write to 0, never one that raises it);
+   * one that passes goes on to the next stage with this evidence.
+   */
+  private async judgeAdopted(
+    initial: RolloutState,
+    from: number,
+    weight: number,
+    found: TrafficView,
+    evidence: Evidence,
+  ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
+    const { c } = this;
+    let judged: Awaited<ReturnType<typeof judgeAdoptedSplit>>;
+    try {
+      judged = await judgeAdoptedSplit(c, initial, {
+        from,
+        weight,
+        found,
+        evidence,
+        judge: judgeSettings(c),
+      });
+    } catch (error) {
+      if (error instanceof PersonEditError) return this.halted(initial, weight, error.message);
+      if (!this.aborted) throw error;
+      const why = `The job was cancelled while the adopted split (${weight} %) was judged`;
+      return this.cancelled(initial, weight, why);
+    }
+    const { state, analysis, stageResult, stageEnd } = judged;
+    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, c.s);
+    if (end) {
+      const saved = { evidence: analysis.evidence, stageResults: [stageResult] };
+      const outcome = await this.end(end, state, weight, saved);
+      await stageEnd();
+      return c.finish(outcome);
+    }
+    await stageEnd();
+    return { state, evidence: analysis.evidence, stageResult };
   }
 
   /** Carries out an ending: the traffic change first, then the outcome to report. */

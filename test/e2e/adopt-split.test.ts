@@ -33,12 +33,13 @@ describe("adopting a split in progress, end to end", () => {
       .map((l) => l.replace(/%25/g, "%"))
       .find((l) => l.includes("Adopting"));
     expect(adopted).toMatch(
-      /^::warning::⚠ Adopting a split in progress \(no rollout recorded\): the canary already gets http route #0 20 %\. Next: stage 3 of 4 \(50 %\), the first stage above 20 %\./,
+      /^::warning::⚠ Adopting a split in progress \(no rollout recorded\): the canary already gets http route #0 20 %\. First the split is judged where it is, beside stable, .* Then: stage 3 of 4 \(50 %\), the first stage above 20 %\./,
     );
-    // The first write is 50 %: the canary never goes back to 1 % or 10 %.
+    // The first write takes the split over at 20 % (judged there before anything raises it); the
+    // first weight change is 50 %: the canary never goes back to 1 % or 10 %.
     const { writes, sums } = writesKeptWeightsAt100(m);
-    expect(writes).toBe(3);
-    expect(sums).toEqual([100, 100, 100]);
+    expect(writes).toBe(4);
+    expect(sums).toEqual([100, 100, 100, 100]);
     const canaryWrites = m.kube.audit
       .filter((e) => e.verb === "patch" && e.code === 200 && e.object)
       .map(
@@ -46,9 +47,10 @@ describe("adopting a split in progress, end to end", () => {
           ((e.object?.spec ?? {}) as { http: Array<{ route: Array<{ weight?: number }> }> }).http[0]?.route[1]
             ?.weight,
       );
-    expect(canaryWrites).toEqual([50, 100, 100]);
+    expect(canaryWrites).toEqual([20, 50, 100, 100]);
     const report = JSON.parse(run.outputs.report as string);
     expect(report.stages.map((s: { weight: number; decision: string }) => [s.weight, s.decision])).toEqual([
+      [20, "pass"],
       [50, "pass"],
       [100, "pass"],
     ]);

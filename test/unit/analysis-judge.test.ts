@@ -55,7 +55,45 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     });
     expect(r.verdict?.decision).toBe("fail");
     expect(r.total.canary.errors).toBeLessThanOrEqual(12);
-    expect(r.verdict?.reason).toMatch(/above the 1 % limit/);
+    // Whichever harm test got there first, the reason gives the numbers.
+    expect(r.verdict?.reason).toMatch(/above the 1 % limit|against stable's [\d.]+ % at the same moments/);
+    expect(r.verdict?.reason).toMatch(/\d+ ≥ 1\/α = 40/);
+  });
+
+  it("catches a canary just above the limit (1.2 % against 1 %) by the limit's test, in tens of thousands of requests", () => {
+    const random = seededRandom(21);
+    const requests: number[] = [];
+    for (let run = 0; run < 50; run++) {
+      const r = simulate(random, {
+        windows: 200,
+        canaryRequests: 1500,
+        stableRequests: 1500,
+        canaryRate: () => 0.012,
+        stableRate: () => 0.005,
+      });
+      expect(r.verdict?.decision).toBe("fail");
+      requests.push(r.total.canary.requests);
+    }
+    // Alternatives from 1.5x the limit never convicted this canary (their likelihood favours 1 %);
+    // the mixture's 1.1x-1.35x alternatives do, in about ln(40 / w) / KL(1.2 % || 1 %) requests.
+    const mean = requests.reduce((a, b) => a + b, 0) / requests.length;
+    expect(mean).toBeLessThan(45_000);
+  });
+
+  it("keeps the false-rollback promise for a canary at the limit under the near alternatives (1 %, 300 windows)", () => {
+    const random = seededRandom(22);
+    let fails = 0;
+    for (let run = 0; run < 200; run++) {
+      const r = simulate(random, {
+        windows: 300,
+        canaryRequests: 300,
+        stableRequests: 300,
+        canaryRate: () => 0.01,
+        stableRate: () => 0.01,
+      });
+      if (r.verdict?.decision === "fail") fails++;
+    }
+    expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
   });
 
   it("fails a canary three times stable's rate even below the limit (0.6 % against 0.2 %)", () => {
@@ -182,6 +220,16 @@ describe("moving on and promoting", () => {
     // The same traffic at 0.5 % is proven well before; too little traffic is max-duration (promotable).
     const few = new StageJudging({}, 100, true).check(ok({ requests: 600, errors: 6 }), 600_000);
     expect(few.rule).toBe("max-duration");
+  });
+
+  it("at max-stage-duration, however little traffic, a canary whose counts point above the limit is not promoted", () => {
+    // 1 req/s at 100 % for 10 minutes: 600 requests, too few for either proof.
+    const bad = new StageJudging({}, 100, true).check(ok({ requests: 600, errors: 14 }), 600_000);
+    expect(bad).toMatchObject({ decision: "inconclusive", rule: "above-limit" });
+    expect(bad.reason).toMatch(/2\.33 % \(14 of 600\) against the 1 % limit/);
+    // A healthy canary's counts at the same traffic favour the limit or below: on-inconclusive decides.
+    const healthy = new StageJudging({}, 100, true).check(ok({ requests: 600, errors: 4 }), 600_000);
+    expect(healthy.rule).toBe("max-duration");
   });
 
   it("carries evidence across stages: the last stage starts with what earlier stages saw", () => {

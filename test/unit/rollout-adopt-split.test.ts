@@ -82,23 +82,26 @@ function engineOn(traffic: InMemoryTraffic, settings: Partial<EngineSettings> = 
 }
 
 describe("a rollout adopts a split in progress (on-split: continue)", () => {
-  it("on an 80/20 route with no state, the first write is 50 and the evidence starts fresh", async () => {
+  it("on an 80/20 route with no state, judges it at 20 first, then the first weight write is 50; the evidence starts fresh", async () => {
     const traffic = new SplitTraffic([20]);
     const { engine, log } = engineOn(traffic);
     const outcome = await engine.run();
     expect(outcome).toMatchObject({ result: "promoted", weight: 100, failed: false });
-    expect(traffic.writes.map((w) => w.weight)).toEqual([50, 100, 100]);
+    // The first write records the rollout (and its lease) and moves no route.
+    expect(traffic.writes.map((w) => w.weight)).toEqual([20, 50, 100, 100]);
     expect(log.events.find((e) => e.type === "started")).toMatchObject({ fromStage: 2, weight: 20 });
     expect(warnings(log)[0]).toBe(
-      'Adopting a split in progress (no rollout recorded): the canary already gets http route "route-0" 20 %. Next: stage 3 of 4 (50 %), the first stage above 20 %. The evidence starts fresh (none was gathered for this canary), so that stage must show the canary within the limits like any other. To start from stage 1 instead, set on-split: restart.',
+      'Adopting a split in progress (no rollout recorded): the canary already gets http route "route-0" 20 %. First the split is judged where it is, beside stable, as a stage of its own: a canary failing there is rolled back before anything raises it. Then: stage 3 of 4 (50 %), the first stage above 20 %. The evidence starts fresh (none was gathered for this canary). To start from stage 1 instead, set on-split: restart.',
     );
-    // Only the stages this run analysed, each on evidence of this canary alone.
+    // Only the stages this run analysed (the split where it was found first), each on evidence of this canary alone.
     expect(traffic.state?.stageResults?.map((r) => [r.weight, r.decision])).toEqual([
+      [20, "pass"],
       [50, "pass"],
       [100, "pass"],
     ]);
     expect(traffic.state?.history.map((h) => [h.event, h.weight])).toEqual([
       ["adopted", 20],
+      ["judging", 20],
       ["stage 3", 50],
       ["stage 4", 100],
       ["promoted", 100],
@@ -109,20 +112,28 @@ describe("a rollout adopts a split in progress (on-split: continue)", () => {
     const traffic = new SplitTraffic([30, 20, 60]);
     const { engine, log } = engineOn(traffic, { pauseAfter: 50 });
     expect(await engine.run()).toMatchObject({ result: "paused", weight: 50, failed: false });
-    expect(traffic.writes.map((w) => w.weight)).toEqual([50, 50]);
+    expect(traffic.writes.map((w) => w.weight)).toEqual([20, 50, 50]);
     expect(traffic.routes).toEqual([50, 50, 50]);
     expect(warnings(log)[0]).toContain(
       'the canary already gets http route "route-0" 30 %, http route "route-1" 20 %, http route "route-2" 60 %. The managed routes differ: continuing from the smallest weight, 20 %, so that no route rises by more than one stage; http route "route-2" is lowered to 50 %.',
     );
   });
 
-  it("at or above the last stage below 100, the next is 100, which must prove safety as usual", async () => {
+  it("at or above the last stage below 100, the split is judged at 60 beside stable before the write to 100, which must prove safety as usual", async () => {
     const traffic = new SplitTraffic([60]);
     const { engine, log } = engineOn(traffic);
     expect(await engine.run()).toMatchObject({ result: "promoted", weight: 100 });
-    expect(traffic.writes.map((w) => w.weight)).toEqual([100, 100]);
+    expect(traffic.writes.map((w) => w.weight)).toEqual([60, 100, 100]);
+    // The judgement at 60 came before the write to 100: stable served beside the canary in it.
+    const judged = log.events.findIndex((e) => e.type === "analysis" && e.weight === 60);
+    const raised = log.events.findIndex((e) => e.type === "moving" && e.weight === 100);
+    expect(judged).toBeGreaterThanOrEqual(0);
+    expect(judged).toBeLessThan(raised);
     const ends = log.events.flatMap((e) => (e.type === "stage-end" ? [[e.weight, e.decision]] : []));
-    expect(ends).toEqual([[100, "pass"]]);
+    expect(ends).toEqual([
+      [60, "pass"],
+      [100, "pass"],
+    ]);
   });
 
   it("continues after a finished rollout whose rollback recorded weight 0 over an 80/20 route (finding 1)", async () => {
@@ -136,9 +147,76 @@ describe("a rollout adopts a split in progress (on-split: continue)", () => {
     const traffic = new SplitTraffic([20], finishedState("rolled-back", 0, [split]));
     const { engine, log } = engineOn(traffic, { stages: [50, 100] });
     expect(await engine.run()).toMatchObject({ result: "promoted", weight: 100 });
-    expect(traffic.writes.map((w) => w.weight)).toEqual([50, 100, 100]);
+    expect(traffic.writes.map((w) => w.weight)).toEqual([20, 50, 100, 100]);
     expect(warnings(log)[0]).toMatch(/^Adopting a split in progress \(rollout old-1 was rolled-back\)/);
     expect(traffic.state?.rolloutId).toBe("abc1234-run-1");
+  });
+});
+
+describe("an adopted split is judged before it is raised (issue 21)", () => {
+  for (const weights of [[20], [60], [60, 30]]) {
+    it(`a canary already failing at ${weights.join(" and ")} % is rolled back with no write that raises it`, async () => {
+      const traffic = new SplitTraffic(weights);
+      const clock = new VirtualClock();
+      const metrics = new SimulatedMetrics(clock, traffic, {
+        requestsPerSecond: 100,
+        stableErrorRate: 0.005,
+        canaryErrorRate: 0.05,
+        seed: 9,
+      });
+      const log = new EventLog();
+      const engine = new RolloutEngine(
+        defaultEngineSettings(),
+        { holder: "run-1", commit: "abc1234def", newRolloutId: "abc1234-run-1" },
+        { traffic, metrics, clock, events: log },
+        "VirtualService shop/backend",
+      );
+      expect(await engine.run()).toMatchObject({ result: "rolled-back", weight: 0, failed: true });
+      // The record that takes the split over (no route moves), then the rollback.
+      expect(traffic.writes.map((w) => [w.weight, w.status])).toEqual([
+        [Math.min(...weights), "progressing"],
+        [0, "rolled-back"],
+      ]);
+      expect(log.events.some((e) => e.type === "moving" && e.weight > 0)).toBe(false);
+      expect(traffic.state?.reason).toMatch(/^Failed at \d+ %: The canary's error rate is/);
+      // Caught within a couple of minutes of judging, not after a stage at a higher weight.
+      expect(clock.now().getTime() - new VirtualClock().now().getTime()).toBeLessThanOrEqual(120_000);
+    });
+  }
+});
+
+/** A person swaps two routes' weights after the action took the split over (at its second read). */
+class SwappedWhileJudged extends SplitTraffic {
+  private reads = 0;
+  override async read(): Promise<TrafficView> {
+    this.reads += 1;
+    if (this.reads === 2) this.routes = [...this.routes].reverse();
+    return super.read();
+  }
+}
+
+describe("a person's edit while the adopted split is judged wins", () => {
+  it("two routes' weights swapped (the same weights, on other routes) stop the action, even from a failing canary: the person's split stays", async () => {
+    const traffic = new SwappedWhileJudged([20, 40]);
+    const clock = new VirtualClock();
+    const metrics = new SimulatedMetrics(clock, traffic, {
+      requestsPerSecond: 100,
+      stableErrorRate: 0.005,
+      canaryErrorRate: 0.05,
+      seed: 9,
+    });
+    const engine = new RolloutEngine(
+      defaultEngineSettings(),
+      { holder: "run-1", commit: "abc1234def", newRolloutId: "abc1234-run-1" },
+      { traffic, metrics, clock, events: new EventLog() },
+      "VirtualService shop/backend",
+    );
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: "paused", failed: true });
+    expect(outcome.reason).toMatch(/someone else changed the canary's weight/);
+    expect(traffic.routes).toEqual([40, 20]);
+    // The record that took the split over, then only the record of the stop: no weight written.
+    expect(traffic.writes.map((w) => w.weight)).toEqual([20, 20]);
   });
 });
 

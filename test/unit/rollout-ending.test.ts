@@ -28,6 +28,13 @@ describe("ending policy", () => {
     expect(ending("inconclusive", "near-limit", 100, "why", defaults)?.action).toBe("rollback");
   });
 
+  it("never promotes a canary whose counts point above the limit, however few (on-inconclusive: pause pauses)", () => {
+    expect(ending("inconclusive", "above-limit", 100, "why", defaults)?.action).toBe("rollback");
+    expect(
+      ending("inconclusive", "above-limit", 100, "why", { ...defaults, onInconclusive: "pause" })?.action,
+    ).toBe("pause");
+  });
+
   it("never promotes a canary that got no traffic while stable did", () => {
     expect(ending("inconclusive", "no-canary-traffic", 10, "why", defaults)?.action).toBe("rollback");
     expect(
