@@ -16,7 +16,14 @@ export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
 export const SPLIT_POLICIES = ["continue", "restart"] as const;
 /** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
-export const FINALIZE_POLICIES = ["copy", "none"] as const;
+/**
+ * After a promotion: `copy` the canary's pod template onto the stable Deployment (refused before
+ * any write when each version is not one Deployment), leave the stable to someone else (`none`),
+ * or `auto`, the default: copy where each version is one Deployment, else warn and act as `none`.
+ * The default must be a value of its own: GitHub's runner passes every action.yml default as an
+ * INPUT_ variable, so a default `copy` could not be told from one the workflow wrote.
+ */
+export const FINALIZE_POLICIES = ["auto", "copy", "none"] as const;
 
 export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as const;
 

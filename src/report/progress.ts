@@ -41,6 +41,8 @@ function rawLine(e: RolloutEvent, stages: number): string | undefined {
       return `  earlier: stage ${e.result.stage + 1}/${stages} (${e.result.weight} %) ${e.result.decision}: ${e.result.reason}`;
     case "warning":
       return `⚠ ${e.message}`;
+    case "passed":
+      return undefined;
     case "finalize":
       return `◇ finalize: ${e.message}`;
     case "finished":

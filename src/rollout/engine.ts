@@ -23,6 +23,7 @@ import {
 import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
+import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
 import { checkRecord } from "./record-check.ts";
@@ -60,8 +61,10 @@ export class RolloutEngine {
       case "rollback":
         return this.requestedRollback();
       case "promote":
+        await takeOverDeadLease(this.c);
         return this.promote();
       default:
+        await takeOverDeadLease(this.c);
         return this.rollout();
     }
   }
@@ -133,6 +136,11 @@ export class RolloutEngine {
     const why = typeof reason === "string" ? reason : reason(left);
     const written = await this.writes.rollBack(why, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: false, state: written });
+  }
+
+  /** The post step after the last stage passed: records the pass, never rolls back (./finalize-commands.ts). */
+  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
+    return this.finalization.recordPass(rolloutId, passed, finalize);
   }
 
   /** Tells the reporters what earlier runs of this rollout found, so every report shows every stage. */
