@@ -207,6 +207,26 @@ function scaledDownCanaryPort(
   });
 }
 
+/**
+ * The versions' pod labels from the DestinationRule's subsets, read as preflight reads them (a
+ * failed preflight still names them when it got that far); undefined when they cannot be read.
+ */
+async function versionLabels(
+  api: KubernetesMeshApi,
+  config: Config,
+  target: ReturnType<typeof targetOf>,
+  signal?: AbortSignal,
+): Promise<{ stable: Record<string, string>; canary: Record<string, string> } | undefined> {
+  const labels = await preflightAll(api, config.virtualServices, config.split, target, {
+    rootNamespace: config.istioRootNamespace,
+    signal,
+  }).then(
+    (all) => ({ stable: all.primary.stableLabels, canary: all.primary.canaryLabels }),
+    (error: unknown) => (error instanceof PreflightError ? error.labels : undefined),
+  );
+  return labels && Object.keys(labels.stable).length > 0 ? labels : undefined;
+}
+
 /** GitHub's word on a lease holder's run, to take over a dead run's lease (needs a token and a repository). */
 function runStatusFor(config: Config, context: RunContext): GitHubRunStatus | undefined {
   if (!config.githubToken || !context.repository || config.dryRun) return undefined;
@@ -302,9 +322,13 @@ export async function runAction(
     if (finalizing)
       workloads = await resolvedWorkloads(workloadPortFor(api, config, checked), config, signal);
   } else if (finalizing && config.command === "rollback") {
-    // A rollback while a promotion is being finalized checks the stable Deployment first.
+    // A rollback while a promotion is being finalized checks the stable Deployment first, by the
+    // names the record gives only where the subsets' labels vouch for them (issue 20).
     const previous = (await traffic.read(signal)).state;
-    if (previous?.status === "finalizing") workloads = scaledDownCanaryPort(api, config, previous);
+    if (previous?.status === "finalizing") {
+      const labels = await versionLabels(api, config, target, signal);
+      workloads = scaledDownCanaryPort(api, config, labels ? previous : undefined, labels);
+    }
   }
 
   const reportContext = {

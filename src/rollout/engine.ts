@@ -191,7 +191,8 @@ export class RolloutEngine {
       });
     }
     if (state?.status === "finalizing") {
-      const blocked = await rollbackBlocked(this.c.ports.workloads, state, this.c.ports.signal);
+      const warn = (message: string) => this.c.emit({ type: "warning", at: this.c.now(), message });
+      const blocked = await rollbackBlocked(this.c.ports.workloads, state, warn, this.c.ports.signal);
       if (blocked)
         return this.c.finish({
           result: "unchanged",

@@ -293,15 +293,29 @@ export class Finalizer {
 /**
  * Whether a rollback (a person's, or the post step's) may route to stable while a promotion is
  * being finalized: only when the stable Deployment is ready. The reason why not, or undefined.
+ * The `finalizing` record is not an order (issue 20): the stable is checked only once the port has
+ * found it by the inputs and the versions' labels; a Deployment named by the record alone that
+ * does not run the stable subset (or does not exist) could be anyone's, so it is ignored with
+ * `warn` and the rollback goes on: a forged record must never block or steer a rollback.
  */
 export async function rollbackBlocked(
   workloads: WorkloadPort | undefined,
   state: RolloutState,
+  warn: (message: string) => Promise<void>,
   signal?: AbortSignal,
 ): Promise<string | undefined> {
   const stays = `traffic stays on the canary, which passed every stage of rollout ${state.rolloutId}`;
   if (!workloads)
     return `rollout ${state.rolloutId} is being finalized and the stable Deployment cannot be checked (finalize: none); ${stays}. Set finalize: copy to let the action check it`;
+  try {
+    await workloads.resolve(signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    await warn(
+      `Rollout ${state.rolloutId} is recorded as being finalized, but the stable Deployment could not be found to check it before the rollback (${errorMessage(error)}); the Deployment names in the record are not used, and the rollback routes all traffic to the stable subset`,
+    );
+    return undefined;
+  }
   const status = await workloads.stableStatus(signal);
   // A Deployment scaled to zero is "rolled out" to kubectl, and serves nothing.
   if (status.ready && status.readyPods > 0) return undefined;

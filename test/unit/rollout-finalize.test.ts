@@ -141,6 +141,28 @@ describe("finalize: copy", () => {
     expect(first.traffic.state?.status).toBe("rolled-back");
   });
 
+  it("a forged finalizing record naming a Deployment that does not run the stable subset cannot block a rollback", async () => {
+    const workloads = new FakeWorkloads();
+    const first = setup({}, { workloads });
+    await first.engine.run();
+    // Someone who may edit the VirtualService forges a finalization at 100 % canary whose stable
+    // is another app's Deployment, scaled to zero: its status alone would refuse the rollback.
+    const forged = { ...first.traffic.state!, status: "finalizing" as const, weight: 100 };
+    forged.deployments = { stable: "shop/other-app", canary: "shop/backend-v2" };
+    first.traffic.weight = 100;
+    first.traffic.state = forged;
+    workloads.stableBroken = true;
+    workloads.resolveError = new Error("Deployment shop/other-app does not run the stable version");
+    workloads.calls.length = 0;
+    const rollback = setup({ command: "rollback" }, { traffic: first.traffic, workloads }, "run-2");
+    expect(await rollback.engine.run()).toMatchObject({ result: "rolled-back", weight: 0, failed: false });
+    expect(first.traffic.weight).toBe(0);
+    expect(first.traffic.state?.status).toBe("rolled-back");
+    expect(workloads.calls).not.toContain("stableStatus");
+    const warning = rollback.log.events.find((e) => e.type === "warning");
+    expect(warning).toMatchObject({ message: expect.stringMatching(/names in the record are not used/) });
+  });
+
   it("a promote resumes a finalization; another run's rollout (any commit) refuses and writes nothing", async () => {
     const workloads = new FakeWorkloads();
     workloads.stableBroken = true;
