@@ -72,14 +72,14 @@ export interface EnginePorts {
 
 /** The shared context, with the small helpers every part uses. */
 export class EngineContext implements Recorder {
-  readonly s: EngineSettings;
+  readonly settings: EngineSettings;
   readonly id: EngineIdentity;
   readonly ports: EnginePorts;
   readonly where: string;
   readonly holder: string;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
-    this.s = settings;
+    this.settings = settings;
     this.id = identity;
     this.ports = ports;
     this.where = where;
@@ -99,13 +99,13 @@ export class EngineContext implements Recorder {
   }
 
   leaseUntil(): string {
-    const ttl = this.s.analysis.maxStageDurationMs + this.s.settleMs + 5 * 60_000;
+    const ttl = this.settings.analysis.maxStageDurationMs + this.settings.settleMs + 5 * 60_000;
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 
   /** Whether a promotion copies the canary onto the stable Deployment (copy, or auto with one Deployment per version). */
   get finalizing(): boolean {
-    return this.s.finalize.policy !== "none" && this.ports.workloads !== undefined;
+    return this.settings.finalize.policy !== "none" && this.ports.workloads !== undefined;
   }
 
   async finish(outcome: EngineOutcome): Promise<EngineOutcome> {

@@ -60,22 +60,22 @@ export async function readyCanary(
 }
 
 export class Finalizer {
-  private readonly c: EngineContext;
+  private readonly context: EngineContext;
   private readonly workloads: WorkloadPort;
 
   constructor(context: EngineContext, workloads: WorkloadPort) {
-    this.c = context;
+    this.context = context;
     this.workloads = workloads;
   }
 
   private emit(step: FinalizeStep, message: string): Promise<void> {
-    return this.c.emit({ type: "finalize", at: this.c.now(), step, message });
+    return this.context.emit({ type: "finalize", at: this.context.now(), step, message });
   }
 
   /** Long enough for the stable's rollout: the stage lease plus the finalize timeout (or 10 min, the Deployment default). */
   private leaseUntil(): string {
-    const extra = this.c.s.finalize.timeoutMs ?? DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S * 1000;
-    return new Date(Date.parse(this.c.leaseUntil()) + extra).toISOString();
+    const extra = this.context.settings.finalize.timeoutMs ?? DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S * 1000;
+    return new Date(Date.parse(this.context.leaseUntil()) + extra).toISOString();
   }
 
   /**
@@ -84,8 +84,8 @@ export class Finalizer {
    * traffic back, scale the canary down. `passed` is how the promotion was won, for the report.
    */
   async run(state: RolloutState, passed: string, saved: Partial<RolloutState> = {}): Promise<EngineOutcome> {
-    const { c } = this;
-    const { traffic, signal } = c.ports;
+    const { context } = this;
+    const { traffic, signal } = context.ports;
     const resuming = state.status === "finalizing";
     await this.emit(
       "started",
@@ -116,7 +116,7 @@ export class Finalizer {
       // A no-op when the stable already runs the canary's template (a retry after the copy).
       copied = await this.workloads.copyCanaryToStable(signal);
       await this.emit("copied", "Copied the canary's pod template onto the stable Deployment");
-      status = await this.workloads.waitStable(c.s.finalize.timeoutMs, signal);
+      status = await this.workloads.waitStable(context.settings.finalize.timeoutMs, signal);
       if (status.ready) {
         // kubectl's "rolled out" is not enough: a Deployment scaled to 0 is complete, and another
         // writer may have put another template on it while we waited.
@@ -137,14 +137,14 @@ export class Finalizer {
       0,
       guarded(
         {
-          holder: c.holder,
-          now: () => c.ports.clock.now(),
+          holder: context.holder,
+          now: () => context.ports.clock.now(),
           rolloutId: undefined,
           expectWeight: 100,
           targetWeight: 0,
         },
         (previous) =>
-          c.after(
+          context.after(
             previous ?? current,
             {
               weight: 0,
@@ -167,25 +167,25 @@ export class Finalizer {
     );
 
     let scaled = "";
-    if (c.s.finalize.scaleDownCanary) {
+    if (context.settings.finalize.scaleDownCanary) {
       try {
         await this.workloads.scaleCanary(0, signal);
         current = await traffic.record(
-          (previous) => c.after(previous ?? current, { canaryScaledDown: true }, "canary-scaled-down"),
+          (previous) => context.after(previous ?? current, { canaryScaledDown: true }, "canary-scaled-down"),
           signal,
         );
         await this.emit("canary-scaled-down", "The canary Deployment was scaled to zero replicas");
         scaled = "; the canary was scaled to zero";
       } catch (error) {
         // The stable carries the traffic: an idle canary costs resources, not availability.
-        await c.emit({
+        await context.emit({
           type: "warning",
-          at: c.now(),
+          at: context.now(),
           message: `Could not scale the canary Deployment to zero: ${errorMessage(error)}. The next rollout scales it as it needs`,
         });
       }
     }
-    return c.finish({
+    return context.finish({
       result: "promoted",
       weight: 0,
       reason: `${passed}; promoted and finalized: the stable Deployment runs the promoted version (${status.summary}) and carries all traffic${scaled}`,
@@ -207,31 +207,31 @@ export class Finalizer {
     imagesBefore: Record<string, string> | undefined,
     resuming: boolean,
   ): Promise<RolloutState> {
-    const { c } = this;
-    const { clock, signal } = c.ports;
+    const { context } = this;
+    const { clock, signal } = context.ports;
     // A promoted state is this run's to take over (no rollout id guard: that guard refuses to touch
     // a finished rollout).
     const next = guarded(
       {
-        holder: c.holder,
+        holder: context.holder,
         now: () => clock.now(),
         rolloutId: state.status === "promoted" ? undefined : state.rolloutId,
         expectWeight: 100,
       },
       (previous) =>
-        c.after(
+        context.after(
           previous ?? state,
           {
             status: "finalizing",
             reason: passed,
-            lease: { holder: c.holder, expiresAt: this.leaseUntil() },
+            lease: { holder: context.holder, expiresAt: this.leaseUntil() },
             ...(imagesBefore ? { stableImagesBefore: imagesBefore } : {}),
             ...saved,
           },
           resuming ? "finalize-retry" : "finalizing",
         ),
     );
-    return retry(() => c.ports.traffic.write(100, next, signal), {
+    return retry(() => context.ports.traffic.write(100, next, signal), {
       budgetMs: ROLLBACK_RETRY_BUDGET_MS,
       signal,
       sleep: (ms, s) => clock.sleep(ms, s),
@@ -242,9 +242,9 @@ export class Finalizer {
 
   /** The pass could not be recorded: the traffic stays on the canary that passed, never rolled back. */
   private async unrecorded(state: RolloutState, passed: string, error: unknown): Promise<EngineOutcome> {
-    const why = `${passed}, but the record of it could not be written to ${this.c.where} (${errorMessage(error)})`;
+    const why = `${passed}, but the record of it could not be written to ${this.context.where} (${errorMessage(error)})`;
     await this.emit("failed", `Not finalized: ${why}`);
-    return this.c.finish({
+    return this.context.finish({
       result: "promoted",
       weight: 100,
       reason: `Promoted, but not finalized: ${why}. All traffic stays on the canary, which passed every stage; nothing rolls it back. Run command: promote (or this rollout again) once the Kubernetes API answers`,
@@ -260,12 +260,12 @@ export class Finalizer {
     why: string,
     deployments: RolloutState["deployments"],
   ): Promise<EngineOutcome> {
-    const { c } = this;
+    const { context } = this;
     await this.emit("failed", `Not finalized: ${why}`);
     let written = state;
     try {
-      written = await c.ports.traffic.record((previous) =>
-        c.after(
+      written = await context.ports.traffic.record((previous) =>
+        context.after(
           previous ?? state,
           { lease: undefined, finalizeProblem: why, ...(deployments ? { deployments } : {}) },
           "finalize-stopped",
@@ -273,13 +273,13 @@ export class Finalizer {
         ),
       );
     } catch (error) {
-      await c.emit({
+      await context.emit({
         type: "warning",
-        at: c.now(),
+        at: context.now(),
         message: `Could not record why the finalization stopped: ${errorMessage(error)}`,
       });
     }
-    return c.finish({
+    return context.finish({
       result: "promoted",
       weight: 100,
       reason: notFinalizedReason(why),

@@ -14,7 +14,7 @@ class LeaseMoved extends Error {}
 
 export async function takeOverDeadLease(c: EngineContext): Promise<void> {
   const { runs, traffic, clock, signal } = c.ports;
-  if (!runs || c.s.dryRun) return;
+  if (!runs || c.settings.dryRun) return;
   const view = await traffic.read(signal);
   const lease = leaseBlocks(view.state, c.holder, clock.now());
   if (!lease) return;

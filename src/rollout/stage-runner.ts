@@ -26,9 +26,9 @@ const BETA = 0.05;
 
 export function judgeSettings(c: EngineContext): JudgeSettings {
   return {
-    ...c.s.analysis,
+    ...c.settings.analysis,
     // A stage never passes before settle-time either (proxies take a moment to get the new weights).
-    minStageDurationMs: Math.max(c.s.analysis.minStageDurationMs, c.s.settleMs),
+    minStageDurationMs: Math.max(c.settings.analysis.minStageDurationMs, c.settings.settleMs),
     maxSlowFraction: MAX_SLOW_FRACTION,
     beta: BETA,
   };
@@ -36,13 +36,13 @@ export function judgeSettings(c: EngineContext): JudgeSettings {
 
 /** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
 function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
-  const fresh = emptyEvidence(c.s.analysis.latencyThresholdMs !== undefined, evidenceInputs(c));
+  const fresh = emptyEvidence(c.settings.analysis.latencyThresholdMs !== undefined, evidenceInputs(c));
   if (!carried) return fresh;
   return JSON.stringify(carried.inputs ?? null) === JSON.stringify(fresh.inputs) ? carried : fresh;
 }
 
 function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
-  const { maxErrorRate, maxRatioToStable, latencyThresholdMs } = c.s.analysis;
+  const { maxErrorRate, maxRatioToStable, latencyThresholdMs } = c.settings.analysis;
   // Saved in the state annotation under the name it has always had there (maxRatio), so the
   // evidence of a rollout started by an earlier version still parses.
   return {
@@ -53,15 +53,15 @@ function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
 }
 
 export class StageRunner {
-  private readonly c: EngineContext;
+  private readonly context: EngineContext;
   private readonly writes: TrafficWrites;
   constructor(context: EngineContext) {
-    this.c = context;
+    this.context = context;
     this.writes = new TrafficWrites(context);
   }
 
   private get aborted(): boolean {
-    return this.c.ports.signal?.aborted ?? false;
+    return this.context.ports.signal?.aborted ?? false;
   }
 
   /**
@@ -76,22 +76,22 @@ export class StageRunner {
     pauseAfter?: number,
     found?: TrafficView,
   ): Promise<EngineOutcome> {
-    const { c } = this;
-    const { traffic, metrics, clock, signal } = c.ports;
+    const { context } = this;
+    const { traffic, metrics, clock, signal } = context.ports;
     let state = initial;
     let weightNow = current;
     // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
     const results: StageResult[] = (initial.stageResults ?? []).filter((r) => r.stage < from);
-    let evidence: Evidence = carriedEvidence(initial.evidence, c);
+    let evidence: Evidence = carriedEvidence(initial.evidence, context);
     if (initial.evidence && evidence !== initial.evidence)
-      await c.emit({
+      await context.emit({
         type: "warning",
-        at: c.now(),
+        at: context.now(),
         message:
           "The analysis inputs changed since the evidence was gathered (max-error-rate, max-ratio-to-stable or latency-threshold): the evidence starts afresh",
       });
     const saved = () => ({ stageResults: [...results], evidence });
-    const analysing = !c.s.skipAnalysis && metrics !== undefined;
+    const analysing = !context.settings.skipAnalysis && metrics !== undefined;
     // An adopted split is judged at the weights found, beside stable, before any write raises it.
     if (analysing && found) {
       const judged = await this.judgeAdopted(state, from, current, found, evidence);
@@ -111,7 +111,13 @@ export class StageRunner {
         mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
       if (this.aborted)
         return this.cancelled(state, weightNow, `The job was cancelled before stage ${index + 1}`);
-      await c.emit({ type: "moving", at: c.now(), rolloutId: state.rolloutId, stage: index, weight });
+      await context.emit({
+        type: "moving",
+        at: context.now(),
+        rolloutId: state.rolloutId,
+        stage: index,
+        weight,
+      });
       try {
         const rolloutId = state.rolloutId;
         const base = state;
@@ -119,16 +125,16 @@ export class StageRunner {
           weight,
           guarded(
             {
-              holder: c.holder,
+              holder: context.holder,
               now: () => clock.now(),
               rolloutId,
               expectWeight: weightNow,
               targetWeight: weight,
               found: index === from ? found : undefined,
-              stages: c.s.stages,
+              stages: context.settings.stages,
             },
             (previous, view) =>
-              c.after(
+              context.after(
                 previous && previous.rolloutId === rolloutId
                   ? previous
                   : { ...base, original: base.original.length > 0 ? base.original : view.original },
@@ -137,7 +143,7 @@ export class StageRunner {
                   stageIndex: index,
                   status: "progressing",
                   reason: undefined,
-                  lease: { holder: c.holder, expiresAt: c.leaseUntil() },
+                  lease: { holder: context.holder, expiresAt: context.leaseUntil() },
                   ...saved(),
                 },
                 `stage ${index + 1}`,
@@ -157,7 +163,7 @@ export class StageRunner {
       }
       weightNow = weight;
       const changedAt = clock.now().getTime();
-      await c.emit({ type: "weight", at: c.now(), stage: index, weight });
+      await context.emit({ type: "weight", at: context.now(), stage: index, weight });
 
       let verdict: Verdict | undefined;
       let decision: StageDecision;
@@ -165,7 +171,7 @@ export class StageRunner {
       try {
         if (analysing) {
           const analysis = await analyseStage(
-            { metrics, traffic, clock, events: c.ports.events, signal },
+            { metrics, traffic, clock, events: context.ports.events, signal },
             {
               index,
               weight,
@@ -173,17 +179,17 @@ export class StageRunner {
               changedAt,
               mark,
               evidence,
-              intervalMs: c.s.intervalMs,
-              settleMs: c.s.settleMs,
-              judge: judgeSettings(c),
-              evidenceSettings: evidenceSettings(judgeSettings(c)),
+              intervalMs: context.settings.intervalMs,
+              settleMs: context.settings.settleMs,
+              judge: judgeSettings(context),
+              evidenceSettings: evidenceSettings(judgeSettings(context)),
               ...(final && weight === 100 && index > 0
                 ? {
                     stepBack: {
                       to: state.stages[index - 1] as number,
                       write: async (to: number, now: Evidence, why: string) => {
                         state = await stepWrite(
-                          c,
+                          context,
                           state,
                           index,
                           { from: weightNow, to, why },
@@ -199,7 +205,7 @@ export class StageRunner {
           ({ verdict, decision, reason, evidence } = analysis);
           weightNow = analysis.weight;
         } else {
-          await clock.sleep(c.s.analysis.minStageDurationMs, signal);
+          await clock.sleep(context.settings.analysis.minStageDurationMs, signal);
           decision = "skipped";
           reason = "analysis skipped (skip-analysis)";
         }
@@ -214,16 +220,16 @@ export class StageRunner {
         weight,
         decision,
         reason,
-        at: c.now(),
+        at: context.now(),
         durationMs,
         ...(verdict?.canary ? { canary: verdict.canary } : {}),
         ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
-      const end = ending(decision, verdict?.rule, weightNow, reason, c.s);
+      const end = ending(decision, verdict?.rule, weightNow, reason, context.settings);
       const stageEnd = () =>
-        c.emit({
+        context.emit({
           type: "stage-end",
-          at: c.now(),
+          at: context.now(),
           stage: index,
           weight,
           durationMs,
@@ -235,7 +241,7 @@ export class StageRunner {
       if (end) {
         const outcome = await this.end(end, state, weightNow, saved());
         await stageEnd();
-        return c.finish(outcome);
+        return context.finish(outcome);
       }
       await stageEnd();
       // After a signal the only write allowed is the rollback.
@@ -246,15 +252,15 @@ export class StageRunner {
           decision === "inconclusive"
             ? `Promoted with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
             : `All ${state.stages.length} stages passed`;
-        await c.emit({
+        await context.emit({
           type: "passed",
-          at: c.now(),
+          at: context.now(),
           rolloutId: state.rolloutId,
           reason: passed,
-          finalize: c.finalizing,
+          finalize: context.finalizing,
         });
-        if (c.finalizing && c.ports.workloads)
-          return new Finalizer(c, c.ports.workloads).run(state, passed, saved());
+        if (context.finalizing && context.ports.workloads)
+          return new Finalizer(context, context.ports.workloads).run(state, passed, saved());
       }
       if (final) {
         const promoted = await this.writes.record(
@@ -271,7 +277,7 @@ export class StageRunner {
           },
           "promoted",
         );
-        return c.finish({
+        return context.finish({
           result: "promoted",
           weight,
           reason:
@@ -294,7 +300,7 @@ export class StageRunner {
           },
           "paused",
         );
-        return c.finish({
+        return context.finish({
           result: "paused",
           weight,
           reason: `Paused at ${weight} % after the stage passed; continue with command: promote`,
@@ -304,7 +310,7 @@ export class StageRunner {
       }
     }
     // Only reached when `from` is past the last stage (a promote of a rollout already at its end).
-    return c.finish({
+    return context.finish({
       result: "promoted",
       weight: state.weight,
       reason: "No stages left",
@@ -325,15 +331,15 @@ export class StageRunner {
     found: TrafficView,
     evidence: Evidence,
   ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
-    const { c } = this;
+    const { context } = this;
     let judged: Awaited<ReturnType<typeof judgeAdoptedSplit>>;
     try {
-      judged = await judgeAdoptedSplit(c, initial, {
+      judged = await judgeAdoptedSplit(context, initial, {
         from,
         weight,
         found,
         evidence,
-        judge: judgeSettings(c),
+        judge: judgeSettings(context),
       });
     } catch (error) {
       if (error instanceof PersonEditError) return this.halted(initial, weight, error.message);
@@ -342,12 +348,12 @@ export class StageRunner {
       return this.cancelled(initial, weight, why);
     }
     const { state, analysis, stageResult, stageEnd } = judged;
-    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, c.s);
+    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, context.settings);
     if (end) {
       const saved = { evidence: analysis.evidence, stageResults: [stageResult] };
       const outcome = await this.end(end, state, weight, saved);
       await stageEnd();
-      return c.finish(outcome);
+      return context.finish(outcome);
     }
     await stageEnd();
     return { state, evidence: analysis.evidence, stageResult };
@@ -383,20 +389,20 @@ export class StageRunner {
   }
 
   private async cancelled(state: RolloutState, weight: number, reason: string): Promise<EngineOutcome> {
-    const end = ending("aborted", undefined, weight, reason, this.c.s) as Ending;
+    const end = ending("aborted", undefined, weight, reason, this.context.settings) as Ending;
     if (weight === 0 && end.action === "rollback")
-      return this.c.finish({
+      return this.context.finish({
         result: "unchanged",
         weight: 0,
         reason: `${reason}; no traffic had moved`,
         failed: true,
         state,
       });
-    return this.c.finish(await this.end(end, state, weight, {}));
+    return this.context.finish(await this.end(end, state, weight, {}));
   }
 
   private async halted(state: RolloutState, weight: number, why: string): Promise<EngineOutcome> {
-    return this.c.finish(await this.writes.halt(state, weight, why, {}));
+    return this.context.finish(await this.writes.halt(state, weight, why, {}));
   }
 
   private async onWriteFailure(
@@ -409,17 +415,17 @@ export class StageRunner {
     const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${errorMessage(error)}`;
     // A write that failed may still have been applied: only routes read at 0 % mean nothing moved.
     if (weightNow === 0) {
-      const found = await this.c.ports.traffic.read().catch(() => undefined);
+      const found = await this.context.ports.traffic.read().catch(() => undefined);
       if (found?.weights.every((w) => w === 0))
-        return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
+        return this.context.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
     }
-    if (this.c.s.onUnreachable === "hold") {
-      await this.c.emit({
+    if (this.context.settings.onUnreachable === "hold") {
+      await this.context.emit({
         type: "warning",
-        at: this.c.now(),
+        at: this.context.now(),
         message: `${why}; holding at ${weightNow} % (on-unreachable: hold)`,
       });
-      return this.c.finish({
+      return this.context.finish({
         result: "paused",
         weight: weightNow,
         reason: `${why}; held at ${weightNow} %`,
@@ -432,6 +438,12 @@ export class StageRunner {
       state,
       Math.max(weightNow, state.stages[index] ?? 0),
     );
-    return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: true, state: written });
+    return this.context.finish({
+      result: "rolled-back",
+      weight: 0,
+      reason: why,
+      failed: true,
+      state: written,
+    });
   }
 }
