@@ -20,12 +20,14 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
+import { dryRun } from "./dry-run.ts";
 import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
-import type { PlannedPatch, TrafficView } from "./ports.ts";
+import type { TrafficView } from "./ports.ts";
+import { promoteUnanalysed } from "./promote-unanalysed.ts";
 import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
@@ -246,49 +248,7 @@ export class RolloutEngine {
       );
     }
     await this.started(state, state.stageIndex + 1, view.weight);
-    if (this.context.settings.skipAnalysis) {
-      const last = state.stages.length - 1;
-      await this.context.emit({
-        type: "moving",
-        at: this.context.now(),
-        rolloutId: state.rolloutId,
-        stage: last,
-        weight: 100,
-      });
-      const written = await this.context.ports.traffic.write(
-        100,
-        guarded(
-          {
-            holder: this.context.holder,
-            now: () => this.context.ports.clock.now(),
-            rolloutId: state.rolloutId,
-            expectWeight: state.weight,
-            targetWeight: 100,
-          },
-          (previous) =>
-            this.context.after(
-              previous ?? state,
-              {
-                weight: 100,
-                stageIndex: last,
-                status: "promoted",
-                reason: "Promoted without analysis",
-                lease: undefined,
-              },
-              "promoted",
-              "promoted without analysis",
-            ),
-        ),
-      );
-      await this.context.emit({ type: "weight", at: this.context.now(), stage: last, weight: 100 });
-      return this.context.finish({
-        result: "promoted",
-        weight: 100,
-        reason: `Promoted to 100 % by ${this.context.holder} without analysis`,
-        failed: false,
-        state: written,
-      });
-    }
+    if (this.context.settings.skipAnalysis) return promoteUnanalysed(this.context, state);
     // A promote is the same run of stages, from the one after the pause, without stopping again.
     return this.stages.run(state, state.stageIndex + 1, state.weight, undefined);
   }
@@ -335,7 +295,7 @@ export class RolloutEngine {
 
   private async start(state: RolloutState, from: number, view: TrafficView): Promise<EngineOutcome> {
     await this.started(state, from, view.weight);
-    if (this.context.settings.dryRun) return this.dryRun(state, from);
+    if (this.context.settings.dryRun) return dryRun(this.context, state, from);
     return this.stages.run(state, from, view.weight, this.context.settings.pauseAfter);
   }
 
@@ -364,7 +324,7 @@ export class RolloutEngine {
     });
     await this.context.emit({ type: "warning", at: this.context.now(), message });
     await this.started(fresh, from, weight);
-    if (this.context.settings.dryRun) return this.dryRun(fresh, from);
+    if (this.context.settings.dryRun) return dryRun(this.context, fresh, from);
     return this.stages.run(fresh, from, weight, this.context.settings.pauseAfter, view);
   }
 
@@ -374,7 +334,7 @@ export class RolloutEngine {
     const fresh = freshState(this.context, view.weight, view.original);
     await this.context.emit({ type: "warning", at: this.context.now(), message: `Restarting: ${reason}` });
     await this.started(fresh, 0, view.weight);
-    if (this.context.settings.dryRun) return this.dryRun(fresh, 0, true);
+    if (this.context.settings.dryRun) return dryRun(this.context, fresh, 0, true);
     const { context } = this;
     let restarted: RolloutState;
     try {
@@ -410,27 +370,5 @@ export class RolloutEngine {
       });
     }
     return this.stages.run(restarted, 0, 0, context.settings.pauseAfter);
-  }
-
-  private async dryRun(state: RolloutState, from: number, restartFirst = false): Promise<EngineOutcome> {
-    const plan: Array<{ weight: number; patches: PlannedPatch[] }> = [];
-    for (const weight of [...(restartFirst ? [0] : []), ...state.stages.slice(from)]) {
-      const patches = await this.context.ports.traffic.plan(weight, (previous, view) =>
-        this.context.after(
-          previous ?? { ...state, original: view.original },
-          { weight, status: "progressing" },
-          "dry-run",
-        ),
-      );
-      plan.push({ weight, patches });
-    }
-    return this.context.finish({
-      result: "unchanged",
-      weight: (await this.read()).weight,
-      reason: `Dry run: ${plan.length} stages planned, nothing written`,
-      failed: false,
-      state,
-      plan,
-    });
   }
 }
