@@ -16,7 +16,7 @@ import type { EngineContext, EngineOutcome } from "./context.ts";
 import type { FinalizeStep } from "./events.ts";
 import type { FinalizeConfig } from "./model/settings.ts";
 import { LeaseHeldError, type RolloutState } from "./model/state.ts";
-import type { CopiedTemplate, WorkloadPort, WorkloadStatus } from "./ports.ts";
+import type { WorkloadPort, WorkloadStatus } from "./ports.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 /** What a person reads when finalization stops: where the traffic is, and how to go on. */
@@ -84,8 +84,6 @@ export class Finalizer {
    * traffic back, scale the canary down. `passed` is how the promotion was won, for the report.
    */
   async run(state: RolloutState, passed: string, saved: Partial<RolloutState> = {}): Promise<EngineOutcome> {
-    const { context } = this;
-    const { traffic, signal } = context.ports;
     const resuming = state.status === "finalizing";
     await this.emit(
       "started",
@@ -95,11 +93,7 @@ export class Finalizer {
     );
     // Nothing here may throw before `finalizing` is recorded: a step failing with the state still
     // `progressing` would let the post step roll back a canary that passed.
-    let imagesBefore = state.stableImagesBefore;
-    if (!imagesBefore) {
-      const before = await this.workloads.stableStatus(signal).catch(() => undefined);
-      imagesBefore = before?.images;
-    }
+    const imagesBefore = state.stableImagesBefore ?? (await this.stableImages());
     let current: RolloutState;
     try {
       current = await this.recordFinalizing(state, passed, saved, imagesBefore, resuming);
@@ -107,16 +101,43 @@ export class Finalizer {
       if (error instanceof CommandError || error instanceof LeaseHeldError) throw error;
       return this.unrecorded(state, passed, error);
     }
+    const stable = await this.promoteStable(current);
+    if ("result" in stable) return stable;
+    current = await this.routeToStable(current, stable.deployments);
+    const scaled = await this.scaleCanaryDown(current);
+    return this.context.finish({
+      result: "promoted",
+      weight: 0,
+      reason: `${passed}; promoted and finalized: the stable Deployment runs the promoted version (${stable.status.summary}) and carries all traffic${scaled.note}`,
+      failed: false,
+      finalized: true,
+      state: scaled.state,
+    });
+  }
 
+  /** The stable's images before the copy, for the report; undefined when they cannot be read (never a failure). */
+  private async stableImages(): Promise<Record<string, string> | undefined> {
+    const before = await this.workloads.stableStatus(this.context.ports.signal).catch(() => undefined);
+    return before?.images;
+  }
+
+  /**
+   * Copies the canary's template onto the stable and waits until the stable serves it. The
+   * stable's status and its Deployments when it does; otherwise the outcome of the stopped
+   * finalization, with the traffic left on the canary.
+   */
+  private async promoteStable(
+    current: RolloutState,
+  ): Promise<EngineOutcome | { status: WorkloadStatus; deployments: { stable: string; canary: string } }> {
+    const { signal } = this.context.ports;
     let status: WorkloadStatus;
     let deployments: { stable: string; canary: string } | undefined;
-    let copied: CopiedTemplate;
     try {
       deployments = await this.workloads.resolve(signal);
       // A no-op when the stable already runs the canary's template (a retry after the copy).
-      copied = await this.workloads.copyCanaryToStable(signal);
+      const copied = await this.workloads.copyCanaryToStable(signal);
       await this.emit("copied", "Copied the canary's pod template onto the stable Deployment");
-      status = await this.workloads.waitStable(context.settings.finalize.timeoutMs, signal);
+      status = await this.workloads.waitStable(this.context.settings.finalize.timeoutMs, signal);
       if (status.ready) {
         // kubectl's "rolled out" is not enough: a Deployment scaled to 0 is complete, and another
         // writer may have put another template on it while we waited.
@@ -131,9 +152,16 @@ export class Finalizer {
     }
     if (!status.ready) return this.stopped(current, describeStatus(status), deployments);
     await this.emit("stable-ready", `The stable Deployment is ready: ${status.summary}`);
+    return { status, deployments };
+  }
 
-    // Both versions run the same code now: a promotion, recorded as one, not a rollback.
-    current = await traffic.write(
+  /** All traffic back to the stable, which runs the promoted version now: recorded as a promotion, not a rollback. */
+  private async routeToStable(
+    current: RolloutState,
+    deployments: { stable: string; canary: string },
+  ): Promise<RolloutState> {
+    const { context } = this;
+    const written = await context.ports.traffic.write(
       0,
       guarded(
         {
@@ -159,40 +187,40 @@ export class Finalizer {
             "The stable Deployment runs the promoted version and carries all traffic",
           ),
       ),
-      signal,
+      context.ports.signal,
     );
     await this.emit(
       "traffic-on-stable",
       "All traffic is back on the stable Deployment, which runs the promoted version",
     );
+    return written;
+  }
 
-    let scaled = "";
-    if (context.settings.finalize.scaleDownCanary) {
-      try {
-        await this.workloads.scaleCanary(0, signal);
-        current = await traffic.record(
-          (previous) => context.after(previous ?? current, { canaryScaledDown: true }, "canary-scaled-down"),
-          signal,
-        );
-        await this.emit("canary-scaled-down", "The canary Deployment was scaled to zero replicas");
-        scaled = "; the canary was scaled to zero";
-      } catch (error) {
-        // The stable carries the traffic: an idle canary costs resources, not availability.
-        await context.emit({
-          type: "warning",
-          at: context.now(),
-          message: `Could not scale the canary Deployment to zero: ${errorMessage(error)}. The next rollout scales it as it needs`,
-        });
-      }
+  /**
+   * Scales the idle canary to zero when finalize asks to, and records it. The state after, and a
+   * note for the reason ("" when it was not scaled).
+   */
+  private async scaleCanaryDown(current: RolloutState): Promise<{ state: RolloutState; note: string }> {
+    const { context } = this;
+    if (!context.settings.finalize.scaleDownCanary) return { state: current, note: "" };
+    const { traffic, signal } = context.ports;
+    try {
+      await this.workloads.scaleCanary(0, signal);
+      const recorded = await traffic.record(
+        (previous) => context.after(previous ?? current, { canaryScaledDown: true }, "canary-scaled-down"),
+        signal,
+      );
+      await this.emit("canary-scaled-down", "The canary Deployment was scaled to zero replicas");
+      return { state: recorded, note: "; the canary was scaled to zero" };
+    } catch (error) {
+      // The stable carries the traffic: an idle canary costs resources, not availability.
+      await context.emit({
+        type: "warning",
+        at: context.now(),
+        message: `Could not scale the canary Deployment to zero: ${errorMessage(error)}. The next rollout scales it as it needs`,
+      });
+      return { state: current, note: "" };
     }
-    return context.finish({
-      result: "promoted",
-      weight: 0,
-      reason: `${passed}; promoted and finalized: the stable Deployment runs the promoted version (${status.summary}) and carries all traffic${scaled}`,
-      failed: false,
-      finalized: true,
-      state: current,
-    });
   }
 
   /**

@@ -4,12 +4,12 @@
  * rollback is written before anything is reported, and after a cancellation the rollback is the
  * only write.
  */
-import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
+import type { Evidence } from "../analysis/evidence.ts";
 import { evidenceSettings } from "../analysis/judge.ts";
-import type { JudgeSettings } from "../analysis/types.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { ending } from "./ending.ts";
+import { carriedEvidence, judgeSettings } from "./judge-settings.ts";
 import type { RolloutState, StageResult } from "./model/state.ts";
 import type { MetricsMark, MetricsPort, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
@@ -17,39 +17,6 @@ import { StageEndings, type StageJudgement, type StagePlan } from "./stage-endin
 import { judgeAdoptedSplit, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
 import { guarded, PersonEditError } from "./transitions.ts";
-
-/** A chance of 1 in 100 that a p99 latency limit is passed: the latency signal's limit. */
-const MAX_SLOW_FRACTION = 0.01;
-/** Chance of promoting a canary whose rate sits at a limit. */
-const BETA = 0.05;
-
-export function judgeSettings(c: EngineContext): JudgeSettings {
-  return {
-    ...c.settings.analysis,
-    // A stage never passes before settle-time either (proxies take a moment to get the new weights).
-    minStageDurationMs: Math.max(c.settings.analysis.minStageDurationMs, c.settings.settleMs),
-    maxSlowFraction: MAX_SLOW_FRACTION,
-    beta: BETA,
-  };
-}
-
-/** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
-function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
-  const fresh = emptyEvidence(c.settings.analysis.latencyThresholdMs !== undefined, evidenceInputs(c));
-  if (!carried) return fresh;
-  return JSON.stringify(carried.inputs ?? null) === JSON.stringify(fresh.inputs) ? carried : fresh;
-}
-
-function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
-  const { maxErrorRate, maxRatioToStable, latencyThresholdMs } = c.settings.analysis;
-  // Saved in the state annotation under the name it has always had there (maxRatio), so the
-  // evidence of a rollout started by an earlier version still parses.
-  return {
-    maxErrorRate,
-    maxRatio: maxRatioToStable,
-    ...(latencyThresholdMs !== undefined ? { latencyThresholdMs } : {}),
-  };
-}
 
 /** What a run of stages carries from one stage to the next. */
 interface StageProgress {
@@ -175,6 +142,23 @@ export class StageRunner {
 
     const judgement = await this.judgeStage(progress, plan, changedAt, mark);
     const durationMs = clock.now().getTime() - changedAt;
+    return this.afterJudgement(progress, plan, judgement, durationMs, pauseAfter);
+  }
+
+  /**
+   * Records the stage's result, then ends the run as the policies say (the traffic change before
+   * the stage's report), or promotes after the last stage, or pauses as pause-after asks.
+   * Undefined to go on to the next stage.
+   */
+  private async afterJudgement(
+    progress: StageProgress,
+    plan: StagePlan,
+    judgement: StageJudgement,
+    durationMs: number,
+    pauseAfter: number | undefined,
+  ): Promise<EngineOutcome | undefined> {
+    const { context } = this;
+    const { index, weight } = plan;
     const { verdict, decision, reason } = judgement;
     progress.results.push({
       stage: index,
