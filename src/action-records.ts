@@ -7,7 +7,10 @@ import * as core from "@actions/core";
 import { errorMessage } from "./error-message.ts";
 import type { Config } from "./inputs/types.ts";
 import { MeshError } from "./mesh/errors.ts";
-import type { PreflightError } from "./mesh/preflight.ts";
+import type { MeshApi } from "./mesh/kubernetes.ts";
+import { preflightAll } from "./mesh/lockstep-preflight.ts";
+import { PreflightError } from "./mesh/preflight.ts";
+import type { Target } from "./mesh/routes.ts";
 import type { RolloutState } from "./rollout/model/state.ts";
 import type { TrafficPort } from "./rollout/ports.ts";
 import { checkRecord } from "./rollout/record-check.ts";
@@ -28,6 +31,26 @@ export function recordedDeploymentsCheckable(
   return config.finalize.stableDeployment && config.finalize.canaryDeployment
     ? { stable: {}, canary: {} }
     : undefined;
+}
+
+/**
+ * The versions' pod labels from the DestinationRule's subsets, read as preflight reads them (a
+ * failed preflight still names them when it got that far); undefined when they cannot be read.
+ */
+export async function versionLabels(
+  api: MeshApi,
+  config: Config,
+  target: Target,
+  signal?: AbortSignal,
+): Promise<{ stable: Record<string, string>; canary: Record<string, string> } | undefined> {
+  const labels = await preflightAll(api, config.virtualServices, config.split, target, {
+    rootNamespace: config.istioRootNamespace,
+    signal,
+  }).then(
+    (all) => ({ stable: all.primary.stableLabels, canary: all.primary.canaryLabels }),
+    (error: unknown) => (error instanceof PreflightError ? error.labels : undefined),
+  );
+  return labels && Object.keys(labels.stable).length > 0 ? labels : undefined;
 }
 
 /**

@@ -3,7 +3,12 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
-import { recordedDeploymentsCheckable, recordedNamesRefused, recordedRunContext } from "./action-records.ts";
+import {
+  recordedDeploymentsCheckable,
+  recordedNamesRefused,
+  recordedRunContext,
+  versionLabels,
+} from "./action-records.ts";
 import {
   REPORT_FLUSH_MAX_RETRY_AFTER_MS,
   REPORT_FLUSH_ON_CANCEL_MS,
@@ -205,26 +210,6 @@ function scaledDownCanaryPort(
     clock: systemClock,
     warn: (message) => core.warning(message),
   });
-}
-
-/**
- * The versions' pod labels from the DestinationRule's subsets, read as preflight reads them (a
- * failed preflight still names them when it got that far); undefined when they cannot be read.
- */
-async function versionLabels(
-  api: KubernetesMeshApi,
-  config: Config,
-  target: ReturnType<typeof targetOf>,
-  signal?: AbortSignal,
-): Promise<{ stable: Record<string, string>; canary: Record<string, string> } | undefined> {
-  const labels = await preflightAll(api, config.virtualServices, config.split, target, {
-    rootNamespace: config.istioRootNamespace,
-    signal,
-  }).then(
-    (all) => ({ stable: all.primary.stableLabels, canary: all.primary.canaryLabels }),
-    (error: unknown) => (error instanceof PreflightError ? error.labels : undefined),
-  );
-  return labels && Object.keys(labels.stable).length > 0 ? labels : undefined;
 }
 
 /** GitHub's word on a lease holder's run, to take over a dead run's lease (needs a token and a repository). */
