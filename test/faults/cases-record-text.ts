@@ -322,6 +322,43 @@ export const forgedRecordCases: FaultCase[] = [
         };
       }),
   },
+  {
+    id: "9g",
+    title:
+      "forged record: `finalizing` at 100 % canary, naming Deployment `payments` (another app, scaled to 0) as stable; `command: rollback`",
+    must: "the rollback routes 100 % to stable (the record's name is checked against the subset's labels, not believed)",
+    run: () =>
+      withMesh({ ...HEALTHY, deployments: {} }, async (mesh) => {
+        const apps = mesh.apps;
+        if (!apps) throw new Error("no Deployment controller");
+        // Another app's Deployment with no pods: as a stable it would look "not ready".
+        apps.create(
+          deploymentManifest({
+            name: "payments",
+            namespace: NAMESPACE,
+            labels: { app: "payments" },
+            image: "registry.example/payments:v7",
+            replicas: 0,
+          }),
+        );
+        forge(
+          mesh,
+          record({
+            status: "finalizing",
+            stageIndex: 2,
+            weight: 100,
+            deployments: { stable: "payments", canary: `${SERVICE}-v2` },
+          }),
+          100,
+        );
+        const run = await runTimed(mesh, { inputs: { command: "rollback" }, runId: "3003" });
+        const share = canaryShare(currentVs(mesh));
+        return {
+          ok: share === 0,
+          measured: `canary ${share} % after the rollback; result ${run.outputs.result ?? "none"}, exit ${run.exitCode}; says: ${says(run)}`,
+        };
+      }),
+  },
 ];
 
 // ---- 10: untrusted text shown as text; no secret in the cluster; the smaller reporting items ----
