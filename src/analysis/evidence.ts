@@ -21,6 +21,7 @@
  *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
  *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
  */
+import { aboveLimitLogE, bernoulliKl, bernoulliLlr, logMeanExp } from "./likelihood.ts";
 import type { EvidenceSettings, VersionCounts } from "./types.ts";
 
 /** One interval's exact counts: what each version served between two reads. */
@@ -69,24 +70,6 @@ export interface Evidence {
   inputs?: { maxErrorRate: number; maxRatio: number; latencyThresholdMs?: number };
 }
 
-/**
- * Alternatives of the absolute-harm mixture, as multiples of the limit, with their prior weights
- * (summing to 1). Alternatives close to the limit catch a canary just above it (1.2·L builds no
- * evidence against a 1.5·L alternative: its likelihood favours L); the far ones catch a clear
- * regression in a few dozen requests. Weight on the near ones costs the far ones little: ln(1/w)
- * nats, a handful of requests for a canary at 5·L.
- */
-export const ABS_ALTERNATIVES: ReadonlyArray<{ multiple: number; weight: number }> = [
-  { multiple: 1.1, weight: 0.15 },
-  { multiple: 1.2, weight: 0.2 },
-  { multiple: 1.35, weight: 0.15 },
-  { multiple: 1.5, weight: 0.1 },
-  { multiple: 2, weight: 0.1 },
-  { multiple: 3, weight: 0.1 },
-  { multiple: 5, weight: 0.08 },
-  { multiple: 10, weight: 0.06 },
-  { multiple: 20, weight: 0.06 },
-];
 /** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
 export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
 
@@ -120,54 +103,16 @@ export function emptyEvidence(latency: boolean, inputs?: Evidence["inputs"]): Ev
   };
 }
 
-/** log(mean(exp(xs))) without overflow. */
-function logMeanExp(xs: readonly number[]): number {
-  const max = Math.max(...xs);
-  if (!Number.isFinite(max)) return max;
-  return max + Math.log(xs.reduce((sum, x) => sum + Math.exp(x - max), 0) / xs.length);
-}
-
-/** Log likelihood ratio of rate p1 against p0 for k bad out of n. */
-export function bernoulliLlr(n: number, k: number, p0: number, p1: number): number {
-  if (n <= 0) return 0;
-  return k * Math.log(p1 / p0) + (n - k) * Math.log((1 - p1) / (1 - p0));
-}
-
-/** Kullback-Leibler divergence of Bernoulli(q) from Bernoulli(p): the evidence one request adds on average. */
-export function bernoulliKl(p: number, q: number): number {
-  return p * Math.log(p / q) + (1 - p) * Math.log((1 - p) / (1 - q));
-}
-
 /** The canary's rate alternative for the safety test, from the windows seen so far. */
 function safetyAlternative(signal: SignalEvidence, limit: number): number {
   const estimate = signal.cleanN > 0 ? (signal.cleanK + 0.5) / (signal.cleanN + 1) : limit / 2;
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
-/** log(Σ w·exp(x)) without overflow. */
-function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
-  const max = Math.max(...terms.map((t) => t.x));
-  if (!Number.isFinite(max)) return max;
-  return max + Math.log(terms.reduce((sum, t) => sum + t.w * Math.exp(t.x - max), 0));
-}
-
-/** Log e-value of the absolute-harm mixture on clean counts. */
-function absLogE(cleanN: number, cleanK: number, limit: number): number {
-  if (cleanN <= 0) return 0;
-  // Alternatives at or past a rate of 1 are impossible; their weight goes to the others.
-  const usable = ABS_ALTERNATIVES.filter((alternative) => alternative.multiple * limit < 1);
-  const total = usable.reduce((sum, alternative) => sum + alternative.weight, 0);
-  return logWeightedSumExp(
-    usable.map((alternative) => ({
-      x: bernoulliLlr(cleanN, cleanK, limit, alternative.multiple * limit),
-      w: alternative.weight / total,
-    })),
-  );
-}
-
 /** The signal with its streak above the limit ended: forgiven if the limit's test rejected on it. */
 function endStreak(signal: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
-  const forgive = signal.streakN > 0 && absLogE(signal.cleanN, signal.cleanK, limit) >= settings.harmLogE;
+  const forgive =
+    signal.streakN > 0 && aboveLimitLogE(signal.cleanN, signal.cleanK, limit) >= settings.harmLogE;
   return {
     ...signal,
     ...(forgive
@@ -388,7 +333,7 @@ export function assessSignal(
   return {
     signal: kind,
     limit,
-    absLogE: absLogE(signal.cleanN, signal.cleanK, limit),
+    absLogE: aboveLimitLogE(signal.cleanN, signal.cleanK, limit),
     relLogE: logMeanExp(signal.rel),
     safeLogE: signal.safe,
     canaryRate: signal.n > 0 ? signal.k / signal.n : 0,
@@ -402,7 +347,7 @@ export function assessSignal(
     bad: signal.k,
     aboveWindows: signal.aboveWindows,
     aboveMs: signal.aboveMs,
-    streakLogE: absLogE(signal.streakN, signal.streakK, limit),
+    streakLogE: aboveLimitLogE(signal.streakN, signal.streakK, limit),
   };
 }
 
