@@ -91,9 +91,13 @@ class StageAnalyser {
   private readonly outage: MetricsOutage;
   private readonly share: TrafficShareWatch;
   private evidence: Evidence;
+  /** The counters at the weight change (or at the first read that could take them): counts start here. */
   private mark: MetricsMark | undefined;
+  /** Each version's counts since the mark, as of the last complete read: a window is what a read adds. */
   private counted: CountedSoFar;
+  /** Reads at the current weight (the judge waits a few before it calls "no canary traffic"). */
   private reads = 0;
+  /** When the last complete read was issued: the next window's length counts from here. */
   private lastReadAt: number;
   private readonly ports: StageAnalysisPorts;
   private readonly input: StageAnalysisInput;

@@ -47,7 +47,7 @@ function highest(now: VersionCounts | undefined, before: VersionCounts): Version
 export function countedAfter(
   observation: { canary?: VersionCounts; stable?: VersionCounts },
   before: CountedSoFar,
-) {
+): CountedSoFar {
   return {
     canary: highest(observation.canary, before.canary),
     stable: highest(observation.stable, before.stable),
