@@ -65,8 +65,8 @@ function measured(signal: "errors" | "latency", settings: JudgeSettings): string
     : `share of requests slower than ${settings.latencyThresholdMs} ms`;
 }
 
-function verdict(j: Judging, decision: Verdict["decision"], rule: Rule, reason: string): Verdict {
-  return { ...j.base, decision, rule, reason };
+function verdict(judging: Judging, decision: Verdict["decision"], rule: Rule, reason: string): Verdict {
+  return { ...judging.base, decision, rule, reason };
 }
 
 /**
@@ -74,13 +74,15 @@ function verdict(j: Judging, decision: Verdict["decision"], rule: Rule, reason: 
  * at once (before the harm tests, and before the streak has to persist): the step back rolls
  * nothing back, so it needs no share of α, and stable then judges the canary.
  */
-export function stepBackRule(j: Judging): RuleVerdict {
-  const { input, settings } = j;
-  const reject = Math.log(1 / j.alpha);
-  const streak = j.assessments.find((a) => a.streakLogE >= reject || a.absLogE >= reject);
-  if (input.stableServed || input.stepBackTo === undefined || !streak || j.atMax) return undefined;
+export function stepBackRule(judging: Judging): RuleVerdict {
+  const { input, settings } = judging;
+  const reject = Math.log(1 / judging.alpha);
+  const streak = judging.assessments.find(
+    (assessment) => assessment.streakLogE >= reject || assessment.absLogE >= reject,
+  );
+  if (input.stableServed || input.stepBackTo === undefined || !streak || judging.atMax) return undefined;
   return verdict(
-    j,
+    judging,
     "continue",
     "step-back",
     `The canary's ${measured(streak.signal, settings)} is above the limit in the latest windows (${pct(streak.canaryRate)} over the rollout), with no stable traffic to compare: stepping back to ${input.stepBackTo} % so that stable serves beside it and shows whether everything is failing (an incident) or the canary alone`,
@@ -91,29 +93,29 @@ export function stepBackRule(j: Judging): RuleVerdict {
  * Harm needs no minimum: the e-value holds whenever it is reached, and a bad canary must go.
  * Partial data adds no window, so it can never convict on its own.
  */
-export function harmRule(j: Judging): RuleVerdict {
-  const reject = Math.log(1 / j.alpha);
-  for (const assessment of j.assessments) {
+export function harmRule(judging: Judging): RuleVerdict {
+  const reject = Math.log(1 / judging.alpha);
+  for (const assessment of judging.assessments) {
     if (assessment.relLogE >= reject)
-      return verdict(j, "fail", "harm-stable", harmReason(j, assessment, false));
+      return verdict(judging, "fail", "harm-stable", harmReason(judging, assessment, false));
     if (assessment.absLogE >= reject) {
       const persists = assessment.aboveWindows >= 2 && assessment.aboveMs >= PERSISTENCE_MS;
       // At max-stage-duration proven harm rolls back whether or not it lasted a minute.
-      if (j.input.stableServed || persists || j.atMax)
-        return verdict(j, "fail", "harm-limit", harmReason(j, assessment, true));
+      if (judging.input.stableServed || persists || judging.atMax)
+        return verdict(judging, "fail", "harm-limit", harmReason(judging, assessment, true));
       return verdict(
-        j,
+        judging,
         "continue",
         "persisting",
-        `The canary's ${measured(assessment.signal, j.settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
+        `The canary's ${measured(assessment.signal, judging.settings)} is above the limit, with no stable traffic to compare: waiting to see whether it persists for ${PERSISTENCE_MS / 1000} s`,
       );
     }
   }
   return undefined;
 }
 
-function harmReason(j: Judging, assessment: SignalAssessment, byLimit: boolean): string {
-  const { settings, alpha } = j;
+function harmReason(judging: Judging, assessment: SignalAssessment, byLimit: boolean): string {
+  const { settings, alpha } = judging;
   const what = measured(assessment.signal, settings);
   if (byLimit) {
     return `The canary's ${what} is ${pct(assessment.canaryRate)} (${assessment.bad} of ${assessment.requests}), above the ${pct(assessment.limit)} limit: the evidence against "within the limit" reached ${evidenceWords(assessment.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
@@ -122,21 +124,21 @@ function harmReason(j: Judging, assessment: SignalAssessment, byLimit: boolean):
 }
 
 /** Data a stage never passes on: partial data, no series at all, or no canary traffic where some was due. */
-export function unusableDataRule(j: Judging): RuleVerdict {
-  const { input, canary, stable, atMax } = j;
+export function unusableDataRule(judging: Judging): RuleVerdict {
+  const { input, canary, stable, atMax } = judging;
   const waitOrGiveUp = atMax ? "inconclusive" : "continue";
-  if (j.partial.length > 0) {
+  if (judging.partial.length > 0) {
     return verdict(
-      j,
+      judging,
       waitOrGiveUp,
       "partial-data",
-      `Prometheus returned partial data (${j.partial.join("; ")}); a stage never passes on it`,
+      `Prometheus returned partial data (${judging.partial.join("; ")}); a stage never passes on it`,
     );
   }
   if (canary && canary.requests !== 0) return undefined;
   if (!canary && !stable) {
     return verdict(
-      j,
+      judging,
       waitOrGiveUp,
       "no-series",
       "Prometheus answers but has no series for either version since the weight change: no data (check reporter, canary-selector and stable-selector, and that Istio's metrics are scraped)",
@@ -147,7 +149,7 @@ export function unusableDataRule(j: Judging): RuleVerdict {
   const settled = (input.check ?? CHECKS_BEFORE_NO_TRAFFIC) >= CHECKS_BEFORE_NO_TRAFFIC;
   if (expected < EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC || !settled) return undefined;
   return verdict(
-    j,
+    judging,
     "inconclusive",
     "no-canary-traffic",
     `No traffic reached the canary: ${stable?.requests} stable requests at weight ${weight} predict about ${Math.round(expected)} canary requests, and Prometheus saw none (is the VirtualService applied to this traffic, do the canary pods have their istio-proxy sidecar?)`,
@@ -164,30 +166,32 @@ function errorRateWords(errors: SignalAssessment, counts: string): string {
  * A stage below the last moves on after min-stage-duration unless harm is shown, stable itself is
  * above the limit, or the canary is suspect: too little traffic is never a reason to hold.
  */
-export function earlierStageVerdict(j: Judging): Verdict {
-  const { input, settings, atMax } = j;
+export function earlierStageVerdict(judging: Judging): Verdict {
+  const { input, settings, atMax } = judging;
   if (!(input.elapsedMs >= settings.minStageDurationMs))
-    return verdict(j, "continue", "min-duration", `No harm shown so far (${seconds(input.elapsedMs)})`);
+    return verdict(judging, "continue", "min-duration", `No harm shown so far (${seconds(input.elapsedMs)})`);
   if (input.stableAboveLimit && !atMax) {
     return verdict(
-      j,
+      judging,
       "continue",
       "stable-above-limit",
       `Holding at ${input.weight} %: stable's own rate is above the limit right now (an incident everything shares); the canary's weight is not raised in it`,
     );
   }
-  const suspect = j.assessments.find((a) => Math.max(a.absLogE, a.relLogE) >= SUSPICION_LOG_E);
+  const suspect = judging.assessments.find(
+    (assessment) => Math.max(assessment.absLogE, assessment.relLogE) >= SUSPICION_LOG_E,
+  );
   if (suspect && !atMax) {
     return verdict(
-      j,
+      judging,
       "continue",
       "suspicious",
       `Holding at ${input.weight} %: some evidence that the canary's ${measured(suspect.signal, settings)} (${pct(suspect.canaryRate)}, ${suspect.bad} of ${suspect.requests}) is worse than allowed, not yet enough to decide`,
     );
   }
-  const errors = j.assessments[0] as SignalAssessment;
+  const errors = judging.assessments[0] as SignalAssessment;
   return verdict(
-    j,
+    judging,
     "pass",
     "no-harm",
     `No harm shown: the canary's error rate is ${errorRateWords(errors, `${errors.bad} of ${errors.requests} over the rollout`)}`,
@@ -200,45 +204,45 @@ const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
  * The last stage promotes once the safety proof holds, min-requests and min-stage-duration are met;
  * until max-stage-duration it waits for them, and then the verdict is inconclusive.
  */
-export function lastStageVerdict(j: Judging): Verdict {
-  const { input, settings } = j;
+export function lastStageVerdict(judging: Judging): Verdict {
+  const { input, settings } = judging;
   const longEnough = input.elapsedMs >= settings.minStageDurationMs;
   const proofLevel = Math.log(1 / settings.beta);
-  const proven = j.assessments.every((a) => a.safeLogE >= proofLevel);
+  const proven = judging.assessments.every((assessment) => assessment.safeLogE >= proofLevel);
   const total = input.evidence.errors.n;
   const enough = total >= settings.minRequests;
   if (proven && enough && longEnough) {
-    const errors = j.assessments[0] as SignalAssessment;
+    const errors = judging.assessments[0] as SignalAssessment;
     return verdict(
-      j,
+      judging,
       "pass",
       "proven-safe",
-      `The canary is within the limits: its error rate is ${errorRateWords(errors, `${errors.bad} of ${errors.requests}`)}, and the evidence that it is below ${pct(errors.limit)} reached 1/β = ${Math.round(1 / settings.beta)}${j.assessments.length > 1 ? "; the same for latency" : ""}`,
+      `The canary is within the limits: its error rate is ${errorRateWords(errors, `${errors.bad} of ${errors.requests}`)}, and the evidence that it is below ${pct(errors.limit)} reached 1/β = ${Math.round(1 / settings.beta)}${judging.assessments.length > 1 ? "; the same for latency" : ""}`,
     );
   }
-  if (!j.atMax) {
+  if (!judging.atMax) {
     const rule = !longEnough ? "min-duration" : !enough ? "min-requests" : "waiting";
     const reason = !enough
       ? `Waiting for ${settings.minRequests} canary requests (${total} so far)`
       : !longEnough
         ? `No harm shown so far (${seconds(input.elapsedMs)})`
         : "No harm shown; gathering the evidence that the canary is within the limits";
-    return verdict(j, "continue", rule, reason);
+    return verdict(judging, "continue", rule, reason);
   }
-  const refused = notPromotable(j);
-  if (refused) return { ...j.base, decision: "inconclusive", ...refused };
-  return verdict(j, "inconclusive", "max-duration", maxDurationReason(j, total, enough));
+  const refused = notPromotable(judging);
+  if (refused) return { ...judging.base, decision: "inconclusive", ...refused };
+  return verdict(judging, "inconclusive", "max-duration", maxDurationReason(judging, total, enough));
 }
 
 /** Why max-stage-duration came without a proof: too few requests, or how long a proof would take. */
-function maxDurationReason(j: Judging, total: number, enough: boolean): string {
-  const { input, settings } = j;
+function maxDurationReason(judging: Judging, total: number, enough: boolean): string {
+  const { input, settings } = judging;
   if (!enough)
     return `No harm shown, but only ${total} canary requests by max-stage-duration, fewer than min-requests (${settings.minRequests})`;
-  const slowest = j.assessments
+  const slowest = judging.assessments
     .map((assessment) => ({ assessment, needed: requestsToProveSafe(assessment, settings.beta) }))
     .sort((x, y) => y.needed - x.needed)[0] as { assessment: SignalAssessment; needed: number };
-  const rate = input.elapsedMs > 0 ? ((j.canary?.requests ?? 0) * 1000) / input.elapsedMs : 0;
+  const rate = input.elapsedMs > 0 ? ((judging.canary?.requests ?? 0) * 1000) / input.elapsedMs : 0;
   const howLong =
     Number.isFinite(slowest.needed) && rate > 0
       ? `about ${slowest.needed} more canary requests (${Math.ceil(slowest.needed / rate / 60)} min at the observed ${rate.toFixed(rate < 10 ? 1 : 0)} req/s)`
@@ -251,17 +255,17 @@ function maxDurationReason(j: Judging, total: number, enough: boolean): string {
  * At max-stage-duration without proof or harm: the rule that keeps `on-inconclusive: promote` from
  * promoting this canary, if one applies.
  */
-function notPromotable(j: Judging): { rule: "near-limit" | "above-limit"; reason: string } | undefined {
-  const { settings } = j;
+function notPromotable(judging: Judging): { rule: "near-limit" | "above-limit"; reason: string } | undefined {
+  const { settings } = judging;
   const proofLevel = Math.log(1 / settings.beta);
   // Enough requests to prove a canary at half the limit safe, no proof, and a rate within 10 % of
   // the limit or above it: not too little traffic, but a canary at the limit the user set as the
   // rate that must trigger a rollback.
-  const nearLimit = j.assessments.find(
-    (a) =>
-      !(a.safeLogE >= proofLevel) &&
-      a.requests >= requestsToProveHalfLimit(a.limit, settings.beta) &&
-      a.canaryRate >= NEAR_LIMIT * a.limit,
+  const nearLimit = judging.assessments.find(
+    (assessment) =>
+      !(assessment.safeLogE >= proofLevel) &&
+      assessment.requests >= requestsToProveHalfLimit(assessment.limit, settings.beta) &&
+      assessment.canaryRate >= NEAR_LIMIT * assessment.limit,
   );
   if (nearLimit)
     return {
@@ -272,8 +276,9 @@ function notPromotable(j: Judging): { rule: "near-limit" | "above-limit"; reason
   // (the limit's mixture e-value at least 1, a Bayes factor) is not promoted without proof. At
   // 1 req/s this stops a 3 % canary that a 10-minute stage could not convict, and leaves a healthy
   // one alone (its counts favour the limit or below).
-  const aboveLimit = j.assessments.find(
-    (a) => a.requests > 0 && a.absLogE >= 0 && !(a.safeLogE >= proofLevel),
+  const aboveLimit = judging.assessments.find(
+    (assessment) =>
+      assessment.requests > 0 && assessment.absLogE >= 0 && !(assessment.safeLogE >= proofLevel),
   );
   if (aboveLimit)
     return {
