@@ -9,6 +9,7 @@ import type {
   MetricsPort,
   PlannedPatch,
   RolloutEvent,
+  RunStatusPort,
   TrafficPort,
   WorkloadPort,
 } from "./ports.ts";
@@ -63,6 +64,8 @@ export interface EnginePorts {
   workloads?: WorkloadPort;
   clock: Clock;
   events: EventSink;
+  /** Whether a lease holder's workflow run is over (GitHub), to take over a dead run's lease at once. */
+  runs?: RunStatusPort;
   /** Aborts the run (the job was cancelled): the engine rolls back and stops. */
   signal?: AbortSignal;
 }
@@ -100,9 +103,9 @@ export class EngineContext implements Recorder {
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 
-  /** Whether a promotion copies the canary onto the stable Deployment. */
+  /** Whether a promotion copies the canary onto the stable Deployment (copy, or auto with one Deployment per version). */
   get finalizing(): boolean {
-    return this.s.finalize.policy === "copy" && this.ports.workloads !== undefined;
+    return this.s.finalize.policy !== "none" && this.ports.workloads !== undefined;
   }
 
   async finish(outcome: EngineOutcome): Promise<EngineOutcome> {

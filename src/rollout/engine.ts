@@ -23,8 +23,10 @@ import {
 import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
+import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { PlannedPatch, TrafficView } from "./ports.ts";
+import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
@@ -59,8 +61,10 @@ export class RolloutEngine {
       case "rollback":
         return this.requestedRollback();
       case "promote":
+        await takeOverDeadLease(this.c);
         return this.promote();
       default:
+        await takeOverDeadLease(this.c);
         return this.rollout();
     }
   }
@@ -69,11 +73,32 @@ export class RolloutEngine {
     return this.c.ports.traffic.read(this.c.ports.signal);
   }
 
-  /** The state, or the reason it cannot be used for anything but a rollback. */
-  private usableState(view: TrafficView): RolloutState | undefined {
+  /**
+   * The state, or the reason it cannot be used for anything but a rollback: unreadable, or a record
+   * that disagrees with the inputs or the routes (./record-check.ts). Evidence recorded by another
+   * run is not carried: this run's stages gather their own.
+   */
+  private async usableState(view: TrafficView): Promise<RolloutState | undefined> {
     if (view.stateProblem)
       throw new CommandError(`${view.stateProblem}; nothing was changed. command: rollback works without it`);
-    return view.state;
+    const state = view.state;
+    const check = checkRecord(state, {
+      command: this.c.s.command,
+      stages: this.c.s.stages,
+      holder: this.c.holder,
+      commit: this.c.id.commit,
+      rolloutId: this.c.s.rolloutId,
+      weights: view.weights,
+    });
+    if (check.refusal)
+      throw new CommandError(`${this.c.where}: ${check.refusal}. command: rollback works without the record`);
+    if (!state?.evidence || check.ownRun) return state;
+    await this.c.emit({
+      type: "warning",
+      at: this.c.now(),
+      message: `The analysis evidence recorded on the VirtualService (by ${check.writer ?? "an unnamed writer"}) is not carried into this run: anyone who can edit the VirtualService can write it. The stages this run analyses gather their own`,
+    });
+    return { ...state, evidence: undefined };
   }
 
   /**
@@ -97,7 +122,7 @@ export class RolloutEngine {
       return this.c.finish({
         result: "unchanged",
         weight: view.weight,
-        reason: `The job stopped while rollout ${rolloutId} was being finalized; the post step leaves the traffic on the canary, which passed every stage. The next run of command: rollout or command: promote resumes the finalization`,
+        reason: `The job stopped while rollout ${rolloutId} was being finalized; the post step leaves the traffic on the canary, which passed every stage. A re-run of this job, or command: promote, resumes the finalization`,
         failed: false,
         finalized: false,
         state,
@@ -111,6 +136,11 @@ export class RolloutEngine {
     const why = typeof reason === "string" ? reason : reason(left);
     const written = await this.writes.rollBack(why, state, {}, true);
     return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: false, state: written });
+  }
+
+  /** The post step after the last stage passed: records the pass, never rolls back (./finalize-commands.ts). */
+  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
+    return this.finalization.recordPass(rolloutId, passed, finalize);
   }
 
   /** Tells the reporters what earlier runs of this rollout found, so every report shows every stage. */
@@ -179,7 +209,7 @@ export class RolloutEngine {
 
   private async promote(): Promise<EngineOutcome> {
     const view = await this.read();
-    const state = this.usableState(view);
+    const state = await this.usableState(view);
     if (state && this.finalization.finalizable(state, view)) return this.finalization.finalize(state);
     if (state?.status !== "paused") {
       const live = state?.status === "progressing";
@@ -250,7 +280,7 @@ export class RolloutEngine {
 
   private async rollout(): Promise<EngineOutcome> {
     const view = await this.read();
-    let state = this.usableState(view);
+    let state = await this.usableState(view);
     const ended = await this.finalization.beforeRollout(state, view);
     if (ended) return ended;
     const live = state && (state.status === "progressing" || state.status === "paused");

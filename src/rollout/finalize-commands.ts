@@ -3,13 +3,13 @@
  * `rollout` resumes one of its own commit, refuses to copy another commit's canary, refuses a
  * promotion never finalized, and readies the canary Deployment before stage 1.
  */
-
+import { errorMessage } from "../error-message.ts";
 import { allOnCanary } from "./adopt-split.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { Finalizer, readyCanary } from "./finalize.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
-import { CommandError } from "./transitions.ts";
+import { CommandError, guarded } from "./transitions.ts";
 
 /** Tells the reporters a run started (the engine's `started`). */
 export type Started = (state: RolloutState, fromStage: number, weight: number) => Promise<void>;
@@ -68,6 +68,61 @@ export class FinalizeCommands {
         ? `Rollout ${state.rolloutId} was promoted before it could be finalized`
         : (state.reason ?? `All ${state.stages.length} stages passed`);
     return new Finalizer(this.c, workloads).run(state, passed);
+  }
+
+  /**
+   * The post step after main stopped once the last stage had passed (killed, or the write that
+   * records the pass failed): never a rollback. While the state still says `progressing` with all
+   * traffic on the canary, it records the pass, changing no route: `finalizing` (no lease, so a
+   * `promote` resumes it at once) or, without finalization, `promoted`. Undefined when there is
+   * nothing to record (main recorded it, or someone else has acted since).
+   */
+  async recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
+    const { c } = this;
+    const view = await c.ports.traffic.read();
+    const state = view.state;
+    const stays = `the post step leaves all traffic on the canary of rollout ${rolloutId}, which passed every stage`;
+    if (!(state?.rolloutId === rolloutId && state.status === "progressing" && allOnCanary(view.weights)))
+      return undefined;
+    const why = finalize
+      ? "the job stopped before the finalization began; run command: promote to finalize"
+      : undefined;
+    try {
+      const written = await c.ports.traffic.record(
+        guarded(
+          { holder: c.holder, now: () => c.ports.clock.now(), rolloutId, expectWeight: 100 },
+          (previous) =>
+            c.after(
+              previous ?? state,
+              {
+                status: finalize ? "finalizing" : "promoted",
+                reason: passed,
+                lease: undefined,
+                ...(why ? { finalizeProblem: why } : {}),
+              },
+              "pass-recorded",
+              `${passed}; recorded by the post step`,
+            ),
+        ),
+      );
+      return c.finish({
+        result: "promoted",
+        weight: 100,
+        reason: `The job stopped after the last stage passed; ${stays} and recorded the pass${finalize ? ". Run command: promote to finalize it" : ""}`,
+        failed: false,
+        finalized: false,
+        state: written,
+      });
+    } catch (error) {
+      return c.finish({
+        result: "promoted",
+        weight: 100,
+        reason: `The job stopped after the last stage passed; ${stays}, but could not record the pass (${errorMessage(error)}). Run this rollout again (it analyses the last stage again) or command: rollback`,
+        failed: false,
+        finalized: false,
+        state,
+      });
+    }
   }
 
   /** A rollout's part: undefined to go on with the stages, or the outcome the run ends with. */

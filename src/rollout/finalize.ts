@@ -4,14 +4,19 @@
  * ready, and the canary is scaled to zero, so the next release runs the same workflow unchanged.
  * The safety rule (Flagger PR #1931): routing "back" to a stable that is not ready is an outage, so
  * until it is ready the traffic stays on the canary that passed and the state says `finalizing`.
+ * "Ready" is checked by content (issue 20): the stable must still run the template that was copied,
+ * with at least as many ready pods as the canary, whatever kubectl's rollout status says. And a pass
+ * is never undone: the write that records `finalizing` moves no traffic, so it is retried as long as
+ * a rollback would be, and when it still fails the traffic stays on the canary.
  */
-import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S } from "../constants.ts";
+import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S, ROLLBACK_RETRY_BUDGET_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
+import { retry } from "../retry.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import type { FinalizeStep } from "./events.ts";
 import type { FinalizeConfig } from "./model/settings.ts";
-import type { RolloutState } from "./model/state.ts";
-import type { WorkloadPort, WorkloadStatus } from "./ports.ts";
+import { LeaseHeldError, type RolloutState } from "./model/state.ts";
+import type { CopiedTemplate, WorkloadPort, WorkloadStatus } from "./ports.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 /** What a person reads when finalization stops: where the traffic is, and how to go on. */
@@ -43,7 +48,7 @@ export async function readyCanary(
   previous: RolloutState | undefined,
   signal?: AbortSignal,
 ): Promise<{ status: WorkloadStatus; scaled: boolean } | undefined> {
-  if (settings.policy !== "copy") return undefined;
+  if (settings.policy === "none") return undefined;
   const scaled = canaryScaledDown(previous);
   if (scaled) await workloads.scaleCanary(settings.canaryReplicas ?? "stable", signal);
   const status = await workloads.waitCanary(settings.timeoutMs, signal);
@@ -95,41 +100,29 @@ export class Finalizer {
       const before = await this.workloads.stableStatus(signal).catch(() => undefined);
       imagesBefore = before?.images;
     }
-    // The lease keeps other runs out while the stable rolls out; a promoted state is this run's to
-    // take over (no rollout id guard: that guard refuses to touch a finished rollout).
-    let current = await traffic.write(
-      100,
-      guarded(
-        {
-          holder: c.holder,
-          now: () => c.ports.clock.now(),
-          rolloutId: state.status === "promoted" ? undefined : state.rolloutId,
-          expectWeight: 100,
-        },
-        (previous) =>
-          c.after(
-            previous ?? state,
-            {
-              status: "finalizing",
-              reason: passed,
-              lease: { holder: c.holder, expiresAt: this.leaseUntil() },
-              ...(imagesBefore ? { stableImagesBefore: imagesBefore } : {}),
-              ...saved,
-            },
-            resuming ? "finalize-retry" : "finalizing",
-          ),
-      ),
-      signal,
-    );
+    let current: RolloutState;
+    try {
+      current = await this.recordFinalizing(state, passed, saved, imagesBefore, resuming);
+    } catch (error) {
+      if (error instanceof CommandError || error instanceof LeaseHeldError) throw error;
+      return this.unrecorded(state, passed, error);
+    }
 
     let status: WorkloadStatus;
     let deployments: { stable: string; canary: string } | undefined;
+    let copied: CopiedTemplate;
     try {
       deployments = await this.workloads.resolve(signal);
       // A no-op when the stable already runs the canary's template (a retry after the copy).
-      await this.workloads.copyCanaryToStable(signal);
+      copied = await this.workloads.copyCanaryToStable(signal);
       await this.emit("copied", "Copied the canary's pod template onto the stable Deployment");
       status = await this.workloads.waitStable(c.s.finalize.timeoutMs, signal);
+      if (status.ready) {
+        // kubectl's "rolled out" is not enough: a Deployment scaled to 0 is complete, and another
+        // writer may have put another template on it while we waited.
+        const unfit = await this.workloads.servesPromoted(copied, signal);
+        if (unfit) return this.stopped(current, unfit, deployments);
+      }
     } catch (error) {
       const why = signal?.aborted
         ? "the job was cancelled during the finalization"
@@ -202,6 +195,65 @@ export class Finalizer {
     });
   }
 
+  /**
+   * Records `finalizing` with the pass, the lease kept while the stable rolls out. It moves no
+   * traffic, so it is retried as long as a rollback (an outage of minutes, an admission webhook's
+   * passing refusal); only another run's lease or someone else's ending stops it at once.
+   */
+  private recordFinalizing(
+    state: RolloutState,
+    passed: string,
+    saved: Partial<RolloutState>,
+    imagesBefore: Record<string, string> | undefined,
+    resuming: boolean,
+  ): Promise<RolloutState> {
+    const { c } = this;
+    const { clock, signal } = c.ports;
+    // A promoted state is this run's to take over (no rollout id guard: that guard refuses to touch
+    // a finished rollout).
+    const next = guarded(
+      {
+        holder: c.holder,
+        now: () => clock.now(),
+        rolloutId: state.status === "promoted" ? undefined : state.rolloutId,
+        expectWeight: 100,
+      },
+      (previous) =>
+        c.after(
+          previous ?? state,
+          {
+            status: "finalizing",
+            reason: passed,
+            lease: { holder: c.holder, expiresAt: this.leaseUntil() },
+            ...(imagesBefore ? { stableImagesBefore: imagesBefore } : {}),
+            ...saved,
+          },
+          resuming ? "finalize-retry" : "finalizing",
+        ),
+    );
+    return retry(() => c.ports.traffic.write(100, next, signal), {
+      budgetMs: ROLLBACK_RETRY_BUDGET_MS,
+      signal,
+      sleep: (ms, s) => clock.sleep(ms, s),
+      now: () => clock.now().getTime(),
+      retryAlso: (error) => !(error instanceof CommandError || error instanceof LeaseHeldError),
+    });
+  }
+
+  /** The pass could not be recorded: the traffic stays on the canary that passed, never rolled back. */
+  private async unrecorded(state: RolloutState, passed: string, error: unknown): Promise<EngineOutcome> {
+    const why = `${passed}, but the record of it could not be written to ${this.c.where} (${errorMessage(error)})`;
+    await this.emit("failed", `Not finalized: ${why}`);
+    return this.c.finish({
+      result: "promoted",
+      weight: 100,
+      reason: `Promoted, but not finalized: ${why}. All traffic stays on the canary, which passed every stage; nothing rolls it back. Run command: promote (or this rollout again) once the Kubernetes API answers`,
+      failed: true,
+      finalized: false,
+      state,
+    });
+  }
+
   /** Traffic stays on the canary; the state stays `finalizing` with why, and no lease (a promote may retry at once). */
   private async stopped(
     state: RolloutState,
@@ -251,6 +303,7 @@ export async function rollbackBlocked(
   if (!workloads)
     return `rollout ${state.rolloutId} is being finalized and the stable Deployment cannot be checked (finalize: none); ${stays}. Set finalize: copy to let the action check it`;
   const status = await workloads.stableStatus(signal);
-  if (status.ready) return undefined;
+  // A Deployment scaled to zero is "rolled out" to kubectl, and serves nothing.
+  if (status.ready && status.readyPods > 0) return undefined;
   return `rollout ${state.rolloutId} is being finalized and the stable Deployment is not ready, so routing to it would be an outage: ${describeStatus(status)}; ${stays}. Run command: promote to retry the finalization`;
 }

@@ -125,6 +125,7 @@ export class StageRunner {
               expectWeight: weightNow,
               targetWeight: weight,
               found: index === from ? found : undefined,
+              stages: c.s.stages,
             },
             (previous, view) =>
               c.after(
@@ -240,12 +241,20 @@ export class StageRunner {
       // After a signal the only write allowed is the rollback.
       if (this.aborted)
         return this.cancelled(state, weight, `The job was cancelled at the end of stage ${index + 1}`);
-      if (final && c.finalizing && c.ports.workloads) {
+      if (final) {
         const passed =
           decision === "inconclusive"
             ? `Promoted with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
             : `All ${state.stages.length} stages passed`;
-        return new Finalizer(c, c.ports.workloads).run(state, passed, saved());
+        await c.emit({
+          type: "passed",
+          at: c.now(),
+          rolloutId: state.rolloutId,
+          reason: passed,
+          finalize: c.finalizing,
+        });
+        if (c.finalizing && c.ports.workloads)
+          return new Finalizer(c, c.ports.workloads).run(state, passed, saved());
       }
       if (final) {
         const promoted = await this.writes.record(
