@@ -333,8 +333,15 @@ export async function rollbackBlocked(
   signal?: AbortSignal,
 ): Promise<string | undefined> {
   const stays = `traffic stays on the canary, which passed every stage of rollout ${state.rolloutId}`;
-  if (!workloads)
-    return `rollout ${state.rolloutId} is being finalized and the stable Deployment cannot be checked (finalize: none); ${stays}. Set finalize: copy to let the action check it`;
+  if (!workloads) {
+    // With finalize: none this workflow never finalizes, so the record is not its own (forged, or
+    // left by another configuration): like any record it cannot block a rollback, which goes to
+    // the stable subset as an ordinary rollback does.
+    await warn(
+      `Rollout ${state.rolloutId} is recorded as being finalized, but this workflow has finalize: none, so the stable Deployment is not checked; the rollback routes all traffic to the stable subset as any rollback does`,
+    );
+    return undefined;
+  }
   try {
     await workloads.resolve(signal);
   } catch (error) {

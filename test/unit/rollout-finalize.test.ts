@@ -163,6 +163,31 @@ describe("finalize: copy", () => {
     expect(warning).toMatchObject({ message: expect.stringMatching(/names in the record are not used/) });
   });
 
+  it("with finalize: none, a finalizing record (not this workflow's own) cannot block a rollback", async () => {
+    const first = setup();
+    await first.engine.run();
+    first.traffic.weight = 100;
+    first.traffic.state = { ...first.traffic.state!, status: "finalizing" as const, weight: 100 };
+    const clock = new VirtualClock();
+    const log = new EventLog();
+    // finalize: none gives the engine no workloads port: nothing can check the stable Deployment.
+    const rollback = new RolloutEngine(
+      { ...defaultEngineSettings(), command: "rollback" },
+      { holder: "run-2", commit: "abc1234def", newRolloutId: "abc1234-run-2" },
+      {
+        traffic: first.traffic,
+        metrics: new SimulatedMetrics(clock, first.traffic, { ...healthy, seed: 5 }),
+        clock,
+        events: log,
+      },
+      "VirtualService shop/backend",
+    );
+    expect(await rollback.run()).toMatchObject({ result: "rolled-back", weight: 0 });
+    expect(first.traffic.weight).toBe(0);
+    const warning = log.events.find((e) => e.type === "warning");
+    expect(warning).toMatchObject({ message: expect.stringMatching(/finalize: none/) });
+  });
+
   it("a promote resumes a finalization; another run's rollout (any commit) refuses and writes nothing", async () => {
     const workloads = new FakeWorkloads();
     workloads.stableBroken = true;
