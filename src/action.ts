@@ -3,7 +3,17 @@
  * reporters) and runs the engine. The only module that knows every adapter; main.ts only calls it.
  */
 import * as core from "@actions/core";
-import { REPORT_FLUSH_ON_CANCEL_MS, REPORT_FLUSH_TIMEOUT_MS } from "./constants.ts";
+import {
+  recordedDeploymentsCheckable,
+  recordedNamesRefused,
+  recordedRunContext,
+  versionLabels,
+} from "./action-records.ts";
+import {
+  REPORT_FLUSH_MAX_RETRY_AFTER_MS,
+  REPORT_FLUSH_ON_CANCEL_MS,
+  REPORT_FLUSH_TIMEOUT_MS,
+} from "./constants.ts";
 import { errorMessage } from "./error-message.ts";
 import { maskKubeconfig } from "./inputs/config.ts";
 import type { Config } from "./inputs/types.ts";
@@ -19,6 +29,8 @@ import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
+import { createOctokit } from "./report/github-client.ts";
+import { GitHubRunStatus } from "./report/github-runs.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
@@ -31,6 +43,7 @@ import type { MetricsPort, TrafficPort, TrafficView, WorkloadPort } from "./roll
 import type { RunContext } from "./run-context.ts";
 import { engineSettings } from "./settings.ts";
 import { clearInFlight, type InFlight, recordInFlight } from "./state-helper.ts";
+import { logText } from "./untrusted-text.ts";
 import { KubernetesWorkloads } from "./workloads/kubernetes-deployments.ts";
 
 export interface ActionRun {
@@ -72,6 +85,7 @@ function selectorsFor(
 class Reporters implements EventSink {
   readonly events: RolloutEvent[] = [];
   private stages = 0;
+  private inFlight: InFlight | undefined;
   private readonly github: GitHubReporter | undefined;
   private readonly render: () => { model: ReportModel; markdown: string };
   constructor(github: GitHubReporter | undefined, render: () => { model: ReportModel; markdown: string }) {
@@ -93,9 +107,19 @@ class Reporters implements EventSink {
     if (line) (event.type === "warning" ? core.warning : core.info)(line);
     // The post step must know of a weight before it is written: a kill right after the write
     // leaves no chance to say so afterwards.
-    if (event.type === "moving")
-      recordInFlight({ rolloutId: event.rolloutId, weight: event.weight, stage: event.stage });
-    if (event.type === "finished") clearInFlight();
+    if (event.type === "moving") {
+      this.inFlight = { rolloutId: event.rolloutId, weight: event.weight, stage: event.stage };
+      recordInFlight(this.inFlight);
+    }
+    // A pass is never undone: a kill from here on leaves the post step only the pass to record.
+    if (event.type === "passed" && this.inFlight) {
+      this.inFlight = { ...this.inFlight, passed: { reason: event.reason, finalize: event.finalize } };
+      recordInFlight(this.inFlight);
+    }
+    if (event.type === "finished") {
+      this.inFlight = undefined;
+      clearInFlight();
+    }
     // The comment is updated when something a person cares about changes, not at every interval.
     if (this.github && (event.type === "weight" || event.type === "stage-end" || event.type === "finished")) {
       const { model, markdown } = this.render();
@@ -115,7 +139,7 @@ function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
         name: ref.name,
         target,
         routes: ref.routes,
-        onRetry: (message: string) => core.info(message),
+        onRetry: (message: string) => core.info(logText(message)),
       }),
   );
   return routers.length === 1
@@ -137,12 +161,13 @@ function workloadPortFor(
     stableDeployment: config.finalize.stableDeployment,
     canaryDeployment: config.finalize.canaryDeployment,
     clock: systemClock,
+    warn: (message) => core.warning(message),
   });
 }
 
 /**
- * The port once it has found one Deployment per version. When it cannot, an explicit
- * `finalize: copy` is refused before any write; the default warns and promotes as `none` does.
+ * The port once it has found one Deployment per version. When it cannot, `finalize: copy` is
+ * refused before any write; `auto` (the default) warns and promotes as `none` does.
  */
 async function resolvedWorkloads(
   port: WorkloadPort,
@@ -153,9 +178,13 @@ async function resolvedWorkloads(
     await port.resolve(signal);
     return port;
   } catch (error) {
-    if (config.finalize.explicit || signal?.aborted) throw error;
+    if (signal?.aborted) throw error;
+    if (config.finalize.policy === "copy")
+      throw new MeshError(
+        `Input 'finalize': copy needs one Deployment per version, and ${errorMessage(error)}. Nothing was changed. Set stable-deployment and canary-deployment, or finalize: auto (copy where it can, else warn) or none`,
+      );
     core.warning(
-      `finalize: copy (the default) needs one Deployment per version, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
+      `finalize: auto (the default) copies a promotion onto the stable Deployment only where each version is one Deployment, and ${errorMessage(error)}. This promotion will not be finalized: the canary keeps 100 % as with finalize: none. Set stable-deployment and canary-deployment, or finalize: none to silence this`,
     );
     return undefined;
   }
@@ -169,16 +198,28 @@ function scaledDownCanaryPort(
   api: KubernetesMeshApi,
   config: Config,
   previous: RolloutState | undefined,
+  labels: { stable: Record<string, string>; canary: Record<string, string> } = { stable: {}, canary: {} },
 ): WorkloadPort {
   return new KubernetesWorkloads({
     api,
     namespace: config.namespace,
-    stableLabels: {},
-    canaryLabels: {},
+    stableLabels: labels.stable,
+    canaryLabels: labels.canary,
     stableDeployment: config.finalize.stableDeployment ?? previous?.deployments?.stable,
     canaryDeployment: config.finalize.canaryDeployment ?? previous?.deployments?.canary,
     clock: systemClock,
+    warn: (message) => core.warning(message),
   });
+}
+
+/** GitHub's word on a lease holder's run, to take over a dead run's lease (needs a token and a repository). */
+function runStatusFor(config: Config, context: RunContext): GitHubRunStatus | undefined {
+  if (!config.githubToken || !context.repository || config.dryRun) return undefined;
+  return new GitHubRunStatus(
+    createOctokit(config.githubToken, { baseUrl: context.apiUrl }),
+    context.repository,
+    (message) => core.warning(message),
+  );
 }
 
 /** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
@@ -206,7 +247,7 @@ export async function runAction(
   let queries: { canary: string; stable: string } | undefined;
   let workloads: WorkloadPort | undefined;
   const moves = config.command === "rollout" || config.command === "promote";
-  const finalizing = config.finalize.policy === "copy";
+  const finalizing = config.finalize.policy !== "none";
   if (moves) {
     const check = () =>
       preflightAll(api, config.virtualServices, config.split, target, {
@@ -220,23 +261,31 @@ export async function runAction(
           ? (await traffic.read(signal)).state
           : undefined;
       if (!canaryScaledDown(previous)) throw error;
+      const labels = recordedDeploymentsCheckable(config, error as PreflightError);
+      if (!labels) throw error;
       const ready = await readyCanary(
-        scaledDownCanaryPort(api, config, previous),
+        scaledDownCanaryPort(api, config, previous, labels),
         config.finalize,
         previous,
         signal,
-      );
+      ).catch((failure: unknown) => {
+        throw recordedNamesRefused(config, previous, failure);
+      });
       core.info(
-        `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+        logText(
+          `◇ finalize: the canary Deployment was scaled back up for this release: ${ready?.status.summary}`,
+        ),
       );
       return check();
     });
     const checked = all.primary;
     for (const w of all.warnings) core.warning(w);
-    for (const n of all.notes) core.info(n);
+    for (const n of all.notes) core.info(logText(n));
     const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
     core.info(
-      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
+      logText(
+        `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
+      ),
     );
     if (!config.skipAnalysis && config.prometheus) {
       const selectors = selectorsFor(
@@ -253,14 +302,18 @@ export async function runAction(
       metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
       await metrics.checkReady();
       queries = metrics.queries();
-      core.info(`Prometheus answers and has series for the stable version: {${selectors.stable}}`);
+      core.info(logText(`Prometheus answers and has series for the stable version: {${selectors.stable}}`));
     }
     if (finalizing)
       workloads = await resolvedWorkloads(workloadPortFor(api, config, checked), config, signal);
   } else if (finalizing && config.command === "rollback") {
-    // A rollback while a promotion is being finalized checks the stable Deployment first.
+    // A rollback while a promotion is being finalized checks the stable Deployment first, by the
+    // names the record gives only where the subsets' labels vouch for them (issue 20).
     const previous = (await traffic.read(signal)).state;
-    if (previous?.status === "finalizing") workloads = scaledDownCanaryPort(api, config, previous);
+    if (previous?.status === "finalizing") {
+      const labels = await versionLabels(api, config, target, signal);
+      workloads = scaledDownCanaryPort(api, config, labels ? previous : undefined, labels);
+    }
   }
 
   const reportContext = {
@@ -278,11 +331,8 @@ export async function runAction(
     const model = buildReport(reporters?.events ?? [], reportContext);
     return { model, markdown: renderMarkdown(model) };
   };
-  // promote, rollback and status act on a rollout recorded earlier: report on its commit (its pull
-  // request and commit status), not on the commit the dispatching workflow happens to run at.
-  const recordedCommit = config.command === "rollout" ? undefined : (await traffic.read()).state?.commit;
   const reportOn =
-    recordedCommit && recordedCommit !== "unknown" ? { ...context, commit: recordedCommit } : context;
+    config.command === "rollout" ? context : await recordedRunContext(traffic, config, context);
   const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
   reporters = new Reporters(github, render);
 
@@ -294,7 +344,15 @@ export async function runAction(
       // Each attempt of a run is its own rollout: a re-run after a rollback starts afresh.
       newRolloutId: `${context.commit.slice(0, 7)}-${context.runId ?? Date.now().toString(36)}${context.runAttempt && context.runAttempt !== "1" ? `-${context.runAttempt}` : ""}`,
     },
-    { traffic, metrics, workloads, clock: systemClock, events: reporters, signal },
+    {
+      traffic,
+      metrics,
+      workloads,
+      runs: runStatusFor(config, context),
+      clock: systemClock,
+      events: reporters,
+      signal,
+    },
     where,
   );
   let outcome: EngineOutcome;
@@ -302,12 +360,16 @@ export async function runAction(
     outcome = await engine.run();
   } finally {
     // The final report is always attempted, within what the runner leaves after a cancel.
-    await github?.flush(signal?.aborted ? REPORT_FLUSH_ON_CANCEL_MS : REPORT_FLUSH_TIMEOUT_MS);
+    await (signal?.aborted
+      ? github?.flush(REPORT_FLUSH_ON_CANCEL_MS)
+      : github?.flush(REPORT_FLUSH_TIMEOUT_MS, REPORT_FLUSH_MAX_RETRY_AFTER_MS));
   }
   if (outcome.plan) {
     for (const { weight, patches } of outcome.plan)
       for (const { object, patch } of patches)
-        core.info(`dry run: the JSON Patch for ${weight} % (${object}):\n${JSON.stringify(patch, null, 2)}`);
+        core.info(
+          logText(`dry run: the JSON Patch for ${weight} % (${object}):\n${JSON.stringify(patch, null, 2)}`),
+        );
   }
   const { model, markdown } = render();
   return { outcome, report: model, markdown };
@@ -349,7 +411,10 @@ export async function runCleanup(
     inFlight
       ? `The job stopped during stage ${lastMove.stage + 1} (${lastMove.weight} % canary), cancelled or crashed; the post step restored 100 % stable${several ? `; left on the canary: ${left}` : ""}`
       : `The main step ended rollout ${lastMove.rolloutId} with a rollback, but ${left} had not taken it (refused until the main step ended); the post step restored 100 % stable`;
-  const outcome = await engine.abandon(lastMove.rolloutId, reason, [lastMove.weight], !inFlight);
+  // After the last stage passed nothing rolls the canary back: the pass is recorded if main could not.
+  const outcome = lastMove.passed
+    ? await engine.recordPass(lastMove.rolloutId, lastMove.passed.reason, lastMove.passed.finalize)
+    : await engine.abandon(lastMove.rolloutId, reason, [lastMove.weight], !inFlight);
   if (!outcome) return { note: leftAsItIs(await traffic.read()) };
   const github = createGitHubReporter(config, {
     ...context,

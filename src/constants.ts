@@ -16,7 +16,14 @@ export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
 export const SPLIT_POLICIES = ["continue", "restart"] as const;
 /** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
-export const FINALIZE_POLICIES = ["copy", "none"] as const;
+/**
+ * After a promotion: `copy` the canary's pod template onto the stable Deployment (refused before
+ * any write when each version is not one Deployment), leave the stable to someone else (`none`),
+ * or `auto`, the default: copy where each version is one Deployment, else warn and act as `none`.
+ * The default must be a value of its own: GitHub's runner passes every action.yml default as an
+ * INPUT_ variable, so a default `copy` could not be told from one the workflow wrote.
+ */
+export const FINALIZE_POLICIES = ["auto", "copy", "none"] as const;
 
 export const RESULTS = ["promoted", "rolled-back", "paused", "unchanged"] as const;
 
@@ -92,6 +99,13 @@ export const GITHUB_REQUEST_TIMEOUT_MS = 10_000;
 export const GITHUB_WRITE_SPACING_MS = 250;
 /** How long the end of a step waits for the final report to reach GitHub. */
 export const REPORT_FLUSH_TIMEOUT_MS = 15_000;
+/**
+ * The final report waits out a Retry-After up to this long (GitHub's secondary rate limits ask for
+ * 60 s as a rule): every traffic decision is written by then, so waiting costs job time only, and
+ * a PR comment left at "In progress" misleads whoever reads it. A longer wait is given up with a
+ * warning (the job summary and the outputs have the report).
+ */
+export const REPORT_FLUSH_MAX_RETRY_AFTER_MS = 120_000;
 /** A secondary rate limit's Retry-After up to this long is waited out by Octokit; longer ones wait for a later update. */
 export const GITHUB_MAX_INLINE_RETRY_AFTER_S = 5;
 /** After a cancel the runner kills the step 7.5 s after SIGINT: the final report gets what is left. */

@@ -81,7 +81,8 @@ export async function runPost(): Promise<void> {
   }
   try {
     const config = getConfig();
-    if (inFlight && !config.rollbackOnCancel) {
+    // After a pass the post step only records it (never a rollback), whatever rollback-on-cancel says.
+    if (inFlight && !config.rollbackOnCancel && !inFlight.passed) {
       core.warning(
         `The main step stopped at ${inFlight.weight} % canary (stage ${inFlight.stage + 1}); rollback-on-cancel is false, so traffic stays there`,
       );

@@ -17,6 +17,8 @@ export interface InFlight {
   rolloutId: string;
   stage: number;
   weight: number;
+  /** Set once the last stage passed: the post step must not roll back, only record the pass. */
+  passed?: { reason: string; finalize: boolean };
 }
 
 /**

@@ -70,7 +70,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   reporter: "destination",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
-  finalize: "copy",
+  finalize: "auto",
   "scale-down-canary": "true",
 };
 
@@ -108,7 +108,7 @@ export function parseConfig(raw: RawInputs): Config {
   const analysis = parseAnalysisInputs(get, fail);
   const policies = parsePolicies(get, fail);
   const access = parseAccess(raw, get, fail);
-  const finalize = parseFinalize(get, fail, (raw.finalize ?? "").trim() !== "");
+  const finalize = parseFinalize(get, fail);
 
   if (problems.length > 0) throw new InputError(problems);
   // Every field passed its check here: a failed one recorded a problem and threw above.

@@ -13,18 +13,18 @@ import {
   show,
 } from "./parsers.ts";
 
-export function parseFinalize(get: Get, fail: Fail, explicit: boolean): FinalizeConfig | undefined {
+export function parseFinalize(get: Get, fail: Fail): FinalizeConfig | undefined {
   const before = { failed: false };
   const failing: Fail = (input, message) => {
     before.failed = true;
     return fail(input, message);
   };
-  const policyText = get("finalize");
+  const policyText = get("finalize") || "auto";
   const policy = (FINALIZE_POLICIES as readonly string[]).includes(policyText)
     ? (policyText as FinalizePolicy)
     : failing(
         "finalize",
-        `${show(policyText)} is not allowed; use copy (the stable Deployment gets the promoted canary's pod template) or none (the stable is updated elsewhere, such as by a GitOps controller)`,
+        `${show(policyText)} is not allowed; use auto (copy where each version is one Deployment, else leave the stable alone with a warning), copy (the stable Deployment gets the promoted canary's pod template; refused when it cannot) or none (the stable is updated elsewhere, such as by a GitOps controller)`,
       );
   const timeoutText = get("finalize-timeout");
   let timeoutMs: number | undefined;
@@ -65,7 +65,6 @@ export function parseFinalize(get: Get, fail: Fail, explicit: boolean): Finalize
   if (before.failed) return undefined;
   return {
     policy: policy as FinalizePolicy,
-    explicit,
     timeoutMs,
     scaleDownCanary: scaleDownCanary as boolean,
     canaryReplicas,

@@ -113,6 +113,25 @@ export function kubeconfigSecrets(text: string): string[] {
   return [...new Set(found.map((s) => s.trim()))].filter((s) => s.length >= MIN_MASKED_LENGTH);
 }
 
+/**
+ * The credential inside a header value `<scheme> <credentials>` (RFC 9110 section 11.4), on its
+ * own: a server that echoes `Bearer <token>` in an error may quote the token alone, and the runner
+ * masks only whole registered values. Basic credentials are masked decoded too (`user:password`
+ * and the password), as a library may print them so.
+ */
+export function credentialsOf(value: string): string[] {
+  const match = /^([A-Za-z][\w!#$%&'*+.^`|~-]*)\s+(\S.*)$/.exec(value.trim());
+  if (!match) return [];
+  const [, scheme, credentials] = match as unknown as [string, string, string];
+  const found = [credentials];
+  if (scheme.toLowerCase() === "basic") {
+    const decoded = Buffer.from(credentials, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0 && /^[\x20-\x7e]+$/.test(decoded)) found.push(decoded, decoded.slice(colon + 1));
+  }
+  return found.filter((s) => s.length >= MIN_MASKED_LENGTH);
+}
+
 /** Every secret in the raw inputs, each to be registered with core.setSecret on its own. */
 export function inputSecrets(raw: Raw): string[] {
   const found: string[] = [];
@@ -123,7 +142,7 @@ export function inputSecrets(raw: Raw): string[] {
   for (const line of (raw["prometheus-headers"] ?? "").split("\n")) {
     const colon = line.indexOf(":");
     const value = (colon > 0 ? line.slice(colon + 1) : line).trim();
-    if (value) found.push(value);
+    if (value) found.push(value, ...credentialsOf(value));
   }
   const url = raw["prometheus-url"]?.trim();
   if (url) found.push(...urlSecrets(url));

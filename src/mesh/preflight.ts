@@ -55,10 +55,17 @@ export interface PreflightResult {
 
 export class PreflightError extends Error {
   readonly problems: string[];
-  constructor(where: string, problems: string[]) {
+  /** The versions' pod labels, when preflight read them before it failed (the DestinationRule's subsets). */
+  readonly labels?: { stable: Record<string, string>; canary: Record<string, string> };
+  constructor(
+    where: string,
+    problems: string[],
+    labels?: { stable: Record<string, string>; canary: Record<string, string> },
+  ) {
     super(`Preflight of ${where} failed: ${problems.join("; ")}`);
     this.name = "PreflightError";
     this.problems = problems;
+    this.labels = labels;
   }
 }
 
@@ -84,16 +91,18 @@ function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodS
 }
 
 /** Resolves a host, turning the reason it cannot be used into a problem line. */
+/** `input`: the input that named the host, named in the problem (the fix is usually a typo there). */
 async function resolveOrReport(
   ctx: LookupContext,
   host: string,
   problems: string[],
+  input?: string,
 ): Promise<ResolvedHost | undefined> {
   try {
     return await resolveHost(ctx, host);
   } catch (error) {
     if (!(error instanceof HostProblem)) throw error;
-    problems.push(error.message);
+    problems.push(input ? `${error.message} (the '${input}' input)` : error.message);
     return undefined;
   }
 }
@@ -191,8 +200,8 @@ export async function preflight(
     }
   } else {
     // One after the other: each may add a warning, and the messages keep their order.
-    stable = await resolveOrReport(ctx, split.stableHost, problems);
-    canary = await resolveOrReport(ctx, split.canaryHost, problems);
+    stable = await resolveOrReport(ctx, split.stableHost, problems, "stable-host");
+    canary = await resolveOrReport(ctx, split.canaryHost, problems, "canary-host");
     if (canary && Object.keys(canary.selector).length === 0)
       problems.push(
         `${canary.source} (the canary host ${split.canaryHost}) has no selector: no pods to check`,
@@ -248,7 +257,8 @@ export async function preflight(
     }
   }
 
-  if (problems.length > 0) throw new PreflightError(where, problems);
+  if (problems.length > 0)
+    throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
     virtualService: vs,
     managed,

@@ -169,7 +169,11 @@ export function findManagedRoutes(
     catchesAll(route) ? (classify(route, index, target, namespace) ?? []) : [],
   );
   if (managed.length === 0) {
-    const stable = target.stable.subset ? `subset ${target.stable.subset}` : `host ${target.stable.host}`;
+    // Named as the inputs name them: the fix is usually a typo in one of them.
+    const host = target.stable.host ? `host ${target.stable.host} (the 'stable-host' input)` : undefined;
+    const stable = target.stable.subset
+      ? `subset ${target.stable.subset} (the 'stable-subset' input)${host ? ` of the ${host}` : ""}`
+      : host;
     const withMatch = http.flatMap((route, index) =>
       !catchesAll(route) && classify(route, index, target, namespace) ? [route.name ?? `#${index}`] : [],
     );

@@ -3,6 +3,7 @@
  * through Mermaid's `themeVariables.xyChart.plotColorPalette`, applied to the plots in order) and a
  * name in a text legend under the chart, since `xychart-beta` draws no legend of its own.
  */
+import { mermaidLabel } from "../untrusted-text.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** One plotted line: its name, the colour a reader is told about, and the hex Mermaid draws. */
@@ -22,8 +23,8 @@ export const WEIGHT = { colour: "purple", hex: "#8250df" } as const;
 const CHART_HEIGHT_PX = 320;
 
 const percent = (x: number): number => Number((x * 100).toFixed(3));
-/** Mermaid quotes labels with `"`; keep them out of a label. */
-const label = (text: string): string => `"${text.replace(/"/g, "'")}"`;
+/** Mermaid quotes labels with `"`; no quote, directive or comment may come from a label's text. */
+const label = mermaidLabel;
 
 function xychart(title: string, xLabels: string[], yAxis: string, top: number, lines: ChartLine[]): string {
   const palette = lines.map((l) => l.hex).join(", ");

@@ -104,8 +104,11 @@ export function createOctokit(token: string, options: ClientOptions): Octokit {
 export type Failure =
   /** The token may not do this (a fork's read-only token, a missing permission): stop the channel. */
   | { kind: "forbidden"; text: string; status: number }
-  /** Anything that may pass later (5xx, timeout, rate limit): try again with the next update. */
-  | { kind: "transient"; text: string; retryAfterMs?: number }
+  /**
+   * Anything that may pass later (5xx, timeout, rate limit): try again with the next update.
+   * `asked`: GitHub said how long to wait (a Retry-After), rather than the 60 s guessed for a limit.
+   */
+  | { kind: "transient"; text: string; retryAfterMs?: number; asked?: boolean }
   /** The comment was deleted meanwhile: find or create it again. */
   | { kind: "gone"; text: string };
 
@@ -132,9 +135,21 @@ export function failureOf(error: unknown, { updatingComment = false } = {}): Fai
     headers["x-ratelimit-remaining"] === "0" ||
     /rate limit/i.test(e.message ?? "") ||
     (e.status === 403 && retryAfterMs !== undefined);
-  if (rateLimited) return { kind: "transient", text, retryAfterMs: retryAfterMs ?? 60_000 };
+  if (rateLimited)
+    return {
+      kind: "transient",
+      text,
+      retryAfterMs: retryAfterMs ?? 60_000,
+      asked: retryAfterMs !== undefined,
+    };
   if (e.status === 404 && updatingComment) return { kind: "gone", text };
   if (e.status === 401 || e.status === 403 || e.status === 404)
     return { kind: "forbidden", text, status: e.status };
   return { kind: "transient", text };
+}
+
+/** GitHub's 422 for a body over its limit ("body is too long (maximum is 65536 characters)"): retrying it as it is cannot succeed. */
+export function isTooLong(error: unknown): boolean {
+  const e = error as { status?: number; message?: string; response?: { data?: unknown } };
+  return e.status === 422 && /too long/i.test(`${e.message ?? ""} ${JSON.stringify(e.response?.data ?? "")}`);
 }

@@ -14,15 +14,27 @@ import * as core from "@actions/core";
 import type { Config } from "../inputs/types.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
-import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
-import { marker } from "./markdown.ts";
+import { logText } from "../untrusted-text.ts";
+import {
+  createOctokit,
+  type Failure,
+  failureOf,
+  isTooLong,
+  type Octokit,
+  ReportAborted,
+} from "./github-client.ts";
+import { MAX_COMMENT_CHARS, marker, truncate } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
 
 export interface GitHubReporter {
   /** Records the latest report and returns at once; it is sent in the background. */
   update(model: ReportModel, markdown: string): void;
-  /** Sends the latest report if it is not sent yet, waiting at most `timeoutMs`; then stops reporting. */
-  flush(timeoutMs: number): Promise<void>;
+  /**
+   * Sends the latest report if it is not sent yet, waiting at most `timeoutMs`, or until GitHub's
+   * Retry-After has passed (and `timeoutMs` more) when it asks for no more than `maxRetryAfterMs`;
+   * then stops reporting.
+   */
+  flush(timeoutMs: number, maxRetryAfterMs?: number): Promise<void>;
 }
 
 interface Repo {
@@ -34,6 +46,10 @@ interface Report {
   markdown: string;
 }
 type Channel = "comment" | "status" | "deployment";
+
+/** A comment GitHub refuses as too long is halved at most this many times in one attempt, to no less than MIN_COMMENT_CHARS. */
+const MAX_SHORTENINGS = 4;
+const MIN_COMMENT_CHARS = 1_000;
 
 /** How long a flush waits after a failed final report before trying again (within its deadline). */
 const FLUSH_RETRY_DELAY_MS = 1_000;
@@ -53,6 +69,8 @@ class OctokitReporter implements GitHubReporter {
   private sentVersion = 0;
   private loop?: Promise<void>;
   private notBefore = 0;
+  /** `notBefore` is GitHub's own Retry-After (not a guess at when a rate limit resets). */
+  private askedToWait = false;
   private stopped = false;
   /** Set by flush: from then on Octokit neither retries nor waits by itself (flush does, within its deadline). */
   flushing = false;
@@ -63,6 +81,8 @@ class OctokitReporter implements GitHubReporter {
   private pullRequest: number | null | undefined; // null: looked up, none
   private login?: string | null;
   private commentId?: number;
+  /** The longest comment GitHub took (lowered by a 422 "too long"). */
+  private commentLimit = MAX_COMMENT_CHARS;
   private lastStatus?: string;
   private deploymentId?: number;
   private lastDeploymentState?: string;
@@ -92,13 +112,24 @@ class OctokitReporter implements GitHubReporter {
     setImmediate(() => this.kick());
   }
 
-  async flush(timeoutMs: number): Promise<void> {
+  async flush(timeoutMs: number, maxRetryAfterMs = 0): Promise<void> {
     if (this.stopped) return;
-    const deadline = Date.now() + timeoutMs;
+    const start = Date.now();
+    let deadline = start + timeoutMs;
+    let told = false;
     this.flushing = true;
     // An older report still in flight is not worth waiting for: the final one goes next.
     if (this.inFlight && this.inFlight.version < this.version) this.inFlight.controller.abort();
     while (!this.stopped && this.sentVersion < this.version && Date.now() < deadline) {
+      // GitHub said when to come back: within the bound, the final report waits for it.
+      if (this.askedToWait && this.notBefore + 1 > deadline && this.notBefore - start <= maxRetryAfterMs) {
+        deadline = this.notBefore + timeoutMs;
+        if (!told)
+          core.info(
+            `GitHub asked to wait ${Math.ceil((this.notBefore - Date.now()) / 1000)}s (Retry-After): the final report waits for it`,
+          );
+        told = true;
+      }
       if (Date.now() < this.notBefore) await sleep(Math.min(this.notBefore, deadline) - Date.now());
       if (Date.now() >= deadline) break;
       this.kick();
@@ -111,7 +142,7 @@ class OctokitReporter implements GitHubReporter {
     this.shutdown.abort();
     if (unsent) {
       core.warning(
-        `The final report did not reach GitHub within ${Math.round(timeoutMs / 1000)}s; the job summary and the step outputs have it`,
+        `The final report did not reach GitHub within ${Math.round((deadline - start) / 1000)}s; the job summary and the step outputs have it`,
       );
     }
   }
@@ -177,7 +208,7 @@ class OctokitReporter implements GitHubReporter {
   private onFailure(channel: Channel, failure: Failure): void {
     if (failure.kind === "gone") {
       this.commentId = undefined;
-      core.info(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`);
+      core.info(logText(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`));
       return;
     }
     if (failure.kind === "forbidden") {
@@ -191,11 +222,16 @@ class OctokitReporter implements GitHubReporter {
       );
       return;
     }
-    if (failure.retryAfterMs) this.notBefore = Math.max(this.notBefore, Date.now() + failure.retryAfterMs);
+    if (failure.retryAfterMs) {
+      this.notBefore = Math.max(this.notBefore, Date.now() + failure.retryAfterMs);
+      this.askedToWait = failure.asked === true;
+    }
     const when = failure.retryAfterMs
       ? `after ${Math.ceil(failure.retryAfterMs / 1000)}s (Retry-After)`
       : "with the next update";
-    core.info(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`);
+    core.info(
+      logText(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`),
+    );
   }
 
   /** The pull request of the commit, looked up once; a failed lookup is tried again next time. */
@@ -258,10 +294,32 @@ class OctokitReporter implements GitHubReporter {
     return undefined;
   }
 
+  /**
+   * Writes the comment; a body GitHub refuses as too long (422) is cut at a line to half its length
+   * and written again at once, up to MAX_SHORTENINGS times, and later reports keep to that length.
+   * Retrying the same body could never succeed.
+   */
   private async comment(markdown: string, signal: AbortSignal): Promise<void> {
     const pullRequest = await this.pullRequestNumber(signal);
     if (!pullRequest) return;
-    const body = scrub(markdown);
+    let body = truncate(scrub(markdown), this.commentLimit);
+    for (let shortened = 0; ; shortened++) {
+      try {
+        await this.writeComment(pullRequest, body, signal);
+        return;
+      } catch (error) {
+        const half = Math.floor(body.length / 2);
+        if (!isTooLong(error) || shortened >= MAX_SHORTENINGS || half < MIN_COMMENT_CHARS) throw error;
+        this.commentLimit = half;
+        core.info(
+          `GitHub refused the comment as too long (${body.length} characters); writing it cut to ${this.commentLimit} (the job summary has all of it)`,
+        );
+        body = truncate(body, this.commentLimit);
+      }
+    }
+  }
+
+  private async writeComment(pullRequest: number, body: string, signal: AbortSignal): Promise<void> {
     this.commentId ??= await this.findComment(pullRequest, signal);
     if (this.commentId) {
       await this.octokit.rest.issues.updateComment({

@@ -5,6 +5,7 @@
  * number and its unit so no cell wraps ("5.00 %" never becomes "5.00 / %").
  */
 import { scrub } from "../redact.ts";
+import { codeSpanText, markdownText } from "../untrusted-text.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
@@ -27,7 +28,8 @@ const duration = (ms?: number): string => {
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${s % 60 ? `${String(s % 60).padStart(2, "0")}s` : ""}`;
 };
-const cell = (text: string): string => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+/** Text that may quote the cluster, Prometheus or GitHub, for one line or table cell: shown as text. */
+const cell = markdownText;
 
 const HEADLINE: Record<string, string> = {
   promoted: "✅ Promoted",
@@ -63,11 +65,12 @@ export function renderMarkdown(model: ReportModel): string {
           ? HEADLINE[model.result]
           : "⏳ In progress";
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
+  // The headline quotes the engine's reason, which may quote the cluster or Prometheus: text only.
   const lead = model.headline ?? model.reason;
-  if (lead) lines.push("", lead.endsWith(".") ? lead : `${lead}.`);
+  if (lead) lines.push("", cell(lead.endsWith(".") ? lead : `${lead}.`));
   const facts = [
-    model.rolloutId && `rollout \`${model.rolloutId}\``,
-    model.commit && `commit \`${model.commit.slice(0, 7)}\``,
+    model.rolloutId && `rollout \`${codeSpanText(model.rolloutId)}\``,
+    model.commit && `commit \`${codeSpanText(model.commit.slice(0, 7))}\``,
     model.command && `command \`${model.command}\``,
     model.stagesPlanned.length > 0 && `stages ${model.stagesPlanned.join(" → ")}`,
   ].filter(Boolean);

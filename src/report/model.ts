@@ -4,6 +4,7 @@
  */
 import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
+import { codeSpanText } from "../untrusted-text.ts";
 import { harmOf, headline } from "./headline.ts";
 import type { HeadlineSettings, ReportModel, StageRow } from "./types.ts";
 
@@ -168,7 +169,8 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
   model.headline = headline(model, context);
-  const id = model.rolloutId ? `, rollout-id: ${model.rolloutId}` : "";
+  // The id may come from a record anyone who edits the VirtualService can write: shown as code.
+  const id = model.rolloutId ? `, \`rollout-id: ${codeSpanText(model.rolloutId)}\`` : "";
   if (model.result === "paused") {
     model.next.push(
       `Continue: run ${PROMOTE_WORKFLOW} with \`command: promote\`${id}.`,

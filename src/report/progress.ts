@@ -1,20 +1,22 @@
 /** Live progress on the log: one line per stage change and per analysis, as people read a terminal. */
 import { scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
+import { logText } from "../untrusted-text.ts";
 
 const pct = (errors: number, requests: number) =>
   requests > 0 ? `${((100 * errors) / requests).toFixed(2)} %` : "—";
 
 /**
  * The log line for an event, with every registered secret taken out (the runner masks too; belt and
- * braces). The result line leads with the report's headline when the caller has it.
+ * braces) and no line the runner could take as a workflow command (reasons quote the cluster and
+ * Prometheus). The result line leads with the report's headline when the caller has it.
  */
 export function progressLine(e: RolloutEvent, stages: number, headline?: string): string | undefined {
   const line =
     e.type === "finished" && headline
       ? `◆ result ${e.result}, canary at ${e.weight} %: ${headline}`
       : rawLine(e, stages);
-  return line === undefined ? undefined : scrub(line);
+  return line === undefined ? undefined : logText(scrub(line));
 }
 
 function rawLine(e: RolloutEvent, stages: number): string | undefined {
@@ -39,6 +41,8 @@ function rawLine(e: RolloutEvent, stages: number): string | undefined {
       return `  earlier: stage ${e.result.stage + 1}/${stages} (${e.result.weight} %) ${e.result.decision}: ${e.result.reason}`;
     case "warning":
       return `⚠ ${e.message}`;
+    case "passed":
+      return undefined;
     case "finalize":
       return `◇ finalize: ${e.message}`;
     case "finished":

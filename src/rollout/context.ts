@@ -9,6 +9,7 @@ import type {
   MetricsPort,
   PlannedPatch,
   RolloutEvent,
+  RunStatusPort,
   TrafficPort,
   WorkloadPort,
 } from "./ports.ts";
@@ -63,20 +64,22 @@ export interface EnginePorts {
   workloads?: WorkloadPort;
   clock: Clock;
   events: EventSink;
+  /** Whether a lease holder's workflow run is over (GitHub), to take over a dead run's lease at once. */
+  runs?: RunStatusPort;
   /** Aborts the run (the job was cancelled): the engine rolls back and stops. */
   signal?: AbortSignal;
 }
 
 /** The shared context, with the small helpers every part uses. */
 export class EngineContext implements Recorder {
-  readonly s: EngineSettings;
+  readonly settings: EngineSettings;
   readonly id: EngineIdentity;
   readonly ports: EnginePorts;
   readonly where: string;
   readonly holder: string;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
-    this.s = settings;
+    this.settings = settings;
     this.id = identity;
     this.ports = ports;
     this.where = where;
@@ -96,13 +99,13 @@ export class EngineContext implements Recorder {
   }
 
   leaseUntil(): string {
-    const ttl = this.s.analysis.maxStageDurationMs + this.s.settleMs + 5 * 60_000;
+    const ttl = this.settings.analysis.maxStageDurationMs + this.settings.settleMs + 5 * 60_000;
     return new Date(this.ports.clock.now().getTime() + ttl).toISOString();
   }
 
-  /** Whether a promotion copies the canary onto the stable Deployment. */
+  /** Whether a promotion copies the canary onto the stable Deployment (copy, or auto with one Deployment per version). */
   get finalizing(): boolean {
-    return this.s.finalize.policy === "copy" && this.ports.workloads !== undefined;
+    return this.settings.finalize.policy !== "none" && this.ports.workloads !== undefined;
   }
 
   async finish(outcome: EngineOutcome): Promise<EngineOutcome> {

@@ -20,11 +20,15 @@ import {
   type EnginePorts,
   type EngineSettings,
 } from "./context.ts";
+import { dryRun } from "./dry-run.ts";
 import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
+import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
-import type { PlannedPatch, TrafficView } from "./ports.ts";
+import type { TrafficView } from "./ports.ts";
+import { promoteUnanalysed } from "./promote-unanalysed.ts";
+import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
 import { freshState, TrafficWrites } from "./traffic-writes.ts";
 import { CommandError, guarded, PersonEditError } from "./transitions.ts";
@@ -38,42 +42,70 @@ export type {
 export { CommandError } from "./transitions.ts";
 
 export class RolloutEngine {
-  private readonly c: EngineContext;
+  private readonly context: EngineContext;
   private readonly stages: StageRunner;
   private readonly writes: TrafficWrites;
   private readonly finalization: FinalizeCommands;
 
   constructor(settings: EngineSettings, identity: EngineIdentity, ports: EnginePorts, where: string) {
-    this.c = new EngineContext(settings, identity, ports, where);
-    this.stages = new StageRunner(this.c);
-    this.writes = new TrafficWrites(this.c);
-    this.finalization = new FinalizeCommands(this.c, (state, from, weight) =>
+    this.context = new EngineContext(settings, identity, ports, where);
+    this.stages = new StageRunner(this.context);
+    this.writes = new TrafficWrites(this.context);
+    this.finalization = new FinalizeCommands(this.context, (state, from, weight) =>
       this.started(state, from, weight),
     );
   }
 
   async run(): Promise<EngineOutcome> {
-    switch (this.c.s.command) {
+    switch (this.context.settings.command) {
       case "status":
         return this.status();
       case "rollback":
         return this.requestedRollback();
       case "promote":
+        await takeOverDeadLease(this.context);
         return this.promote();
       default:
+        await takeOverDeadLease(this.context);
         return this.rollout();
     }
   }
 
   private read(): Promise<TrafficView> {
-    return this.c.ports.traffic.read(this.c.ports.signal);
+    return this.context.ports.traffic.read(this.context.ports.signal);
   }
 
-  /** The state, or the reason it cannot be used for anything but a rollback. */
-  private usableState(view: TrafficView): RolloutState | undefined {
+  /**
+   * The state, or the reason it cannot be used for anything but a rollback: unreadable, or a record
+   * that disagrees with the inputs or the routes (./record-check.ts). Evidence recorded by another
+   * run is not carried: this run's stages gather their own.
+   */
+  private async usableState(view: TrafficView): Promise<RolloutState | undefined> {
     if (view.stateProblem)
       throw new CommandError(`${view.stateProblem}; nothing was changed. command: rollback works without it`);
-    return view.state;
+    const state = view.state;
+    const check = checkRecord(state, {
+      command: this.context.settings.command,
+      stages: this.context.settings.stages,
+      holder: this.context.holder,
+      commit: this.context.id.commit,
+      rolloutId: this.context.settings.rolloutId,
+      weights: view.weights,
+    });
+    if (check.refusal)
+      throw new CommandError(
+        `${this.context.where}: ${check.refusal}. command: rollback works without the record`,
+      );
+    if (!state?.evidence || check.ownRun) return state;
+    // A finished rollout's evidence would not be continued anyway: say so only for a live one.
+    const live = state.status === "progressing" || state.status === "paused" || state.status === "finalizing";
+    if (!live) return { ...state, evidence: undefined };
+    await this.context.emit({
+      type: "warning",
+      at: this.context.now(),
+      message: `The analysis evidence recorded on the VirtualService (by ${check.writer ?? "an unnamed writer"}) is not carried into this run: anyone who can edit the VirtualService can write it. The stages this run analyses gather their own`,
+    });
+    return { ...state, evidence: undefined };
   }
 
   /**
@@ -90,14 +122,14 @@ export class RolloutEngine {
     weights: number[],
     ended = false,
   ): Promise<EngineOutcome | undefined> {
-    const view = await this.c.ports.traffic.read();
+    const view = await this.context.ports.traffic.read();
     const state = view.state;
     if (!ended && state?.status === "finalizing" && state.rolloutId === rolloutId) {
       // Every stage passed: the canary keeps the traffic whatever the stable's state.
-      return this.c.finish({
+      return this.context.finish({
         result: "unchanged",
         weight: view.weight,
-        reason: `The job stopped while rollout ${rolloutId} was being finalized; the post step leaves the traffic on the canary, which passed every stage. The next run of command: rollout or command: promote resumes the finalization`,
+        reason: `The job stopped while rollout ${rolloutId} was being finalized; the post step leaves the traffic on the canary, which passed every stage. A re-run of this job, or command: promote, resumes the finalization`,
         failed: false,
         finalized: false,
         state,
@@ -110,20 +142,31 @@ export class RolloutEngine {
     if (left === undefined) return undefined;
     const why = typeof reason === "string" ? reason : reason(left);
     const written = await this.writes.rollBack(why, state, {}, true);
-    return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: false, state: written });
+    return this.context.finish({
+      result: "rolled-back",
+      weight: 0,
+      reason: why,
+      failed: false,
+      state: written,
+    });
+  }
+
+  /** The post step after the last stage passed: records the pass, never rolls back (./finalize-commands.ts). */
+  recordPass(rolloutId: string, passed: string, finalize: boolean): Promise<EngineOutcome | undefined> {
+    return this.finalization.recordPass(rolloutId, passed, finalize);
   }
 
   /** Tells the reporters what earlier runs of this rollout found, so every report shows every stage. */
   private async replay(state: RolloutState | undefined): Promise<void> {
     for (const result of state?.stageResults ?? [])
-      await this.c.emit({ type: "recorded-stage", at: result.at, result });
+      await this.context.emit({ type: "recorded-stage", at: result.at, result });
   }
 
   private async started(state: RolloutState, fromStage: number, weight: number): Promise<void> {
-    await this.c.emit({
+    await this.context.emit({
       type: "started",
-      at: this.c.now(),
-      command: this.c.s.command,
+      at: this.context.now(),
+      command: this.context.settings.command,
       rolloutId: state.rolloutId,
       commit: state.commit,
       stages: state.stages,
@@ -140,19 +183,19 @@ export class RolloutEngine {
     const reason = state
       ? `Rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} is ${state.status} at ${view.weight} % canary${state.reason ? `: ${state.reason}` : ""}`
       : `${view.stateProblem ? `${view.stateProblem}. ` : "No rollout recorded; "}the canary gets ${view.weights.join(", ") || 0} %`;
-    return this.c.finish({ result: "unchanged", weight: view.weight, reason, failed: false, state });
+    return this.context.finish({ result: "unchanged", weight: view.weight, reason, failed: false, state });
   }
 
   private async requestedRollback(): Promise<EngineOutcome> {
     const view = await this.read();
     const state = view.state;
-    if (this.c.s.rolloutId && state && state.rolloutId !== this.c.s.rolloutId) {
+    if (this.context.settings.rolloutId && state && state.rolloutId !== this.context.settings.rolloutId) {
       throw new CommandError(
-        `rollback of rollout ${this.c.s.rolloutId} refused: ${this.c.where} records rollout ${state.rolloutId} (${state.commit.slice(0, 7)}); nothing was changed`,
+        `rollback of rollout ${this.context.settings.rolloutId} refused: ${this.context.where} records rollout ${state.rolloutId} (${state.commit.slice(0, 7)}); nothing was changed`,
       );
     }
     if (view.weights.every((w) => w === 0) && state?.status !== "progressing") {
-      return this.c.finish({
+      return this.context.finish({
         result: "rolled-back",
         weight: 0,
         reason: "All traffic already goes to stable; nothing to roll back",
@@ -161,9 +204,16 @@ export class RolloutEngine {
       });
     }
     if (state?.status === "finalizing") {
-      const blocked = await rollbackBlocked(this.c.ports.workloads, state, this.c.ports.signal);
+      const warn = (message: string) =>
+        this.context.emit({ type: "warning", at: this.context.now(), message });
+      const blocked = await rollbackBlocked(
+        this.context.ports.workloads,
+        state,
+        warn,
+        this.context.ports.signal,
+      );
       if (blocked)
-        return this.c.finish({
+        return this.context.finish({
           result: "unchanged",
           weight: view.weight,
           reason: `Rollback refused: ${blocked}`,
@@ -172,114 +222,72 @@ export class RolloutEngine {
           state,
         });
     }
-    const reason = `Rollback requested by ${this.c.holder}`;
+    const reason = `Rollback requested by ${this.context.holder}`;
     const written = await this.writes.rollBack(reason, state, {}, true);
-    return this.c.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
+    return this.context.finish({ result: "rolled-back", weight: 0, reason, failed: false, state: written });
   }
 
   private async promote(): Promise<EngineOutcome> {
     const view = await this.read();
-    const state = this.usableState(view);
+    const state = await this.usableState(view);
     if (state && this.finalization.finalizable(state, view)) return this.finalization.finalize(state);
     if (state?.status !== "paused") {
       const live = state?.status === "progressing";
       const split = !live && view.weights.some((w) => w > 0) && !allOnCanary(view.weights);
       throw new CommandError(
-        `nothing to promote: ${this.c.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed${split ? `. The routes already send ${view.weights.join(", ")} % to the canary: command: rollout adopts that split and continues from the next stage above it` : ""}`,
+        `nothing to promote: ${this.context.where} ${state ? `records rollout ${state.rolloutId} as ${state.status}` : "records no rollout"}, not a paused one; nothing was changed${split ? `. The routes already send ${view.weights.join(", ")} % to the canary: command: rollout adopts that split and continues from the next stage above it` : ""}`,
       );
     }
-    if (this.c.s.rolloutId && state.rolloutId !== this.c.s.rolloutId) {
+    if (this.context.settings.rolloutId && state.rolloutId !== this.context.settings.rolloutId) {
       throw new CommandError(
-        `promote of rollout ${this.c.s.rolloutId} refused: the paused rollout is ${state.rolloutId} (${state.commit.slice(0, 7)}); nothing was changed`,
+        `promote of rollout ${this.context.settings.rolloutId} refused: the paused rollout is ${state.rolloutId} (${state.commit.slice(0, 7)}); nothing was changed`,
       );
     }
-    const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());
-    if (lease) throw new LeaseHeldError(this.c.where, lease);
+    const lease = leaseBlocks(state, this.context.holder, this.context.ports.clock.now());
+    if (lease) throw new LeaseHeldError(this.context.where, lease);
     if (view.weights.some((w) => w !== state.weight)) {
       throw new CommandError(
         `the weights were changed by hand since the rollout paused (it recorded ${state.weight} %, the routes carry ${view.weights.join(", ")} %); nothing was changed. Run command: rollback, or start a new rollout`,
       );
     }
     await this.started(state, state.stageIndex + 1, view.weight);
-    if (this.c.s.skipAnalysis) {
-      const last = state.stages.length - 1;
-      await this.c.emit({
-        type: "moving",
-        at: this.c.now(),
-        rolloutId: state.rolloutId,
-        stage: last,
-        weight: 100,
-      });
-      const written = await this.c.ports.traffic.write(
-        100,
-        guarded(
-          {
-            holder: this.c.holder,
-            now: () => this.c.ports.clock.now(),
-            rolloutId: state.rolloutId,
-            expectWeight: state.weight,
-            targetWeight: 100,
-          },
-          (previous) =>
-            this.c.after(
-              previous ?? state,
-              {
-                weight: 100,
-                stageIndex: last,
-                status: "promoted",
-                reason: "Promoted without analysis",
-                lease: undefined,
-              },
-              "promoted",
-              "promoted without analysis",
-            ),
-        ),
-      );
-      await this.c.emit({ type: "weight", at: this.c.now(), stage: last, weight: 100 });
-      return this.c.finish({
-        result: "promoted",
-        weight: 100,
-        reason: `Promoted to 100 % by ${this.c.holder} without analysis`,
-        failed: false,
-        state: written,
-      });
-    }
+    if (this.context.settings.skipAnalysis) return promoteUnanalysed(this.context, state);
     // A promote is the same run of stages, from the one after the pause, without stopping again.
     return this.stages.run(state, state.stageIndex + 1, state.weight, undefined);
   }
 
   private async rollout(): Promise<EngineOutcome> {
     const view = await this.read();
-    let state = this.usableState(view);
+    let state = await this.usableState(view);
     const ended = await this.finalization.beforeRollout(state, view);
     if (ended) return ended;
     const live = state && (state.status === "progressing" || state.status === "paused");
     if (live && state) {
-      const lease = leaseBlocks(state, this.c.holder, this.c.ports.clock.now());
-      if (lease) throw new LeaseHeldError(this.c.where, lease);
+      const lease = leaseBlocks(state, this.context.holder, this.context.ports.clock.now());
+      if (lease) throw new LeaseHeldError(this.context.where, lease);
     }
-    if (live && state && state.commit === this.c.id.commit) {
+    if (live && state && state.commit === this.context.id.commit) {
       if (state.status === "paused") {
         const reason = `Rollout ${state.rolloutId} is paused at ${view.weight} %; continue it with command: promote, or end it with command: rollback`;
-        return this.c.finish({ result: "paused", weight: view.weight, reason, failed: false, state });
+        return this.context.finish({ result: "paused", weight: view.weight, reason, failed: false, state });
       }
       // A run that died mid-stage (its lease expired, or an earlier attempt of this run): continue
       // where it was, analysing that stage again.
-      await this.c.emit({
+      await this.context.emit({
         type: "warning",
-        at: this.c.now(),
+        at: this.context.now(),
         message: `Continuing rollout ${state.rolloutId} from stage ${state.stageIndex + 1}, where an earlier run stopped`,
       });
       return this.start(state, Math.max(state.stageIndex, 0), view);
     }
     if (!live && view.weights.some((w) => w > 0)) return this.adopt(view, state);
-    const fresh = freshState(this.c, view.weight, view.original);
+    const fresh = freshState(this.context, view.weight, view.original);
     if (live && state) {
       fresh.history.push({
-        at: this.c.now(),
+        at: this.context.now(),
         weight: view.weight,
         event: "superseded",
-        reason: `rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} replaced by a rollout of ${this.c.id.commit.slice(0, 7)}`,
+        reason: `rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} replaced by a rollout of ${this.context.id.commit.slice(0, 7)}`,
       });
       // Keep what the routes looked like before the superseded rollout began.
       fresh.original = state.original;
@@ -290,8 +298,8 @@ export class RolloutEngine {
 
   private async start(state: RolloutState, from: number, view: TrafficView): Promise<EngineOutcome> {
     await this.started(state, from, view.weight);
-    if (this.c.s.dryRun) return this.dryRun(state, from);
-    return this.stages.run(state, from, view.weight, this.c.s.pauseAfter);
+    if (this.context.settings.dryRun) return dryRun(this.context, state, from);
+    return this.stages.run(state, from, view.weight, this.context.settings.pauseAfter);
   }
 
   /**
@@ -301,58 +309,62 @@ export class RolloutEngine {
    */
   private async adopt(view: TrafficView, finished: RolloutState | undefined): Promise<EngineOutcome> {
     const found: SplitFound = {
-      stages: this.c.s.stages,
+      stages: this.context.settings.stages,
       weights: view.weights,
       routes: view.original,
       state: finished,
     };
     if (allOnCanary(view.weights)) throw new CommandError(allOnCanaryRefusal(found));
-    if (this.c.s.onSplit === "restart") return this.restart(found, view);
+    if (this.context.settings.onSplit === "restart") return this.restart(found, view);
     const { from, weight, message } = continuation(found);
-    const fresh = freshState(this.c, weight, view.original);
+    const fresh = freshState(this.context, weight, view.original);
     fresh.history.push({
-      at: this.c.now(),
+      at: this.context.now(),
       weight,
       event: "adopted",
       reason: message,
-      holder: this.c.holder,
+      holder: this.context.holder,
     });
-    await this.c.emit({ type: "warning", at: this.c.now(), message });
+    await this.context.emit({ type: "warning", at: this.context.now(), message });
     await this.started(fresh, from, weight);
-    if (this.c.s.dryRun) return this.dryRun(fresh, from);
-    return this.stages.run(fresh, from, weight, this.c.s.pauseAfter, view);
+    if (this.context.settings.dryRun) return dryRun(this.context, fresh, from);
+    return this.stages.run(fresh, from, weight, this.context.settings.pauseAfter, view);
   }
 
   /** on-split: restart: the rollback write (recorded as this new rollout's, with why), then stage 1. */
   private async restart(found: SplitFound, view: TrafficView): Promise<EngineOutcome> {
     const reason = restartReason(found);
-    const fresh = freshState(this.c, view.weight, view.original);
-    await this.c.emit({ type: "warning", at: this.c.now(), message: `Restarting: ${reason}` });
+    const fresh = freshState(this.context, view.weight, view.original);
+    await this.context.emit({ type: "warning", at: this.context.now(), message: `Restarting: ${reason}` });
     await this.started(fresh, 0, view.weight);
-    if (this.c.s.dryRun) return this.dryRun(fresh, 0, true);
-    const { c } = this;
+    if (this.context.settings.dryRun) return dryRun(this.context, fresh, 0, true);
+    const { context } = this;
     let restarted: RolloutState;
     try {
       // Not a rollback but a move like any other: each route must still carry the weight found on
       // it (a person's split made since wins), and no VirtualService is moved when any refuses.
-      restarted = await c.ports.traffic.write(
+      restarted = await context.ports.traffic.write(
         0,
         guarded(
-          { holder: c.holder, now: () => c.ports.clock.now(), found: view, targetWeight: 0 },
+          { holder: context.holder, now: () => context.ports.clock.now(), found: view, targetWeight: 0 },
           (_previous, now) =>
-            c.after(
+            context.after(
               { ...fresh, original: now.original },
-              { weight: 0, status: "progressing", lease: { holder: c.holder, expiresAt: c.leaseUntil() } },
+              {
+                weight: 0,
+                status: "progressing",
+                lease: { holder: context.holder, expiresAt: context.leaseUntil() },
+              },
               "restarted",
               reason,
             ),
         ),
-        c.ports.signal,
+        context.ports.signal,
         { allOrNothing: true },
       );
     } catch (error) {
       if (!(error instanceof PersonEditError)) throw error;
-      return c.finish({
+      return context.finish({
         result: "unchanged",
         weight: error.view.weight,
         reason: `Stopped before the restart: ${error.message}`,
@@ -360,28 +372,6 @@ export class RolloutEngine {
         state: found.state,
       });
     }
-    return this.stages.run(restarted, 0, 0, c.s.pauseAfter);
-  }
-
-  private async dryRun(state: RolloutState, from: number, restartFirst = false): Promise<EngineOutcome> {
-    const plan: Array<{ weight: number; patches: PlannedPatch[] }> = [];
-    for (const weight of [...(restartFirst ? [0] : []), ...state.stages.slice(from)]) {
-      const patches = await this.c.ports.traffic.plan(weight, (previous, view) =>
-        this.c.after(
-          previous ?? { ...state, original: view.original },
-          { weight, status: "progressing" },
-          "dry-run",
-        ),
-      );
-      plan.push({ weight, patches });
-    }
-    return this.c.finish({
-      result: "unchanged",
-      weight: (await this.read()).weight,
-      reason: `Dry run: ${plan.length} stages planned, nothing written`,
-      failed: false,
-      state,
-      plan,
-    });
+    return this.stages.run(restarted, 0, 0, context.settings.pauseAfter);
   }
 }

@@ -18,6 +18,11 @@ export type RolloutEvent =
   /** Sent before a weight is written, so the post step knows to clean up even if the write is the last thing this process does. */
   | { type: "moving"; at: string; rolloutId: string; stage: number; weight: number }
   | { type: "weight"; at: string; stage: number; weight: number }
+  /**
+   * The last stage passed (or was promoted by on-inconclusive), before anything is written about
+   * it: from here on nothing may roll the canary back, so the post step is told at once.
+   */
+  | { type: "passed"; at: string; rolloutId: string; reason: string; finalize: boolean }
   | { type: "analysis"; at: string; stage: number; weight: number; elapsedMs: number; verdict: Verdict }
   | {
       type: "stage-end";

@@ -94,6 +94,24 @@ export interface MetricsPort {
   queries(): { canary: string; stable: string };
 }
 
+/** What GitHub says of the workflow run that holds a lease. */
+export interface RunStatus {
+  /** The run is over (`completed`): it cannot renew or use its lease. */
+  ended: boolean;
+  /** `queued`, `in_progress`, `completed`... as GitHub answers. */
+  status: string;
+  conclusion?: string;
+}
+
+/**
+ * GitHub's word on a lease holder's workflow run (issue 20): a lease whose run is over is taken
+ * over at once instead of when it expires (up to ~25 min after a kill at the defaults).
+ */
+export interface RunStatusPort {
+  /** The run behind `holder` ("owner/repo run <id> attempt <n>"), or undefined when GitHub cannot tell (a warning was given). */
+  status(holder: string, signal?: AbortSignal): Promise<RunStatus | undefined>;
+}
+
 /** A Deployment's rollout as `kubectl rollout status` would judge it, with its pods' sidecars. */
 export interface WorkloadStatus {
   /** `shop/backend-v1`. */
@@ -107,6 +125,17 @@ export interface WorkloadStatus {
   /** The image of each container of the pod template, by container name. */
   images: Record<string, string>;
   replicas: number;
+  /** Pods ready with their istio-proxy sidecar (not terminating). */
+  readyPods: number;
+}
+
+/** The stable Deployment's pod template as the promotion's copy left it (as the API server stored it). */
+export interface CopiedTemplate {
+  readonly template: unknown;
+  /** When the copy was made (or found made): later writers of the Deployment changed it. */
+  readonly at: Date;
+  /** The Deployment's managedFields entries right after the copy (adapter-specific keys), to tell later writers apart. */
+  readonly writers?: readonly string[];
 }
 
 /**
@@ -117,8 +146,15 @@ export interface WorkloadStatus {
 export interface WorkloadPort {
   /** The stable and canary Deployments (inputs, or found from the pods each version selects); throws naming what it saw. */
   resolve(signal?: AbortSignal): Promise<{ stable: string; canary: string }>;
-  /** Copies the canary's pod template onto the stable Deployment, keeping the stable's selector labels, replicas and metadata; guarded against concurrent edits. */
-  copyCanaryToStable(signal?: AbortSignal): Promise<void>;
+  /** Copies the canary's pod template onto the stable Deployment, keeping the stable's selector labels, replicas and metadata; guarded against concurrent edits (re-planned). */
+  copyCanaryToStable(signal?: AbortSignal): Promise<CopiedTemplate>;
+  /**
+   * Why all traffic must not move to the stable Deployment now, or undefined when it may: its pod
+   * template is no longer `copied` (compared by content), or it has fewer pods ready with their
+   * sidecar and running the promoted images than the canary has (never 0: a Deployment scaled to 0
+   * is "rolled out" to kubectl but serves nothing). Names who changed it (managedFields) and what.
+   */
+  servesPromoted(copied: CopiedTemplate, signal?: AbortSignal): Promise<string | undefined>;
   /** Waits until the stable Deployment has rolled out with sidecar-ready pods, or `timeoutMs` passes; never throws for "not ready". */
   waitStable(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus>;
   /** The stable Deployment's status now (a rollback while finalizing must not route to a stable that is not ready). */

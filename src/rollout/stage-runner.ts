@@ -4,64 +4,53 @@
  * rollback is written before anything is reported, and after a cancellation the rollback is the
  * only write.
  */
-import { type Evidence, emptyEvidence } from "../analysis/evidence.ts";
-import { evidenceSettings, type Verdict } from "../analysis/judge.ts";
-import type { JudgeSettings } from "../analysis/types.ts";
-import { errorMessage } from "../error-message.ts";
+import type { Evidence } from "../analysis/evidence.ts";
+import { evidenceSettings } from "../analysis/judge.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
-import { type Ending, ending, type StageDecision } from "./ending.ts";
-import { Finalizer } from "./finalize.ts";
-import { LeaseHeldError, type RolloutState, type StageResult } from "./model/state.ts";
-import type { MetricsMark, TrafficView } from "./ports.ts";
+import { ending } from "./ending.ts";
+import { carriedEvidence, judgeSettings } from "./judge-settings.ts";
+import type { RolloutState, StageResult } from "./model/state.ts";
+import type { MetricsMark, MetricsPort, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
+import { StageEndings, type StageJudgement, type StagePlan } from "./stage-endings.ts";
 import { judgeAdoptedSplit, stepWrite } from "./stage-moves.ts";
 import { TrafficWrites } from "./traffic-writes.ts";
-import { CommandError, guarded, PersonEditError } from "./transitions.ts";
+import { guarded, PersonEditError } from "./transitions.ts";
 
-/** A chance of 1 in 100 that a p99 latency limit is passed: the latency signal's limit. */
-const MAX_SLOW_FRACTION = 0.01;
-/** Chance of promoting a canary whose rate sits at a limit. */
-const BETA = 0.05;
-
-export function judgeSettings(c: EngineContext): JudgeSettings {
-  return {
-    ...c.s.analysis,
-    // A stage never passes before settle-time either (proxies take a moment to get the new weights).
-    minStageDurationMs: Math.max(c.s.analysis.minStageDurationMs, c.s.settleMs),
-    maxSlowFraction: MAX_SLOW_FRACTION,
-    beta: BETA,
-  };
+/** What a run of stages carries from one stage to the next. */
+interface StageProgress {
+  state: RolloutState;
+  /** The weight on the routes now: what the next write expects to find. */
+  weightNow: number;
+  /** A stage analysed again (a run that continues an interrupted one) replaces its earlier result. */
+  results: StageResult[];
+  evidence: Evidence;
 }
 
-/** The evidence an earlier run left, if it was gathered under the same analysis inputs. */
-function carriedEvidence(carried: Evidence | undefined, c: EngineContext): Evidence {
-  const fresh = emptyEvidence(c.s.analysis.latencyThresholdMs !== undefined, evidenceInputs(c));
-  if (!carried) return fresh;
-  return JSON.stringify(carried.inputs ?? null) === JSON.stringify(fresh.inputs) ? carried : fresh;
-}
-
-function evidenceInputs(c: EngineContext): NonNullable<Evidence["inputs"]> {
-  const { maxErrorRate, maxRatioToStable, latencyThresholdMs } = c.s.analysis;
-  // Saved in the state annotation under the name it has always had there (maxRatio), so the
-  // evidence of a rollout started by an earlier version still parses.
-  return {
-    maxErrorRate,
-    maxRatio: maxRatioToStable,
-    ...(latencyThresholdMs !== undefined ? { latencyThresholdMs } : {}),
-  };
-}
+/** What every write of the run saves with the progress: the results and evidence so far. */
+const progressRecord = (progress: StageProgress): Partial<RolloutState> => ({
+  stageResults: [...progress.results],
+  evidence: progress.evidence,
+});
 
 export class StageRunner {
-  private readonly c: EngineContext;
+  private readonly context: EngineContext;
   private readonly writes: TrafficWrites;
+  private readonly endings: StageEndings;
   constructor(context: EngineContext) {
-    this.c = context;
+    this.context = context;
     this.writes = new TrafficWrites(context);
+    this.endings = new StageEndings(context, this.writes);
   }
 
   private get aborted(): boolean {
-    return this.c.ports.signal?.aborted ?? false;
+    return this.context.ports.signal?.aborted ?? false;
+  }
+
+  /** The metrics to judge each stage by; undefined when analysis is skipped (or there is no Prometheus). */
+  private get judgingMetrics(): MetricsPort | undefined {
+    return this.context.settings.skipAnalysis ? undefined : this.context.ports.metrics;
   }
 
   /**
@@ -76,232 +65,266 @@ export class StageRunner {
     pauseAfter?: number,
     found?: TrafficView,
   ): Promise<EngineOutcome> {
-    const { c } = this;
-    const { traffic, metrics, clock, signal } = c.ports;
-    let state = initial;
-    let weightNow = current;
-    // A stage analysed again (a run that continues an interrupted one) replaces its earlier result.
-    const results: StageResult[] = (initial.stageResults ?? []).filter((r) => r.stage < from);
-    let evidence: Evidence = carriedEvidence(initial.evidence, c);
+    const progress = await this.startProgress(initial, from, current);
+    // An adopted split is judged at the weights found, beside stable, before any write raises it.
+    if (this.judgingMetrics && found) {
+      const judged = await this.judgeAdopted(progress.state, from, current, found, progress.evidence);
+      if ("result" in judged) return judged;
+      progress.state = judged.state;
+      progress.evidence = judged.evidence;
+      progress.results.push(judged.stageResult);
+    }
+    for (let index = from; index < progress.state.stages.length; index++) {
+      const plan: StagePlan = {
+        index,
+        weight: progress.state.stages[index] as number,
+        final: index === progress.state.stages.length - 1,
+      };
+      const outcome = await this.runStage(progress, plan, pauseAfter, index === from ? found : undefined);
+      if (outcome) return outcome;
+    }
+    // Only reached when `from` is past the last stage (a promote of a rollout already at its end).
+    return this.context.finish({
+      result: "promoted",
+      weight: progress.state.weight,
+      reason: "No stages left",
+      failed: false,
+      state: progress.state,
+    });
+  }
+
+  /** The results before `from` and the evidence an earlier run left, when the analysis inputs are the same. */
+  private async startProgress(initial: RolloutState, from: number, current: number): Promise<StageProgress> {
+    const { context } = this;
+    const evidence = carriedEvidence(initial.evidence, context);
     if (initial.evidence && evidence !== initial.evidence)
-      await c.emit({
+      await context.emit({
         type: "warning",
-        at: c.now(),
+        at: context.now(),
         message:
           "The analysis inputs changed since the evidence was gathered (max-error-rate, max-ratio-to-stable or latency-threshold): the evidence starts afresh",
       });
-    const saved = () => ({ stageResults: [...results], evidence });
-    const analysing = !c.s.skipAnalysis && metrics !== undefined;
-    // An adopted split is judged at the weights found, beside stable, before any write raises it.
-    if (analysing && found) {
-      const judged = await this.judgeAdopted(state, from, current, found, evidence);
-      if ("result" in judged) return judged;
-      ({ state, evidence } = judged);
-      results.push(judged.stageResult);
-    }
+    const results = (initial.stageResults ?? []).filter((r) => r.stage < from);
+    return { state: initial, weightNow: current, results, evidence };
+  }
 
-    for (let index = from; index < state.stages.length; index++) {
-      const weight = state.stages[index] as number;
-      const final = index === state.stages.length - 1;
-      if (this.aborted)
-        return this.cancelled(state, weightNow, `The job was cancelled before stage ${index + 1}`);
-      // Count from the weight change: requests are labelled by the version that served them.
-      let mark: MetricsMark | undefined;
-      if (analysing)
-        mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
-      if (this.aborted)
-        return this.cancelled(state, weightNow, `The job was cancelled before stage ${index + 1}`);
-      await c.emit({ type: "moving", at: c.now(), rolloutId: state.rolloutId, stage: index, weight });
-      try {
-        const rolloutId = state.rolloutId;
-        const base = state;
-        state = await traffic.write(
-          weight,
-          guarded(
-            {
-              holder: c.holder,
-              now: () => clock.now(),
-              rolloutId,
-              expectWeight: weightNow,
-              targetWeight: weight,
-              found: index === from ? found : undefined,
-            },
-            (previous, view) =>
-              c.after(
-                previous && previous.rolloutId === rolloutId
-                  ? previous
-                  : { ...base, original: base.original.length > 0 ? base.original : view.original },
-                {
-                  weight,
-                  stageIndex: index,
-                  status: "progressing",
-                  reason: undefined,
-                  lease: { holder: c.holder, expiresAt: c.leaseUntil() },
-                  ...saved(),
-                },
-                `stage ${index + 1}`,
-              ),
-          ),
-          signal,
-        );
-      } catch (error) {
-        if (error instanceof PersonEditError) return this.halted(state, weightNow, error.message);
-        if (this.aborted)
-          return this.cancelled(
-            state,
-            weight,
-            `The job was cancelled while stage ${index + 1} was being set`,
-          );
-        return this.onWriteFailure(error, state, index, weightNow);
-      }
-      weightNow = weight;
-      const changedAt = clock.now().getTime();
-      await c.emit({ type: "weight", at: c.now(), stage: index, weight });
+  /**
+   * One stage: mark the counters, write the weight, analyse, record the result, then end the run
+   * or go on. Undefined to go on to the next stage; otherwise the outcome the run ends with.
+   */
+  private async runStage(
+    progress: StageProgress,
+    plan: StagePlan,
+    pauseAfter: number | undefined,
+    found: TrafficView | undefined,
+  ): Promise<EngineOutcome | undefined> {
+    const { context } = this;
+    const { clock, signal } = context.ports;
+    const { index, weight } = plan;
+    const metrics = this.judgingMetrics;
+    const before = `The job was cancelled before stage ${index + 1}`;
+    if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
+    // Count from the weight change: requests are labelled by the version that served them.
+    let mark: MetricsMark | undefined;
+    if (metrics) mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
+    if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
+    await context.emit({
+      type: "moving",
+      at: context.now(),
+      rolloutId: progress.state.rolloutId,
+      stage: index,
+      weight,
+    });
+    const unwritten = await this.writeStage(progress, plan, found);
+    if (unwritten) return unwritten;
+    const changedAt = clock.now().getTime();
+    await context.emit({ type: "weight", at: context.now(), stage: index, weight });
 
-      let verdict: Verdict | undefined;
-      let decision: StageDecision;
-      let reason: string;
-      try {
-        if (analysing) {
-          const analysis = await analyseStage(
-            { metrics, traffic, clock, events: c.ports.events, signal },
-            {
-              index,
-              weight,
-              final,
-              changedAt,
-              mark,
-              evidence,
-              intervalMs: c.s.intervalMs,
-              settleMs: c.s.settleMs,
-              judge: judgeSettings(c),
-              evidenceSettings: evidenceSettings(judgeSettings(c)),
-              ...(final && weight === 100 && index > 0
-                ? {
-                    stepBack: {
-                      to: state.stages[index - 1] as number,
-                      write: async (to: number, now: Evidence, why: string) => {
-                        state = await stepWrite(
-                          c,
-                          state,
-                          index,
-                          { from: weightNow, to, why },
-                          { stageResults: [...results], evidence: now },
-                        );
-                        weightNow = to;
-                      },
-                    },
-                  }
-                : {}),
-            },
-          );
-          ({ verdict, decision, reason, evidence } = analysis);
-          weightNow = analysis.weight;
-        } else {
-          await clock.sleep(c.s.analysis.minStageDurationMs, signal);
-          decision = "skipped";
-          reason = "analysis skipped (skip-analysis)";
-        }
-      } catch (error) {
-        if (!this.aborted) throw error;
-        decision = "aborted";
-        reason = `The job was cancelled during stage ${index + 1} (${weight} %)`;
-      }
-      const durationMs = clock.now().getTime() - changedAt;
-      results.push({
+    const judgement = await this.judgeStage(progress, plan, changedAt, mark);
+    const durationMs = clock.now().getTime() - changedAt;
+    return this.afterJudgement(progress, plan, judgement, durationMs, pauseAfter);
+  }
+
+  /**
+   * Records the stage's result, then ends the run as the policies say (the traffic change before
+   * the stage's report), or promotes after the last stage, or pauses as pause-after asks.
+   * Undefined to go on to the next stage.
+   */
+  private async afterJudgement(
+    progress: StageProgress,
+    plan: StagePlan,
+    judgement: StageJudgement,
+    durationMs: number,
+    pauseAfter: number | undefined,
+  ): Promise<EngineOutcome | undefined> {
+    const { context } = this;
+    const { index, weight } = plan;
+    const { verdict, decision, reason } = judgement;
+    progress.results.push({
+      stage: index,
+      weight,
+      decision,
+      reason,
+      at: context.now(),
+      durationMs,
+      ...(verdict?.canary ? { canary: verdict.canary } : {}),
+      ...(verdict?.stable ? { stable: verdict.stable } : {}),
+    });
+    const stageEnd = () =>
+      context.emit({
+        type: "stage-end",
+        at: context.now(),
         stage: index,
         weight,
+        durationMs,
+        verdict,
         decision,
         reason,
-        at: c.now(),
-        durationMs,
-        ...(verdict?.canary ? { canary: verdict.canary } : {}),
-        ...(verdict?.stable ? { stable: verdict.stable } : {}),
       });
-      const end = ending(decision, verdict?.rule, weightNow, reason, c.s);
-      const stageEnd = () =>
-        c.emit({
-          type: "stage-end",
-          at: c.now(),
-          stage: index,
-          weight,
-          durationMs,
-          verdict,
-          decision,
-          reason,
-        });
-
-      if (end) {
-        const outcome = await this.end(end, state, weightNow, saved());
-        await stageEnd();
-        return c.finish(outcome);
-      }
+    const end = ending(decision, verdict?.rule, progress.weightNow, reason, context.settings);
+    if (end) {
+      const outcome = await this.endings.end(
+        end,
+        progress.state,
+        progress.weightNow,
+        progressRecord(progress),
+      );
       await stageEnd();
-      // After a signal the only write allowed is the rollback.
-      if (this.aborted)
-        return this.cancelled(state, weight, `The job was cancelled at the end of stage ${index + 1}`);
-      if (final && c.finalizing && c.ports.workloads) {
-        const passed =
-          decision === "inconclusive"
-            ? `Promoted with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
-            : `All ${state.stages.length} stages passed`;
-        return new Finalizer(c, c.ports.workloads).run(state, passed, saved());
-      }
-      if (final) {
-        const promoted = await this.writes.record(
-          state,
-          weight,
-          {
-            status: "promoted",
-            reason:
-              decision === "inconclusive"
-                ? `Promoted without proof (on-inconclusive: promote): ${reason}`
-                : "All stages passed",
-            lease: undefined,
-            ...saved(),
-          },
-          "promoted",
-        );
-        return c.finish({
-          result: "promoted",
-          weight,
-          reason:
-            decision === "inconclusive"
-              ? `Promoted to 100 % with no harm shown (on-inconclusive: promote), but without proof that it is within the limits: ${reason}`
-              : `All ${state.stages.length} stages passed; the canary gets 100 %`,
-          failed: false,
-          state: promoted,
-        });
-      }
-      if (pauseAfter === weight) {
-        const paused = await this.writes.record(
-          state,
-          weight,
-          {
-            status: "paused",
-            reason: `Stage ${index + 1} (${weight} %) passed; paused as pause-after asks`,
-            lease: undefined,
-            ...saved(),
-          },
-          "paused",
-        );
-        return c.finish({
-          result: "paused",
-          weight,
-          reason: `Paused at ${weight} % after the stage passed; continue with command: promote`,
-          failed: false,
-          state: paused,
-        });
-      }
+      return context.finish(outcome);
     }
-    // Only reached when `from` is past the last stage (a promote of a rollout already at its end).
-    return c.finish({
-      result: "promoted",
-      weight: state.weight,
-      reason: "No stages left",
-      failed: false,
-      state,
-    });
+    await stageEnd();
+    // After a signal the only write allowed is the rollback.
+    if (this.aborted)
+      return this.endings.cancelled(
+        progress.state,
+        weight,
+        `The job was cancelled at the end of stage ${index + 1}`,
+      );
+    if (plan.final) return this.endings.promote(progress.state, weight, judgement, progressRecord(progress));
+    if (pauseAfter === weight)
+      return this.endings.pausedAsAsked(progress.state, plan, progressRecord(progress));
+    return undefined;
+  }
+
+  /**
+   * The stage's weight write, guarded as every write is (a person's edit throws PersonEditError and
+   * is never overwritten). Undefined once written; otherwise the outcome of the failed write.
+   */
+  private async writeStage(
+    progress: StageProgress,
+    plan: StagePlan,
+    found: TrafficView | undefined,
+  ): Promise<EngineOutcome | undefined> {
+    const { context } = this;
+    const { clock, signal } = context.ports;
+    const { index, weight } = plan;
+    const base = progress.state;
+    const rolloutId = base.rolloutId;
+    const guard = {
+      holder: context.holder,
+      now: () => clock.now(),
+      rolloutId,
+      expectWeight: progress.weightNow,
+      targetWeight: weight,
+      found,
+      stages: context.settings.stages,
+    };
+    try {
+      progress.state = await context.ports.traffic.write(
+        weight,
+        guarded(guard, (previous, view) =>
+          context.after(
+            previous && previous.rolloutId === rolloutId
+              ? previous
+              : { ...base, original: base.original.length > 0 ? base.original : view.original },
+            {
+              weight,
+              stageIndex: index,
+              status: "progressing",
+              reason: undefined,
+              lease: { holder: context.holder, expiresAt: context.leaseUntil() },
+              ...progressRecord(progress),
+            },
+            `stage ${index + 1}`,
+          ),
+        ),
+        signal,
+      );
+    } catch (error) {
+      if (error instanceof PersonEditError)
+        return this.endings.halted(progress.state, progress.weightNow, error.message);
+      if (this.aborted)
+        return this.endings.cancelled(
+          progress.state,
+          weight,
+          `The job was cancelled while stage ${index + 1} was being set`,
+        );
+      return this.endings.writeFailed(error, progress.state, index, progress.weightNow);
+    }
+    progress.weightNow = weight;
+    return undefined;
+  }
+
+  /**
+   * The stage's analysis (or, with analysis skipped, its minimum duration). The last stage at 100 %
+   * may step back to the stage below and up again; those writes update the progress as they land.
+   */
+  private async judgeStage(
+    progress: StageProgress,
+    plan: StagePlan,
+    changedAt: number,
+    mark: MetricsMark | undefined,
+  ): Promise<StageJudgement> {
+    const { context } = this;
+    const { traffic, clock, signal } = context.ports;
+    const { index, weight, final } = plan;
+    const metrics = this.judgingMetrics;
+    try {
+      if (!metrics) {
+        await clock.sleep(context.settings.analysis.minStageDurationMs, signal);
+        return { decision: "skipped", reason: "analysis skipped (skip-analysis)" };
+      }
+      const stepBack = final && weight === 100 && index > 0 ? this.stepBackFor(progress, index) : undefined;
+      const analysis = await analyseStage(
+        { metrics, traffic, clock, events: context.ports.events, signal },
+        {
+          index,
+          weight,
+          final,
+          changedAt,
+          mark,
+          evidence: progress.evidence,
+          intervalMs: context.settings.intervalMs,
+          settleMs: context.settings.settleMs,
+          judge: judgeSettings(context),
+          evidenceSettings: evidenceSettings(judgeSettings(context)),
+          ...(stepBack ? { stepBack } : {}),
+        },
+      );
+      progress.evidence = analysis.evidence;
+      progress.weightNow = analysis.weight;
+      return { verdict: analysis.verdict, decision: analysis.decision, reason: analysis.reason };
+    } catch (error) {
+      if (!this.aborted) throw error;
+      return { decision: "aborted", reason: `The job was cancelled during stage ${index + 1} (${weight} %)` };
+    }
+  }
+
+  /** The last stage's step back to the stage below (and up again), written with the evidence of the moment. */
+  private stepBackFor(progress: StageProgress, index: number) {
+    return {
+      to: progress.state.stages[index - 1] as number,
+      write: async (to: number, now: Evidence, why: string) => {
+        progress.state = await stepWrite(
+          this.context,
+          progress.state,
+          index,
+          { from: progress.weightNow, to, why },
+          { stageResults: [...progress.results], evidence: now },
+        );
+        progress.weightNow = to;
+      },
+    };
   }
 
   /**
@@ -316,113 +339,31 @@ export class StageRunner {
     found: TrafficView,
     evidence: Evidence,
   ): Promise<EngineOutcome | { state: RolloutState; evidence: Evidence; stageResult: StageResult }> {
-    const { c } = this;
+    const { context } = this;
     let judged: Awaited<ReturnType<typeof judgeAdoptedSplit>>;
     try {
-      judged = await judgeAdoptedSplit(c, initial, {
+      judged = await judgeAdoptedSplit(context, initial, {
         from,
         weight,
         found,
         evidence,
-        judge: judgeSettings(c),
+        judge: judgeSettings(context),
       });
     } catch (error) {
-      if (error instanceof PersonEditError) return this.halted(initial, weight, error.message);
+      if (error instanceof PersonEditError) return this.endings.halted(initial, weight, error.message);
       if (!this.aborted) throw error;
       const why = `The job was cancelled while the adopted split (${weight} %) was judged`;
-      return this.cancelled(initial, weight, why);
+      return this.endings.cancelled(initial, weight, why);
     }
     const { state, analysis, stageResult, stageEnd } = judged;
-    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, c.s);
+    const end = ending(analysis.decision, analysis.verdict?.rule, weight, analysis.reason, context.settings);
     if (end) {
       const saved = { evidence: analysis.evidence, stageResults: [stageResult] };
-      const outcome = await this.end(end, state, weight, saved);
+      const outcome = await this.endings.end(end, state, weight, saved);
       await stageEnd();
-      return c.finish(outcome);
+      return context.finish(outcome);
     }
     await stageEnd();
     return { state, evidence: analysis.evidence, stageResult };
-  }
-
-  /** Carries out an ending: the traffic change first, then the outcome to report. */
-  private async end(
-    end: Ending,
-    state: RolloutState,
-    weight: number,
-    saved: Partial<RolloutState>,
-  ): Promise<EngineOutcome> {
-    switch (end.action) {
-      case "rollback": {
-        const written = await this.writes.rollBackOrExplain(end.why, state, weight, saved);
-        return { result: "rolled-back", weight: 0, reason: end.why, failed: true, state: written };
-      }
-      case "pause": {
-        const paused = await this.writes.record(
-          state,
-          weight,
-          { status: "paused", reason: end.why, lease: undefined, ...saved },
-          "paused",
-          end.why,
-        );
-        return { result: "paused", weight, reason: end.why, failed: end.failed, state: paused };
-      }
-      case "leave":
-        return { result: "paused", weight, reason: end.why, failed: true, state };
-      case "halted":
-        return this.writes.halt(state, weight, end.why, saved);
-    }
-  }
-
-  private async cancelled(state: RolloutState, weight: number, reason: string): Promise<EngineOutcome> {
-    const end = ending("aborted", undefined, weight, reason, this.c.s) as Ending;
-    if (weight === 0 && end.action === "rollback")
-      return this.c.finish({
-        result: "unchanged",
-        weight: 0,
-        reason: `${reason}; no traffic had moved`,
-        failed: true,
-        state,
-      });
-    return this.c.finish(await this.end(end, state, weight, {}));
-  }
-
-  private async halted(state: RolloutState, weight: number, why: string): Promise<EngineOutcome> {
-    return this.c.finish(await this.writes.halt(state, weight, why, {}));
-  }
-
-  private async onWriteFailure(
-    error: unknown,
-    state: RolloutState,
-    index: number,
-    weightNow: number,
-  ): Promise<EngineOutcome> {
-    if (error instanceof LeaseHeldError || error instanceof CommandError) throw error;
-    const why = `Could not set stage ${index + 1} (${state.stages[index]} %): ${errorMessage(error)}`;
-    // A write that failed may still have been applied: only routes read at 0 % mean nothing moved.
-    if (weightNow === 0) {
-      const found = await this.c.ports.traffic.read().catch(() => undefined);
-      if (found?.weights.every((w) => w === 0))
-        return this.c.finish({ result: "unchanged", weight: 0, reason: why, failed: true, state });
-    }
-    if (this.c.s.onUnreachable === "hold") {
-      await this.c.emit({
-        type: "warning",
-        at: this.c.now(),
-        message: `${why}; holding at ${weightNow} % (on-unreachable: hold)`,
-      });
-      return this.c.finish({
-        result: "paused",
-        weight: weightNow,
-        reason: `${why}; held at ${weightNow} %`,
-        failed: true,
-        state,
-      });
-    }
-    const written = await this.writes.rollBackOrExplain(
-      why,
-      state,
-      Math.max(weightNow, state.stages[index] ?? 0),
-    );
-    return this.c.finish({ result: "rolled-back", weight: 0, reason: why, failed: true, state: written });
   }
 }

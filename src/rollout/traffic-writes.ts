@@ -11,9 +11,9 @@ import type { RolloutState } from "./model/state.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 export class TrafficWrites {
-  private readonly c: EngineContext;
+  private readonly context: EngineContext;
   constructor(context: EngineContext) {
-    this.c = context;
+    this.context = context;
   }
 
   /** Saves the state without moving any weight (the weights must still be this run's). */
@@ -24,17 +24,17 @@ export class TrafficWrites {
     event: string,
     reason?: string,
   ): Promise<RolloutState> {
-    const { c } = this;
-    return c.ports.traffic.write(
+    const { context } = this;
+    return context.ports.traffic.write(
       weight,
       guarded(
         {
-          holder: c.holder,
-          now: () => c.ports.clock.now(),
+          holder: context.holder,
+          now: () => context.ports.clock.now(),
           rolloutId: state.rolloutId,
           expectWeight: weight,
         },
-        (previous) => c.after(previous ?? state, patch, event, reason),
+        (previous) => context.after(previous ?? state, patch, event, reason),
       ),
     );
   }
@@ -46,12 +46,12 @@ export class TrafficWrites {
     patch: Partial<RolloutState> = {},
     override = false,
   ): Promise<RolloutState> {
-    const { c } = this;
-    return c.ports.traffic.write(
+    const { context } = this;
+    return context.ports.traffic.write(
       0,
-      guarded({ holder: c.holder, now: () => c.ports.clock.now(), override }, (previous, view) =>
-        c.after(
-          previous ?? state ?? freshState(c, view.weight, view.original),
+      guarded({ holder: context.holder, now: () => context.ports.clock.now(), override }, (previous, view) =>
+        context.after(
+          previous ?? state ?? freshState(context, view.weight, view.original),
           { weight: 0, status: "rolled-back", reason, lease: undefined, ...patch },
           "rolled-back",
           reason,
@@ -67,14 +67,14 @@ export class TrafficWrites {
     weight: number,
     patch: Partial<RolloutState> = {},
   ): Promise<RolloutState | undefined> {
-    const { c } = this;
+    const { context } = this;
     try {
       return await this.rollBack(reason, state, patch);
     } catch (error) {
       const why = errorMessage(error);
-      await c.emit({
+      await context.emit({
         type: "warning",
-        at: c.now(),
+        at: context.now(),
         message: `Rollback failed (${why}); traffic was left at ${weight} % canary for rollout ${state.rolloutId}. The post step retries; or run command: rollback`,
       });
       throw new CommandError(
@@ -94,11 +94,11 @@ export class TrafficWrites {
     why: string,
     saved: Partial<RolloutState>,
   ): Promise<EngineOutcome> {
-    const { c } = this;
-    const view = await c.ports.traffic.read().catch(async (error: unknown) => {
-      await c.emit({
+    const { context } = this;
+    const view = await context.ports.traffic.read().catch(async (error: unknown) => {
+      await context.emit({
         type: "warning",
-        at: c.now(),
+        at: context.now(),
         message: `Could not read the VirtualService to record the stop: ${errorMessage(error)}`,
       });
       return undefined;
@@ -119,8 +119,8 @@ export class TrafficWrites {
     let written: RolloutState | undefined = state;
     if (view) {
       try {
-        written = await c.ports.traffic.record((previous) =>
-          c.after(
+        written = await context.ports.traffic.record((previous) =>
+          context.after(
             previous ?? state,
             { status: "paused", weight: found, reason: why, lease: undefined, ...saved },
             "halted",
@@ -128,9 +128,9 @@ export class TrafficWrites {
           ),
         );
       } catch (error) {
-        await c.emit({
+        await context.emit({
           type: "warning",
-          at: c.now(),
+          at: context.now(),
           message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
         });
       }
@@ -155,7 +155,7 @@ export function freshState(
     schemaVersion: 1,
     rolloutId: c.id.newRolloutId,
     commit: c.id.commit,
-    stages: [...c.s.stages],
+    stages: [...c.settings.stages],
     stageIndex: -1,
     weight,
     status: "progressing",

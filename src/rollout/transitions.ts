@@ -5,6 +5,7 @@
  */
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { NextState, TrafficView } from "./ports.ts";
+import { moreThanOneStage } from "./record-check.ts";
 
 export class CommandError extends Error {
   constructor(message: string) {
@@ -40,6 +41,11 @@ export interface Guard {
   found?: TrafficView;
   /** A rollback requested by a person overrides leases. */
   override?: boolean;
+  /**
+   * The configured stages: a write that would raise any route's canary weight past the next stage
+   * above it is refused, whatever a record said (it never moves the canary more than one stage).
+   */
+  stages?: readonly number[];
 }
 
 /** Someone else's edit: a managed route at a weight this run did not write (or none left). */
@@ -102,6 +108,13 @@ export function guarded(guard: Guard, change: NextState): NextState {
       const allowed = [guard.expectWeight, guard.targetWeight ?? guard.expectWeight];
       if (weightsOtherThan(view, allowed))
         throw new PersonEditError(describeEdit(view, guard.expectWeight), view);
+    }
+    if (guard.stages && guard.targetWeight !== undefined) {
+      const jump = moreThanOneStage(guard.stages, view.weights, guard.targetWeight);
+      if (jump)
+        throw new CommandError(
+          `refused to move the canary ${jump} in one write: a write never moves it more than one of the stages ${guard.stages.join(", ")}; nothing was changed`,
+        );
     }
     return change(previous, view);
   };

@@ -5,11 +5,16 @@
  * through the WorkloadApi of src/mesh/kubernetes.ts; every call is retried as the router's are.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
+import {
+  DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S,
+  FIELD_MANAGER,
+  TRAFFIC_RETRY_BUDGET_MS,
+} from "../constants.ts";
+import { errorMessage } from "../error-message.ts";
 import { MeshError } from "../mesh/errors.ts";
 import { labelSelector, type WorkloadApi } from "../mesh/kubernetes.ts";
 import { retry } from "../retry.ts";
-import type { Clock, WorkloadPort, WorkloadStatus } from "../rollout/ports.ts";
+import type { Clock, CopiedTemplate, WorkloadPort, WorkloadStatus } from "../rollout/ports.ts";
 import {
   type DeploymentLike,
   promotedTemplate,
@@ -18,6 +23,7 @@ import {
 } from "./deployment-template.ts";
 import { findDeployment, type Version } from "./resolve-deployments.ts";
 import { podVerdict, rolloutVerdict } from "./rollout-status.ts";
+import { runsImages, templateChange, writerKeys, writersSince } from "./stable-check.ts";
 
 /** How often a wait reads the Deployment and its pods. */
 const DEFAULT_POLL_MS = 2_000;
@@ -37,6 +43,8 @@ export interface KubernetesWorkloadsOptions {
   pollMs?: number;
   /** Retry budget of each API call (default: the traffic router's). */
   retryBudgetMs?: number;
+  /** Where reads that only explain a problem (events, owner ReplicaSets) report that they failed. */
+  warn?: (message: string) => void;
 }
 
 type Deployment = k8s.V1Deployment & DeploymentLike;
@@ -44,6 +52,7 @@ type Deployment = k8s.V1Deployment & DeploymentLike;
 export class KubernetesWorkloads implements WorkloadPort {
   private readonly o: KubernetesWorkloadsOptions;
   private resolved?: { stable: string; canary: string };
+  private readonly warned = new Set<string>();
 
   constructor(options: KubernetesWorkloadsOptions) {
     this.o = options;
@@ -53,7 +62,13 @@ export class KubernetesWorkloads implements WorkloadPort {
     if (this.resolved) return this.resolved;
     const find = (version: Version, labels: Record<string, string>, name: string | undefined) =>
       findDeployment(
-        { api: this.o.api, namespace: this.o.namespace, signal, call: (run) => this.call(run, signal) },
+        {
+          api: this.o.api,
+          namespace: this.o.namespace,
+          signal,
+          call: (run) => this.call(run, signal),
+          warn: (message) => this.warnOnce(message),
+        },
         version,
         labels,
         name,
@@ -68,24 +83,33 @@ export class KubernetesWorkloads implements WorkloadPort {
     return this.resolved;
   }
 
-  async copyCanaryToStable(signal?: AbortSignal): Promise<void> {
+  async copyCanaryToStable(signal?: AbortSignal): Promise<CopiedTemplate> {
     const { stable, canary } = await this.resolve(signal);
     const ns = this.o.namespace;
     const source = plain(await this.call(() => this.o.api.getDeployment(ns, canary, signal), signal));
-    // A concurrent edit between read and patch fails the patch's `test`: read again and re-plan.
-    await retry(
-      async () => {
+    // A concurrent edit between read and patch fails the patch's `test` (422) or answers 409: read
+    // again and re-plan, as the traffic writes do.
+    return retry(
+      async (): Promise<CopiedTemplate> => {
+        const at = this.o.clock.now();
         const target = plain(await this.o.api.getDeployment(ns, stable, signal));
         const template = promotedTemplate(target, source, {
           stable: this.o.stableLabels,
           canary: this.o.canaryLabels,
         });
-        if (sameJson(template, target.spec?.template)) return; // already copied (a resumed finalization)
+        // Already copied (a resumed finalization): the template as stored is the one to check.
+        if (sameJson(template, target.spec?.template))
+          return { template: target.spec?.template, at, writers: writerKeys(target) };
         try {
-          await this.o.api.patchDeployment(ns, stable, templatePatch(target, template), signal);
+          // As stored, with the API server's defaults: what the check before routing compares with.
+          const written = plain(
+            await this.o.api.patchDeployment(ns, stable, templatePatch(target, template), signal),
+          );
+          return { template: written.spec?.template ?? template, at, writers: writerKeys(written) };
         } catch (error) {
           const status = (error as MeshError).status;
-          if (status !== 422 && status !== 409) throw error;
+          if (status === 409) throw new ConcurrentEdit(ns, stable, error as MeshError);
+          if (status !== 422) throw error;
           // A failed `test` and an invalid template are both 422: only a new resourceVersion is a conflict.
           const now = await this.o.api.getDeployment(ns, stable, signal);
           if (now.metadata?.resourceVersion !== target.metadata?.resourceVersion)
@@ -109,6 +133,29 @@ export class KubernetesWorkloads implements WorkloadPort {
 
   async waitCanary(timeoutMs: number | undefined, signal?: AbortSignal): Promise<WorkloadStatus> {
     return this.wait((await this.resolve(signal)).canary, timeoutMs, signal);
+  }
+
+  async servesPromoted(copied: CopiedTemplate, signal?: AbortSignal): Promise<string | undefined> {
+    const { stable, canary } = await this.resolve(signal);
+    const now = await this.status(stable, signal);
+    const canaryNow = await this.status(canary, signal);
+    const problems: string[] = [];
+    if (!sameJson(now.deployment.spec?.template, copied.template))
+      problems.push(templateChange(copied.template, now.deployment));
+    const promoted = templateImages({ spec: { template: copied.template } } as Deployment);
+    const serving = now.pods.filter((p) => p.ready && runsImages(p.pod, promoted)).length;
+    const needed = Math.max(1, canaryNow.status.readyPods);
+    if (serving < needed)
+      problems.push(
+        `it has ${serving} pod(s) ready with their istio-proxy sidecar running the promoted version (spec.replicas ${now.status.replicas}), and the canary ${canaryNow.status.readyPods}: at least ${needed} are needed to carry all traffic`,
+      );
+    if (problems.length === 0) return undefined;
+    const writers = writersSince(now.deployment, copied.at, FIELD_MANAGER, copied.writers);
+    const who =
+      writers.length > 0
+        ? `; changed since the copy by ${writers.join(", ")}`
+        : "; its managedFields name no other writer since the copy";
+    return `Deployment ${now.status.name} cannot take all traffic: ${problems.join("; and ")}${who}`;
   }
 
   async stableStatus(signal?: AbortSignal): Promise<WorkloadStatus> {
@@ -177,15 +224,34 @@ export class KubernetesWorkloads implements WorkloadPort {
       problems,
       images,
       replicas,
+      readyPods,
     };
     const deadlineS = deployment.spec?.progressDeadlineSeconds ?? DEPLOYMENT_PROGRESS_DEADLINE_DEFAULT_S;
-    return { status, deadlineMs: deadlineS * 1000, deadlineExceeded: verdict.deadlineExceeded };
+    return {
+      status,
+      deadlineMs: deadlineS * 1000,
+      deadlineExceeded: verdict.deadlineExceeded,
+      deployment: plain(deployment),
+      pods: pods.map((pod, i) => ({ pod, ready: podVerdicts[i]?.ready === true })),
+    };
   }
 
-  /** The latest Warning events of these pods, one line each, without repeats. */
+  /**
+   * The latest Warning events of these pods, one line each, without repeats. They only explain a
+   * problem: when they cannot be read (403 without `list events`, 404) that is a warning, not a failure.
+   */
   private async warnings(pods: Set<string>, signal?: AbortSignal): Promise<string[]> {
     if (pods.size === 0) return [];
-    const events = await this.call(() => this.o.api.listWarningEvents(this.o.namespace, signal), signal);
+    let events: k8s.CoreV1Event[];
+    try {
+      events = await this.call(() => this.o.api.listWarningEvents(this.o.namespace, signal), signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      this.warnOnce(
+        `Could not list the Warning events of namespace ${this.o.namespace} that explain why pods are not ready (${errorMessage(error)}); going on without them`,
+      );
+      return [];
+    }
     const time = (e: k8s.CoreV1Event) =>
       new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
     const lines = events
@@ -193,6 +259,12 @@ export class KubernetesWorkloads implements WorkloadPort {
       .sort((a, b) => time(b) - time(a))
       .map((e) => `event ${e.reason} on pod ${e.involvedObject.name}: ${e.message ?? ""}`.trim());
     return [...new Set(lines)].slice(0, MAX_EVENTS);
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.o.warn?.(message);
   }
 
   private call<T>(run: () => Promise<T>, signal?: AbortSignal): Promise<T> {

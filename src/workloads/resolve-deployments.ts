@@ -2,9 +2,11 @@
  * Which Deployment runs a version: the one named by the input, else the owner (through its
  * ReplicaSet) of the pods the version's labels select, else, when it has no pods (scaled to zero),
  * the one whose pod template carries those labels. Anything but exactly one is refused, naming
- * what was seen, before any write.
+ * what was seen, before any write. A pod whose owner ReplicaSet cannot be read (gone: orphaned, or
+ * being deleted) is left out with a warning: owner lookups only explain, they never block.
  */
 import type * as k8s from "@kubernetes/client-node";
+import { errorMessage } from "../error-message.ts";
 import { MeshError } from "../mesh/errors.ts";
 import { labelSelector, type WorkloadApi } from "../mesh/kubernetes.ts";
 
@@ -16,6 +18,8 @@ export interface ResolveContext {
   signal?: AbortSignal;
   /** Runs one API call with the adapter's retries. */
   call: <T>(run: () => Promise<T>) => Promise<T>;
+  /** Reports a read that failed but only explains (an owner ReplicaSet that is gone). */
+  warn?: (message: string) => void;
 }
 
 /** True when the labels carry every key=value of `wanted`. */
@@ -62,7 +66,9 @@ export async function findDeployment(
   const pods = await ctx.call(() => api.listPodObjects(namespace, labelSelector(labels), signal));
   const owners = new Set<string>();
   const others: string[] = [];
-  const replicaSets = new Map<string, string | undefined>();
+  // By ReplicaSet name: its Deployment, undefined when it has none, null when it cannot be read.
+  const replicaSets = new Map<string, string | undefined | null>();
+  const unreadable = new Map<string, { pods: string[]; why: string }>();
   for (const pod of pods) {
     const owner = controllerOf(pod);
     if (owner?.kind !== "ReplicaSet") {
@@ -72,14 +78,25 @@ export async function findDeployment(
       continue;
     }
     if (!replicaSets.has(owner.name)) {
-      const rs = await ctx.call(() => api.getReplicaSet(namespace, owner.name, signal));
-      const deployment = controllerOf(rs);
-      replicaSets.set(owner.name, deployment?.kind === "Deployment" ? deployment.name : undefined);
+      try {
+        const rs = await ctx.call(() => api.getReplicaSet(namespace, owner.name, signal));
+        const deployment = controllerOf(rs);
+        replicaSets.set(owner.name, deployment?.kind === "Deployment" ? deployment.name : undefined);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        replicaSets.set(owner.name, null);
+        unreadable.set(owner.name, { pods: [], why: errorMessage(error) });
+      }
     }
     const deployment = replicaSets.get(owner.name);
-    if (deployment) owners.add(deployment);
+    if (deployment === null) unreadable.get(owner.name)?.pods.push(pod.metadata?.name ?? "");
+    else if (deployment) owners.add(deployment);
     else others.push(`pod ${pod.metadata?.name} (ReplicaSet ${owner.name} has no Deployment)`);
   }
+  for (const [rs, { pods: names, why }] of unreadable)
+    ctx.warn?.(
+      `the ${version} version's pod${names.length > 1 ? "s" : ""} ${names.join(", ")} in ${namespace}: owner ReplicaSet ${rs} could not be read (${why}); left out when finding the ${version} Deployment`,
+    );
   const seen = [...[...owners].map((d) => `Deployment ${d}`), ...others];
   if (owners.size === 1 && others.length === 0) return [...owners][0] as string;
   if (seen.length > 1 || (owners.size === 0 && others.length > 0))

@@ -1,11 +1,12 @@
 /**
- * Bad input, end to end: the bundled action, run as the runner runs it, fails with an `::error::`
+ * Bad input, end to end: the bundled action, run as the runner runs it (every action.yml default
+ * passed as an INPUT_ variable, as GitHub's runner does), fails with an `::error::`
  * line that names the offending input and its value, exits non-zero, and opens no connection to Prometheus, the
  * Kubernetes API or the GitHub API (all three point at a listener that counts connections). No
  * secret of the inputs appears in its output, except in the `::add-mask::` line that registers it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runAction } from "../support/action-runner.ts";
+import { actionDefaults, runAction } from "../support/action-runner.ts";
 import { type ConnectionRecorder, startConnectionRecorder } from "../support/connection-recorder.ts";
 import { kubeconfigYaml } from "../support/kubeconfig.ts";
 
@@ -17,7 +18,9 @@ afterAll(async () => {
   await recorder.close();
 });
 
+// Every action.yml default is passed as GitHub's runner passes it (INPUT_<NAME> for every input).
 const valid = (): Record<string, string> => ({
+  ...actionDefaults({ "github.token": "ghs_exampletoken0123456789" }),
   "virtual-service": "backend",
   namespace: "shop",
   "stable-subset": "v1",

@@ -275,4 +275,56 @@ describe("the GitHub reporter", () => {
       1,
     );
   });
+
+  it("writes a comment GitHub refuses as too long cut to half, at once, never sending the same body twice", async () => {
+    const limit = 2_500;
+    github.fault = (r) => {
+      const body = (r.body as { body?: unknown } | undefined)?.body;
+      return r.path.includes("/comments") && typeof body === "string" && body.length > limit
+        ? {
+            status: 422,
+            body: {
+              message: "Validation Failed",
+              errors: [{ message: "body is too long (maximum is 65536 characters)" }],
+            },
+          }
+        : undefined;
+    };
+    const gh = reporter(0);
+    const [model] = report(100, "promoted");
+    model.headline = "a long reason ".repeat(500);
+    const markdown = renderMarkdown(model);
+    expect(markdown.length).toBeGreaterThan(2 * limit);
+    gh.update(model, markdown);
+    await gh.flush(10_000);
+    expect(commentBody()).toContain("### ✅ Promoted");
+    expect(commentBody()).toContain("report truncated");
+    // Halved until it fits: one refusal per halving, never the same body twice.
+    const refused = github.requests
+      .filter((r) => r.status === 422)
+      .map((r) => (r.body as { body: string }).body);
+    expect(refused.length).toBeLessThanOrEqual(Math.ceil(Math.log2(markdown.length / limit)));
+    expect(new Set(refused).size).toBe(refused.length);
+    expect(warnings).toEqual([]);
+  });
+
+  it("the final report waits for a Retry-After within the bound it is given", async () => {
+    github.faultPlan.secondaryRateLimit({
+      method: "PATCH",
+      path: /\/issues\/comments\//,
+      retryAfterSeconds: 7,
+    });
+    const gh = reporter(0);
+    gh.update(...report(10));
+    await vi.waitFor(() => expect(commentBody()).toContain("In progress"), { timeout: 8_000 });
+    gh.update(...report(100, "promoted"));
+    await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
+    const started = Date.now();
+    // A flush of 1 s alone would give up; within a 10 s bound it waits the 7 s GitHub asked for
+    // (longer than Octokit waits by itself, so the reporter sees it).
+    await gh.flush(1_000, 10_000);
+    expect(commentBody()).toContain("### ✅ Promoted");
+    expect(Date.now() - started).toBeGreaterThan(1_500);
+    expect(warnings).toEqual([]);
+  }, 20_000);
 });

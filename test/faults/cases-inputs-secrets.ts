@@ -4,7 +4,7 @@
  */
 import { load } from "js-yaml";
 import { freePort } from "../mesh/prometheus.ts";
-import { runAction } from "../support/action-runner.ts";
+import { actionDefaults, runAction } from "../support/action-runner.ts";
 import { startConnectionRecorder } from "../support/connection-recorder.ts";
 import { SlowProxy } from "../support/slow-proxy.ts";
 import { BAD_INPUTS, type BadInput, kubeconfigFor } from "./bad-inputs.ts";
@@ -20,12 +20,16 @@ import {
 } from "./harness.ts";
 import type { FaultCase } from "./table.ts";
 
-/** Runs the action with everything pointing at a connection recorder; true when refused before any call. */
+/**
+ * Runs the action with everything pointing at a connection recorder, every other action.yml input
+ * at its default as GitHub's runner passes it; true when refused before any call.
+ */
 async function refusedBeforeAnyCall([input, overrides]: BadInput): Promise<string | undefined> {
   const recorder = await startConnectionRecorder();
   try {
     const run = await runAction({
       inputs: {
+        ...actionDefaults({ "github.token": "ghs_exampletoken0123456789" }),
         "virtual-service": "backend",
         namespace: "shop",
         "stable-subset": "v1",

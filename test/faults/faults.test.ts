@@ -6,6 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { finalizeAndLeaseCases } from "./cases-finalize-lease.ts";
 import { freshDataCases } from "./cases-fresh-data.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
@@ -13,6 +14,7 @@ import { kubeApiCases } from "./cases-kube-api.ts";
 import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
+import { recordAndTextCases } from "./cases-record-text.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
 const cases: FaultCase[] = [
@@ -23,6 +25,8 @@ const cases: FaultCase[] = [
   ...freshDataCases,
   ...inputAndSecretCases,
   ...lockstepCases,
+  ...recordAndTextCases,
+  ...finalizeAndLeaseCases,
 ];
 const rows: Row[] = [];
 
@@ -36,7 +40,7 @@ function headCommit(): string | undefined {
 
 describe.concurrent("faults", () => {
   for (const c of cases) {
-    it(`${c.id} ${c.title}`, { timeout: 180_000 }, async () => {
+    it(`${c.id} ${c.title}`, { timeout: c.timeoutMs ?? 180_000 }, async () => {
       const outcome = await c.run().catch((error: unknown) => ({
         ok: false,
         measured: `the case could not run: ${error instanceof Error ? error.message : String(error)}`,

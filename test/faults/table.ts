@@ -12,6 +12,8 @@ export interface FaultCase {
   id: string;
   title: string;
   must: string;
+  /** The case's time limit (default 180 s): a case that waits out a long outage needs more. */
+  timeoutMs?: number;
   run(): Promise<Measured>;
 }
 
@@ -26,12 +28,18 @@ export interface Figures {
   editsUndone?: number;
   writesAfterSignal?: number;
   secretsFound?: number;
+  /** Issue 20: all traffic routed to a stable that does not run the promoted template or has no ready pod. */
+  unservingStableRoutes?: number;
+  /** Issue 20: a canary that passed every stage rolled back to the old version. */
+  passesUndone?: number;
 }
 
 const TOTALS: Array<[keyof Figures, string]> = [
   ["editsUndone", "person's edits undone"],
   ["writesAfterSignal", "writes after a signal other than the rollback"],
   ["secretsFound", "secrets found in any channel"],
+  ["unservingStableRoutes", "routes to a stable not running the promoted template with ready pods"],
+  ["passesUndone", "passed promotions undone"],
 ];
 
 /** One row per figure of issue 12 that must be 0, over every case (of this run) that measures it. */

@@ -27,6 +27,7 @@ import {
   VERBS,
 } from "./deployments-http.ts";
 import { applyDeploymentDefaults, InvalidDeployment, sameJson } from "./deployments-model.ts";
+import { recordUpdate } from "./deployments-objects.ts";
 import {
   type AuditEntry,
   type KubeApiEmulator,
@@ -286,6 +287,13 @@ export class WorkloadsApi {
     }
     // A semantically equal spec (another key order) is no change: the generation stays.
     if (sameJson(next.spec, current.spec)) next.spec = current.spec;
+    else if (r.sub !== "status")
+      recordUpdate(
+        next,
+        current,
+        query.get("fieldManager") ?? "unknown",
+        r.sub === "scale" ? "scale" : undefined,
+      );
     if (dryRun) return { code: 200, payload: r.sub === "scale" ? scaleOf(next) : next };
     const stored = this.controller.write(base, namespace, name, (o) => {
       for (const key of Object.keys(o)) delete o[key];

@@ -234,3 +234,74 @@ export function replicaSetFor(deployment: KubeObject, hash: string, rev: number)
     spec: { replicas: 0, minReadySeconds: d.minReadySeconds ?? 0, selector, template },
   } as KubeObject;
 }
+
+/**
+ * kube-apiserver's `metadata.managedFields` bookkeeping for an Update (server-side field tracking):
+ * one entry per manager, operation and subresource, whose `time` is that manager's last write and
+ * whose `fieldsV1` holds the fields its writes set (here the spec fields that changed, list items
+ * keyed by `name` as for containers). The manager is the request's `fieldManager`, else kubectl's
+ * own name (`kubectl-set`, `kubectl-scale`...).
+ */
+export function recordUpdate(
+  next: KubeObject,
+  previous: KubeObject | undefined,
+  manager: string,
+  subresource?: string,
+  now = Date.now(),
+): void {
+  const changed = changedFields(previous?.spec, next.spec);
+  const fields: Json = Object.keys(changed).length > 0 || !previous ? { "f:spec": changed } : {};
+  const entries = [...((next.metadata.managedFields as Json[] | undefined) ?? [])];
+  const at = entries.findIndex(
+    (e) => e.manager === manager && e.operation === "Update" && e.subresource === subresource,
+  );
+  const before = at >= 0 ? (entries[at] as Json) : undefined;
+  const entry: Json = {
+    manager,
+    operation: "Update",
+    apiVersion: String(next.apiVersion ?? "apps/v1"),
+    time: seconds(now),
+    fieldsType: "FieldsV1",
+    fieldsV1: mergeFields((before?.fieldsV1 as Json | undefined) ?? {}, fields),
+    ...(subresource ? { subresource } : {}),
+  };
+  if (at >= 0) entries[at] = entry;
+  else entries.push(entry);
+  next.metadata.managedFields = entries;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The fieldsV1 set of what differs between `a` and `b`: `f:<key>` per field, `k:{"name":...}` per named list item. */
+function changedFields(a: unknown, b: unknown): Json {
+  const out: Json = {};
+  if (!isObject(b)) return out;
+  const before = isObject(a) ? a : {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(b)])) {
+    const x = before[key];
+    const y = b[key];
+    if (JSON.stringify(x) === JSON.stringify(y)) continue;
+    if (isObject(y) && isObject(x)) out[`f:${key}`] = changedFields(x, y);
+    else if (Array.isArray(y) && y.every((item) => isObject(item) && typeof item.name === "string")) {
+      const items: Json = {};
+      for (const item of y as Json[]) {
+        const old = Array.isArray(x)
+          ? (x as Json[]).find((o) => isObject(o) && o.name === item.name)
+          : undefined;
+        if (JSON.stringify(old) !== JSON.stringify(item))
+          items[`k:${JSON.stringify({ name: item.name })}`] = changedFields(old, item);
+      }
+      out[`f:${key}`] = items;
+    } else out[`f:${key}`] = {};
+  }
+  return out;
+}
+
+function mergeFields(a: Json, b: Json): Json {
+  const out: Json = { ...a };
+  for (const [key, value] of Object.entries(b))
+    out[key] = isObject(out[key]) && isObject(value) ? mergeFields(out[key] as Json, value) : value;
+  return out;
+}

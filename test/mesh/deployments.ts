@@ -39,6 +39,7 @@ import {
   kubeletWarning,
   podFor,
   podStatus,
+  recordUpdate,
   replicaSetFor,
 } from "./deployments-objects.ts";
 import type { KubeApiEmulator, KubeObject } from "./kube-api.ts";
@@ -113,18 +114,29 @@ export class DeploymentController {
     const next = structuredClone(deployment);
     applyDeploymentDefaults(next);
     this.validate(next);
+    recordUpdate(next, undefined, "kubectl-client-side-apply");
     const stored = this.add("deployments", next);
     this.reconcileSoon(stored.metadata.namespace as string, stored.metadata.name);
     return stored;
   }
 
-  /** Another writer edits a Deployment (a user's `kubectl set image`); the controller follows. */
-  edit(namespace: string, name: string, change: (deployment: KubeObject) => void): KubeObject {
+  /**
+   * Another writer edits a Deployment (a user's `kubectl set image`, field manager `kubectl-set`);
+   * the controller follows. `manager` and `subresource` go into managedFields as the API server records them.
+   */
+  edit(
+    namespace: string,
+    name: string,
+    change: (deployment: KubeObject) => void,
+    manager = "kubectl-set",
+    subresource?: "scale",
+  ): KubeObject {
     const previous = this.kube.get("deployments", namespace, name);
     const stored = this.write("deployments", namespace, name, (d) => {
       change(d);
       applyDeploymentDefaults(d);
       this.validate(d, previous);
+      recordUpdate(d, previous, manager, subresource);
     });
     this.reconcileSoon(namespace, name);
     return stored;

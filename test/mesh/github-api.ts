@@ -1,7 +1,7 @@
 /**
  * A GitHub REST API emulator for `GITHUB_API_URL`, for what the action calls: issue comments (list
  * with real pagination and `Link` headers, create, update), a commit's pull requests, commit
- * statuses, deployments and deployment statuses, and GraphQL `viewer { login }`. As for a
+ * statuses, deployments and deployment statuses, workflow run attempts, and GraphQL `viewer { login }`. As for a
  * workflow's GITHUB_TOKEN, `GET /user` answers 403. It records every request and can answer 403 on
  * writes, as GitHub does for a fork's read-only token.
  */
@@ -33,6 +33,9 @@ export interface RecordedRequest {
   status: number;
   user?: string;
 }
+
+/** A workflow run's `status` as the REST API gives it. */
+export type WorkflowRunStatus = "queued" | "in_progress" | "completed" | "waiting" | "requested" | "pending";
 
 export const BOT: GitHubUser = { login: "github-actions[bot]", id: 41898282, type: "Bot" };
 export const HUMAN: GitHubUser = { login: "octocat", id: 583231, type: "User" };
@@ -76,6 +79,11 @@ export class GitHubApiEmulator {
     environment: string;
     statuses: Array<{ state: string; description?: string }>;
   }> = [];
+  /**
+   * Workflow run attempts by "owner/repo run <id> attempt <n>" (the action's lease holder): what
+   * `GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}` answers. Unknown: 404.
+   */
+  readonly runs = new Map<string, { status: WorkflowRunStatus; conclusion: string | null }>();
   /** Token -> user. Unknown tokens get 401 Bad credentials. */
   readonly tokens = new Map<string, GitHubUser>([["ghs_bot_token", BOT]]);
   /** When true, every write answers 403 as for a fork's pull request. */
@@ -253,6 +261,12 @@ export class GitHubApiEmulator {
       }
       if (method === "GET") return this.paginate(send, url, this.deployments);
     }
+    m = /^\/repos\/([^/]+\/[^/]+)\/actions\/runs\/(\d+)\/attempts\/(\d+)$/.exec(path);
+    if (m && method === "GET") {
+      const run = this.runs.get(`${m[1]} run ${m[2]} attempt ${m[3]}`);
+      if (!run) return send(404, { message: "Not Found", status: "404" });
+      return send(200, workflowRun(this.url, m[1] as string, Number(m[2]), Number(m[3]), run));
+    }
     m = /^\/repos\/([^/]+\/[^/]+)\/deployments\/(\d+)\/statuses$/.exec(path);
     if (m && method === "POST") {
       const deployment = this.deployments.find((d) => d.id === Number(m?.[2]));
@@ -296,4 +310,29 @@ export class GitHubApiEmulator {
       links.length ? { link: links.join(", ") } : {},
     );
   }
+}
+
+/** The part of GitHub's workflow-run object (GET .../actions/runs/{id}/attempts/{n}) a client reads. */
+function workflowRun(
+  apiUrl: string,
+  repo: string,
+  id: number,
+  attempt: number,
+  run: { status: WorkflowRunStatus; conclusion: string | null },
+) {
+  return {
+    id,
+    name: "deploy",
+    node_id: `WFR_${id}`,
+    run_number: id,
+    run_attempt: attempt,
+    event: "push",
+    status: run.status,
+    conclusion: run.status === "completed" ? run.conclusion : null,
+    workflow_id: 1,
+    url: `${apiUrl}/repos/${repo}/actions/runs/${id}`,
+    html_url: `https://github.com/${repo}/actions/runs/${id}/attempts/${attempt}`,
+    created_at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    updated_at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+  };
 }

@@ -36,11 +36,16 @@ export type KubeObject = Record<string, unknown> & {
   };
 };
 
-/** One RBAC PolicyRule: which verbs on which resources of which API groups. */
+/**
+ * One RBAC PolicyRule: which verbs on which resources of which API groups, and, with
+ * `resourceNames`, only on the objects of those names (as RBAC: a request without a name, such as a
+ * list or a create, is then not allowed by the rule).
+ */
 export interface PolicyRule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  resourceNames?: string[];
 }
 
 export interface TokenGrant {
@@ -736,7 +741,8 @@ export class KubeApiEmulator {
         (rule) =>
           (rule.apiGroups.includes(r.group) || rule.apiGroups.includes("*")) &&
           (rule.resources.includes(r.resource) || rule.resources.includes("*")) &&
-          (rule.verbs.includes(r.verb) || rule.verbs.includes("*")),
+          (rule.verbs.includes(r.verb) || rule.verbs.includes("*")) &&
+          (!rule.resourceNames?.length || (r.name !== undefined && rule.resourceNames.includes(r.name))),
       );
     if (allowed) return;
     const qualified = r.group ? `${r.resource}.${r.group}` : r.resource;

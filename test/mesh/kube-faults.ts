@@ -14,6 +14,7 @@
  *   webhook sets no code of its own;
  * - `forbid`: RBAC that no longer allows the write (a Role edited or its binding removed): 403
  *   Forbidden, worded as kube-apiserver's authorizer words it;
+ * - `reject`: any other answer (an admission webhook's denial, 403, 404);
  * - `onRequest`: a listener that runs before a request is served (kill the action, edit the object
  *   between the action's read and its write, ...).
  *
@@ -118,6 +119,16 @@ export class KubeFaultPlan {
   fail(options: { status?: 500 | 502 | 503; count?: number } & FaultMatch = {}): void {
     const { status = 500, count = 1, ...match } = options;
     this.add(match, count, undefined, () => SERVER_ERRORS[status] as FaultDecision);
+  }
+
+  /**
+   * `count` matching requests (default every one) answer `code` with this reason and message, as the
+   * API server answers them: an admission webhook's denial (`admission webhook "x" denied the
+   * request: ...`, with the code the webhook chose), a 403 Forbidden from RBAC, a 404 NotFound.
+   */
+  reject(options: { code: number; reason: string; message: string; count?: number } & FaultMatch): void {
+    const { code, reason, message, count = Number.POSITIVE_INFINITY, ...match } = options;
+    this.add(match, count, undefined, () => ({ kind: "answer", code, reason, message }));
   }
 
   /** `count` matching writes answer 409 Conflict (or every one for `ms` when given). */

@@ -8,8 +8,31 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { load } from "js-yaml";
 
 export const DIST_ENTRY = resolve(import.meta.dirname, "../../dist/index.js");
+const ACTION_YML = resolve(import.meta.dirname, "../../action.yml");
+
+/**
+ * Every `action.yml` input with its default, as GitHub's runner passes them: it sets INPUT_<NAME>
+ * for every declared input, to the workflow's value or else the default (an expression such as
+ * `${{ github.token }}` evaluated, here from `expressions`), so the action cannot tell a default
+ * from a value the workflow wrote. Spread the workflow's own inputs over these.
+ */
+export function actionDefaults(expressions: Record<string, string> = {}): Record<string, string> {
+  const action = load(readFileSync(ACTION_YML, "utf8")) as {
+    inputs: Record<string, { default?: string | number | boolean }>;
+  };
+  return Object.fromEntries(
+    Object.entries(action.inputs).map(([name, input]) => [
+      name,
+      String(input.default ?? "").replace(
+        /\$\{\{\s*([\w.]+)\s*\}\}/g,
+        (_, e: string) => expressions[e] ?? "",
+      ),
+    ]),
+  );
+}
 
 export interface ActionRun {
   exitCode: number | null;

@@ -15,6 +15,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["index.ts"],
   ["main.ts"],
   ["action.ts"],
+  ["action-records.ts"],
   ["settings.ts"],
   ["report", "workloads"],
   ["mesh", "metrics", "inputs"],

@@ -107,7 +107,7 @@ describe("the report renderer", () => {
     const model = buildReport(await engineEvents(0.0005, { pauseAfter: 10 }), context);
     expect(model.result).toBe("paused");
     expect(renderMarkdown(model)).toContain(
-      "**Next:** Continue: run the promote workflow (workflow_dispatch) with `command: promote`, rollout-id: abc1234-7.",
+      "**Next:** Continue: run the promote workflow (workflow_dispatch) with `command: promote`, `rollout-id: abc1234-7`.",
     );
   });
 

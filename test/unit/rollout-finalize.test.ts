@@ -53,6 +53,7 @@ describe("finalize: copy", () => {
       "resolve",
       "copy",
       "waitStable",
+      "servesPromoted",
       "scaleCanary 0",
     ]);
     expect(workloads.stable.images).toEqual({ app: "backend:v2" });
@@ -97,7 +98,14 @@ describe("finalize: copy", () => {
     workloads.calls.length = 0;
     const promote = setup({ command: "promote" }, { traffic: first.traffic, workloads }, "run-3");
     expect(await promote.engine.run()).toMatchObject({ result: "promoted", weight: 0, finalized: true });
-    expect(workloads.calls).toEqual(["resolve", "resolve", "copy", "waitStable", "scaleCanary 0"]);
+    expect(workloads.calls).toEqual([
+      "resolve",
+      "resolve",
+      "copy",
+      "waitStable",
+      "servesPromoted",
+      "scaleCanary 0",
+    ]);
     expect(first.traffic.state).toMatchObject({ status: "promoted", finalized: true });
     expect(first.traffic.state?.finalizeProblem).toBeUndefined();
     expect(first.traffic.state?.history.map((h) => h.event)).toContain("finalize-retry");
@@ -133,7 +141,54 @@ describe("finalize: copy", () => {
     expect(first.traffic.state?.status).toBe("rolled-back");
   });
 
-  it("a later run of the same commit resumes a finalization; another commit's run refuses and writes nothing", async () => {
+  it("a forged finalizing record naming a Deployment that does not run the stable subset cannot block a rollback", async () => {
+    const workloads = new FakeWorkloads();
+    const first = setup({}, { workloads });
+    await first.engine.run();
+    // Someone who may edit the VirtualService forges a finalization at 100 % canary whose stable
+    // is another app's Deployment, scaled to zero: its status alone would refuse the rollback.
+    const forged = { ...first.traffic.state!, status: "finalizing" as const, weight: 100 };
+    forged.deployments = { stable: "shop/other-app", canary: "shop/backend-v2" };
+    first.traffic.weight = 100;
+    first.traffic.state = forged;
+    workloads.stableBroken = true;
+    workloads.resolveError = new Error("Deployment shop/other-app does not run the stable version");
+    workloads.calls.length = 0;
+    const rollback = setup({ command: "rollback" }, { traffic: first.traffic, workloads }, "run-2");
+    expect(await rollback.engine.run()).toMatchObject({ result: "rolled-back", weight: 0, failed: false });
+    expect(first.traffic.weight).toBe(0);
+    expect(first.traffic.state?.status).toBe("rolled-back");
+    expect(workloads.calls).not.toContain("stableStatus");
+    const warning = rollback.log.events.find((e) => e.type === "warning");
+    expect(warning).toMatchObject({ message: expect.stringMatching(/names in the record are not used/) });
+  });
+
+  it("with finalize: none, a finalizing record (not this workflow's own) cannot block a rollback", async () => {
+    const first = setup();
+    await first.engine.run();
+    first.traffic.weight = 100;
+    first.traffic.state = { ...first.traffic.state!, status: "finalizing" as const, weight: 100 };
+    const clock = new VirtualClock();
+    const log = new EventLog();
+    // finalize: none gives the engine no workloads port: nothing can check the stable Deployment.
+    const rollback = new RolloutEngine(
+      { ...defaultEngineSettings(), command: "rollback" },
+      { holder: "run-2", commit: "abc1234def", newRolloutId: "abc1234-run-2" },
+      {
+        traffic: first.traffic,
+        metrics: new SimulatedMetrics(clock, first.traffic, { ...healthy, seed: 5 }),
+        clock,
+        events: log,
+      },
+      "VirtualService shop/backend",
+    );
+    expect(await rollback.run()).toMatchObject({ result: "rolled-back", weight: 0 });
+    expect(first.traffic.weight).toBe(0);
+    const warning = log.events.find((e) => e.type === "warning");
+    expect(warning).toMatchObject({ message: expect.stringMatching(/finalize: none/) });
+  });
+
+  it("a promote resumes a finalization; another run's rollout (any commit) refuses and writes nothing", async () => {
     const workloads = new FakeWorkloads();
     workloads.stableBroken = true;
     const first = setup({}, { workloads });
@@ -143,7 +198,11 @@ describe("finalize: copy", () => {
     await expect(other.engine.run()).rejects.toThrow(/not finalized yet.*would promote it without analysis/);
     expect(first.traffic.writes).toHaveLength(writes);
     workloads.stableBroken = false;
-    const again = setup({}, { traffic: first.traffic, workloads }, "run-3");
+    // The record is not proof that the canary passed: another run of the same commit copies nothing.
+    const sameCommit = setup({}, { traffic: first.traffic, workloads }, "run-3");
+    await expect(sameCommit.engine.run()).rejects.toThrow(/not by this run: a record is not proof/);
+    expect(first.traffic.writes).toHaveLength(writes);
+    const again = setup({ command: "promote" }, { traffic: first.traffic, workloads }, "run-3");
     expect(await again.engine.run()).toMatchObject({ result: "promoted", weight: 0, finalized: true });
   });
 
@@ -245,8 +304,8 @@ describe("finalization inputs", () => {
     "canary-subset": "v2",
     "prometheus-url": "http://prometheus:9090",
   };
-  it("defaults to copy, scale-down, and the Deployment's own deadline", () => {
-    expect(parseConfig(base).finalize).toEqual({ policy: "copy", explicit: false, scaleDownCanary: true });
+  it("defaults to auto, scale-down, and the Deployment's own deadline", () => {
+    expect(parseConfig(base).finalize).toEqual({ policy: "auto", scaleDownCanary: true });
   });
   it("names each bad input with its value", () => {
     const bad = () =>
@@ -273,7 +332,7 @@ describe("finalization inputs", () => {
       "canary-replicas",
       "stable-deployment",
     ]);
-    expect(bad).toThrow(/Input 'finalize': "swap" is not allowed; use copy/);
+    expect(bad).toThrow(/Input 'finalize': "swap" is not allowed; use auto .*, copy .* or none/);
   });
   it("parses the optional names, replicas and timeout", () => {
     const config = parseConfig({

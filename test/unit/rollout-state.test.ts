@@ -4,6 +4,7 @@
  * rollback gets the problem as text instead of an exception.
  */
 import { describe, expect, it } from "vitest";
+import { registerSecret } from "../../src/redact.ts";
 import { parseState, type RolloutState, readState, serializeState } from "../../src/rollout/model/state.ts";
 
 const WHERE = "VirtualService shop/backend";
@@ -93,5 +94,27 @@ describe("the state annotation", () => {
       ).problem,
     ).toMatch(/\(weight: /);
     expect(readState(undefined, WHERE)).toEqual({ state: undefined });
+  });
+});
+
+describe("no secret in the annotation", () => {
+  it("takes every registered secret out of the reasons, and leaves the identifiers as they are", () => {
+    const token = "glc_token0123456789abcdef";
+    registerSecret(token, () => {});
+    // A secret that happens to occur inside the commit's hex must not change the commit.
+    registerSecret("89ab", () => {});
+    const echoed = `Prometheus answered 401: token ${token} is invalid`;
+    const text = serializeState({
+      ...written,
+      reason: echoed,
+      finalizeProblem: echoed,
+      history: [{ at: written.startedAt, weight: 10, event: "rolled-back", reason: echoed }],
+      stageResults: [
+        { ...(written.stageResults?.[0] as NonNullable<RolloutState["stageResults"]>[0]), reason: echoed },
+      ],
+    });
+    expect(text).not.toContain(token);
+    expect(text.match(/\*\*\*/g)).toHaveLength(4);
+    expect(parseState(text, WHERE)?.commit).toBe(written.commit);
   });
 });

@@ -14,17 +14,11 @@ export type InconclusivePolicy = (typeof INCONCLUSIVE_POLICIES)[number];
 export type UnreachablePolicy = (typeof UNREACHABLE_POLICIES)[number];
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
 export type SplitPolicy = (typeof SPLIT_POLICIES)[number];
-/** After a promotion: copy the canary's pod template onto the stable Deployment, or leave the stable to someone else. */
+/** After a promotion: copy the canary's pod template onto the stable Deployment (auto, copy), or leave the stable to someone else (none). */
 export type FinalizePolicy = (typeof FINALIZE_POLICIES)[number];
 
 export interface FinalizeConfig {
   readonly policy: FinalizePolicy;
-  /**
-   * Whether the workflow set `finalize` itself. A default `copy` that finds no Deployment per
-   * version warns and promotes as `none` does (workflows written before finalization keep
-   * working); an explicit `copy` is refused before any write.
-   */
-  readonly explicit: boolean;
   /** How long the stable (and a scaled-up canary) may take to become ready; undefined: the Deployment's progressDeadlineSeconds. */
   readonly timeoutMs?: number;
   readonly scaleDownCanary: boolean;

@@ -9,6 +9,7 @@
  * classic API ~164 KB and zod/mini with its English messages ~123 KB.
  */
 import * as v from "valibot";
+import { scrub } from "../../redact.ts";
 
 export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
@@ -172,10 +173,29 @@ export function readState(
   }
 }
 
+/**
+ * The record with every registered secret taken out of its free text: the reasons quote what
+ * Prometheus and the API server answered, which can echo a credential (a URL's token, an api key,
+ * an Authorization header), and anyone who can read the VirtualService would see it. Identifiers
+ * (commit, rollout id, holder) are left as they are: a short secret could occur inside a hex SHA.
+ */
+function withoutSecrets(state: RolloutState): RolloutState {
+  return {
+    ...state,
+    ...(state.reason !== undefined ? { reason: scrub(state.reason) } : {}),
+    ...(state.finalizeProblem !== undefined ? { finalizeProblem: scrub(state.finalizeProblem) } : {}),
+    history: state.history.map((h) => (h.reason === undefined ? h : { ...h, reason: scrub(h.reason) })),
+    ...(state.stageResults
+      ? { stageResults: state.stageResults.map((r) => ({ ...r, reason: scrub(r.reason) })) }
+      : {}),
+  };
+}
+
+/** The annotation's text: the history trimmed, no registered secret in it. */
 export function serializeState(state: RolloutState): string {
   const trimmed =
     state.history.length > MAX_HISTORY ? { ...state, history: state.history.slice(-MAX_HISTORY) } : state;
-  return JSON.stringify(trimmed);
+  return JSON.stringify(withoutSecrets(trimmed));
 }
 
 /** A lease holder as run-context.ts writes it on Actions: "<repo> run <runId> attempt <n>". */
