@@ -284,17 +284,7 @@ export const forgedRecordCases: FaultCase[] = [
     must: "`payments` keeps its replicas",
     run: () =>
       withMesh({ ...HEALTHY, deployments: {} }, async (mesh) => {
-        const apps = mesh.apps;
-        if (!apps) throw new Error("no Deployment controller");
-        apps.create(
-          deploymentManifest({
-            name: "payments",
-            namespace: NAMESPACE,
-            labels: { app: "payments" },
-            image: "registry.example/payments:v7",
-            replicas: 1,
-          }),
-        );
+        const apps = createPayments(mesh, 1);
         await apps.rolledOut(NAMESPACE, "payments");
         // The canary as a finalization leaves it: scaled to zero.
         apps.edit(NAMESPACE, `${SERVICE}-v2`, (d) => {
@@ -329,18 +319,8 @@ export const forgedRecordCases: FaultCase[] = [
     must: "the rollback routes 100 % to stable (the record's name is checked against the subset's labels, not believed)",
     run: () =>
       withMesh({ ...HEALTHY, deployments: {} }, async (mesh) => {
-        const apps = mesh.apps;
-        if (!apps) throw new Error("no Deployment controller");
         // Another app's Deployment with no pods: as a stable it would look "not ready".
-        apps.create(
-          deploymentManifest({
-            name: "payments",
-            namespace: NAMESPACE,
-            labels: { app: "payments" },
-            image: "registry.example/payments:v7",
-            replicas: 0,
-          }),
-        );
+        createPayments(mesh, 0);
         forge(
           mesh,
           record({
@@ -771,5 +751,21 @@ export const textAndSecretCases: FaultCase[] = [
       }),
   },
 ];
+
+/** Another app's Deployment, `payments`, in the mesh's namespace: what a forged record may name. */
+function createPayments(mesh: Mesh, replicas: number) {
+  const apps = mesh.apps;
+  if (!apps) throw new Error("no Deployment controller");
+  apps.create(
+    deploymentManifest({
+      name: "payments",
+      namespace: NAMESPACE,
+      labels: { app: "payments" },
+      image: "registry.example/payments:v7",
+      replicas,
+    }),
+  );
+  return apps;
+}
 
 export const recordAndTextCases: FaultCase[] = [...forgedRecordCases, ...textAndSecretCases];
