@@ -21,6 +21,7 @@
  *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
  *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
  */
+import { aboveLimitLogE, bernoulliKl, bernoulliLlr, logMeanExp } from "./likelihood.ts";
 import type { EvidenceSettings, VersionCounts } from "./types.ts";
 
 /** One interval's exact counts: what each version served between two reads. */
@@ -69,24 +70,6 @@ export interface Evidence {
   inputs?: { maxErrorRate: number; maxRatio: number; latencyThresholdMs?: number };
 }
 
-/**
- * Alternatives of the absolute-harm mixture, as multiples of the limit, with their prior weights
- * (summing to 1). Alternatives close to the limit catch a canary just above it (1.2·L builds no
- * evidence against a 1.5·L alternative: its likelihood favours L); the far ones catch a clear
- * regression in a few dozen requests. Weight on the near ones costs the far ones little: ln(1/w)
- * nats, a handful of requests for a canary at 5·L.
- */
-export const ABS_ALTERNATIVES: ReadonlyArray<{ multiple: number; weight: number }> = [
-  { multiple: 1.1, weight: 0.15 },
-  { multiple: 1.2, weight: 0.2 },
-  { multiple: 1.35, weight: 0.15 },
-  { multiple: 1.5, weight: 0.1 },
-  { multiple: 2, weight: 0.1 },
-  { multiple: 3, weight: 0.1 },
-  { multiple: 5, weight: 0.08 },
-  { multiple: 10, weight: 0.06 },
-  { multiple: 20, weight: 0.06 },
-];
 /** Alternatives of the relative-harm mixture, as multiples of max-ratio-to-stable. */
 export const REL_ALTERNATIVES = [1.5, 2, 4, 8, 16] as const;
 
@@ -120,62 +103,24 @@ export function emptyEvidence(latency: boolean, inputs?: Evidence["inputs"]): Ev
   };
 }
 
-/** log(mean(exp(xs))) without overflow. */
-function logMeanExp(xs: readonly number[]): number {
-  const max = Math.max(...xs);
-  if (!Number.isFinite(max)) return max;
-  return max + Math.log(xs.reduce((sum, x) => sum + Math.exp(x - max), 0) / xs.length);
-}
-
-/** Log likelihood ratio of rate p1 against p0 for k bad out of n. */
-export function bernoulliLlr(n: number, k: number, p0: number, p1: number): number {
-  if (n <= 0) return 0;
-  return k * Math.log(p1 / p0) + (n - k) * Math.log((1 - p1) / (1 - p0));
-}
-
-/** Kullback-Leibler divergence of Bernoulli(q) from Bernoulli(p): the evidence one request adds on average. */
-export function bernoulliKl(p: number, q: number): number {
-  return p * Math.log(p / q) + (1 - p) * Math.log((1 - p) / (1 - q));
-}
-
 /** The canary's rate alternative for the safety test, from the windows seen so far. */
-function safetyAlternative(s: SignalEvidence, limit: number): number {
-  const estimate = s.cleanN > 0 ? (s.cleanK + 0.5) / (s.cleanN + 1) : limit / 2;
+function safetyAlternative(signal: SignalEvidence, limit: number): number {
+  const estimate = signal.cleanN > 0 ? (signal.cleanK + 0.5) / (signal.cleanN + 1) : limit / 2;
   return Math.min(0.9 * limit, Math.max(limit / 20, estimate));
 }
 
-/** log(Σ w·exp(x)) without overflow. */
-function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
-  const max = Math.max(...terms.map((t) => t.x));
-  if (!Number.isFinite(max)) return max;
-  return max + Math.log(terms.reduce((sum, t) => sum + t.w * Math.exp(t.x - max), 0));
-}
-
-/** Log e-value of the absolute-harm mixture on clean counts. */
-function absLogE(cleanN: number, cleanK: number, limit: number): number {
-  if (cleanN <= 0) return 0;
-  // Alternatives at or past a rate of 1 are impossible; their weight goes to the others.
-  const usable = ABS_ALTERNATIVES.filter((a) => a.multiple * limit < 1);
-  const total = usable.reduce((sum, a) => sum + a.weight, 0);
-  return logWeightedSumExp(
-    usable.map((a) => ({
-      x: bernoulliLlr(cleanN, cleanK, limit, a.multiple * limit),
-      w: a.weight / total,
-    })),
-  );
-}
-
 /** The signal with its streak above the limit ended: forgiven if the limit's test rejected on it. */
-function endStreak(s: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
-  const forgive = s.streakN > 0 && absLogE(s.cleanN, s.cleanK, limit) >= settings.harmLogE;
+function endStreak(signal: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
+  const forgive =
+    signal.streakN > 0 && aboveLimitLogE(signal.cleanN, signal.cleanK, limit) >= settings.harmLogE;
   return {
-    ...s,
+    ...signal,
     ...(forgive
       ? {
-          cleanN: s.cleanN - s.streakN,
-          cleanK: s.cleanK - s.streakK,
-          safe: s.safe - s.streakSafe,
-          forgiven: s.forgiven + 1,
+          cleanN: signal.cleanN - signal.streakN,
+          cleanK: signal.cleanK - signal.streakK,
+          safe: signal.safe - signal.streakSafe,
+          forgiven: signal.forgiven + 1,
         }
       : {}),
     streakN: 0,
@@ -197,17 +142,21 @@ function endStreak(s: SignalEvidence, limit: number, settings: EvidenceSettings)
  */
 export function settleStreak(evidence: Evidence, window: WindowCounts, settings: EvidenceSettings): Evidence {
   const settle = (
-    s: SignalEvidence,
+    signal: SignalEvidence,
     limit: number,
-    canaryK: number | undefined,
-    stableK: number | undefined,
+    canaryBad: number | undefined,
+    stableBad: number | undefined,
   ): SignalEvidence => {
-    const above = (n: number, k: number | undefined) => k !== undefined && n * limit >= 1 && k > n * limit;
-    const stableN = window.stable?.requests ?? 0;
-    const own = stableN * limit >= 1 && !above(stableN, stableK) && above(window.canary.requests, canaryK);
-    return own
-      ? { ...s, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
-      : endStreak(s, limit, settings);
+    const above = (requests: number, bad: number | undefined) =>
+      bad !== undefined && requests * limit >= 1 && bad > requests * limit;
+    const stableRequests = window.stable?.requests ?? 0;
+    const canaryOwn =
+      stableRequests * limit >= 1 &&
+      !above(stableRequests, stableBad) &&
+      above(window.canary.requests, canaryBad);
+    return canaryOwn
+      ? { ...signal, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
+      : endStreak(signal, limit, settings);
   };
   return {
     ...evidence,
@@ -225,17 +174,23 @@ export function settleStreak(evidence: Evidence, window: WindowCounts, settings:
   };
 }
 
+/** One signal's counts in one window: the canary's, and stable's when it served. */
+interface SignalWindow {
+  canaryN: number;
+  canaryK: number;
+  stable: { n: number; k: number } | undefined;
+  ms: number;
+}
+
 function addToSignal(
-  s: SignalEvidence,
-  canaryN: number,
-  canaryK: number,
-  stable: { n: number; k: number } | undefined,
+  signal: SignalEvidence,
+  window: SignalWindow,
   limit: number,
   settings: EvidenceSettings,
-  ms: number,
 ): SignalEvidence {
-  if (canaryN <= 0) return s;
-  const next: SignalEvidence = { ...s, rel: [...s.rel] };
+  const { canaryN, canaryK, stable } = window;
+  if (canaryN <= 0) return signal;
+  const next: SignalEvidence = { ...signal, rel: [...signal.rel] };
   const stableServed = stable !== undefined && stable.n > 0;
   // A window breaks a streak above the limit only when it shows the canary below it with enough
   // requests to mean something (at least one bad request expected at the limit); a window of a few
@@ -248,45 +203,58 @@ function addToSignal(
     // out of the limit's and the safety proof's evidence, as if they had not been served. This only
     // ever happens after that test rejected, which for a canary within the limit has probability at
     // most α, so the promises stand (see docs/analysis.md).
-    Object.assign(next, endStreak(s, limit, settings));
+    Object.assign(next, endStreak(signal, limit, settings));
   }
   const stableRate = stableServed ? stable.k / stable.n : undefined;
   const clean = stableRate === undefined || stableRate <= limit;
   // Safety, on clean windows too (an incident everything shares says nothing about the canary),
   // with the alternative chosen before this window's data is looked at. Which windows are clean
   // depends on stable's counts only, so the choice keeps the test valid.
-  const safeGain = clean ? bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(s, limit)) : 0;
+  const safeGain = clean ? bernoulliLlr(canaryN, canaryK, limit, safetyAlternative(signal, limit)) : 0;
   next.safe += safeGain;
   next.n += canaryN;
   next.k += canaryK;
   // Persistence is only asked where there is no stable traffic: a streak counts those windows only.
   const streak = !stableServed && !below;
-  next.aboveWindows = streak ? s.aboveWindows + 1 : 0;
-  next.aboveMs = streak ? s.aboveMs + ms : 0;
+  next.aboveWindows = streak ? signal.aboveWindows + 1 : 0;
+  next.aboveMs = streak ? signal.aboveMs + window.ms : 0;
   if (clean) {
     next.cleanN += canaryN;
     next.cleanK += canaryK;
   }
-  if (!stableServed && !below) {
+  if (streak) {
     next.streakN += canaryN;
     next.streakK += canaryK;
     next.streakSafe += safeGain;
   }
-  if (stable && stable.n > 0) {
-    next.pairedCanaryN += canaryN;
-    next.pairedCanaryK += canaryK;
-    next.pairedStableN += stable.n;
-    next.pairedStableK += stable.k;
-    if (canaryK + stable.k > 0) {
-      const q0 = (canaryN * settings.maxRatioToStable) / (canaryN * settings.maxRatioToStable + stable.n);
-      REL_ALTERNATIVES.forEach((m, j) => {
-        const r = settings.maxRatioToStable * m;
-        const q1 = (canaryN * r) / (canaryN * r + stable.n);
-        next.rel[j] = (next.rel[j] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
-      });
-    }
-  }
+  if (stable && stable.n > 0) addPairedWindow(next, canaryN, canaryK, stable, settings.maxRatioToStable);
   return next;
+}
+
+/**
+ * The relative test's step, in place on `next`: conditional on the bad requests both versions saw,
+ * the canary's share of them is Binomial(E, q); q0 is that share at the null's ratio R
+ * (max-ratio-to-stable), q1 at each alternative's.
+ */
+function addPairedWindow(
+  next: SignalEvidence,
+  canaryN: number,
+  canaryK: number,
+  stable: { n: number; k: number },
+  maxRatio: number,
+): void {
+  next.pairedCanaryN += canaryN;
+  next.pairedCanaryK += canaryK;
+  next.pairedStableN += stable.n;
+  next.pairedStableK += stable.k;
+  if (canaryK + stable.k > 0) {
+    const q0 = (canaryN * maxRatio) / (canaryN * maxRatio + stable.n);
+    REL_ALTERNATIVES.forEach((multiple, index) => {
+      const ratio = maxRatio * multiple;
+      const q1 = (canaryN * ratio) / (canaryN * ratio + stable.n);
+      next.rel[index] = (next.rel[index] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
+    });
+  }
 }
 
 /** The evidence after one more window. Windows without canary requests change nothing. */
@@ -295,25 +263,30 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
   if (canary.requests <= 0) return evidence;
   const errors = addToSignal(
     evidence.errors,
-    canary.requests,
-    Math.min(canary.errors, canary.requests),
-    stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
+    {
+      canaryN: canary.requests,
+      canaryK: Math.min(canary.errors, canary.requests),
+      stable: stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
+      ms: window.ms,
+    },
     settings.maxErrorRate,
     settings,
-    window.ms,
   );
   const latency =
     evidence.latency && canary.slow !== undefined
       ? addToSignal(
           evidence.latency,
-          canary.requests,
-          Math.min(canary.slow, canary.requests),
-          stable && stable.slow !== undefined
-            ? { n: stable.requests, k: Math.min(stable.slow, stable.requests) }
-            : undefined,
+          {
+            canaryN: canary.requests,
+            canaryK: Math.min(canary.slow, canary.requests),
+            stable:
+              stable && stable.slow !== undefined
+                ? { n: stable.requests, k: Math.min(stable.slow, stable.requests) }
+                : undefined,
+            ms: window.ms,
+          },
           settings.maxSlowFraction,
           settings,
-          window.ms,
         )
       : evidence.latency;
   return {
@@ -339,8 +312,9 @@ export interface SignalAssessment {
   stableRate?: number;
   /** The canary's rate over those same windows. */
   pairedCanaryRate?: number;
-  n: number;
-  k: number;
+  /** The canary's requests and bad requests (errors or slow) over every window. */
+  requests: number;
+  bad: number;
   aboveWindows: number;
   aboveMs: number;
   /**
@@ -351,25 +325,29 @@ export interface SignalAssessment {
   streakLogE: number;
 }
 
-export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limit: number): SignalAssessment {
+export function assessSignal(
+  kind: "errors" | "latency",
+  signal: SignalEvidence,
+  limit: number,
+): SignalAssessment {
   return {
     signal: kind,
     limit,
-    absLogE: absLogE(s.cleanN, s.cleanK, limit),
-    relLogE: logMeanExp(s.rel),
-    safeLogE: s.safe,
-    canaryRate: s.n > 0 ? s.k / s.n : 0,
-    ...(s.pairedStableN > 0
+    absLogE: aboveLimitLogE(signal.cleanN, signal.cleanK, limit),
+    relLogE: logMeanExp(signal.rel),
+    safeLogE: signal.safe,
+    canaryRate: signal.n > 0 ? signal.k / signal.n : 0,
+    ...(signal.pairedStableN > 0
       ? {
-          stableRate: s.pairedStableK / s.pairedStableN,
-          pairedCanaryRate: s.pairedCanaryN > 0 ? s.pairedCanaryK / s.pairedCanaryN : 0,
+          stableRate: signal.pairedStableK / signal.pairedStableN,
+          pairedCanaryRate: signal.pairedCanaryN > 0 ? signal.pairedCanaryK / signal.pairedCanaryN : 0,
         }
       : {}),
-    n: s.n,
-    k: s.k,
-    aboveWindows: s.aboveWindows,
-    aboveMs: s.aboveMs,
-    streakLogE: absLogE(s.streakN, s.streakK, limit),
+    requests: signal.n,
+    bad: signal.k,
+    aboveWindows: signal.aboveWindows,
+    aboveMs: signal.aboveMs,
+    streakLogE: aboveLimitLogE(signal.streakN, signal.streakK, limit),
   };
 }
 
@@ -378,13 +356,13 @@ export function assessSignal(kind: "errors" | "latency", s: SignalEvidence, limi
  * approximation: the remaining log-evidence over the expected gain per request); Infinity when the
  * observed rate is not below the limit.
  */
-export function requestsToProveSafe(a: SignalAssessment, beta: number): number {
+export function requestsToProveSafe(assessment: SignalAssessment, beta: number): number {
   const target = Math.log(1 / beta);
-  if (a.safeLogE >= target) return 0;
-  const p = Math.max(a.canaryRate, 1e-6);
-  if (p >= a.limit) return Number.POSITIVE_INFINITY;
-  const gain = bernoulliKl(p, a.limit);
-  return Math.ceil((target - a.safeLogE) / gain);
+  if (assessment.safeLogE >= target) return 0;
+  const rate = Math.max(assessment.canaryRate, 1e-6);
+  if (rate >= assessment.limit) return Number.POSITIVE_INFINITY;
+  const gain = bernoulliKl(rate, assessment.limit);
+  return Math.ceil((target - assessment.safeLogE) / gain);
 }
 
 /** Requests that prove a canary at half the limit below it (Wald's approximation, ln(1/β) / KL). */

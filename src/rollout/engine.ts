@@ -93,6 +93,9 @@ export class RolloutEngine {
     if (check.refusal)
       throw new CommandError(`${this.c.where}: ${check.refusal}. command: rollback works without the record`);
     if (!state?.evidence || check.ownRun) return state;
+    // A finished rollout's evidence would not be continued anyway: say so only for a live one.
+    const live = state.status === "progressing" || state.status === "paused" || state.status === "finalizing";
+    if (!live) return { ...state, evidence: undefined };
     await this.c.emit({
       type: "warning",
       at: this.c.now(),

@@ -4,27 +4,23 @@
  * Returns how the stage ended; the engine acts on it.
  */
 import type { Evidence } from "../analysis/evidence.ts";
-import { judgeCheck, splitCheck, type Verdict } from "../analysis/judge.ts";
-import type { EvidenceSettings, JudgeSettings, VersionCounts } from "../analysis/types.ts";
+import { judgeCheck, type Observation, type Verdict } from "../analysis/judge.ts";
+import type { EvidenceSettings, JudgeSettings } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
 import type { StageDecision } from "./ending.ts";
-import type {
-  Clock,
-  EventSink,
-  MetricsMark,
-  MetricsPort,
-  TrafficPort,
-  TrafficView,
-  UnmanagedRoute,
-} from "./ports.ts";
+import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";
+import {
+  type CountedSoFar,
+  countedAfter,
+  MetricsOutage,
+  nothingCounted,
+  stableAboveLimit,
+  windowOf,
+} from "./stage-reads.ts";
 import { StepBack, type StepBackOption } from "./step-back.ts";
+import { TrafficShareWatch } from "./traffic-share.ts";
 import { describeEdit, PersonEditError, weightsOtherThan } from "./transitions.ts";
-
-/** A split this far outside chance means traffic is not going where the weights say. */
-const SPLIT_Z_ALARM = 5;
-/** Metrics failing for this many intervals, counted from the last good read, is an outage. */
-const UNREACHABLE_INTERVALS = 3;
 
 export interface StageAnalysisPorts {
   metrics: MetricsPort;
@@ -72,237 +68,201 @@ export interface StageAnalysis {
   weight: number;
 }
 
-/**
- * Routes the action does not manage that send traffic to stable lower the canary's share below its
- * weight (at 100 % stable still serves them); to the canary, raise it. A share off in that
- * direction is what the routes say, not a fault.
- */
-function shareExplained(zScore: number, unmanaged: readonly UnmanagedRoute[]): boolean {
-  const side = zScore < 0 ? "stable" : "canary";
-  return unmanaged.some((r) => r.to.includes(side));
-}
-
-function shareWarning(
-  split: { observedShare: number; zScore: number },
-  weight: number,
-  unmanaged: readonly UnmanagedRoute[],
-): string {
-  const share = `The canary got ${(split.observedShare * 100).toFixed(1)} % of the requests both versions served at weight ${weight} %, far outside chance (z = ${split.zScore.toFixed(1)})`;
-  const others =
-    unmanaged.length > 0
-      ? `; routes the action does not manage also send traffic: ${unmanaged.map((r) => `${r.route} (to ${r.to.join(" and ")})`).join(", ")}`
-      : "";
-  const why =
-    split.zScore > 0
-      ? "does a mirror, another VirtualService or a caller outside the mesh send the canary requests the weights do not?"
-      : "is the VirtualService applied to this traffic (its hosts and gateways), and do the pods have their sidecar?";
-  return `${share}${others}: ${why}`;
-}
-
-const zero = (slow: boolean): VersionCounts => ({ requests: 0, errors: 0, ...(slow ? { slow: 0 } : {}) });
-
-/** What `now` adds to `before`, never negative (replicas of an HA pair may answer a little behind). */
-function delta(now: VersionCounts | undefined, before: VersionCounts): VersionCounts {
-  const d = (a: number | undefined, b: number | undefined) => Math.max(0, (a ?? 0) - (b ?? 0));
-  return {
-    requests: d(now?.requests, before.requests),
-    errors: d(now?.errors, before.errors),
-    ...(now?.slow !== undefined ? { slow: d(now.slow, before.slow) } : {}),
-  };
-}
-
-function highest(now: VersionCounts | undefined, before: VersionCounts): VersionCounts {
-  if (!now) return before;
-  return {
-    requests: Math.max(now.requests, before.requests),
-    errors: Math.max(now.errors, before.errors),
-    ...(now.slow !== undefined || before.slow !== undefined
-      ? { slow: Math.max(now.slow ?? 0, before.slow ?? 0) }
-      : {}),
-  };
-}
-
 export async function analyseStage(
   ports: StageAnalysisPorts,
   input: StageAnalysisInput,
 ): Promise<StageAnalysis> {
-  const { metrics, traffic, clock, signal } = ports;
-  const { index, intervalMs } = input;
-  const at = new StepBack(input, input.evidenceSettings, input.stepBack);
-  const slow = input.evidence.latency !== undefined;
-  let evidence = input.evidence;
-  let mark = input.mark;
-  let seen = { canary: zero(slow), stable: zero(slow) };
-  let failingSince: number | undefined;
-  let alarmed = false;
-  /**
-   * The counts at the first read after settle-time: the traffic-share check counts from here. What
-   * came before mixes requests served at the previous weight (the mark's sample is up to one
-   * scrape old, and proxies take a moment to get the new weights) into this stage's share.
-   */
-  let splitFrom: { canary: VersionCounts; stable: VersionCounts } | undefined;
-  let unmanaged: UnmanagedRoute[] = [];
-  let check = 0;
-  let lastRead = input.changedAt;
-  /** When the metrics last answered with data: an outage began after it. */
-  let lastGood = input.changedAt;
-  for (;;) {
-    // After a failed read the next one comes sooner, so an outage is declared on time.
-    const wait =
-      failingSince === undefined
-        ? intervalMs
-        : Math.max(
-            0,
-            Math.min(intervalMs, failingSince + UNREACHABLE_INTERVALS * intervalMs - clock.now().getTime()),
-          );
-    await clock.sleep(wait, signal);
-    const issuedAt = clock.now().getTime();
-    check += 1;
-    const { weight } = at;
-    const elapsedMs = issuedAt - at.changedAt;
+  return new StageAnalyser(ports, input).run();
+}
 
-    const found = await abortable(traffic.read(signal), signal).catch((error: unknown) => {
-      if (signal?.aborted) throw error;
-      return undefined; // a failed read is retried at the next interval; it says nothing of the canary
-    });
-    if (found && edited(found, weight, input.foundWeights))
-      return { decision: "halted", reason: describeEdit(found, weight), evidence, found, weight };
+/** One read of a stage: when it was issued, and the weight and stage time it was judged at. */
+interface Read {
+  issuedAt: number;
+  /** Reads so far at this weight, this one included. */
+  check: number;
+  weight: number;
+  elapsedMs: number;
+}
 
-    let verdict: Verdict;
-    if (!mark) {
-      try {
-        mark = await abortable(metrics.start(clock.now(), signal), signal);
-        verdict = { decision: "continue", rule: "waiting", reason: "Counting from now", signals: [] };
-        failingSince = undefined;
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        const message = errorMessage(error);
-        const problem = (error as { problem?: string }).problem ?? "unreachable";
-        verdict = judgeCheck(
-          {
-            weight,
-            final: input.final && !at.below,
-            elapsedMs,
-            observation: { ok: false, problem, message },
-            evidence,
-            stableServed: false,
-          },
-          input.judge,
-        );
-      }
-    } else {
-      const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
-      let stableServed = false;
-      let stableAboveLimit = false;
-      if (observation.ok && observation.partial.length === 0) {
-        // At 100 % stable serves nothing: what a read still counts for it was served before the
-        // weight change, not at the same moments as the canary's requests, so it is no comparison.
-        const stable = weight < 100 ? delta(observation.stable, seen.stable) : undefined;
-        const window = { canary: delta(observation.canary, seen.canary), stable, ms: issuedAt - lastRead };
-        // Partial latency data leaves the error counts usable: judge errors, skip latency.
-        if (observation.partialLatency?.length) {
-          delete window.canary.slow;
-          delete window.stable?.slow;
-        }
-        lastRead = issuedAt;
-        stableServed = (stable?.requests ?? 0) > 0;
-        stableAboveLimit = aboveLimit(stable, input.evidenceSettings.maxErrorRate);
-        evidence = at.add(evidence, window, issuedAt);
-        seen = {
-          canary: highest(observation.canary, seen.canary),
-          stable: highest(observation.stable, seen.stable),
-        };
-      }
-      const stepBackTo = at.offer();
-      verdict = !at.judges(issuedAt)
-        ? {
-            decision: "continue",
-            rule: "waiting",
-            reason: `Stepped back to ${weight} %: judging beside stable from settle-time on`,
-            signals: [],
-          }
-        : judgeCheck(
-            {
-              weight,
-              final: input.final && !at.below,
-              elapsedMs,
-              observation,
-              evidence,
-              stableServed,
-              check,
-              stableAboveLimit,
-              ...(stepBackTo !== undefined ? { stepBackTo } : {}),
-            },
-            input.judge,
-          );
+/** The state of one stage's analysis between reads. */
+class StageAnalyser {
+  /** The weight on the routes and when it last changed, with the step back from 100 % if any. */
+  private readonly stepBack: StepBack;
+  private readonly outage: MetricsOutage;
+  private readonly share: TrafficShareWatch;
+  private evidence: Evidence;
+  /** The counters at the weight change (or at the first read that could take them): counts start here. */
+  private mark: MetricsMark | undefined;
+  /** Each version's counts since the mark, as of the last complete read: a window is what a read adds. */
+  private counted: CountedSoFar;
+  /** Reads at the current weight (the judge waits a few before it calls "no canary traffic"). */
+  private reads = 0;
+  /** When the last complete read was issued: the next window's length counts from here. */
+  private lastReadAt: number;
+  private readonly ports: StageAnalysisPorts;
+  private readonly input: StageAnalysisInput;
+
+  constructor(ports: StageAnalysisPorts, input: StageAnalysisInput) {
+    this.ports = ports;
+    this.input = input;
+    this.stepBack = new StepBack(input, input.evidenceSettings, input.stepBack);
+    this.outage = new MetricsOutage(ports.clock, input.intervalMs, input.changedAt);
+    this.share = new TrafficShareWatch(input.settleMs, input.foundWeights);
+    this.evidence = input.evidence;
+    this.mark = input.mark;
+    this.counted = nothingCounted(input.evidence.latency !== undefined);
+    this.lastReadAt = input.changedAt;
+  }
+
+  async run(): Promise<StageAnalysis> {
+    for (;;) {
+      const ended = await this.readOnce();
+      if (ended) return ended;
     }
-    await ports.events.emit({
+  }
+
+  /** One interval: read the routes and the metrics, judge, act. How the stage ended, or undefined. */
+  private async readOnce(): Promise<StageAnalysis | undefined> {
+    const { clock, signal, events } = this.ports;
+    await clock.sleep(this.outage.nextWaitMs(), signal);
+    const read = this.beginRead();
+    const { weight } = read;
+    const found = await this.readRoutes();
+    if (found && edited(found, weight, this.input.foundWeights))
+      return {
+        decision: "halted",
+        reason: describeEdit(found, weight),
+        evidence: this.evidence,
+        found,
+        weight,
+      };
+
+    const verdict = this.mark ? await this.judgeRead(read, this.mark) : await this.startCounting(read);
+    await events.emit({
       type: "analysis",
       at: clock.now().toISOString(),
-      stage: index,
+      stage: this.input.index,
       weight,
-      elapsedMs,
+      elapsedMs: read.elapsedMs,
       verdict,
     });
 
-    // An outage is timed from when it began: after the last read that answered with data. No
-    // series at all from a Prometheus that answers, or partial data, is no data, the same as no
-    // answer.
-    if (verdict.rule === "metrics-error" || verdict.rule === "no-series" || verdict.rule === "partial-data") {
-      failingSince ??= lastGood;
-      const downMs = clock.now().getTime() - failingSince;
-      if (downMs >= UNREACHABLE_INTERVALS * intervalMs && verdict.decision === "continue") {
+    const downMs = this.outage.downMsAfter(verdict, read.issuedAt);
+    if (downMs !== undefined) {
+      const reason = `${verdict.reason} (failing for ${Math.round(downMs / 1000)} s)`;
+      return { verdict, decision: "unreachable", reason, evidence: this.evidence, weight };
+    }
+    const warning = this.share.warningAfter(read, this.counted, found, this.mark !== undefined);
+    if (warning) await events.emit({ type: "warning", at: clock.now().toISOString(), message: warning });
+
+    // A step back, or back up after one: the weight changes and the stage's time starts again.
+    const move = this.stepBack.moveFor(verdict);
+    if (move !== undefined) return this.moveWeight(move, verdict, weight);
+    if (verdict.decision !== "continue")
+      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence: this.evidence, weight };
+    return undefined;
+  }
+
+  private beginRead(): Read {
+    const issuedAt = this.ports.clock.now().getTime();
+    this.reads += 1;
+    const { weight, changedAt } = this.stepBack;
+    return { issuedAt, check: this.reads, weight, elapsedMs: issuedAt - changedAt };
+  }
+
+  /** The routes as they are now; undefined when they could not be read. */
+  private async readRoutes(): Promise<TrafficView | undefined> {
+    const { traffic, signal } = this.ports;
+    return abortable(traffic.read(signal), signal).catch((error: unknown) => {
+      if (signal?.aborted) throw error;
+      return undefined; // a failed read is retried at the next interval; it says nothing of the canary
+    });
+  }
+
+  /** With no counters to count from yet (they could not be read at the weight change): take them now. */
+  private async startCounting(read: Read): Promise<Verdict> {
+    const { metrics, clock, signal } = this.ports;
+    try {
+      this.mark = await abortable(metrics.start(clock.now(), signal), signal);
+      return { decision: "continue", rule: "waiting", reason: "Counting from now", signals: [] };
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const message = errorMessage(error);
+      const problem = (error as { problem?: string }).problem ?? "unreachable";
+      return judgeCheck(
+        {
+          weight: read.weight,
+          final: this.input.final && !this.stepBack.below,
+          elapsedMs: read.elapsedMs,
+          observation: { ok: false, problem, message },
+          evidence: this.evidence,
+          stableServed: false,
+        },
+        this.input.judge,
+      );
+    }
+  }
+
+  /** Reads the counts since the mark, adds the window to the evidence, and asks the judge. */
+  private async judgeRead(read: Read, mark: MetricsMark): Promise<Verdict> {
+    const { metrics, clock, signal } = this.ports;
+    const observation = await abortable(metrics.observeSince(mark, clock.now(), signal), signal);
+    const stable = this.takeIn(observation, read);
+    const stepBackTo = this.stepBack.offer();
+    if (!this.stepBack.judges(read.issuedAt)) {
+      const reason = `Stepped back to ${read.weight} %: judging beside stable from settle-time on`;
+      return { decision: "continue", rule: "waiting", reason, signals: [] };
+    }
+    return judgeCheck(
+      {
+        weight: read.weight,
+        final: this.input.final && !this.stepBack.below,
+        elapsedMs: read.elapsedMs,
+        observation,
+        evidence: this.evidence,
+        stableServed: stable.served,
+        check: read.check,
+        stableAboveLimit: stable.aboveLimit,
+        ...(stepBackTo !== undefined ? { stepBackTo } : {}),
+      },
+      this.input.judge,
+    );
+  }
+
+  /**
+   * A complete read's window joins the evidence (partial data adds none); returns what the window
+   * showed of stable, for the judge.
+   */
+  private takeIn(observation: Observation, read: Read): { served: boolean; aboveLimit: boolean } {
+    if (!observation.ok || observation.partial.length > 0) return { served: false, aboveLimit: false };
+    const window = windowOf(observation, this.counted, read.weight, read.issuedAt - this.lastReadAt);
+    this.lastReadAt = read.issuedAt;
+    this.evidence = this.stepBack.add(this.evidence, window, read.issuedAt);
+    this.counted = countedAfter(observation, this.counted);
+    return {
+      served: (window.stable?.requests ?? 0) > 0,
+      aboveLimit: stableAboveLimit(window.stable, this.input.evidenceSettings.maxErrorRate),
+    };
+  }
+
+  /** Moves the weight; undefined to read on at the new weight, or the halt a person's edit causes. */
+  private async moveWeight(to: number, verdict: Verdict, weight: number): Promise<StageAnalysis | undefined> {
+    try {
+      await this.stepBack.move(to, this.evidence, verdict.reason, this.ports.clock.now().getTime());
+    } catch (error) {
+      if (error instanceof PersonEditError)
         return {
-          verdict,
-          decision: "unreachable",
-          reason: `${verdict.reason} (failing for ${Math.round(downMs / 1000)} s)`,
-          evidence,
+          decision: "halted",
+          reason: error.message,
+          evidence: this.evidence,
+          found: error.view,
           weight,
         };
-      }
-    } else {
-      failingSince = undefined;
-      lastGood = issuedAt;
+      throw error;
     }
-
-    if (found) unmanaged = found.unmanaged;
-    let split: ReturnType<typeof splitCheck>;
-    // Routes at different weights (an adopted split) have no one share to expect.
-    if (splitFrom && !input.foundWeights?.some((w) => w !== weight))
-      split = splitCheck(weight, delta(seen.canary, splitFrom.canary), delta(seen.stable, splitFrom.stable));
-    else if (elapsedMs >= input.settleMs && mark) splitFrom = seen;
-    if (
-      !alarmed &&
-      split &&
-      Math.abs(split.zScore) > SPLIT_Z_ALARM &&
-      !shareExplained(split.zScore, unmanaged) &&
-      (splitFrom
-        ? delta(seen.canary, splitFrom.canary).requests + delta(seen.stable, splitFrom.stable).requests
-        : 0) >= 200
-    ) {
-      alarmed = true;
-      await ports.events.emit({
-        type: "warning",
-        at: clock.now().toISOString(),
-        message: shareWarning(split, weight, unmanaged),
-      });
-    }
-    // A step back, or back up after one: the weight changes and the stage's time starts again.
-    const move = at.moveFor(verdict);
-    if (move !== undefined) {
-      try {
-        await at.move(move, evidence, verdict.reason, clock.now().getTime());
-      } catch (error) {
-        if (error instanceof PersonEditError)
-          return { decision: "halted", reason: error.message, evidence, found: error.view, weight };
-        throw error;
-      }
-      check = 0;
-      splitFrom = undefined;
-      continue;
-    }
-    if (verdict.decision !== "continue")
-      return { verdict, decision: verdict.decision, reason: verdict.reason, evidence, weight };
+    this.reads = 0;
+    this.share.restart();
+    return undefined;
   }
 }
 
@@ -310,9 +270,4 @@ export async function analyseStage(
 function edited(view: TrafficView, weight: number, foundWeights: readonly number[] | undefined): boolean {
   if (!foundWeights) return weightsOtherThan(view, [weight]);
   return view.weights.length !== foundWeights.length || view.weights.some((w, i) => w !== foundWeights[i]);
-}
-
-/** A window in which stable's own rate was above the limit, over enough requests to mean it. */
-function aboveLimit(stable: VersionCounts | undefined, limit: number): boolean {
-  return stable !== undefined && stable.requests * limit >= 1 && stable.errors > stable.requests * limit;
 }

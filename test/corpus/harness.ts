@@ -156,7 +156,13 @@ const successfulWrites = (mesh: Mesh) =>
   );
 
 /** What is wrong with a run against one expected outcome ([] when it is that outcome). */
-export function outcomeProblems(c: CorpusCase, outcome: Outcome, run: ActionRun, mesh: Mesh): string[] {
+export function outcomeProblems(
+  c: CorpusCase,
+  outcome: Outcome,
+  run: ActionRun,
+  mesh: Mesh,
+  before: Map<string, KubeObject>,
+): string[] {
   const problems: string[] = [];
   const summary = `result ${run.outputs.result ?? "-"}, exit ${run.exitCode}, errors: ${errorLines(run).join(" | ").slice(0, 600)}`;
   const vsNow = (ref: string) => {
@@ -195,11 +201,27 @@ export function outcomeProblems(c: CorpusCase, outcome: Outcome, run: ActionRun,
   const falseWarning = c.neverWarns && warnings.find((w) => c.neverWarns?.test(w));
   if (falseWarning) problems.push(`a false warning: ${falseWarning}`);
   if (outcome.kind === "continued") {
-    const first = successfulWrites(mesh)[0]?.object;
+    // An adopted split is first judged where it is (a write that records the rollout and keeps the
+    // weights), so the first write that moves the canary is the one to check: the next stage.
     const m = outcome.managed[0] as ManagedRoute;
-    const weight = first && refOf(first) === m.vs ? canaryWeightOf(first, m, c) : undefined;
+    const found = before.get(m.vs);
+    const weightFound = found ? canaryWeightOf(found, m, c) : undefined;
+    const weights = successfulWrites(mesh)
+      .map((w) => w.object)
+      .filter((o): o is KubeObject => o !== undefined && refOf(o) === m.vs)
+      .map((o) => canaryWeightOf(o, m, c));
+    const weight = weights.find((w) => w !== weightFound);
     if (weight !== outcome.firstWeight)
-      problems.push(`the first write should move the canary to ${outcome.firstWeight}, it wrote ${weight}`);
+      problems.push(
+        `the first write that moves the canary should move it to ${outcome.firstWeight}, it wrote ${weight}`,
+      );
+    if (
+      weights[0] !== undefined &&
+      weightFound !== undefined &&
+      weights[0] > weightFound &&
+      weights[0] === 100
+    )
+      problems.push(`the first write took an adopted split straight to 100 % before judging it`);
   }
   return problems;
 }
@@ -212,7 +234,7 @@ export function runProblems(
   before: Map<string, KubeObject>,
 ): string[] {
   const outcomes = Array.isArray(c.outcome) ? c.outcome : [c.outcome];
-  const each = outcomes.map((o) => outcomeProblems(c, o, run, mesh));
+  const each = outcomes.map((o) => outcomeProblems(c, o, run, mesh, before));
   const problems = each.some((p) => p.length === 0) ? [] : each.flat();
   const { sums } = writesKeptWeightsAt100(mesh, ["http", "tcp", "tls"]);
   if (sums.some((s) => s !== 100)) problems.push(`a write left route weights summing to ${sums.join(", ")}`);
