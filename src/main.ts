@@ -3,7 +3,8 @@
  * reason; importing this module does no work.
  */
 import * as core from "@actions/core";
-import { runAction, runCleanup } from "./action.ts";
+import { runAction } from "./action.ts";
+import { runCleanup } from "./action-post.ts";
 import { Output } from "./constants.ts";
 import { errorMessage, errorStack } from "./error-message.ts";
 import { getConfig } from "./inputs/config.ts";

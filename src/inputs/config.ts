@@ -28,12 +28,12 @@ import {
   parseBoolean,
   parseBoundedDuration,
   parseLatency,
-  parsePrometheus,
   parseRate,
   parseSplit,
   parseStages,
   show,
 } from "./parsers.ts";
+import { parsePrometheus } from "./prometheus-input.ts";
 import { inputSecrets, kubeconfigSecrets } from "./secrets.ts";
 import {
   type Config,

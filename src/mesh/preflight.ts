@@ -12,7 +12,6 @@
 
 import type { Split } from "../rollout/model/split.ts";
 import type { HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
-import { MeshError } from "./errors.ts";
 import {
   findDestinationRule,
   HostProblem,
@@ -20,10 +19,10 @@ import {
   type ResolvedHost,
   resolveHost,
 } from "./istio-lookup.ts";
-import { labelSelector, type MeshApi } from "./kubernetes.ts";
+import type { MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
+import { checkCanaryPods } from "./preflight-pods.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
-import type { PodSummary } from "./types.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */
 export const DEFAULT_ROOT_NAMESPACE = "istio-system";
@@ -84,12 +83,6 @@ export function nonHttpRoutesToStable(vs: VirtualService, stableHost: string, na
   );
 }
 
-/** Canary pods that the stable version's labels select too. */
-function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodSummary[]): string[] {
-  const stable = new Set(stablePods.map((p) => p.name));
-  return canaryPods.filter((p) => stable.has(p.name)).map((p) => p.name);
-}
-
 /** Resolves a host, turning the reason it cannot be used into a problem line. */
 /** `input`: the input that named the host, named in the problem (the fix is usually a typo there). */
 async function resolveOrReport(
@@ -105,6 +98,15 @@ async function resolveOrReport(
     problems.push(input ? `${error.message} (the '${input}' input)` : error.message);
     return undefined;
   }
+}
+
+/** The versions' hosts and labels as preflight found them (empty labels when they could not be read). */
+interface ResolvedVersions {
+  stable?: ResolvedHost;
+  canary?: ResolvedHost;
+  stableLabels: Record<string, string>;
+  canaryLabels: Record<string, string>;
+  destinationRule?: string;
 }
 
 export async function preflight(
@@ -130,132 +132,34 @@ export async function preflight(
     warnings,
   };
 
-  for (const m of managed) {
-    const route = vs.spec.http?.[m.index] as HttpRoute;
-    const destinations = route.route ?? [];
-    if (destinations.length > 1) {
-      const total = destinations.reduce((s, d) => s + (d.weight ?? 0), 0);
-      if (total !== 100)
-        problems.push(`${describeRoute(route, m.index)} has weights summing to ${total}, not 100`);
-    }
-  }
-
+  problems.push(...weightProblems(vs, managed));
   const firstRoute = vs.spec.http?.[managed[0]?.index ?? 0];
   const stableHost = firstRoute?.route?.[managed[0]?.stableIndex ?? 0]?.destination.host ?? "";
-
   const otherProtocols = nonHttpRoutesToStable(vs, stableHost, namespace);
   if (otherProtocols.length > 0) {
     problems.push(
       `${where} also has ${otherProtocols.join(", ")} sending traffic to the stable host ${stableHost}: only http routes are shifted, so that traffic would stay on stable after the canary is promoted; move these routes to a VirtualService of their own`,
     );
   }
-
-  const versions: Versions =
-    split.mode === "subset"
-      ? {
-          stable: { host: stableHost, subset: split.stableSubset },
-          canary: { host: stableHost, subset: split.canarySubset },
-        }
-      : { stable: { host: split.stableHost }, canary: { host: split.canaryHost } };
-  const mirrors = checkMirrors(vs, versions, managed);
+  const mirrors = checkMirrors(vs, versionsOf(split, stableHost), managed);
   problems.push(...mirrors.problems);
   warnings.push(...mirrors.warnings);
 
-  let stable: ResolvedHost | undefined;
-  let canary: ResolvedHost | undefined;
-  let stableLabels: Record<string, string> = {};
-  let canaryLabels: Record<string, string> = {};
-  let destinationRule: string | undefined;
-
-  if (split.mode === "subset") {
-    stable = await resolveOrReport(ctx, stableHost, problems);
-    canary = stable;
-    if (stable) {
-      const lookup = await findDestinationRule(ctx, stable.fqdn, stable.namespace);
-      const rule = lookup.rule;
-      const readable = lookup.searched.filter((ns) => !lookup.unreadable.includes(ns));
-      if (!rule && lookup.unreadable.length > 0) {
-        // Usually the root namespace under a namespace-scoped Role: the rule may well be there.
-        warnings.push(
-          `no DestinationRule for host ${stableHost} in ${readable.join(", ") || "any namespace the action may read"}, and ${lookup.unreadable.join(", ")} could not be read: the subsets ${split.stableSubset} and ${split.canarySubset} and the canary's pods are not checked (a missing subset is a 503), and the analysis needs canary-selector and stable-selector`,
-        );
-      } else if (!rule) {
-        problems.push(
-          `no DestinationRule for host ${stableHost} in namespace ${namespace}: none in ${lookup.searched.join(", ")} applies to it (Istio looks in the VirtualService's namespace, the service's, then the root namespace ${ctx.rootNamespace}, honouring exportTo); without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
-        );
-      } else {
-        destinationRule = rule.names.join(", ");
-        const defined = rule.subsets.map((s) => s.name);
-        for (const subset of [split.stableSubset, split.canarySubset]) {
-          if (!defined.includes(subset)) {
-            problems.push(
-              `DestinationRule ${destinationRule} has no subset "${subset}" (it defines ${defined.join(", ") || "none"}): traffic sent to it would get 503 Service Unavailable`,
-            );
-          }
-        }
-        const labelsOf = (subset: string) => rule.subsets.find((s) => s.name === subset)?.labels ?? {};
-        stableLabels = { ...stable.selector, ...labelsOf(split.stableSubset) };
-        canaryLabels = { ...stable.selector, ...labelsOf(split.canarySubset) };
-      }
-    }
-  } else {
-    // One after the other: each may add a warning, and the messages keep their order.
-    stable = await resolveOrReport(ctx, split.stableHost, problems, "stable-host");
-    canary = await resolveOrReport(ctx, split.canaryHost, problems, "canary-host");
-    if (canary && Object.keys(canary.selector).length === 0)
-      problems.push(
-        `${canary.source} (the canary host ${split.canaryHost}) has no selector: no pods to check`,
-      );
-    stableLabels = stable?.selector ?? {};
-    canaryLabels = canary?.selector ?? {};
-  }
-
+  const found =
+    split.mode === "subset"
+      ? await resolveSubsets(ctx, split, stableHost, problems)
+      : await resolveHosts(ctx, split, problems);
+  const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  const canaryNamespace = canary?.namespace ?? namespace;
-  if (canary && Object.keys(canaryLabels).length > 0) {
-    const pods = await api.listPods(canaryNamespace, labelSelector(canaryLabels), signal);
-    const labels = `{${labelSelector(canaryLabels)}}`;
-    if (pods.length === 0) {
-      problems.push(
-        `no canary pods match ${labels} in namespace ${canaryNamespace}: deploy the canary before shifting traffic to it`,
-      );
-    } else {
-      const withoutSidecar = pods.filter((p) => !p.hasSidecar);
-      const ready = pods.filter((p) => p.ready && p.hasSidecar);
-      if (withoutSidecar.length > 0) {
-        problems.push(
-          `sidecar not injected or not ready: canary pod${withoutSidecar.length > 1 ? "s" : ""} ${withoutSidecar.map((p) => `${p.name} (containers: ${p.containers.join(", ")})`).join(", ")} ha${withoutSidecar.length > 1 ? "ve" : "s"} no istio-proxy container`,
-        );
-      } else if (ready.length === 0) {
-        problems.push(
-          `sidecar not injected or not ready: no canary pod matching ${labels} is READY ${pods[0]?.containers.length}/${pods[0]?.containers.length} (${pods.map((p) => p.name).join(", ")})`,
-        );
-      }
-      if (stable && Object.keys(stableLabels).length > 0 && stable.namespace === canaryNamespace) {
-        const stablePods = await api.listPods(stable.namespace, labelSelector(stableLabels), signal);
-        const shared = sharedPods(pods, stablePods);
-        if (shared.length > 0) {
-          problems.push(
-            `the canary and stable share pod${shared.length > 1 ? "s" : ""} ${shared.join(", ")}: selected by both the canary's labels ${labels} and stable's {${labelSelector(stableLabels)}}, so the canary would be judged on stable's traffic; give each version labels (or a Service) that select its own pods alone`,
-          );
-        }
-      }
-      let injection: boolean | undefined;
-      try {
-        const nsLabels = await api.getNamespaceLabels(canaryNamespace, signal);
-        injection = nsLabels["istio-injection"] === "enabled" || nsLabels["istio.io/rev"] !== undefined;
-      } catch (error) {
-        if (!(error instanceof MeshError) || error.status !== 403) throw error;
-        warnings.push(`could not read namespace ${canaryNamespace} to check its injection label (forbidden)`);
-      }
-      if (injection === false) {
-        const note = `namespace ${canaryNamespace} does not enable sidecar injection (label it istio-injection=enabled or istio.io/rev=<revision>)`;
-        if (withoutSidecar.length > 0) problems.push(note);
-        else warnings.push(`${note}; the canary pods have their sidecar anyway`);
-      }
-    }
-  }
+  if (canary && Object.keys(canaryLabels).length > 0)
+    await checkCanaryPods(
+      api,
+      { ...found, canary, canaryNamespace: canary.namespace ?? namespace },
+      problems,
+      warnings,
+      signal,
+    );
 
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
@@ -266,8 +170,89 @@ export async function preflight(
     canaryLabels,
     stableService,
     canaryService,
-    destinationRule,
+    destinationRule: found.destinationRule,
     warnings,
     notes: mirrors.notes,
   };
+}
+
+/** Each managed route that splits traffic must weigh 100 in all, or Istio refuses the patch. */
+function weightProblems(vs: VirtualService, managed: readonly ManagedRoute[]): string[] {
+  const problems: string[] = [];
+  for (const m of managed) {
+    const route = vs.spec.http?.[m.index] as HttpRoute;
+    const destinations = route.route ?? [];
+    if (destinations.length > 1) {
+      const total = destinations.reduce((s, d) => s + (d.weight ?? 0), 0);
+      if (total !== 100)
+        problems.push(`${describeRoute(route, m.index)} has weights summing to ${total}, not 100`);
+    }
+  }
+  return problems;
+}
+
+/** The two versions as a mirror would name them: subsets of the stable host, or two hosts. */
+function versionsOf(split: Split, stableHost: string): Versions {
+  return split.mode === "subset"
+    ? {
+        stable: { host: stableHost, subset: split.stableSubset },
+        canary: { host: stableHost, subset: split.canarySubset },
+      }
+    : { stable: { host: split.stableHost }, canary: { host: split.canaryHost } };
+}
+
+/**
+ * Subset mode: one host, and the DestinationRule Istio would apply must define both subsets; the
+ * versions' labels are the host's selector plus each subset's labels.
+ */
+async function resolveSubsets(
+  ctx: LookupContext,
+  split: Extract<Split, { mode: "subset" }>,
+  stableHost: string,
+  problems: string[],
+): Promise<ResolvedVersions> {
+  const stable = await resolveOrReport(ctx, stableHost, problems);
+  const found: ResolvedVersions = { stable, canary: stable, stableLabels: {}, canaryLabels: {} };
+  if (!stable) return found;
+  const lookup = await findDestinationRule(ctx, stable.fqdn, stable.namespace);
+  const rule = lookup.rule;
+  const readable = lookup.searched.filter((ns) => !lookup.unreadable.includes(ns));
+  if (!rule && lookup.unreadable.length > 0) {
+    // Usually the root namespace under a namespace-scoped Role: the rule may well be there.
+    ctx.warnings.push(
+      `no DestinationRule for host ${stableHost} in ${readable.join(", ") || "any namespace the action may read"}, and ${lookup.unreadable.join(", ")} could not be read: the subsets ${split.stableSubset} and ${split.canarySubset} and the canary's pods are not checked (a missing subset is a 503), and the analysis needs canary-selector and stable-selector`,
+    );
+  } else if (!rule) {
+    problems.push(
+      `no DestinationRule for host ${stableHost} in namespace ${ctx.clientNamespace}: none in ${lookup.searched.join(", ")} applies to it (Istio looks in the VirtualService's namespace, the service's, then the root namespace ${ctx.rootNamespace}, honouring exportTo); without one the subsets ${split.stableSubset} and ${split.canarySubset} do not exist and Istio answers 503 Service Unavailable`,
+    );
+  } else {
+    found.destinationRule = rule.names.join(", ");
+    const defined = rule.subsets.map((s) => s.name);
+    for (const subset of [split.stableSubset, split.canarySubset]) {
+      if (!defined.includes(subset)) {
+        problems.push(
+          `DestinationRule ${found.destinationRule} has no subset "${subset}" (it defines ${defined.join(", ") || "none"}): traffic sent to it would get 503 Service Unavailable`,
+        );
+      }
+    }
+    const labelsOf = (subset: string) => rule.subsets.find((s) => s.name === subset)?.labels ?? {};
+    found.stableLabels = { ...stable.selector, ...labelsOf(split.stableSubset) };
+    found.canaryLabels = { ...stable.selector, ...labelsOf(split.canarySubset) };
+  }
+  return found;
+}
+
+/** Host mode: two hosts, each version's labels its host's selector. */
+async function resolveHosts(
+  ctx: LookupContext,
+  split: Extract<Split, { mode: "host" }>,
+  problems: string[],
+): Promise<ResolvedVersions> {
+  // One after the other: each may add a warning, and the messages keep their order.
+  const stable = await resolveOrReport(ctx, split.stableHost, problems, "stable-host");
+  const canary = await resolveOrReport(ctx, split.canaryHost, problems, "canary-host");
+  if (canary && Object.keys(canary.selector).length === 0)
+    problems.push(`${canary.source} (the canary host ${split.canaryHost}) has no selector: no pods to check`);
+  return { stable, canary, stableLabels: stable?.selector ?? {}, canaryLabels: canary?.selector ?? {} };
 }

@@ -19,16 +19,13 @@ import type { VirtualService } from "../rollout/model/virtual-service.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
+import { planAnnotation, planRollback, planWeights, rollbackRoutes } from "./route-patches.ts";
 import {
   canaryWeightOf,
   describeTraffic,
   findManagedRoutes,
   type ManagedRoute,
   originalRoutes,
-  planAnnotation,
-  planRollback,
-  planWeights,
-  rollbackRoutes,
   type Target,
   unmanagedRoutesTo,
 } from "./routes.ts";

@@ -1,19 +1,12 @@
 /**
- * Pure planning over the user's VirtualService: which http routes the action manages, and the RFC
- * 6902 JSON Patch that moves them to a canary weight. A patch `test`s each managed route's current
- * destinations (what it relies on) and changes only their weights, the canary destination it adds
- * or removes, and the action's own annotation; a concurrent edit of those destinations fails the
- * `test` and is re-read, never overwritten, and an edit of anything else is simply kept.
+ * Pure reading of the user's VirtualService: which http routes the action manages (by name, by
+ * position, or the catch-all route to stable), what each sends to stable and the canary, and how to
+ * name them in a message. The RFC 6902 JSON Patches that move those routes are route-patches.ts.
  */
 
-import { type OriginalRoute, type PatchOperation, routePosition } from "../rollout/model/routes.ts";
+import { type OriginalRoute, routePosition } from "../rollout/model/routes.ts";
 import type { Split } from "../rollout/model/split.ts";
-import type {
-  Destination,
-  HttpRoute,
-  RouteDestination,
-  VirtualService,
-} from "../rollout/model/virtual-service.ts";
+import type { Destination, HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
 
 /** Which destination is stable and which is the canary. */
@@ -76,13 +69,13 @@ export function describeTargetSide(side: Target["stable"]): string {
 }
 
 /** Whether the `routes` entry `selector` (a name, or `#N` for the position) selects this route. */
-function selects(selector: string, route: HttpRoute, index: number): boolean {
+export function selects(selector: string, route: HttpRoute, index: number): boolean {
   const position = routePosition(selector);
   return position === undefined ? route.name === selector : position === index;
 }
 
 /** Classifies a route's destinations; undefined when it routes anywhere but stable and canary. */
-function classify(
+export function classify(
   route: HttpRoute,
   index: number,
   target: Target,
@@ -213,178 +206,6 @@ export function originalRoutes(vs: VirtualService, managed: readonly ManagedRout
       canaryWeight: m.canaryIndex === undefined ? undefined : destinations[m.canaryIndex]?.weight,
     };
   });
-}
-
-/** JSON Pointer escaping (RFC 6901). */
-export function pointer(...segments: Array<string | number>): string {
-  return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
-}
-
-/** The canary destination: a copy of the stable one (port, headers kept) with the canary's subset or host. */
-function canaryDestination(stable: RouteDestination, target: Target, weight: number): RouteDestination {
-  const copy = structuredClone(stable);
-  copy.destination = { ...copy.destination };
-  if (target.canary.subset !== undefined) copy.destination.subset = target.canary.subset;
-  else delete copy.destination.subset;
-  if (target.canary.host !== undefined && target.stable.host !== target.canary.host)
-    copy.destination.host = target.canary.host;
-  copy.weight = weight;
-  return copy;
-}
-
-/**
- * The operations that put every managed route at `canaryWeight` (0–100). At 0 with `restore`, a
- * route goes back to exactly what it was before the rollout (a canary destination the action added
- * is removed, stable's weight field restored). Weights always sum to 100 within a route.
- */
-export function planWeights(
-  vs: VirtualService,
-  managed: readonly ManagedRoute[],
-  canaryWeight: number,
-  target: Target,
-  restore?: readonly OriginalRoute[],
-): PatchOperation[] {
-  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100)
-    throw new MeshError(`canary weight ${canaryWeight} is not a whole number from 0 to 100`);
-  const ops: PatchOperation[] = [];
-  for (const m of managed) {
-    const route = vs.spec.http?.[m.index] as HttpRoute;
-    const destinations = route.route ?? [];
-    const base = pointer("spec", "http", m.index, "route");
-    ops.push({ op: "test", path: base, value: destinations });
-    const original = restore?.find((o) => o.index === m.index);
-    const stablePath = `${base}${pointer(m.stableIndex, "weight")}`;
-    if (canaryWeight === 0 && original) {
-      if (original.stableWeight === undefined) {
-        if (destinations[m.stableIndex]?.weight !== undefined) ops.push({ op: "remove", path: stablePath });
-      } else ops.push({ op: "add", path: stablePath, value: original.stableWeight });
-      if (m.canaryIndex !== undefined) {
-        if (original.canaryAdded) ops.push({ op: "remove", path: `${base}${pointer(m.canaryIndex)}` });
-        else
-          ops.push({
-            op: "add",
-            path: `${base}${pointer(m.canaryIndex, "weight")}`,
-            value: original.canaryWeight ?? 0,
-          });
-      }
-      continue;
-    }
-    ops.push({ op: "add", path: stablePath, value: 100 - canaryWeight });
-    if (m.canaryIndex !== undefined) {
-      ops.push({ op: "add", path: `${base}${pointer(m.canaryIndex, "weight")}`, value: canaryWeight });
-    } else if (canaryWeight > 0) {
-      ops.push({
-        op: "add",
-        path: `${base}/-`,
-        value: canaryDestination(destinations[m.stableIndex] as RouteDestination, target, canaryWeight),
-      });
-    }
-  }
-  return ops;
-}
-
-/**
- * Operations that set the action's annotation, compare-and-swap against what was read. When the
- * object had no annotations at all, the map is created under a `test` of the resourceVersion read:
- * an `add` of the whole map would replace one another writer created meanwhile.
- */
-export function planAnnotation(vs: VirtualService, key: string, value: string): PatchOperation[] {
-  const annotations = vs.metadata.annotations;
-  if (!annotations) {
-    const version = vs.metadata.resourceVersion;
-    return [
-      ...(version === undefined
-        ? []
-        : [{ op: "test" as const, path: "/metadata/resourceVersion", value: version }]),
-      { op: "add", path: "/metadata/annotations", value: { [key]: value } },
-    ];
-  }
-  const path = pointer("metadata", "annotations", key);
-  const previous = annotations[key];
-  return previous === undefined
-    ? [{ op: "add", path, value }]
-    : [
-        { op: "test", path, value: previous },
-        { op: "replace", path, value },
-      ];
-}
-
-/**
- * The routes a rollback puts back on stable: those a rollout manages (as far as they still exist)
- * and every other route whose destinations are stable and the canary with canary weight above 0
- * (a managed route someone renamed, or one the action no longer finds by its rule). "Rollback" is
- * "all traffic to stable now", so no route that can be is left sending traffic to the canary.
- */
-export function rollbackRoutes(
-  vs: VirtualService,
-  target: Target,
-  selectors: readonly string[],
-): ManagedRoute[] {
-  const namespace = vs.metadata.namespace ?? "default";
-  return (vs.spec.http ?? []).flatMap((route, index) => {
-    const m = classify(route, index, target, namespace);
-    if (!m) return [];
-    const selected =
-      selectors.length > 0
-        ? selectors.some((selector) => selects(selector, route, index))
-        : catchesAll(route);
-    return selected || canaryWeightOf(vs, m) > 0 ? [m] : [];
-  });
-}
-
-/**
- * A recorded original route, when restoring it certainly gives 100 % stable: same index and name,
- * and it had either no canary destination or one at weight 0 beside stable at 100.
- */
-function consistentOriginal(
-  recorded: readonly OriginalRoute[] | undefined,
-  route: HttpRoute,
-  m: ManagedRoute,
-): OriginalRoute | undefined {
-  const o = recorded?.find((r) => r.index === m.index);
-  if (!o || o.name !== route.name) return undefined;
-  const allStable = o.canaryAdded
-    ? o.stableWeight === undefined || o.stableWeight === 100
-    : (o.canaryWeight ?? 0) === 0 && o.stableWeight === 100;
-  return allStable ? o : undefined;
-}
-
-/**
- * The operations that put every route of `routes` at canary 0 / stable 100, from the routes alone.
- * Where the recorded original is consistent with that, it is restored exactly (the canary
- * destination the action added is removed, stable's weight field as it was). Otherwise (no
- * readable state, a route renamed or split by hand) only the weights change: stable 100, canary 0,
- * the canary destination kept. Changing nothing but weights is the one edit certainly right
- * whatever the route's history; a canary destination at 0 receives no traffic. A route without a
- * canary destination already sends everything to stable and is left alone.
- */
-export function planRollback(
-  vs: VirtualService,
-  routes: readonly ManagedRoute[],
-  recorded?: readonly OriginalRoute[],
-): PatchOperation[] {
-  const ops: PatchOperation[] = [];
-  for (const m of routes) {
-    if (m.canaryIndex === undefined) continue;
-    const route = vs.spec.http?.[m.index] as HttpRoute;
-    const destinations = route.route ?? [];
-    const base = pointer("spec", "http", m.index, "route");
-    ops.push({ op: "test", path: base, value: destinations });
-    const stablePath = `${base}${pointer(m.stableIndex, "weight")}`;
-    const canaryPath = `${base}${pointer(m.canaryIndex)}`;
-    const original = consistentOriginal(recorded, route, m);
-    if (original?.canaryAdded) {
-      if (original.stableWeight !== undefined)
-        ops.push({ op: "add", path: stablePath, value: original.stableWeight });
-      else if (destinations[m.stableIndex]?.weight !== undefined)
-        ops.push({ op: "remove", path: stablePath });
-      ops.push({ op: "remove", path: canaryPath });
-    } else {
-      ops.push({ op: "add", path: stablePath, value: 100 });
-      ops.push({ op: "add", path: `${canaryPath}/weight`, value: 0 });
-    }
-  }
-  return ops;
 }
 
 /**

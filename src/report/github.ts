@@ -8,22 +8,17 @@
  * that may pass (a 502, a timeout, a rate limit) is retried with the next update, after any
  * Retry-After; only an answer that proves the token may not write (401, 403, 404: a fork's
  * read-only token, a missing permission) switches that channel off, with one warning.
- * `flush(timeoutMs)` always attempts the final report and waits at most `timeoutMs`.
+ * `flush(timeoutMs)` always attempts the final report and waits at most `timeoutMs`. The comment
+ * itself (finding it, cutting it to a length GitHub takes) is github-comment.ts.
  */
 import * as core from "@actions/core";
 import type { Config } from "../inputs/types.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
 import { logText } from "../untrusted-text.ts";
-import {
-  createOctokit,
-  type Failure,
-  failureOf,
-  isTooLong,
-  type Octokit,
-  ReportAborted,
-} from "./github-client.ts";
-import { MAX_COMMENT_CHARS, marker, truncate } from "./markdown.ts";
+import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
+import { PullRequestComment } from "./github-comment.ts";
+import { marker } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
 
 export interface GitHubReporter {
@@ -46,10 +41,6 @@ interface Report {
   markdown: string;
 }
 type Channel = "comment" | "status" | "deployment";
-
-/** A comment GitHub refuses as too long is halved at most this many times in one attempt, to no less than MIN_COMMENT_CHARS. */
-const MAX_SHORTENINGS = 4;
-const MIN_COMMENT_CHARS = 1_000;
 
 /** How long a flush waits after a failed final report before trying again (within its deadline). */
 const FLUSH_RETRY_DELAY_MS = 1_000;
@@ -78,11 +69,7 @@ class OctokitReporter implements GitHubReporter {
   private inFlight?: { version: number; final: boolean; controller: AbortController };
 
   private readonly off = new Set<Channel>();
-  private pullRequest: number | null | undefined; // null: looked up, none
-  private login?: string | null;
-  private commentId?: number;
-  /** The longest comment GitHub took (lowered by a 422 "too long"). */
-  private commentLimit = MAX_COMMENT_CHARS;
+  private readonly pullRequestComment: PullRequestComment;
   private lastStatus?: string;
   private deploymentId?: number;
   private lastDeploymentState?: string;
@@ -97,8 +84,15 @@ class OctokitReporter implements GitHubReporter {
     this.repo = repo;
     this.config = config;
     this.context = context;
-    // The pull request named by the input or the event payload, without calling GitHub.
-    this.pullRequest = config.pullRequest || context.pullRequest;
+    this.pullRequestComment = new PullRequestComment({
+      octokit,
+      repo,
+      mark: marker(config.namespace, config.virtualService),
+      commit: context.commit,
+      // The pull request named by the input or the event payload, without calling GitHub.
+      pullRequest: config.pullRequest || context.pullRequest,
+      requestOptions: (signal) => this.requestOptions(signal),
+    });
   }
 
   update(model: ReportModel, markdown: string): void {
@@ -178,7 +172,7 @@ class OctokitReporter implements GitHubReporter {
   /** One attempt at every channel; true when each one is up to date or switched off. */
   private async send(report: Report, signal: AbortSignal): Promise<boolean> {
     const results = await Promise.all([
-      this.attempt("comment", () => this.comment(report.markdown, signal)),
+      this.attempt("comment", () => this.pullRequestComment.write(report.markdown, signal)),
       this.attempt("status", () => this.status(report.model, signal)),
       this.attempt("deployment", () => this.deployment(report.model, signal)),
     ]);
@@ -192,7 +186,9 @@ class OctokitReporter implements GitHubReporter {
       return true;
     } catch (error) {
       if (error instanceof ReportAborted) return false;
-      const failure = failureOf(error, { updatingComment: channel === "comment" && !!this.commentId });
+      const failure = failureOf(error, {
+        updatingComment: channel === "comment" && this.pullRequestComment.exists,
+      });
       this.onFailure(channel, failure);
       return failure.kind === "gone" ? false : failure.kind === "forbidden";
     }
@@ -200,14 +196,14 @@ class OctokitReporter implements GitHubReporter {
 
   private describe(channel: Channel): string {
     if (channel === "comment")
-      return `pull request comment${this.pullRequest ? ` on #${this.pullRequest}` : ""}`;
+      return `pull request comment${this.pullRequestComment.pullRequest ? ` on #${this.pullRequestComment.pullRequest}` : ""}`;
     if (channel === "deployment") return `deployment for environment ${this.config.environment}`;
     return "commit status";
   }
 
   private onFailure(channel: Channel, failure: Failure): void {
     if (failure.kind === "gone") {
-      this.commentId = undefined;
+      this.pullRequestComment.forget();
       core.info(logText(`The ${this.describe(channel)} was deleted (${failure.text}); it is created again`));
       return;
     }
@@ -232,112 +228,6 @@ class OctokitReporter implements GitHubReporter {
     core.info(
       logText(`Could not update the ${this.describe(channel)}: ${failure.text}; trying again ${when}`),
     );
-  }
-
-  /** The pull request of the commit, looked up once; a failed lookup is tried again next time. */
-  private async pullRequestNumber(signal: AbortSignal): Promise<number | undefined> {
-    if (this.pullRequest !== undefined) return this.pullRequest ?? undefined;
-    if (this.context.commit === "unknown") {
-      this.pullRequest = null;
-      return undefined;
-    }
-    const pulls = await this.octokit.rest.repos.listPullRequestsAssociatedWithCommit({
-      ...this.repo,
-      commit_sha: this.context.commit,
-      request: this.requestOptions(signal),
-    });
-    const open = pulls.data.find((p) => p.state === "open") ?? pulls.data[0];
-    this.pullRequest = open?.number ?? null;
-    if (!open)
-      core.info(
-        "No pull request found for this run: no comment; the job summary and the commit status carry the report",
-      );
-    return open?.number;
-  }
-
-  /** The token's login: REST /user answers 403 to a workflow's GITHUB_TOKEN, GraphQL's viewer does not. */
-  private async whoAmI(signal: AbortSignal): Promise<string | undefined> {
-    if (this.login !== undefined) return this.login ?? undefined;
-    try {
-      this.login = (
-        await this.octokit.rest.users.getAuthenticated({ request: this.requestOptions(signal) })
-      ).data.login;
-    } catch (error) {
-      if (error instanceof ReportAborted) throw error;
-      try {
-        this.login = (
-          await this.octokit.graphql<{ viewer: { login: string } }>("query { viewer { login } }", {
-            request: this.requestOptions(signal),
-          })
-        ).viewer.login;
-      } catch (graphqlError) {
-        if (graphqlError instanceof ReportAborted) throw graphqlError;
-        this.login = null;
-      }
-    }
-    return this.login ?? undefined;
-  }
-
-  private async findComment(pullRequest: number, signal: AbortSignal): Promise<number | undefined> {
-    const login = await this.whoAmI(signal);
-    const mark = marker(this.config.namespace, this.config.virtualService);
-    const iterator = this.octokit.paginate.iterator(this.octokit.rest.issues.listComments, {
-      ...this.repo,
-      issue_number: pullRequest,
-      per_page: 100,
-      request: this.requestOptions(signal),
-    });
-    for await (const page of iterator) {
-      const mine = page.data.find((c) => c.body?.startsWith(mark) && (!login || c.user?.login === login));
-      if (mine) return mine.id;
-    }
-    return undefined;
-  }
-
-  /**
-   * Writes the comment; a body GitHub refuses as too long (422) is cut at a line to half its length
-   * and written again at once, up to MAX_SHORTENINGS times, and later reports keep to that length.
-   * Retrying the same body could never succeed.
-   */
-  private async comment(markdown: string, signal: AbortSignal): Promise<void> {
-    const pullRequest = await this.pullRequestNumber(signal);
-    if (!pullRequest) return;
-    let body = truncate(scrub(markdown), this.commentLimit);
-    for (let shortened = 0; ; shortened++) {
-      try {
-        await this.writeComment(pullRequest, body, signal);
-        return;
-      } catch (error) {
-        const half = Math.floor(body.length / 2);
-        if (!isTooLong(error) || shortened >= MAX_SHORTENINGS || half < MIN_COMMENT_CHARS) throw error;
-        this.commentLimit = half;
-        core.info(
-          `GitHub refused the comment as too long (${body.length} characters); writing it cut to ${this.commentLimit} (the job summary has all of it)`,
-        );
-        body = truncate(body, this.commentLimit);
-      }
-    }
-  }
-
-  private async writeComment(pullRequest: number, body: string, signal: AbortSignal): Promise<void> {
-    this.commentId ??= await this.findComment(pullRequest, signal);
-    if (this.commentId) {
-      await this.octokit.rest.issues.updateComment({
-        ...this.repo,
-        comment_id: this.commentId,
-        body,
-        request: this.requestOptions(signal),
-      });
-    } else {
-      this.commentId = (
-        await this.octokit.rest.issues.createComment({
-          ...this.repo,
-          issue_number: pullRequest,
-          body,
-          request: this.requestOptions(signal),
-        })
-      ).data.id;
-    }
   }
 
   private async status(model: ReportModel, signal: AbortSignal): Promise<void> {

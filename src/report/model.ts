@@ -49,104 +49,8 @@ function prometheusGraph(
 }
 
 export function buildReport(events: readonly RolloutEvent[], context: ReportContext): ReportModel {
-  const model: ReportModel = {
-    schema: 1,
-    namespace: context.namespace,
-    virtualService: context.virtualService,
-    stagesPlanned: [],
-    stages: [],
-    failed: false,
-    weight: 0,
-    warnings: [],
-    links: { run: context.runUrl },
-    latencyThresholdMs: context.latencyThresholdMs,
-    finalization: [],
-    next: [],
-  };
-  const row = (index: number, weight: number): StageRow => {
-    let r = model.stages.find((s) => s.index === index);
-    if (!r) {
-      r = { index, weight };
-      model.stages.push(r);
-      model.stages.sort((a, b) => a.index - b.index);
-    }
-    return r;
-  };
-  for (const e of events) {
-    model.updatedAt = e.at;
-    switch (e.type) {
-      case "started":
-        model.command = e.command;
-        model.rolloutId = e.rolloutId;
-        model.commit = e.commit;
-        model.stagesPlanned = e.stages;
-        model.startedAt ??= e.at;
-        model.weight = e.weight;
-        break;
-      case "weight": {
-        const r = row(e.stage, e.weight);
-        r.startedAt = e.at;
-        r.decision = "running";
-        model.weight = e.weight;
-        break;
-      }
-      case "analysis":
-      case "stage-end": {
-        const r = row(e.stage, e.weight);
-        const verdict = e.verdict;
-        if (verdict) {
-          if (verdict.canary) r.canary = verdict.canary;
-          if (verdict.stable) r.stable = verdict.stable;
-          const errors = verdict.signals.find((s) => s.signal === "errors");
-          if (errors) {
-            r.limit = errors.p1;
-            r.baseline = errors.p0;
-            r.stableBaselineRate = errors.stableRate;
-            r.llr = errors.llr;
-            r.rejectAt = errors.boundaries.reject;
-          }
-          if (verdict.canary?.slow !== undefined)
-            r.latency = { canarySlow: verdict.canary.slow, stableSlow: verdict.stable?.slow };
-          const harm = harmOf(verdict);
-          if (harm) r.harm = harm;
-        }
-        if (e.type === "stage-end") {
-          r.decision = e.decision;
-          r.reason = e.reason;
-          r.durationMs = e.durationMs;
-        } else {
-          r.durationMs = e.elapsedMs;
-          r.reason = verdict?.reason;
-        }
-        break;
-      }
-      case "recorded-stage": {
-        const r = row(e.result.stage, e.result.weight);
-        Object.assign(r, {
-          decision: e.result.decision,
-          reason: e.result.reason,
-          durationMs: e.result.durationMs,
-          canary: e.result.canary,
-          stable: e.result.stable,
-        });
-        break;
-      }
-      case "warning":
-        model.warnings.push(e.message);
-        break;
-      case "finalize":
-        model.finalization.push(e.message);
-        if (e.step === "traffic-on-stable") model.weight = 0;
-        break;
-      case "finished":
-        model.result = e.result;
-        model.reason = e.reason;
-        model.failed = e.failed;
-        model.weight = e.weight;
-        if (e.finalized !== undefined) model.finalized = e.finalized;
-        break;
-    }
-  }
+  const model = emptyModel(context);
+  for (const event of events) applyEvent(model, event);
   if (context.prometheusUrl && context.queries) {
     model.links.prometheus = {
       canary: prometheusGraph(
@@ -169,31 +73,146 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
   model.headline = headline(model, context);
+  model.next.push(...nextSteps(model));
+  return model;
+}
+
+function emptyModel(context: ReportContext): ReportModel {
+  return {
+    schema: 1,
+    namespace: context.namespace,
+    virtualService: context.virtualService,
+    stagesPlanned: [],
+    stages: [],
+    failed: false,
+    weight: 0,
+    warnings: [],
+    links: { run: context.runUrl },
+    latencyThresholdMs: context.latencyThresholdMs,
+    finalization: [],
+    next: [],
+  };
+}
+
+/** The stage's row, added in stage order the first time an event names the stage. */
+function stageRow(model: ReportModel, index: number, weight: number): StageRow {
+  let row = model.stages.find((s) => s.index === index);
+  if (!row) {
+    row = { index, weight };
+    model.stages.push(row);
+    model.stages.sort((a, b) => a.index - b.index);
+  }
+  return row;
+}
+
+/** Folds one event into the model; the events arrive in order, so a later one overrides. */
+function applyEvent(model: ReportModel, e: RolloutEvent): void {
+  model.updatedAt = e.at;
+  switch (e.type) {
+    case "started":
+      model.command = e.command;
+      model.rolloutId = e.rolloutId;
+      model.commit = e.commit;
+      model.stagesPlanned = e.stages;
+      model.startedAt ??= e.at;
+      model.weight = e.weight;
+      break;
+    case "weight": {
+      const row = stageRow(model, e.stage, e.weight);
+      row.startedAt = e.at;
+      row.decision = "running";
+      model.weight = e.weight;
+      break;
+    }
+    case "analysis":
+    case "stage-end":
+      applyAnalysis(stageRow(model, e.stage, e.weight), e);
+      break;
+    case "recorded-stage":
+      Object.assign(stageRow(model, e.result.stage, e.result.weight), {
+        decision: e.result.decision,
+        reason: e.result.reason,
+        durationMs: e.result.durationMs,
+        canary: e.result.canary,
+        stable: e.result.stable,
+      });
+      break;
+    case "warning":
+      model.warnings.push(e.message);
+      break;
+    case "finalize":
+      model.finalization.push(e.message);
+      if (e.step === "traffic-on-stable") model.weight = 0;
+      break;
+    case "finished":
+      model.result = e.result;
+      model.reason = e.reason;
+      model.failed = e.failed;
+      model.weight = e.weight;
+      if (e.finalized !== undefined) model.finalized = e.finalized;
+      break;
+  }
+}
+
+/** A stage's counts, error test and latency from an interval's verdict or the stage's end. */
+function applyAnalysis(row: StageRow, e: Extract<RolloutEvent, { type: "analysis" | "stage-end" }>): void {
+  const verdict = e.verdict;
+  if (verdict) {
+    if (verdict.canary) row.canary = verdict.canary;
+    if (verdict.stable) row.stable = verdict.stable;
+    const errors = verdict.signals.find((s) => s.signal === "errors");
+    if (errors) {
+      row.limit = errors.p1;
+      row.baseline = errors.p0;
+      row.stableBaselineRate = errors.stableRate;
+      row.llr = errors.llr;
+      row.rejectAt = errors.boundaries.reject;
+    }
+    if (verdict.canary?.slow !== undefined)
+      row.latency = { canarySlow: verdict.canary.slow, stableSlow: verdict.stable?.slow };
+    const harm = harmOf(verdict);
+    if (harm) row.harm = harm;
+  }
+  if (e.type === "stage-end") {
+    row.decision = e.decision;
+    row.reason = e.reason;
+    row.durationMs = e.durationMs;
+  } else {
+    row.durationMs = e.elapsedMs;
+    row.reason = verdict?.reason;
+  }
+}
+
+/** What a person does next, given how the rollout ended (or that it has not). */
+function nextSteps(model: ReportModel): string[] {
   // The id may come from a record anyone who edits the VirtualService can write: shown as code.
   const id = model.rolloutId ? `, \`rollout-id: ${codeSpanText(model.rolloutId)}\`` : "";
   if (model.result === "paused") {
-    model.next.push(
+    return [
       `Continue: run ${PROMOTE_WORKFLOW} with \`command: promote\`${id}.`,
       `Abort: run it with \`command: rollback\`${id}.`,
-    );
-  } else if (model.result === "rolled-back") {
-    model.next.push(
-      "All traffic is on the stable version. Fix the canary and push again; the next rollout starts from the first stage.",
-    );
-  } else if (model.finalized === true) {
-    model.next.push(
-      "The stable Deployment runs the promoted version and has all traffic. For the next release, update the canary Deployment and run the same workflow again.",
-    );
-  } else if (model.finalized === false) {
-    model.next.push(
-      `Traffic stays on the canary, which passed every stage, until the stable Deployment is ready. Fix what keeps it from starting, then run ${PROMOTE_WORKFLOW} with \`command: promote\`${id} to finish the finalization.`,
-    );
-  } else if (model.result === "promoted") {
-    model.next.push(
-      "The canary has all traffic. For the next release, swap `stable-subset` and `canary-subset` (or update the stable Deployment and run `command: rollback`).",
-    );
-  } else if (!model.result) {
-    model.next.push("The rollout is in progress; this comment is updated at every stage.");
+    ];
   }
-  return model;
+  if (model.result === "rolled-back") {
+    return [
+      "All traffic is on the stable version. Fix the canary and push again; the next rollout starts from the first stage.",
+    ];
+  }
+  if (model.finalized === true) {
+    return [
+      "The stable Deployment runs the promoted version and has all traffic. For the next release, update the canary Deployment and run the same workflow again.",
+    ];
+  }
+  if (model.finalized === false) {
+    return [
+      `Traffic stays on the canary, which passed every stage, until the stable Deployment is ready. Fix what keeps it from starting, then run ${PROMOTE_WORKFLOW} with \`command: promote\`${id} to finish the finalization.`,
+    ];
+  }
+  if (model.result === "promoted") {
+    return [
+      "The canary has all traffic. For the next release, swap `stable-subset` and `canary-subset` (or update the stable Deployment and run `command: rollback`).",
+    ];
+  }
+  if (!model.result) return ["The rollout is in progress; this comment is updated at every stage."];
+  return [];
 }
