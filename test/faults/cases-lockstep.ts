@@ -323,12 +323,14 @@ function revertedFor(windowMs: number): () => Promise<Measured> {
       let writes = 0;
       let until: number | undefined;
       let reverts = 0;
+      let lastRevert: number | undefined;
       mesh.kube.faultPlan.onRequest((info) => {
         if (info.resource !== "virtualservices" || info.name !== GATEWAY) return;
         if (info.verb === "patch" && ++writes === 2) until = info.at + windowMs;
         if (until === undefined || info.at > until || info.verb !== "get") return;
         if (shareOf(vsOf(mesh, GATEWAY_VS)) !== 0) return;
         reverts += 1;
+        lastRevert = info.at;
         mesh.kube.editOutOfBand("virtualservices", GATEWAY_NS, GATEWAY, (vs) => {
           const http = (vs.spec as { http: Array<{ route: Destinations }> }).http;
           (http[0] as { route: Destinations }).route = split(90, 10);
@@ -336,7 +338,10 @@ function revertedFor(windowMs: number): () => Promise<Measured> {
         });
       });
       const run = await runTimed(mesh, { inputs: { "virtual-service": BOTH } });
-      const stable = until === undefined ? undefined : stableAt(mesh, GATEWAY_VS, until);
+      // The rollback write that stuck is the first one after the controller's last undo, which may
+      // land just before its window closes (then the gateway is stable when it stops: lag 0).
+      const stuck = lastRevert === undefined ? undefined : stableAt(mesh, GATEWAY_VS, lastRevert);
+      const stable = until === undefined || stuck === undefined ? undefined : Math.max(stuck, until);
       const lag = until !== undefined && stable !== undefined ? stable - until : undefined;
       const ok =
         reverts > 0 &&
