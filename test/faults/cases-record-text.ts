@@ -11,7 +11,7 @@ import { marked } from "marked";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
 import { deploymentManifest } from "../mesh/deployments.ts";
 import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
-import { BOT } from "../mesh/github-api.ts";
+import { BOT, TOO_LONG } from "../mesh/github-api.ts";
 import type { Mesh } from "../mesh/index.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
 import type { ActionRun } from "../support/action-runner.ts";
@@ -687,18 +687,7 @@ export const textAndSecretCases: FaultCase[] = [
           return {
             status: 422,
             headers: {},
-            body: {
-              message: "Validation Failed",
-              errors: [
-                {
-                  resource: "IssueComment",
-                  code: "custom",
-                  field: "body",
-                  message: "body is too long (maximum is 65536 characters)",
-                },
-              ],
-              status: "422",
-            },
+            body: TOO_LONG,
           };
         };
         const run = await runTimed(mesh, {});

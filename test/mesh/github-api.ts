@@ -41,7 +41,7 @@ export const BOT: GitHubUser = { login: "github-actions[bot]", id: 41898282, typ
 export const HUMAN: GitHubUser = { login: "octocat", id: 583231, type: "User" };
 
 /** GitHub's answer to a comment body over 65,536 characters. */
-const TOO_LONG = {
+export const TOO_LONG = {
   message: "Validation Failed",
   errors: [
     {
