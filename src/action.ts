@@ -33,6 +33,7 @@ import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { PreflightError, type PreflightResult } from "./mesh/preflight.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
+import { effectiveReporter } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
 import { renderMarkdown } from "./report/markdown.ts";
@@ -186,11 +187,11 @@ async function checkMesh(
   for (const w of all.warnings) core.warning(w);
   for (const n of all.notes) core.info(logText(n));
   const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
-  core.info(
-    logText(
-      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
-    ),
-  );
+  const pods =
+    checked.dataplane === "ambient"
+      ? `canary pods ready in ambient mode, served by waypoint ${checked.waypoints.join(", ")}`
+      : "canary pods ready with their sidecar";
+  core.info(logText(`preflight passed: managed routes ${all.managedRoutes}${rule}; ${pods}`));
   return checked;
 }
 
@@ -235,10 +236,15 @@ async function observerFor(
   checked: PreflightResult,
 ): Promise<Pick<CheckedPorts, "metrics" | "queries">> {
   if (config.skipAnalysis || !config.prometheus) return {};
+  const { reporter, warning } = effectiveReporter(config.reporter, checked.dataplane);
+  if (warning) core.warning(warning);
+  else if (reporter !== config.reporter)
+    core.info(`reporter auto: reading ${reporter}'s metrics (${checked.dataplane} mode)`);
   const selectors = selectorsFor(
     config,
     { stable: checked.stableLabels, canary: checked.canaryLabels },
     { stable: checked.stableService, canary: checked.canaryService },
+    reporter,
   );
   const client = new PrometheusClient({
     url: config.prometheus.url,

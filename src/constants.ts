@@ -10,7 +10,8 @@ export const ISTIO_LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
 ]);
 
 export const COMMANDS = ["rollout", "promote", "rollback", "status"] as const;
-export const REPORTERS = ["destination", "source", "waypoint"] as const;
+/** `auto`: `waypoint` when preflight finds the canary in ambient mode, else `destination` (src/metrics/istio-queries.ts). */
+export const REPORTERS = ["auto", "destination", "source", "waypoint"] as const;
 export const INCONCLUSIVE_POLICIES = ["promote", "pause", "rollback"] as const;
 export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */

@@ -67,7 +67,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "on-unreachable": "rollback",
   "on-split": "continue",
   "rollback-on-cancel": "true",
-  reporter: "destination",
+  reporter: "auto",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
   finalize: "auto",

@@ -9,7 +9,7 @@ import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-servic
 import { runningContainerStatuses } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import { kubeconfigSource } from "./kubeconfig.ts";
-import type { DestinationRule, PodSummary, ServiceEntry } from "./types.ts";
+import type { DestinationRule, Gateway, PodSummary, ServiceEntry } from "./types.ts";
 
 /** Equality-based label selector text, `app=backend,version=v2`, as the API and kubectl take it. */
 export const labelSelector = (labels: Record<string, string>): string =>
@@ -20,6 +20,8 @@ export const labelSelector = (labels: Record<string, string>): string =>
 export const ISTIO_GROUP = "networking.istio.io";
 /** Served versions of Istio's networking API, newest first; all share one storage. */
 export const ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
+/** The Kubernetes Gateway API: an ambient waypoint is one of its Gateways. */
+export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
 
 /** What the traffic router and preflight need from the cluster. */
 export interface MeshApi {
@@ -39,6 +41,14 @@ export interface MeshApi {
     name: string,
     signal?: AbortSignal,
   ): Promise<Record<string, string> | undefined>;
+  /** A Service's own labels (ambient's `istio.io/use-waypoint`); undefined when there is no such Service. */
+  getServiceLabels(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined>;
+  /** A Gateway API Gateway (an ambient waypoint); undefined when there is none. */
+  getGateway(namespace: string, name: string, signal?: AbortSignal): Promise<Gateway | undefined>;
   listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]>;
   getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>>;
 }
@@ -224,17 +234,33 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
     name: string,
     signal?: AbortSignal,
   ): Promise<Record<string, string> | undefined> {
-    try {
-      const service = await this.call(
-        { verb: "get", group: "", resource: "services", namespace, name },
-        signal,
-        () => this.core.readNamespacedService({ name, namespace }, this.options(signal)),
-      );
-      return service.spec?.selector;
-    } catch (error) {
-      if ((error as MeshError).status === 404) return undefined;
-      throw error;
-    }
+    return (await this.readService(namespace, name, signal))?.spec?.selector;
+  }
+
+  async getServiceLabels(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined> {
+    const service = await this.readService(namespace, name, signal);
+    return service ? (service.metadata?.labels ?? {}) : undefined;
+  }
+
+  private async readService(namespace: string, name: string, signal?: AbortSignal) {
+    return this.call({ verb: "get", group: "", resource: "services", namespace, name }, signal, () =>
+      this.core.readNamespacedService({ name, namespace }, this.options(signal)),
+    ).catch(notFoundAsUndefined);
+  }
+
+  async getGateway(namespace: string, name: string, signal?: AbortSignal): Promise<Gateway | undefined> {
+    const request = { verb: "get", group: GATEWAY_API_GROUP, resource: "gateways", namespace, name } as const;
+    const gateway = await this.call(request, signal, () =>
+      this.custom.getNamespacedCustomObject(
+        { group: GATEWAY_API_GROUP, version: "v1", namespace, plural: "gateways", name },
+        this.options(signal),
+      ),
+    ).catch(notFoundAsUndefined);
+    return gateway as Gateway | undefined;
   }
 
   async listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]> {
@@ -321,6 +347,12 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
   }
 }
 
+/** A 404 is "there is none"; every other failure is thrown. */
+function notFoundAsUndefined(error: unknown): undefined {
+  if ((error as MeshError).status === 404) return undefined;
+  throw error;
+}
+
 /**
  * READY 2/2 as kubectl shows it: every container ready, and an `istio-proxy` sidecar, either a
  * regular container or (Istio's native sidecars) a restartable init container.
@@ -336,6 +368,9 @@ export function summarisePod(pod: k8s.V1Pod): PodSummary {
     name: pod.metadata?.name ?? "",
     containers: nativeSidecar ? [...containers, "istio-proxy"] : containers,
     hasSidecar: containers.includes("istio-proxy") || nativeSidecar,
+    dataplaneLabel: pod.metadata?.labels?.["istio.io/dataplane-mode"],
+    // istio-cni sets it on each pod ztunnel captures (ambient).
+    ambientRedirected: pod.metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled",
     ready: podReady && statuses.length > 0 && statuses.every((s) => s.ready),
   };
 }

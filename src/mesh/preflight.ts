@@ -6,7 +6,8 @@
  * exportTo) defines both subsets (a missing one is Istio's "503 Service Unavailable"); no mirror
  * copies requests to the canary (src/mesh/mirrors.ts); the canary's pods exist, are ready and carry
  * the istio-proxy sidecar (READY 2/2) and are not stable's pods too; the namespace enables
- * injection; no tcp or tls route sends traffic to the stable host (only http routes are shifted).
+ * injection, or, in ambient mode, a programmed and ready waypoint serves the Services
+ * (src/mesh/preflight-pods.ts, src/mesh/ambient.ts); no tcp or tls route sends traffic to the stable host (only http routes are shifted).
  * Every problem is reported at once, one line each.
  */
 
@@ -21,7 +22,7 @@ import {
 } from "./istio-lookup.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
-import { checkCanaryPods } from "./preflight-pods.ts";
+import { checkCanaryPods, type PodCheck } from "./preflight-pods.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */
@@ -50,6 +51,9 @@ export interface PreflightResult {
   warnings: string[];
   /** Facts worth a line that need nothing done (a mirror the action leaves as it is). */
   notes: string[];
+  /** The canary's data plane (sidecars, or ambient with a waypoint) and, in ambient, its waypoints `ns/name`. */
+  dataplane: PodCheck["dataplane"];
+  waypoints: string[];
 }
 
 export class PreflightError extends Error {
@@ -152,14 +156,21 @@ export async function preflight(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  if (canary && Object.keys(canaryLabels).length > 0)
-    await checkCanaryPods(
-      api,
-      { ...found, canary, canaryNamespace: canary.namespace ?? namespace },
-      problems,
-      warnings,
-      signal,
-    );
+  const pods: PodCheck =
+    canary && Object.keys(canaryLabels).length > 0
+      ? await checkCanaryPods(
+          api,
+          {
+            ...found,
+            canary,
+            canaryNamespace: canary.namespace ?? namespace,
+            services: [stableService, canaryService],
+          },
+          problems,
+          warnings,
+          signal,
+        )
+      : { dataplane: "sidecar", waypoints: [] };
 
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
@@ -173,6 +184,7 @@ export async function preflight(
     destinationRule: found.destinationRule,
     warnings,
     notes: mirrors.notes,
+    ...pods,
   };
 }
 

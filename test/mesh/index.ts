@@ -69,6 +69,10 @@ async function runbookDeployments(
   return apps;
 }
 
+/** The stable version's series: a sidecar's, or (ambient) a waypoint's, which knows the version by canonical revision. */
+const stableSeries = (version: string) =>
+  `istio_requests_total{destination_version="${version}"} or istio_requests_total{reporter="waypoint",destination_canonical_revision="${version}"}`;
+
 export interface Mesh {
   kube: KubeApiEmulator;
   /** The Deployment controller, with `deployments`. */
@@ -128,7 +132,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         const deadline = Date.now() + timeoutMs;
         while (Date.now() < deadline) {
           const res = await fetch(
-            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent(`istio_requests_total{destination_version="${options.stableVersion ?? "v1"}"}`)}`,
+            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent(stableSeries(options.stableVersion ?? "v1"))}`,
           );
           const body = (await res.json()) as { data?: { result?: unknown[] } };
           if ((body.data?.result?.length ?? 0) > 0) return;

@@ -332,6 +332,8 @@ export interface Serving {
   version: string;
   labels?: Record<string, string>;
   sidecar: boolean;
+  /** No sidecar, captured by ztunnel (istio-cni's mark or the pod's label): reported only through a waypoint. */
+  ambient?: boolean;
   service?: { name: string; namespace: string };
   workload?: string;
 }
@@ -372,7 +374,12 @@ export function servingVersion(
   );
   // The pod's Deployment: its name without the ReplicaSet hash and the pod suffix.
   const workload = pod.metadata.name.split("-").slice(0, -2).join("-") || service.name;
-  return { version, labels: { ...labels, version }, sidecar, service, workload };
+  const ambient =
+    !sidecar &&
+    labels["istio.io/dataplane-mode"] !== "none" &&
+    (labels["istio.io/dataplane-mode"] === "ambient" ||
+      pod.metadata.annotations?.["ambient.istio.io/redirection"] === "enabled");
+  return { version, labels: { ...labels, version }, sidecar, ambient, service, workload };
 }
 
 /** What one request does: the VirtualService and route it took, where it went, what it mirrored. */

@@ -5,7 +5,8 @@
  * - HTTPS on loopback with a throwaway self-signed CA (openssl), carried in a generated kubeconfig,
  *   bearer-token authentication (401) and RBAC-style authorization per verb and resource (403);
  * - networking.istio.io v1, v1beta1 and v1alpha3 (one storage) VirtualService, DestinationRule and
- *   ServiceEntry: get, list, create, replace (update), patch (JSON Patch and JSON merge patch); core
+ *   ServiceEntry, and gateway.networking.k8s.io/v1 Gateway (ambient waypoints): get, list, create,
+ *   replace (update), patch (JSON Patch and JSON merge patch); core
  *   v1 namespaces and pods: get, list with `labelSelector`; the discovery documents;
  * - resourceVersion on every write, uid, generation; 409 Conflict for a stale replace; 422 Invalid
  *   for a JSON Patch that does not apply (a failed `test` included), as kube-apiserver since
@@ -158,6 +159,16 @@ export const RESOURCE_TYPES: ResourceType[] = [
     kind: "Namespace",
     namespaced: false,
     verbs: ["get", "list", "watch"],
+  },
+  // Gateway API Gateways: here ambient waypoints (class istio-waypoint), read by preflight.
+  {
+    group: "gateway.networking.k8s.io",
+    versions: ["v1"],
+    resource: "gateways",
+    kind: "Gateway",
+    namespaced: true,
+    verbs: CRD_VERBS,
+    shortNames: ["gtw"],
   },
   // deployments helper: served by deployments-api.ts once a DeploymentController is installed.
   {
@@ -640,6 +651,11 @@ export class KubeApiEmulator {
             versions: ISTIO_VERSIONS.map((v) => ({ groupVersion: `${ISTIO_GROUP}/${v}`, version: v })),
             preferredVersion: { groupVersion: `${ISTIO_GROUP}/v1`, version: "v1" },
           },
+          {
+            name: "gateway.networking.k8s.io",
+            versions: [{ groupVersion: "gateway.networking.k8s.io/v1", version: "v1" }],
+            preferredVersion: { groupVersion: "gateway.networking.k8s.io/v1", version: "v1" },
+          },
           // deployments helper
           {
             name: "apps",
@@ -969,8 +985,17 @@ export class KubeApiEmulator {
     if (hosts !== undefined && !(Array.isArray(hosts) && hosts.every((h) => typeof h === "string"))) {
       throw invalid("spec.hosts", hosts, "spec.hosts in body must be of type array of strings");
     }
-    if (!Array.isArray(hosts) || hosts.length === 0)
-      throw denied("virtual service must have at least one host");
+    // istiod: no hosts makes it a delegate (PILOT_ENABLE_VIRTUAL_SERVICE_DELEGATE, on by default), which
+    // may carry neither gateways nor tcp/tls routes.
+    if (!Array.isArray(hosts) || hosts.length === 0) {
+      const delegateProblem = (["gateways", "tls", "tcp"] as const).find(
+        (field) => ((spec?.[field] ?? []) as unknown[]).length > 0,
+      );
+      if (delegateProblem)
+        throw denied(
+          `delegate virtual service must have no ${delegateProblem === "gateways" ? "gateways" : `${delegateProblem} route`} specified`,
+        );
+    }
     const http = spec?.http ?? [];
     if (!Array.isArray(http)) throw invalid("spec.http", http, "spec.http in body must be of type array");
     http.forEach((route: Record<string, unknown>, i: number) => {

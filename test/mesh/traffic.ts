@@ -11,12 +11,14 @@
  *
  * A destination whose subset is missing from the DestinationRule gets no request through (Istio's
  * 503 "no healthy upstream"/NC on the client side) and is never reported by a destination proxy; a
- * version whose pods have no `istio-proxy` sidecar serves requests but reports nothing. Both are
- * counted in the exact totals, so tests can see what Prometheus cannot.
+ * version whose pods have no `istio-proxy` sidecar serves requests but reports nothing, unless it runs
+ * in ambient mode behind a programmed waypoint, which reports it with `reporter="waypoint"`
+ * (ambient.ts). Both are counted in the exact totals, so tests can see what Prometheus cannot.
  */
 import { createServer, type Server } from "node:http";
 import { ISTIO_LATENCY_BUCKETS_MS } from "../../src/constants.ts";
 import { seededRandom } from "../support/random.ts";
+import { waypointServing } from "./ambient.ts";
 import {
   type Destination,
   type MeshObjects,
@@ -351,7 +353,12 @@ export class TrafficSimulator {
   ): void {
     const routedKey = d.subset ?? d.host;
     this.routed.set(routedKey, (this.routed.get(routedKey) ?? 0) + 1);
-    const { version, labels, sidecar, service, workload } = this.resolve(objects, d, namespace, this.random);
+    const { version, labels, sidecar, ambient, service, workload } = this.resolve(
+      objects,
+      d,
+      namespace,
+      this.random,
+    );
     counts[version] = (counts[version] ?? 0) + 1;
     // tcp and tls connections are reported as istio_tcp_* metrics, not istio_requests_total.
     if (countTcp && (request.protocol ?? "http") !== "http") return;
@@ -371,7 +378,9 @@ export class TrafficSimulator {
     if (error) totals.errors += 1;
     for (const b of ISTIO_LATENCY_BUCKETS_MS)
       if (latency > b) totals.slowerThan[String(b)] = (totals.slowerThan[String(b)] ?? 0) + 1;
-    if (!sidecar) {
+    // Ambient: ztunnel reports no L7 metrics; a waypoint does, when the Service uses one.
+    const waypoint = !sidecar && ambient === true && waypointServing(this.options.kube, service);
+    if (!sidecar && !waypoint) {
       totals.unreported += 1;
       return;
     }
@@ -379,7 +388,7 @@ export class TrafficSimulator {
     const fromGateway = request.source !== "mesh";
     const sourceWorkload = fromGateway ? "istio-ingressgateway" : (this.options.sourceWorkload ?? "frontend");
     const seriesLabels: Record<string, string> = {
-      reporter: "destination",
+      reporter: waypoint ? "waypoint" : "destination",
       source_workload: sourceWorkload,
       // Gateways' pods run in istio-system, wherever their Gateway object is.
       source_workload_namespace: fromGateway
@@ -393,7 +402,8 @@ export class TrafficSimulator {
       destination_service_namespace: ns,
       destination_workload: workload ?? service.name,
       destination_workload_namespace: ns,
-      destination_version: labels.version ?? "unknown",
+      // A waypoint's endpoint metadata has no app version (istio/proxy istio_stats).
+      destination_version: waypoint ? "unknown" : (labels.version ?? "unknown"),
       destination_canonical_service: labels.app ?? service.name,
       destination_canonical_revision:
         labels["service.istio.io/canonical-revision"] ?? labels.version ?? "latest",
