@@ -136,6 +136,10 @@ export async function preflight(
     warnings,
   };
 
+  if (!vs.spec.hosts?.length)
+    warnings.push(
+      `${where} has no hosts: it is a delegate, applied only to the requests a root VirtualService delegates to it; callers that do not come through that root are not routed by it`,
+    );
   problems.push(...weightProblems(vs, managed));
   const firstRoute = vs.spec.http?.[managed[0]?.index ?? 0];
   const stableHost = firstRoute?.route?.[managed[0]?.stableIndex ?? 0]?.destination.host ?? "";

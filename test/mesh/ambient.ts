@@ -51,6 +51,14 @@ export function waypointGateway(
   } as KubeObject;
 }
 
+/** A waypoint Gateway from a manifest as the cluster holds it once Istio has deployed it: programmed. */
+export function deployedWaypoint(gateway: KubeObject): KubeObject {
+  const conditions = (
+    waypointGateway(gateway.metadata.namespace ?? "default").status as { conditions: unknown[] }
+  ).conditions;
+  return { ...gateway, status: { conditions } } as KubeObject;
+}
+
 /** The waypoint's Envoy pod, as Istio's gateway controller deploys it. */
 export function waypointPod(namespace: string, name = WAYPOINT, ready = true): KubeObject {
   return {
@@ -73,19 +81,29 @@ export function waypointPod(namespace: string, name = WAYPOINT, ready = true): K
   } as KubeObject;
 }
 
-/** An application pod in ambient mode: no sidecar, captured by ztunnel. */
+/** The runbook's version `version` as a pod in ambient mode. */
 export function ambientPod(version: string, options: { ready?: boolean; index?: number } = {}): KubeObject {
   const { ready = true, index = 0 } = options;
-  const container = { name: SERVICE, image: `registry.example/${SERVICE}:${version}` };
+  return ambientAppPod(
+    `${SERVICE}-${version}-5b7c9d${index}f4-a${index}m2q`,
+    NAMESPACE,
+    { app: SERVICE, version, "pod-template-hash": `5b7c9d${index}f4` },
+    ready,
+  );
+}
+
+/** A ready application pod in ambient mode: no sidecar, captured by ztunnel (istio-cni's mark). */
+export function ambientAppPod(
+  name: string,
+  namespace: string,
+  labels: Record<string, string>,
+  ready = true,
+): KubeObject {
+  const container = { name: labels.app ?? "app", image: `registry.example/${name}` };
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: {
-      name: `${SERVICE}-${version}-5b7c9d${index}f4-a${index}m2q`,
-      namespace: NAMESPACE,
-      labels: { app: SERVICE, version, "pod-template-hash": `5b7c9d${index}f4` },
-      annotations: { "ambient.istio.io/redirection": "enabled" },
-    },
+    metadata: { name, namespace, labels, annotations: { "ambient.istio.io/redirection": "enabled" } },
     spec: { containers: [container] },
     status: {
       phase: "Running",

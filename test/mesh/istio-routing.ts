@@ -7,7 +7,7 @@
  * mirrored (`mirror` with `mirrorPercentage`, or `mirrors`), and which pods serve a destination
  * (the DestinationRule subset's labels on the host's Service selector, or a ServiceEntry's
  * `workloadSelector`). A host without a VirtualService goes to its Service's pods, as Istio's
- * default route does.
+ * default route does. A route that `delegate`s continues in the delegate VirtualService's routes.
  *
  * DestinationRule lookup follows Istio's order: the client's namespace (here the VirtualService's),
  * then the host's namespace, then the root namespace (`istio-system` by default), honouring
@@ -44,6 +44,8 @@ export interface RouteMatch {
 
 export interface Route {
   name?: string;
+  /** Istio's VirtualService delegation: the delegate holds this route's routes. */
+  delegate?: { name: string; namespace?: string };
   match?: RouteMatch[];
   route?: WeightedDestination[];
   mirror?: Destination;
@@ -407,9 +409,20 @@ export function routeRequest(
     const namespace = request.clientNamespace ?? "default";
     return { namespace, destination: { host: request.host }, mirrors: [] };
   }
-  const namespace = namespaceOf(vs);
-  const picked = selectRoute(specOf<VirtualServiceSpec>(vs), request, namespace);
-  const base = { virtualService: `${namespace}/${vs.metadata.name}`, namespace };
+  let namespace = namespaceOf(vs);
+  let picked = selectRoute(specOf<VirtualServiceSpec>(vs), request, namespace);
+  let base = { virtualService: `${namespace}/${vs.metadata.name}`, namespace };
+  // Delegation: the root's route hands the request to the delegate (no hosts of its own), whose
+  // routes Istio merges under the root's match; its destinations resolve in its own namespace.
+  const delegate = picked?.route.delegate;
+  if (delegate) {
+    namespace = delegate.namespace || namespace;
+    const target = objects.virtualServices.find(
+      (o) => o.metadata.name === delegate.name && namespaceOf(o) === namespace,
+    );
+    picked = target ? selectRoute(specOf<VirtualServiceSpec>(target), request, namespace) : undefined;
+    base = { virtualService: `${namespace}/${delegate.name}`, namespace };
+  }
   if (!picked) return { ...base, mirrors: [] };
   const destination = pickDestination(picked.route, random());
   const mirrors = mirrorsOf(picked.route)
