@@ -39,6 +39,24 @@ describe("ambient mode with a waypoint, end to end", () => {
     expect(report.stages.map((s: { decision: string }) => s.decision)).toEqual(["pass", "pass", "pass"]);
   });
 
+  it("with Deployments: promoted and finalized, the stable's pods ready without an istio-proxy", async () => {
+    const m = await meshWith({
+      seedWith: (kube) => seedAmbientRunbook(kube),
+      deployments: { readyDelayMs: 300 },
+    });
+    const run = await runOnMesh(m, { inputs: fastInputs(m) });
+    expect(errorLines(run)).toEqual([]);
+    expect(run.outputs).toMatchObject({ result: "promoted", finalized: "true", "canary-weight": "0" });
+    expect(canaryWeight(m)).toEqual([100]);
+    const stablePods = m.kube.list("pods", "shop").filter((p) => p.metadata.name.startsWith("backend-v1-"));
+    expect(stablePods.length).toBeGreaterThan(0);
+    for (const pod of stablePods) {
+      const containers = (pod.spec as { containers: Array<{ name: string }> }).containers.map((c) => c.name);
+      expect(containers).not.toContain("istio-proxy");
+      expect(pod.metadata.annotations?.["ambient.istio.io/redirection"]).toBe("enabled");
+    }
+  });
+
   it("rolls back a canary at 20 % errors, back to 100 % stable", async () => {
     const m = await ambientMesh({}, { errorRate: 0.2 });
     const run = await runOnMesh(m, { inputs: fastInputs(m) });

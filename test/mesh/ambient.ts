@@ -189,3 +189,10 @@ export function isAmbientPod(kube: KubeApiEmulator, pod: KubeObject): boolean {
   const namespace = kube.get("namespaces", undefined, pod.metadata.namespace ?? "default");
   return namespace?.metadata.labels?.["istio.io/dataplane-mode"] === "ambient";
 }
+
+/** istio-cni's mark on a new pod without a sidecar in an ambient namespace (unless the pod opts out). */
+export function markCapturedByZtunnel(pod: KubeObject, namespaceLabels: Record<string, string>): void {
+  const mode = pod.metadata.labels?.["istio.io/dataplane-mode"] ?? namespaceLabels["istio.io/dataplane-mode"];
+  if (mode !== "ambient") return;
+  pod.metadata.annotations = { ...pod.metadata.annotations, "ambient.istio.io/redirection": "enabled" };
+}
