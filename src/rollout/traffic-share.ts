@@ -34,7 +34,7 @@ function shareWarning(
   const why =
     split.zScore > 0
       ? "does a mirror, another VirtualService or a caller outside the mesh send the canary requests the weights do not?"
-      : "is the VirtualService applied to this traffic (its hosts and gateways), and do the pods have their sidecar?";
+      : "is the VirtualService applied to this traffic (its hosts and gateways), and do the pods have their sidecar (in ambient mode, a waypoint)?";
   return `${share}${others}: ${why}`;
 }
 

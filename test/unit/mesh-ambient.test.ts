@@ -99,6 +99,35 @@ describe("ambient mode", () => {
     );
   });
 
+  it("without a grant on Gateways, warns that the waypoint is not checked and goes on", async () => {
+    ambient();
+    kube.grant("no-gateways", {
+      user: "system:serviceaccount:shop:canary-action",
+      namespaces: [NAMESPACE],
+      rules: [
+        {
+          apiGroups: ["networking.istio.io"],
+          resources: ["virtualservices", "destinationrules"],
+          verbs: ["get", "list"],
+        },
+        { apiGroups: [""], resources: ["pods", "services", "namespaces"], verbs: ["get", "list"] },
+      ],
+    });
+    const result = await preflight(
+      meshApi(kube, { token: "no-gateways" }),
+      NAMESPACE,
+      "backend",
+      SUBSETS,
+      targetOf(SUBSETS),
+      [],
+    );
+    expect(result.dataplane).toBe("ambient");
+    expect(result.warnings).toEqual([
+      "could not read Gateway shop/waypoint (grant get on gateways.gateway.networking.k8s.io) (forbidden): the ambient waypoint is not checked",
+    ]);
+    expect(writes(kube.audit)).toEqual([]);
+  });
+
   it("refuses a waypoint that takes only workload-addressed traffic", async () => {
     ambient({ waypointFor: "workload" });
     expect(await refusal()).toContain("istio.io/waypoint-for=workload");
