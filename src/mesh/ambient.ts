@@ -22,6 +22,7 @@ export const USE_WAYPOINT_NAMESPACE_LABEL = "istio.io/use-waypoint-namespace";
 export const WAYPOINT_FOR_LABEL = "istio.io/waypoint-for";
 export const WAYPOINT_CLASS = "istio-waypoint";
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+export const INGRESS_USE_WAYPOINT_LABEL = "istio.io/ingress-use-waypoint";
 
 /** Who carries a pod's traffic: its own sidecar, ztunnel (ambient), or nothing of Istio's. */
 export type Dataplane = "sidecar" | "ambient" | "none";
@@ -129,6 +130,12 @@ export function noWaypointProblem(service: ServiceRef, optedOut?: string): strin
 export interface WaypointCheck {
   /** The waypoints that serve the Services, `ns/name`. */
   waypoints: string[];
+  /**
+   * Whether every Service (or its namespace) opts ingress gateways into its waypoint
+   * (`istio.io/ingress-use-waypoint=true`): else a gateway applies a route itself and the waypoint
+   * never sees its requests (Istio: "Ingress behaves differently, must explicitly opt in").
+   */
+  ingressUsesWaypoint: boolean;
   problems: string[];
   warnings: string[];
 }
@@ -159,7 +166,7 @@ export async function checkWaypoints(
   services: readonly ServiceRef[],
   signal?: AbortSignal,
 ): Promise<WaypointCheck> {
-  const result: WaypointCheck = { waypoints: [], problems: [], warnings: [] };
+  const result: WaypointCheck = { waypoints: [], problems: [], warnings: [], ingressUsesWaypoint: true };
   const { warnings } = result;
   const unique = [...new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])).values()];
   for (const service of unique) {
@@ -175,6 +182,8 @@ export async function checkWaypoints(
       warnings,
     );
     if (labels === DENIED || namespaceLabels === DENIED) continue;
+    const ingress = labels?.[INGRESS_USE_WAYPOINT_LABEL] ?? namespaceLabels[INGRESS_USE_WAYPOINT_LABEL];
+    if (ingress?.toLowerCase() !== "true") result.ingressUsesWaypoint = false;
     const ref = waypointOf(service, labels, namespaceLabels);
     if (!ref || "optedOut" in ref) {
       result.problems.push(noWaypointProblem(service, ref?.optedOut));
@@ -199,4 +208,13 @@ export async function checkWaypoints(
     warnings.push(...verdict.warnings);
   }
   return result;
+}
+
+/**
+ * Ambient, a route bound only to ingress gateways: the gateway applies its weights and reports the
+ * requests itself (as `reporter="source"`); the waypoint sees them only when the Service opts in.
+ */
+export function ingressWarning(where: string, gateways: readonly string[], ingressUsesWaypoint: boolean) {
+  if (gateways.includes("mesh") || ingressUsesWaypoint) return undefined;
+  return `${where} applies only to ingress gateways (${gateways.join(", ")}): in ambient mode the gateway applies its weights itself and reports those requests with reporter="source", and the waypoint never sees them unless the Service is labelled ${INGRESS_USE_WAYPOINT_LABEL}=true; label it so, or set reporter: source`;
 }

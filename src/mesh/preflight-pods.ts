@@ -31,6 +31,8 @@ function sharedPods(canaryPods: readonly PodSummary[], stablePods: readonly PodS
 export interface PodCheck {
   dataplane: "sidecar" | "ambient";
   waypoints: string[];
+  /** Ambient: whether ingress gateways send the Services' requests through their waypoint. */
+  ingressUsesWaypoint?: boolean;
 }
 
 export async function checkCanaryPods(
@@ -67,7 +69,7 @@ export async function checkCanaryPods(
   const check = await checkWaypoints(api, versions.services, signal);
   problems.push(...check.problems);
   warnings.push(...check.warnings);
-  return { dataplane: "ambient", waypoints: check.waypoints };
+  return { dataplane: "ambient", waypoints: check.waypoints, ingressUsesWaypoint: check.ingressUsesWaypoint };
 }
 
 /** Ambient mode: every canary pod in ambient, and one ready (no istio-proxy to wait for: ztunnel captures it). */

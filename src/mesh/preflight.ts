@@ -13,6 +13,7 @@
 
 import type { Split } from "../rollout/model/split.ts";
 import type { HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
+import { ingressWarning } from "./ambient.ts";
 import {
   findDestinationRule,
   HostProblem,
@@ -22,7 +23,7 @@ import {
 } from "./istio-lookup.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
-import { checkCanaryPods, type PodCheck } from "./preflight-pods.ts";
+import { checkCanaryPods, type PodCheck, type PodCheckInput } from "./preflight-pods.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */
@@ -160,22 +161,7 @@ export async function preflight(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  const pods: PodCheck =
-    canary && Object.keys(canaryLabels).length > 0
-      ? await checkCanaryPods(
-          api,
-          {
-            ...found,
-            canary,
-            canaryNamespace: canary.namespace ?? namespace,
-            services: [stableService, canaryService],
-          },
-          problems,
-          warnings,
-          signal,
-        )
-      : { dataplane: "sidecar", waypoints: [] };
-
+  const pods = await checkPods(api, vs, found, [stableService, canaryService], problems, warnings, signal);
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -188,8 +174,39 @@ export async function preflight(
     destinationRule: found.destinationRule,
     warnings,
     notes: mirrors.notes,
-    ...pods,
+    dataplane: pods.dataplane,
+    waypoints: pods.waypoints,
   };
+}
+
+/**
+ * The canary's pods (sidecars, or ambient with a waypoint), when their labels are known; in
+ * ambient, the warning when the route is bound to ingress gateways that bypass the waypoint.
+ */
+async function checkPods(
+  api: MeshApi,
+  vs: VirtualService,
+  found: ResolvedVersions,
+  services: PodCheckInput["services"],
+  problems: string[],
+  warnings: string[],
+  signal?: AbortSignal,
+): Promise<PodCheck> {
+  const { canary, canaryLabels } = found;
+  if (!canary || Object.keys(canaryLabels).length === 0) return { dataplane: "sidecar", waypoints: [] };
+  const namespace = vs.metadata.namespace ?? "default";
+  const input = { ...found, canary, canaryNamespace: canary.namespace ?? namespace, services };
+  const pods = await checkCanaryPods(api, input, problems, warnings, signal);
+  // Without `gateways` a VirtualService applies to the mesh alone (Istio's default).
+  const bound = vs.spec.gateways;
+  const gateways = Array.isArray(bound) && bound.length > 0 ? bound.map(String) : ["mesh"];
+  const where = `VirtualService ${namespace}/${vs.metadata.name}`;
+  const ingress =
+    pods.dataplane === "ambient"
+      ? ingressWarning(where, gateways, pods.ingressUsesWaypoint ?? false)
+      : undefined;
+  if (ingress) warnings.push(ingress);
+  return pods;
 }
 
 /** Each managed route that splits traffic must weigh 100 in all, or Istio refuses the patch. */

@@ -128,6 +128,20 @@ describe("ambient mode", () => {
     expect(writes(kube.audit)).toEqual([]);
   });
 
+  it("warns that a gateway-only VirtualService bypasses the waypoint unless the Service opts ingress in", async () => {
+    ambient();
+    kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
+      (o.spec as { gateways?: string[] }).gateways = ["istio-system/public"];
+    });
+    const warned = (await passes()).warnings.join("\n");
+    expect(warned).toContain("applies only to ingress gateways (istio-system/public)");
+    expect(warned).toContain("istio.io/ingress-use-waypoint=true");
+    kube.editOutOfBand("services", NAMESPACE, "backend", (o) => {
+      o.metadata.labels = { ...o.metadata.labels, "istio.io/ingress-use-waypoint": "true" };
+    });
+    expect((await passes()).warnings.join("\n")).not.toContain("ingress-use-waypoint");
+  });
+
   it("refuses a waypoint that takes only workload-addressed traffic", async () => {
     ambient({ waypointFor: "workload" });
     expect(await refusal()).toContain("istio.io/waypoint-for=workload");
