@@ -89,7 +89,11 @@ export class CompareCommitLister implements CommitLister {
     clearTimeout(timer);
     if (this.list?.kind !== "pending") return;
     this.stop.abort();
-    this.settled({ kind: "unavailable", why: `GitHub did not answer within ${Math.round(ms / 1000)}s` });
+    const why =
+      ms === 0
+        ? "GitHub had not answered when the job was cancelled"
+        : `GitHub did not answer within ${ms / 1000}s`;
+    this.settled({ kind: "unavailable", why });
   }
 
   private settled(list: CommitList): void {
