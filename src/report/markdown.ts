@@ -78,9 +78,11 @@ export function renderMarkdown(model: ReportModel): string {
   if (facts.length) lines.push("", facts.join(" · "));
 
   lines.push(...stageSection(model));
-  // The commits since the last promoted release: a rollback's suspects, a promotion's release notes.
+  // The commits since the last promoted release, before the charts: a rollback's suspects, a
+  // promotion's release notes.
   const commits = renderCommits(model);
   if (commits.length > 0) lines.push("", ...commits);
+  lines.push(...chartSection(model));
   if (model.finalization.length > 0)
     lines.push(
       "",
@@ -107,7 +109,7 @@ export function renderMarkdown(model: ReportModel): string {
   return truncate(scrub(lines.join("\n")));
 }
 
-/** The stage table, why each stage was decided, and the charts; nothing before the first stage. */
+/** The stage table and why each stage was decided; nothing before the first stage. */
 function stageSection(model: ReportModel): string[] {
   const lines: string[] = [];
   if (model.stages.length === 0) return lines;
@@ -137,6 +139,13 @@ function stageSection(model: ReportModel): string[] {
     }
     lines.push("", "</details>");
   }
+  return lines;
+}
+
+/** The error rate and weight charts (none before the first stage). */
+function chartSection(model: ReportModel): string[] {
+  const lines: string[] = [];
+  if (model.stages.length === 0) return lines;
   const chart = errorRateChart(model);
   if (chart) lines.push("", chart);
   const weights = weightChart(model);

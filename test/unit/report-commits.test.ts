@@ -59,7 +59,16 @@ function report(commits: CommitList, result?: Result): string {
         weight: 0,
       },
       ...(result
-        ? [{ type: "finished" as const, at, result, weight: 0, failed: result === "rolled-back" }]
+        ? [
+            {
+              type: "finished" as const,
+              at,
+              result,
+              weight: 0,
+              reason: "done",
+              failed: result === "rolled-back",
+            },
+          ]
         : []),
     ],
     { namespace: "shop", virtualService: "backend", commits },
