@@ -94,4 +94,36 @@ describe("reports that name the commits", () => {
       `/repos/${REPOSITORY}/compare/${v1}...${fix}`,
     ]);
   }, 240_000);
+
+  it("a GitHub that does not answer the compare holds neither the rollback nor the job: one line says so", async () => {
+    const m = await meshWith({ deployments: { readyDelayMs: 300 } });
+    const inputs = fastInputs(m);
+    const [v1] = push(m, ["Release 1"], { name: "Ada Lovelace", login: "ada" }) as [string];
+    await runOnMesh(m, { inputs, commit: v1, runId: "1" });
+    const [bad] = push(m, ["Break it"], { name: "Eve", login: "eve" }) as [string];
+    release(m, "v2");
+    m.traffic.setBehaviour("v2", { errorRate: 0.4 });
+    m.github.faultPlan.hold({ path: /\/compare\// });
+    const seen: Array<{ at: number; line: string }> = [];
+    const run = await runOnMesh(m, {
+      inputs,
+      commit: bad,
+      runId: "2",
+      onStdout: (chunk) => seen.push(...chunk.split("\n").map((line) => ({ at: performance.now(), line }))),
+    });
+    const ended = performance.now();
+    m.github.faultPlan.release();
+    expect(run.outputs).toMatchObject({ result: "rolled-back" });
+    const rolledBack = seen.find((l) => l.line.includes("result rolled-back"))?.at ?? Number.NaN;
+    const givenUp = seen.find((l) => l.line.includes("Commits not listed in the report"))?.at ?? Number.NaN;
+    // The rollback is written first; the list is waited for only after it, and only REPORT_COMMITS_WAIT_MS.
+    expect(givenUp - rolledBack).toBeGreaterThan(4_000);
+    expect(givenUp - rolledBack).toBeLessThan(7_000);
+    expect(ended - givenUp).toBeLessThan(5_000);
+    console.log(`TIMING rollback->given up ${Math.round(givenUp - rolledBack)} ms; given up->exit ${Math.round(ended - givenUp)} ms`);
+    expect(comment(m)).toContain(
+      "Commits since the last promoted release: not listed (GitHub did not answer within 5s).",
+    );
+    expect(run.summary).toContain("not listed (GitHub did not answer within 5s)");
+  }, 180_000);
 });
