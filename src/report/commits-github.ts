@@ -42,9 +42,9 @@ function failureText(error: unknown, base: string, head: string): string {
   const e = error as { status?: number; message?: string };
   if (e.status === 404)
     return `GitHub does not know ${base.slice(0, 7)} or ${head.slice(0, 7)} in this repository, or they share no history (404)`;
-  return scrub(
-    `GitHub's compare failed: ${e.status ? `${e.status} ` : ""}${e.message ?? String(error)}`,
-  ).split("\n")[0] as string;
+  const hint = e.status === 401 || e.status === 403 ? "; the token needs the permission contents: read" : "";
+  const text = `GitHub's compare failed: ${e.status ? `${e.status} ` : ""}${e.message ?? String(error)}`;
+  return `${scrub(text).split("\n")[0]}${hint}`;
 }
 
 export class CompareCommitLister implements CommitLister {

@@ -99,3 +99,18 @@ it("asks nothing for a first rollout, a record that is not a sha, or a run outsi
   }
   expect(compares()).toEqual([]);
 });
+
+it("a token that may not read the repository is told which permission it needs", async () => {
+  const [base, head] = github.history.line(2) as [string, string];
+  github.fault = (r) =>
+    r.path.includes("/compare/")
+      ? { status: 403, body: { message: "Resource not accessible by integration", status: "403" } }
+      : undefined;
+  const commits = lister();
+  commits.start(base, head);
+  await commits.settle(10_000);
+  expect(commits.current()).toEqual({
+    kind: "unavailable",
+    why: "GitHub's compare failed: 403 Resource not accessible by integration; the token needs the permission contents: read",
+  });
+});
