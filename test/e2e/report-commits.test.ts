@@ -120,7 +120,9 @@ describe("reports that name the commits", () => {
     expect(givenUp - rolledBack).toBeGreaterThan(4_000);
     expect(givenUp - rolledBack).toBeLessThan(7_000);
     expect(ended - givenUp).toBeLessThan(5_000);
-    console.log(`TIMING rollback->given up ${Math.round(givenUp - rolledBack)} ms; given up->exit ${Math.round(ended - givenUp)} ms`);
+    console.log(
+      `TIMING rollback->given up ${Math.round(givenUp - rolledBack)} ms; given up->exit ${Math.round(ended - givenUp)} ms`,
+    );
     expect(comment(m)).toContain(
       "Commits since the last promoted release: not listed (GitHub did not answer within 5s).",
     );
