@@ -5,6 +5,7 @@
 import { expect, it } from "vitest";
 import { RolloutEngine } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
+import { parseState } from "../../src/rollout/model/state.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "../support/fake-ports.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
 
@@ -40,4 +41,26 @@ it("names the last promoted commit in every later rollout, across a rollback, an
   expect(traffic.state).toMatchObject({ status: "rolled-back", commit: sha("b"), promotedCommit: sha("a") });
   expect(await release(traffic, "c", 0.0005)).toEqual({ result: "promoted", promotedCommit: sha("a") });
   expect(await release(traffic, "d", 0.0005)).toEqual({ result: "promoted", promotedCommit: sha("c") });
+});
+
+it("a promoted commit that is not a string is dropped, not a reason to refuse the record", () => {
+  const record = (promotedCommit: unknown) =>
+    JSON.stringify({
+      schemaVersion: 1,
+      rolloutId: "a-1",
+      commit: sha("a"),
+      stages: [10, 100],
+      stageIndex: 1,
+      weight: 0,
+      status: "rolled-back",
+      startedAt: "2026-12-01T00:00:00Z",
+      updatedAt: "2026-12-01T00:00:00Z",
+      original: [],
+      history: [],
+      promotedCommit,
+    });
+  expect(parseState(record({ $ne: 1 }), "shop/backend")?.promotedCommit).toBeUndefined();
+  expect(parseState(record(sha("b")), "shop/backend")?.promotedCommit).toBe(sha("b"));
+  // A string is kept as it is: the reporter checks it is a 40-hex sha before using it.
+  expect(parseState(record("main"), "shop/backend")?.promotedCommit).toBe("main");
 });
