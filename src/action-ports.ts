@@ -33,13 +33,16 @@ export function meshApiFor(config: Config): KubernetesMeshApi {
 
 /**
  * The Prometheus selectors of each version: the inputs', else the Services' and subsets' labels.
- * `reporter`: the one to query (the input's `auto` resolved by effectiveReporter).
+ * `reporter`: the one to query (the input's `auto` resolved by effectiveReporter). In ambient mode
+ * the series come from a waypoint, which knows versions by canonical revision only, whatever the
+ * reporter label says (early ambient releases wrote `destination`).
  */
 export function selectorsFor(
   config: Config,
   labels: { stable: Record<string, string>; canary: Record<string, string> },
   services: { stable: { name: string; namespace: string }; canary: { name: string; namespace: string } },
   reporter: string = config.reporter,
+  dataplane: "sidecar" | "ambient" = "sidecar",
 ) {
   if (config.canarySelector && config.stableSelector) {
     return {
@@ -50,8 +53,9 @@ export function selectorsFor(
   const canaryService = serviceMatchers(reporter, services.canary.name, services.canary.namespace);
   const stableService = serviceMatchers(reporter, services.stable.name, services.stable.namespace);
   if (config.split.mode === "host") return { canary: canaryService, stable: stableService };
-  const canary = versionMatcher(labels.canary, reporter);
-  const stable = versionMatcher(labels.stable, reporter);
+  const byWaypoint = dataplane === "ambient" ? "waypoint" : reporter;
+  const canary = versionMatcher(labels.canary, byWaypoint);
+  const stable = versionMatcher(labels.stable, byWaypoint);
   if (Object.keys(labels.canary).length === 0 || Object.keys(labels.stable).length === 0) {
     throw new MeshError(
       `the subsets' pod labels are unknown: no DestinationRule defining them could be read (see the warnings above), so Istio's metrics cannot be told apart by version; grant the action read access to DestinationRules there, or set canary-selector and stable-selector`,

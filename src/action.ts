@@ -253,6 +253,7 @@ async function observerFor(
     { stable: checked.stableLabels, canary: checked.canaryLabels },
     { stable: checked.stableService, canary: checked.canaryService },
     reporter,
+    checked.dataplane,
   );
   const client = new PrometheusClient({
     url: config.prometheus.url,

@@ -54,7 +54,7 @@ export function effectiveReporter(
   if (dataplane === "ambient" && reporter !== "waypoint")
     return {
       reporter,
-      warning: `the canary runs in ambient mode, where a waypoint reports the L7 metrics with reporter="waypoint" (early ambient releases labelled them "destination"), but reporter is ${reporter}: leave it at auto unless your Istio reports otherwise`,
+      warning: `the canary runs in ambient mode, where a waypoint reports the L7 metrics with reporter="waypoint" (early ambient releases labelled them "destination"), but reporter is ${reporter}: leave it at auto unless your Istio reports otherwise (versions are matched by destination_canonical_revision either way)`,
     };
   if (dataplane === "sidecar" && reporter === "waypoint")
     return {

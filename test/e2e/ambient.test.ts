@@ -57,6 +57,20 @@ describe("ambient mode with a waypoint, end to end", () => {
     }
   });
 
+  it("waypoint series labelled reporter destination (early ambient): reporter destination promotes, matched by revision", async () => {
+    const m = await meshWith({
+      seedWith: (kube) => seedAmbientRunbook(kube),
+      waypointReporter: "destination",
+    });
+    const run = await runOnMesh(m, { inputs: fastInputs(m, { reporter: "destination" }) });
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(run.outputs.result).toBe("promoted");
+    expect(run.stdout).toMatch(/::warning::the canary runs in ambient mode.*but reporter is destination/);
+    expect(run.stdout).toMatch(
+      /has series for the stable version: \{reporter="destination",.*destination_canonical_revision="v1"\}/,
+    );
+  });
+
   it("rolls back a canary at 20 % errors, back to 100 % stable", async () => {
     const m = await ambientMesh({}, { errorRate: 0.2 });
     const run = await runOnMesh(m, { inputs: fastInputs(m) });

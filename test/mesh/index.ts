@@ -28,6 +28,8 @@ export interface MeshOptions {
   traffic?: TrafficFlow[];
   /** Istio's root namespace for DestinationRule lookup (default istio-system). */
   rootNamespace?: string;
+  /** The reporter label of waypoint series (default `waypoint`; early ambient releases: `destination`). */
+  waypointReporter?: string;
   /** Behaviours of versions other than v1/v2, by version label. */
   versions?: Record<string, VersionBehaviour>;
   /** The version label whose series `scraped()` waits for (default v1). */
@@ -69,9 +71,9 @@ async function runbookDeployments(
   return apps;
 }
 
-/** The stable version's series: a sidecar's, or (ambient) a waypoint's, which knows the version by canonical revision. */
+/** The stable version's series: a sidecar's, or (ambient) a waypoint's, which knows the version by canonical revision only. */
 const stableSeries = (version: string) =>
-  `istio_requests_total{destination_version="${version}"} or istio_requests_total{reporter="waypoint",destination_canonical_revision="${version}"}`;
+  `istio_requests_total{destination_version="${version}"} or istio_requests_total{destination_version="unknown",destination_canonical_revision="${version}"}`;
 
 export interface Mesh {
   kube: KubeApiEmulator;
@@ -106,6 +108,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       seed: options.seed ?? 7,
       traffic: options.traffic,
       rootNamespace: options.rootNamespace,
+      waypointReporter: options.waypointReporter,
       versions: {
         ...options.versions,
         v1: { errorRate: 0.005, latencyMedianMs: 20, ...options.stable },

@@ -75,6 +75,8 @@ export interface TrafficSimulatorOptions {
   traffic?: TrafficFlow[];
   /** Istio's root namespace (meshConfig.rootNamespace) for DestinationRule lookup. */
   rootNamespace?: string;
+  /** The `reporter` label of a waypoint's series: `waypoint` (default), or `destination` as early ambient releases wrote it. */
+  waypointReporter?: string;
 }
 
 /** What one flow's requests reached: counts by version label (or `unroutable`/`no route`). */
@@ -388,7 +390,7 @@ export class TrafficSimulator {
     const fromGateway = request.source !== "mesh";
     const sourceWorkload = fromGateway ? "istio-ingressgateway" : (this.options.sourceWorkload ?? "frontend");
     const seriesLabels: Record<string, string> = {
-      reporter: waypoint ? "waypoint" : "destination",
+      reporter: waypoint ? (this.options.waypointReporter ?? "waypoint") : "destination",
       source_workload: sourceWorkload,
       // Gateways' pods run in istio-system, wherever their Gateway object is.
       source_workload_namespace: fromGateway
