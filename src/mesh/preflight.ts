@@ -14,6 +14,7 @@
 import type { Split } from "../rollout/model/split.ts";
 import type { HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
 import { ingressWarning } from "./ambient.ts";
+import { kubernetesServiceOf, qualifyHost } from "./istio-hosts.ts";
 import {
   findDestinationRule,
   HostProblem,
@@ -161,7 +162,8 @@ export async function preflight(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  const pods = await checkPods(api, vs, found, [stableService, canaryService], problems, warnings, signal);
+  const services = meshHostServices(vs) ?? [stableService, canaryService];
+  const pods = await checkPods(api, vs, found, services, problems, warnings, signal);
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -177,6 +179,23 @@ export async function preflight(
     dataplane: pods.dataplane,
     waypoints: pods.waypoints,
   };
+}
+
+/**
+ * Ambient: the Kubernetes Services a mesh VirtualService's `hosts` name. Their waypoint applies
+ * it (waypoints do not chain, so the versions' own Services need none); undefined when it names
+ * none (a delegate, a gateway-only VirtualService, external hosts): then the versions' Services.
+ */
+function meshHostServices(vs: VirtualService): PodCheckInput["services"] | undefined {
+  const bound = vs.spec.gateways;
+  if (Array.isArray(bound) && bound.length > 0 && !bound.includes("mesh")) return undefined;
+  const namespace = vs.metadata.namespace ?? "default";
+  // Only names Istio reads as a Service: a short name, or `<name>.<ns>.svc[.cluster.local]`.
+  const serviceNames = (vs.spec.hosts ?? []).filter(
+    (h) => !h.includes(".") || /\.svc(\.cluster\.local)?$/.test(h),
+  );
+  const services = serviceNames.flatMap((h) => kubernetesServiceOf(qualifyHost(h, namespace)) ?? []);
+  return services.length > 0 ? services : undefined;
 }
 
 /**

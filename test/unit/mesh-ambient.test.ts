@@ -11,6 +11,7 @@ import { podDataplane, waypointOf } from "../../src/mesh/ambient.ts";
 import { PreflightError, type PreflightResult, preflight } from "../../src/mesh/preflight.ts";
 import { findManagedRoutes, targetOf } from "../../src/mesh/routes.ts";
 import { effectiveReporter, versionMatcher } from "../../src/metrics/istio-queries.ts";
+import type { Split } from "../../src/rollout/model/split.ts";
 import type { VirtualService } from "../../src/rollout/model/virtual-service.ts";
 import { podVerdict } from "../../src/workloads/rollout-status.ts";
 import { type AmbientRunbookOptions, seedAmbientRunbook, WAYPOINT } from "../mesh/ambient.ts";
@@ -58,6 +59,26 @@ describe("ambient mode", () => {
   it("passes a waypoint enrolled on the Service rather than the namespace", async () => {
     ambient({ enrol: "service" });
     expect((await passes()).waypoints).toEqual([`${NAMESPACE}/${WAYPOINT}`]);
+  });
+
+  it("host split: the waypoint that counts is the one of the Service the VirtualService's hosts name", async () => {
+    ambient({ enrol: "service" });
+    for (const version of ["v1", "v2"])
+      kube.seed("services", {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `backend-${version}`, namespace: NAMESPACE },
+        spec: { selector: { app: "backend", version } },
+      });
+    kube.editOutOfBand("virtualservices", NAMESPACE, "backend", (o) => {
+      (o.spec as { http: Array<{ route: unknown[] }> }).http[0]!.route = [
+        { destination: { host: "backend-v1" } },
+      ];
+    });
+    const split: Split = { mode: "host", stableHost: "backend-v1", canaryHost: "backend-v2" };
+    const result = await preflight(meshApi(kube), NAMESPACE, "backend", split, targetOf(split), []);
+    expect(result.dataplane).toBe("ambient");
+    expect(result.waypoints).toEqual([`${NAMESPACE}/${WAYPOINT}`]);
   });
 
   it("sidecar pods stay in sidecar mode", async () => {
