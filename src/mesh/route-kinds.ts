@@ -7,6 +7,7 @@
 import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { OriginalRoute, PatchOperation } from "../rollout/model/routes.ts";
 import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
+import { MeshError } from "./errors.ts";
 import { planRuleRollback, planRuleWeights } from "./http-route-patches.ts";
 import {
   describeRuleTraffic,
@@ -57,10 +58,39 @@ export interface RouteKind<D extends RouteObject> {
   describeTraffic(o: D, target: Target): string;
 }
 
-export function virtualServiceKind(api: MeshApi): RouteKind<VirtualService> {
+/**
+ * The VirtualService; when there is none of that name but an HTTPRoute of that name exists, an
+ * error that says so and names the input to use (the API's own 404 says only "not found").
+ */
+export async function getVirtualService(
+  api: MeshApi & Partial<GatewayApi>,
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<VirtualService> {
+  try {
+    return await api.getVirtualService(namespace, name, signal);
+  } catch (error) {
+    if (!(error instanceof MeshError) || error.status !== 404 || error.isUnservedVersion || !api.getHttpRoute)
+      throw error;
+    const found = await api.getHttpRoute(namespace, name, signal).then(
+      () => true,
+      () => false,
+    );
+    if (!found) throw error;
+    throw new MeshError(
+      `VirtualService ${namespace}/${name} does not exist, but Gateway API HTTPRoute ${namespace}/${name} does: name it in the 'http-route' input instead of 'virtual-service' (the action moves an HTTPRoute's backendRef weights, with stable-host and canary-host as the two Services)`,
+      404,
+      error.reason,
+      error.server,
+    );
+  }
+}
+
+export function virtualServiceKind(api: MeshApi & Partial<GatewayApi>): RouteKind<VirtualService> {
   return {
     kind: "VirtualService",
-    get: (namespace, name, signal) => api.getVirtualService(namespace, name, signal),
+    get: (namespace, name, signal) => getVirtualService(api, namespace, name, signal),
     patch: (namespace, name, apiVersion, ops, signal) =>
       api.patchVirtualService(namespace, name, apiVersion, ops, signal),
     managed: findManagedRoutes,

@@ -338,7 +338,7 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
 
 /** The VirtualService router (the action's first kind), as tests and the lockstep router build it. */
 export class VirtualServiceRouter extends RouteRouter<VirtualService> {
-  constructor(api: MeshApi, options: RouterOptions) {
+  constructor(api: MeshApi & Partial<GatewayApi>, options: RouterOptions) {
     super(virtualServiceKind(api), options);
   }
 }
