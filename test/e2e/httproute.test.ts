@@ -44,8 +44,8 @@ function writtenWeights(m: Mesh): number[][] {
     .filter((e) => e.resource === "httproutes" && e.verb === "patch" && e.code === 200 && e.object)
     .map((e) => {
       const refs =
-        (e.object?.spec as { rules: Array<{ backendRefs: Array<{ weight?: number }> }> }).rules[0]
-          ?.backendRefs ?? [];
+        (e.object?.spec as { rules: Array<{ backendRefs: Array<{ weight?: number }> }> } | undefined)
+          ?.rules[0]?.backendRefs ?? [];
       return refs.map((r) => r.weight ?? 1);
     });
 }

@@ -19,8 +19,8 @@ export type Attachment = "gateway" | "service";
 
 export function httpRoute(
   attach: Attachment,
-  overrides: Partial<KubeObject["spec"] & object> = {},
-): KubeObject {
+  overrides: Record<string, unknown> = {},
+): KubeObject & { spec: Record<string, unknown> } {
   const parentRefs =
     attach === "gateway"
       ? [{ name: GATEWAY, namespace: GATEWAY_NAMESPACE }]
@@ -78,7 +78,8 @@ export function httpRouteTraffic(attach: Attachment): TrafficFlow[] {
 /** The managed rule's backendRefs now: `[{ name, weight }]`. */
 export function backendWeights(kube: KubeApiEmulator): Array<{ name: string; weight?: number }> {
   const route = kube.get("httproutes", NAMESPACE, SERVICE);
-  const rules = (route?.spec as { rules?: Array<{ backendRefs?: Array<{ name: string; weight?: number }> }> })
-    .rules;
+  const rules = (
+    route?.spec as { rules?: Array<{ backendRefs?: Array<{ name: string; weight?: number }> }> } | undefined
+  )?.rules;
   return (rules?.[0]?.backendRefs ?? []).map((r) => ({ name: r.name, weight: r.weight }));
 }

@@ -977,7 +977,10 @@ export class KubeApiEmulator {
 
   /** The CRD's structural schema (422 Invalid) and istiod's validating webhook (400). */
   private admit(type: ResourceType, obj: KubeObject): void {
-    if (type.resource === "httproutes") return this.admitHttpRoute(type, obj);
+    if (type.resource === "httproutes") {
+      this.admitHttpRoute(type, obj);
+      return;
+    }
     if (type.resource !== "virtualservices" && type.resource !== "destinationrules") return;
     const invalid = (field: string, value: unknown, detail: string) =>
       new HttpError(
