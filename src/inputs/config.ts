@@ -142,7 +142,17 @@ function parseTarget(get: Get, fail: Fail) {
     parseVirtualServices(get(named.input), get("routes"), namespace, fail, named),
   );
   const istioRootNamespace = namespaceInput("istio-root-namespace", get, fail);
-  const split = parseSplit(get, fail) as Split;
+  const noVersions = !["stable-host", "canary-host", "stable-subset", "canary-subset"].some((n) =>
+    get(n as InputName),
+  );
+  const split = (
+    routeKind === "HTTPRoute" && noVersions
+      ? fail(
+          "stable-host",
+          "is required with http-route: the stable version's Service (the backendRef the route sends traffic to now), and canary-host the canary's",
+        )
+      : parseSplit(get, fail)
+  ) as Split;
   if (routeKind === "HTTPRoute" && split?.mode === "subset")
     fail(
       "stable-subset",
