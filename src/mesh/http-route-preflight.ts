@@ -7,7 +7,7 @@
  */
 import type { GatewayHttpRoute, ParentRef, RouteParentStatus } from "../rollout/model/http-route.ts";
 import type { Split } from "../rollout/model/split.ts";
-import { findManagedRules, where } from "./http-route-rules.ts";
+import { backendIs, describeRule, findManagedRules, where } from "./http-route-rules.ts";
 import type { LookupContext } from "./istio-lookup.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
 import {
@@ -82,6 +82,38 @@ export function parentConditions(route: GatewayHttpRoute): {
   return out;
 }
 
+/**
+ * RequestMirror filters (on a rule or on a backendRef) that copy requests to the canary: its
+ * mirrored requests would count as its traffic and their errors as its errors at every stage
+ * (refused, as a VirtualService `mirror` to the canary is); a mirror elsewhere is a note.
+ */
+export function mirrorProblems(
+  route: GatewayHttpRoute,
+  target: Target,
+): { problems: string[]; notes: string[] } {
+  const namespace = route.metadata.namespace ?? "default";
+  const out = { problems: [] as string[], notes: [] as string[] };
+  (route.spec.rules ?? []).forEach((rule, index) => {
+    const filters = [rule, ...(rule.backendRefs ?? [])].flatMap((o) =>
+      Array.isArray(o.filters) ? o.filters : [],
+    );
+    for (const f of filters as Array<{
+      type?: string;
+      requestMirror?: { backendRef?: { name: string; namespace?: string } };
+    }>) {
+      const to = f?.type === "RequestMirror" ? f.requestMirror?.backendRef : undefined;
+      if (!to) continue;
+      const what = `${where(route)}: ${describeRule(rule, index)} mirrors its requests to ${to.name} (filter RequestMirror)`;
+      if (backendIs(to, target.canary, namespace) || backendIs(to, target.stable, namespace))
+        out.problems.push(
+          `${what}, a version under analysis: mirrored requests would be counted as its traffic and their errors as its errors at every stage; remove the filter before the rollout`,
+        );
+      else out.notes.push(`${what}; the action leaves it as it is`);
+    }
+  });
+  return out;
+}
+
 export async function preflightHttpRoute(
   api: MeshApi & GatewayApi,
   namespace: string,
@@ -95,7 +127,8 @@ export async function preflightHttpRoute(
   const route = await api.getHttpRoute(namespace, name, signal);
   const managed = findManagedRules(route, target, routes);
   const parents = parentConditions(route);
-  const problems = [...parents.problems];
+  const mirrors = mirrorProblems(route, target);
+  const problems = [...parents.problems, ...mirrors.problems];
   const warnings = [...parents.warnings];
   const ctx: LookupContext = {
     api,
@@ -130,6 +163,6 @@ export async function preflightHttpRoute(
     stableService,
     canaryService,
     warnings,
-    notes: parents.notes,
+    notes: [...parents.notes, ...mirrors.notes],
   };
 }

@@ -115,12 +115,32 @@ export function findManagedRules(
     !ruleCatchesAll(rule) && classifyRule(rule, index, target, namespace) ? [rule.name ?? `#${index}`] : [],
   );
   const hint =
-    withMatch.length > 0
+    (withMatch.length > 0
       ? `; rules with matches that do: select them with routes: "${withMatch.join(", ")}"`
-      : "";
+      : "") + otherKinds(rules, target);
   throw new MeshError(
     `${where(route)} has no rule without matches (or with only path prefix "/") whose only backendRef is the stable Service ${target.stable.host} (the 'stable-host' input); select the rules to manage with the 'routes' input, by name or by position #N (it has ${listRules(rules) || "no rules"})${hint}`,
   );
+}
+
+/**
+ * backendRefs named like a version's Service that are not a core Service (`group: core`, a
+ * ServiceImport): Istio resolves such a ref as that kind or not at all, so the action does not
+ * take it for the Service.
+ */
+function otherKinds(rules: readonly HttpRouteRule[], target: Target): string {
+  const names = [target.stable.host, target.canary.host].map((h) => h?.split(".")[0]);
+  const odd = rules.flatMap((r) =>
+    (r.backendRefs ?? []).filter(
+      (ref) =>
+        names.includes(ref.name) && ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service"),
+    ),
+  );
+  if (odd.length === 0) return "";
+  const seen = odd
+    .map((ref) => `${ref.name} (group "${ref.group ?? ""}", kind ${ref.kind ?? "Service"})`)
+    .join(", ");
+  return `; backendRefs ${seen} are not core Services: a Service is group "" (or no group) and kind Service; write them so, or the action and Istio do not route to that Service`;
 }
 
 /** The canary's share of a managed rule in percent (to a millionth: 1 of 1000 is 0.1). */

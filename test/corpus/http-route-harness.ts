@@ -65,9 +65,21 @@ export function flowsOf(route: KubeObject, c: HttpRouteCase): TrafficFlow[] {
     : [{ source: "mesh", host: c.stable ?? "unknown", clientNamespace: ns(route), share: 1 }];
 }
 
-export async function startHttpRouteMesh(c: HttpRouteCase, dir?: string) {
-  const objects = clusterObjects(loadHttpRouteFixture(c.fixture, dir));
+/**
+ * The case with its two Services: the header's, else as a user would name them from the route: the
+ * first rule's first backendRef as stable, its second (or `<stable>-canary`) as the canary.
+ */
+function withServices(c: HttpRouteCase, route: KubeObject): HttpRouteCase {
+  if (c.stable && c.canary) return c;
+  const refs = (route.spec as Spec).rules?.find((r) => (r.backendRefs ?? []).length > 0)?.backendRefs ?? [];
+  const stable = c.stable ?? refs[0]?.name ?? "unknown";
+  return { ...c, stable, canary: c.canary ?? refs[1]?.name ?? `${stable}-canary` };
+}
+
+export async function startHttpRouteMesh(given: HttpRouteCase, dir?: string) {
+  const objects = clusterObjects(loadHttpRouteFixture(given.fixture, dir));
   const route = routeOf(objects);
+  const c = withServices(given, route);
   const healthy = { errorRate: 0.002, latencyMedianMs: 20 };
   const versions = { stable: versionOf(objects, c.stable, "v1"), canary: versionOf(objects, c.canary, "v2") };
   let skipped: string[] = [];
@@ -84,7 +96,7 @@ export async function startHttpRouteMesh(c: HttpRouteCase, dir?: string) {
     versions: { [versions.stable]: healthy, [versions.canary]: healthy, v3: healthy, unknown: healthy },
     stableVersion: versions.stable,
   });
-  return { mesh, route, versions, skipped };
+  return { mesh, route, versions, skipped, c };
 }
 
 export function httpRouteInputs(c: HttpRouteCase, mesh: Mesh, route: KubeObject): Record<string, string> {

@@ -25,10 +25,10 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
 }
 
 describe.concurrent("published HTTPRoutes", () => {
-  for (const c of httpRouteCases()) {
-    it(`${c.fixture}: ${c.expect.slice(0, 120)}`, { timeout: 240_000 }, () =>
+  for (const given of httpRouteCases()) {
+    it(`${given.fixture}: ${given.expect.slice(0, 120)}`, { timeout: 240_000 }, () =>
       slot(async () => {
-        const { mesh, route, versions, skipped } = await startHttpRouteMesh(c);
+        const { mesh, route, versions, skipped, c } = await startHttpRouteMesh(given);
         try {
           await mesh.scraped(c.outcome.kind === "refused" ? 4_000 : 15_000).catch(() => undefined);
           const before = mesh.kube.get(

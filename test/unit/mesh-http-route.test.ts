@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
 import { scaledWeights } from "../../src/mesh/http-route-patches.ts";
+import { mirrorProblems } from "../../src/mesh/http-route-preflight.ts";
 import { findManagedRules, ruleCatchesAll } from "../../src/mesh/http-route-rules.ts";
 import { preflightAll } from "../../src/mesh/lockstep-preflight.ts";
 import { LockstepRouter } from "../../src/mesh/lockstep-router.ts";
@@ -79,6 +80,31 @@ describe("HTTPRoute rules and weights (pure)", () => {
     const other = route([{ backendRefs: [{ name: "backend-v1" }, { name: "legacy" }] }]);
     expect(() => findManagedRules(other, TARGET, [])).toThrow(/no rule without matches.*'stable-host' input/);
     expect(() => findManagedRules(other, TARGET, ["#0"])).toThrow(/rule #0 routes to backend-v1, legacy/);
+  });
+});
+
+describe("HTTPRoute refusals that name the reason (pure)", () => {
+  it("a backendRef written with group core is not taken for the Service, and the message says why", () => {
+    const r = route([{ backendRefs: [{ group: "core", kind: "Service", name: "backend-v1" }] }]);
+    expect(() => findManagedRules(r, TARGET, [])).toThrow(
+      /backendRefs backend-v1 \(group "core", kind Service\) are not core Services: a Service is group ""/,
+    );
+  });
+
+  it("a RequestMirror to the canary is refused; a mirror elsewhere is a note", () => {
+    const mirrorTo = (name: string) =>
+      route([
+        {
+          backendRefs: [{ name: "backend-v1" }],
+          filters: [{ type: "RequestMirror", requestMirror: { backendRef: { name, port: 8080 } } }],
+        },
+      ]);
+    expect(mirrorProblems(mirrorTo("backend-v2"), TARGET).problems).toEqual([
+      "HTTPRoute shop/backend: rule #0 mirrors its requests to backend-v2 (filter RequestMirror), a version under analysis: mirrored requests would be counted as its traffic and their errors as its errors at every stage; remove the filter before the rollout",
+    ]);
+    const elsewhere = mirrorProblems(mirrorTo("shadow"), TARGET);
+    expect(elsewhere.problems).toEqual([]);
+    expect(elsewhere.notes).toHaveLength(1);
   });
 });
 
