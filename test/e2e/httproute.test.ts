@@ -127,6 +127,23 @@ describe("HTTPRoute end to end", () => {
     ]);
   });
 
+  it("command rollback puts a split made by hand (no record) back on stable", async () => {
+    const m = await routeMesh("service");
+    m.kube.editOutOfBand("httproutes", NAMESPACE, SERVICE, (o) => {
+      (o.spec as { rules: Array<{ backendRefs: unknown[] }> }).rules[0]!.backendRefs = [
+        { name: STABLE_SERVICE, port: 8080, weight: 7 },
+        { name: CANARY_SERVICE, port: 8080, weight: 3 },
+      ];
+    });
+    const run = await runOnMesh(m, { inputs: routeInputs(m, { command: "rollback" }) });
+    expect(run.outputs.result, run.stdout).toBe("rolled-back");
+    expect(backendWeights(m.kube)).toEqual([
+      { name: STABLE_SERVICE, weight: 100 },
+      { name: CANARY_SERVICE, weight: 0 },
+    ]);
+    expect(m.traffic.probe(httpRouteTraffic("service")[0]!, 500).served).toEqual({ v1: 500 });
+  });
+
   it("dry-run prints the JSON Patch of the backendRefs and writes nothing", async () => {
     const m = await routeMesh("service");
     const run = await runOnMesh(m, { inputs: routeInputs(m, { "dry-run": "true" }) });
