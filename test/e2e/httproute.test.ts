@@ -99,6 +99,14 @@ describe("HTTPRoute end to end", () => {
     expect(writtenWeights(m)[0]).toEqual([999, 1]);
     const report = JSON.parse(run.outputs.report as string);
     expect(report.stages[0].weight).toBe(0.1);
+    const first = report.stages[0] as {
+      decision: string;
+      canary?: { requests: number };
+      stable?: { requests: number };
+    };
+    console.log(
+      `stage 0.1 %: ${first.decision}; canary ${first.canary?.requests} of ${(first.canary?.requests ?? 0) + (first.stable?.requests ?? 0)} requests`,
+    );
     expect(run.stdout).toContain("0.1 %");
   });
 
