@@ -6,6 +6,7 @@
  */
 import * as core from "@actions/core";
 import {
+  customChecksFor,
   describeVirtualServices,
   meshApiFor,
   resolvedWorkloads,
@@ -38,6 +39,7 @@ import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportContext, type ReportModel } from "./report/model.ts";
 import { systemClock } from "./rollout/clock.ts";
+import type { CustomChecksPort } from "./rollout/custom-checks.ts";
 import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
@@ -54,6 +56,7 @@ export interface ActionRun {
 /** The ports only a checked mesh gives: Prometheus' observer and the Deployments behind the versions. */
 interface CheckedPorts {
   metrics?: MetricsPort;
+  checks?: CustomChecksPort;
   queries?: { canary: string; stable: string };
   workloads?: WorkloadPort;
 }
@@ -65,7 +68,7 @@ export async function runAction(
 ): Promise<ActionRun> {
   const api = meshApiFor(config);
   const traffic = trafficPortFor(api, config);
-  const { metrics, queries, workloads } = await checkedPorts(api, traffic, config, signal);
+  const { metrics, checks, queries, workloads } = await checkedPorts(api, traffic, config, signal);
 
   const reportContext: ReportContext = {
     namespace: config.namespace,
@@ -93,6 +96,7 @@ export async function runAction(
     {
       traffic,
       metrics,
+      checks,
       workloads,
       runs: runStatusFor(config, context),
       clock: systemClock,
@@ -233,7 +237,7 @@ async function scaleUpFinalizedCanary(
 async function observerFor(
   config: Config,
   checked: PreflightResult,
-): Promise<Pick<CheckedPorts, "metrics" | "queries">> {
+): Promise<Pick<CheckedPorts, "metrics" | "checks" | "queries">> {
   if (config.skipAnalysis || !config.prometheus) return {};
   const selectors = selectorsFor(
     config,
@@ -249,5 +253,7 @@ async function observerFor(
   const metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
   await metrics.checkReady();
   core.info(logText(`Prometheus answers and has series for the stable version: {${selectors.stable}}`));
-  return { metrics, queries: metrics.queries() };
+  const labels = { stable: checked.stableLabels, canary: checked.canaryLabels };
+  const checks = await customChecksFor(config, client, labels, selectors);
+  return { metrics, checks, queries: metrics.queries() };
 }

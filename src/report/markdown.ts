@@ -7,6 +7,7 @@
 import { scrub } from "../redact.ts";
 import { codeSpanText, markdownText } from "../untrusted-text.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
+import { checksTable } from "./checks-table.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
@@ -108,6 +109,7 @@ export function renderMarkdown(model: ReportModel): string {
     const weights = weightChart(model);
     if (weights) lines.push("", weights);
   }
+  lines.push(...checksTable(model.checks));
   if (model.finalization.length > 0)
     lines.push(
       "",

@@ -3,6 +3,7 @@
  * at the bottom of the folder, so none of them import each other in a loop.
  */
 import type { VersionCounts } from "../analysis/types.ts";
+import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 import type { Result } from "../rollout/result.ts";
 
 /** What made a stage fail, in the terms the headline uses. */
@@ -73,4 +74,6 @@ export interface ReportModel {
   /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
   finalization: string[];
   next: string[];
+  /** Custom checks' latest standing (issue 23); absent without checks. */
+  checks?: CustomCheckResult[];
 }
