@@ -141,6 +141,7 @@ function parseOne(raw: unknown, index: number, problem: Problem): CustomCheckDef
   if (!result.success) {
     const issue = result.issues[0];
     const path = v.getDotPath(issue);
+    if (path && issue.input === undefined) return problem(`${label}: ${path} is missing`);
     const what = issue.message.startsWith("Invalid") ? issue.expected : issue.message;
     return problem(`${label}: ${path ?? "it"} must be ${what}`);
   }
