@@ -204,7 +204,7 @@ describe("counter checks are judged by the anytime-valid tests", () => {
     for (let seed = 1; seed <= runs; seed++)
       if (runCounter(0.015, 0.015, 200, seed).result.status === "failing") failed += 1;
     console.log(
-      `counter check at its limit (1.5 % vs 2 %... and at the ratio): ${failed} of ${runs} runs failed`,
+      `counter check with both versions at 1.5 % (limit 2 %, ratio 2): ${failed} of ${runs} runs failed`,
     );
     // α per test 1.25 %, two tests: at most 2.5 % of runs in expectation; allow chance.
     expect(failed / runs).toBeLessThan(0.05);
@@ -239,10 +239,12 @@ describe("threshold checks fail after N consecutive reads in breach", () => {
 /** A port that fails its one check from the `failFrom`th read on. */
 class ScriptedChecks implements CustomChecksPort {
   reads: CustomChecksRead[] = [];
-  constructor(
-    private readonly mode: "fail" | "report",
-    private readonly failFrom: number,
-  ) {}
+  private readonly mode: "fail" | "report";
+  private readonly failFrom: number;
+  constructor(mode: "fail" | "report", failFrom: number) {
+    this.mode = mode;
+    this.failFrom = failFrom;
+  }
   async judge(read: CustomChecksRead): Promise<CustomCheckResult[]> {
     this.reads.push(read);
     const failing = this.reads.length >= this.failFrom;
