@@ -2,6 +2,8 @@
  * Custom checks (issue 23), in process: the `checks` input's parsing and placeholders, the budget's
  * split, the counter and threshold judges, and the engine acting on a failing check in virtual time.
  */
+import { readFileSync } from "node:fs";
+import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
 import { splitBudget } from "../../src/checks/budget.ts";
 import {
@@ -101,6 +103,28 @@ describe("the checks input", () => {
       });
     expect(run).toThrow(InputError);
     expect(run).toThrow(/Input 'checks': check "orders": max-rate must be a rate below 100%/);
+  });
+});
+
+describe("the README's worked examples", () => {
+  it("parse as the action parses the input, and fill in for a version", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Custom checks"));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
+    const steps = load(yaml) as Array<{ with: { checks: string } }>;
+    const { checks, problems } = parsed(steps[0]?.with.checks ?? "");
+    expect(problems).toEqual([]);
+    expect(checks.map((c) => c.name)).toEqual([
+      "grpc-server-errors",
+      "client-errors",
+      "payments-errors",
+      "checkout",
+      "queue-depth",
+    ]);
+    const version = { version: "v2", selector: 'reporter="destination",destination_version="v2"' };
+    for (const check of checks)
+      for (const query of check.kind === "counter" ? [check.bad, check.total] : [check.query])
+        expect(fillPlaceholders(query, version)).not.toContain("{{");
   });
 });
 
