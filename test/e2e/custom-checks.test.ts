@@ -61,7 +61,8 @@ describe("custom checks end to end", () => {
       `orders check: canary counted ${checks[0]?.canary?.bad} failed of ${checks[0]?.canary?.total} orders (stable ${checks[0]?.stable?.bad} of ${checks[0]?.stable?.total}); the canary served ${served.requests} requests in all`,
     );
     expect(checks[0]?.canary?.total).toBeGreaterThan(0);
-    expect((checks[0]?.canary?.bad ?? 0) / (checks[0]?.canary?.total ?? 1)).toBeGreaterThan(0.1);
+    // The check failed on its limit (2 %) or its ratio (3× stable): the canary was above both.
+    expect((checks[0]?.canary?.bad ?? 0) / (checks[0]?.canary?.total ?? 1)).toBeGreaterThan(0.02);
   });
 
   it("a report-only check never fails the rollout, and reports what it saw", async () => {
@@ -96,6 +97,26 @@ describe("custom checks end to end", () => {
       ["orders", "ok"],
       ["4xx-free", "ok"],
     ]);
+  });
+
+  it("rolls back on a threshold check in breach for `breaches` consecutive reads", async () => {
+    const m = await meshWith({
+      stable: { errorRate: 0.002, orderFailureRate: 0.005 },
+      canary: { errorRate: 0.002, orderFailureRate: 0.2 },
+    });
+    const ratio = [
+      "- name: failed-share",
+      '  query: sum(business_orders_total{status="failed", version="{{ version }}"}) / sum(business_orders_total{version="{{ version }}"})',
+      "  below: 0.05",
+      "  breaches: 2",
+    ].join("\n");
+    const run = await runOnMesh(m, { inputs: fastInputs(m, { checks: ratio }) });
+    expect(run.outputs.result, run.stdout).toBe("rolled-back");
+    const checks = JSON.parse(run.outputs.checks as string) as Array<CheckOutput & { breaches: number }>;
+    expect(checks[0]).toMatchObject({ name: "failed-share", status: "failing", breaches: 2 });
+    expect(JSON.parse(run.outputs.report as string).reason).toMatch(
+      /Check failed-share: .* is not below 0.05 for 2 consecutive reads/,
+    );
   });
 
   it("refuses a broken query before any write, naming the check", async () => {
