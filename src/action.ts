@@ -238,7 +238,10 @@ async function observerFor(
   config: Config,
   checked: PreflightResult,
 ): Promise<Pick<CheckedPorts, "metrics" | "checks" | "queries">> {
-  if (config.skipAnalysis || !config.prometheus) return {};
+  if (config.skipAnalysis || !config.prometheus) {
+    if (config.checks.length > 0) core.warning("skip-analysis is true: the custom checks are not judged");
+    return {};
+  }
   const selectors = selectorsFor(
     config,
     { stable: checked.stableLabels, canary: checked.canaryLabels },
