@@ -89,14 +89,16 @@ export function judgeCounter(check: CounterCheck, state: CounterState, alpha: nu
   const aboveStable = ratioJudged && assessment.relLogE >= reject;
   const { canary, stable } = state;
   const rate = canary.total > 0 ? canary.bad / canary.total : 0;
+  const n = (x: number) => x.toLocaleString("en-US");
+  const counts = `${n(canary.bad)} of ${n(canary.total)} canary events bad (${pct(rate)}); stable ${n(stable.bad)} of ${n(stable.total)} (${pct(stable.total > 0 ? stable.bad / stable.total : 0)})`;
   const summary =
     canary.total === 0
       ? "no canary events counted yet"
       : aboveLimit
-        ? `${pct(rate)} of the canary's events were bad: above the ${pct(check.maxRate)} limit (evidence ${times(assessment.absLogE)}, rolls back at ${times(reject)})`
+        ? `${counts}: above the ${pct(check.maxRate)} limit (evidence ${times(assessment.absLogE)}, rolls back at ${times(reject)})`
         : aboveStable
-          ? `the canary's bad share ${pct(assessment.pairedCanaryRate ?? rate)} is more than ${check.maxRatioToStable}× stable's ${pct(assessment.stableRate ?? 0)} at the same moments (evidence ${times(assessment.relLogE)}, rolls back at ${times(reject)})`
-          : `${pct(rate)} bad over ${canary.total} events; evidence of harm ${times(Math.max(assessment.absLogE, ratioJudged ? assessment.relLogE : 0))} (rolls back at ${times(reject)})`;
+          ? `${counts}: at the same moments the canary's share ${pct(assessment.pairedCanaryRate ?? rate)} is more than ${check.maxRatioToStable}× stable's ${pct(assessment.stableRate ?? 0)} (evidence ${times(assessment.relLogE)}, rolls back at ${times(reject)})`
+          : `${counts}; evidence of harm ${times(Math.max(assessment.absLogE, ratioJudged ? assessment.relLogE : 0))} (rolls back at ${times(reject)})`;
   return {
     name: check.name,
     kind: "counter",

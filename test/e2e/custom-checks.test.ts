@@ -52,7 +52,7 @@ describe("custom checks end to end", () => {
     // Istio's own error rate stayed within its limit: the check alone decided.
     const report = JSON.parse(run.outputs.report as string);
     expect(report.reason).toMatch(
-      /Check orders: [\d.]+ % of the canary.s events were bad: above the 2.00 % limit/,
+      /Check orders: [\d,]+ of [\d,]+ canary events bad \([\d.]+ %\); stable [\d,]+ of [\d,]+ \([\d.]+ %\)/,
     );
     expect(errorLines(run)[0]).toContain("Check orders");
     expect(run.summary).toContain("Custom checks");
