@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
+import { harmAlpha } from "../../src/analysis/judge.ts";
 import { splitBudget } from "../../src/checks/budget.ts";
 import {
   addCounterWindow,
@@ -23,6 +24,7 @@ import type {
   CustomChecksRead,
 } from "../../src/rollout/custom-checks.ts";
 import { RolloutEngine } from "../../src/rollout/engine.ts";
+import { engineSettings } from "../../src/settings.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "../support/fake-ports.ts";
 import { seededRandom } from "../support/random.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
@@ -179,6 +181,21 @@ describe("the shared false-rollback budget", () => {
     // 2 built-in (errors), 2 for a, 1 for b; c reports only and d carries no guarantee.
     expect(splitBudget(0.05, false, checks)).toEqual({ perTest: 0.01, builtIn: 0.02 });
     expect(splitBudget(0.05, true, [])).toEqual({ perTest: 0.0125, builtIn: 0.05 });
+  });
+
+  it("hands the built-in judge its share, so its harm tests reject at the shared per-test level", () => {
+    const config = parseConfig({
+      "virtual-service": "backend",
+      "stable-subset": "v1",
+      "canary-subset": "v2",
+      "prometheus-url": "http://prometheus:9090",
+      checks:
+        '- name: orders\n  bad: o_total{s="failed"}\n  total: o_total\n  max-rate: 2%\n  max-ratio-to-stable: 2',
+    });
+    const analysis = engineSettings(config).analysis;
+    // 5 % over 4 tests (the error rate's two, the check's two): 1.25 % each, 2.5 % for the built-in pair.
+    expect(analysis.falseRollbackBudget).toBeCloseTo(0.025, 12);
+    expect(harmAlpha({ ...analysis, maxSlowFraction: 0.01, beta: 0.05 })).toBeCloseTo(0.0125, 12);
   });
 });
 
