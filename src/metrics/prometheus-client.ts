@@ -202,21 +202,19 @@ export class PrometheusClient {
     let text: string;
     try {
       const get = method === "GET";
-      response = await doFetch(
-        get
-          ? `${this.endpoint(path)}${this.endpoint(path).includes("?") ? "&" : "?"}${form}`
-          : this.endpoint(path),
-        {
-          method,
-          headers: {
-            ...(get ? {} : { "content-type": "application/x-www-form-urlencoded" }),
-            accept: "application/json",
-            ...this.options.headers,
-          },
-          ...(get ? {} : { body: form }),
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      // A GET carries the form in the query, after any the base URL has (hosted Prometheus keys).
+      const url = new URL(this.endpoint(path));
+      if (get) for (const [key, value] of form) url.searchParams.append(key, value);
+      response = await doFetch(url.toString(), {
+        method,
+        headers: {
+          ...(get ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+          accept: "application/json",
+          ...this.options.headers,
         },
-      );
+        ...(get ? {} : { body: form }),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
       text = await response.text();
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);

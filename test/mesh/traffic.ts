@@ -474,7 +474,17 @@ export class TrafficSimulator {
       lines.push(`istio_request_duration_milliseconds_sum${fmt(s.labels)} ${s.sum}`);
       lines.push(`istio_request_duration_milliseconds_count${fmt(s.labels)} ${s.count}`);
     }
-    if (orders.length > 0) lines.push("# TYPE business_orders_total counter", ...orders);
+    if (orders.length > 0) {
+      lines.push("# TYPE business_orders_total counter", ...orders);
+      // A gauge beside it (orders being processed), which a counter check must refuse.
+      const versions = new Set([...this.orders.values()].map((o) => o.labels.version as string));
+      lines.push(
+        "# TYPE business_orders_in_flight gauge",
+        ...[...versions].map(
+          (version) => `business_orders_in_flight${fmt({ version })} ${Math.floor(this.random() * 5)}`,
+        ),
+      );
+    }
     const rewrite = this.rewriteLine;
     const rewritten = rewrite ? lines.map(rewrite).filter((l): l is string => l !== null) : lines;
     const exposed =
