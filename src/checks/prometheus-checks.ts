@@ -8,7 +8,13 @@
 import { errorMessage } from "../error-message.ts";
 import type { VersionPlaceholders } from "../inputs/checks.ts";
 import type { CustomCheckDefinition } from "../inputs/types.ts";
-import type { StartValues } from "../metrics/counts.ts";
+import {
+  commonInstant,
+  grewLately,
+  type SeriesSamples,
+  type StartValues,
+  sampleSpacing,
+} from "../metrics/counts.ts";
 import type { PrometheusClient } from "../metrics/prometheus-client.ts";
 import type { CustomCheckResult, CustomChecksPort, CustomChecksRead } from "../rollout/custom-checks.ts";
 import {
@@ -62,6 +68,8 @@ export class PrometheusChecks implements CustomChecksPort {
   private readonly counters = new Map<string, CounterState>();
   private readonly thresholds = new Map<string, ThresholdState>();
   private lastReadAt = 0;
+  /** Each counter check's last common instant in this stage (counts never go back before it). */
+  private readonly instants = new Map<string, number>();
 
   private readonly client: PrometheusClient;
   private readonly checks: readonly CustomCheckDefinition[];
@@ -85,6 +93,7 @@ export class PrometheusChecks implements CustomChecksPort {
     if (this.mark?.changedAt !== read.changedAt) {
       this.mark = { changedAt: read.changedAt, starts: new Map() };
       this.counted.clear();
+      this.instants.clear();
       this.lastReadAt = read.changedAt;
     }
     const windowMs = Math.max(0, read.now.getTime() - this.lastReadAt);
@@ -130,8 +139,9 @@ export class PrometheusChecks implements CustomChecksPort {
       readCounter(this.client, check, this.versions.canary, now, rangeMs, signal),
       readCounter(this.client, check, this.versions.stable, now, rangeMs, signal),
     ]);
-    const canary = counterCounts(start.canary, canaryRead);
-    const stable = counterCounts(start.stable, stableRead);
+    const at = this.commonInstant(check.name, mark, canaryRead, stableRead, start.stable);
+    const canary = counterCounts(start.canary, canaryRead, at);
+    const stable = counterCounts(start.stable, stableRead, at);
     const before = this.counted.get(check.name) ?? zero();
     if (canaryRead.problems.length > 0 || stableRead.problems.length > 0) {
       const partial = judgeCounter(check, state, this.alpha);
@@ -153,6 +163,26 @@ export class PrometheusChecks implements CustomChecksPort {
     });
     this.counters.set(check.name, next);
     return judgeCounter(check, next, this.alpha);
+  }
+
+  /**
+   * While stable's events grow, both versions are counted up to one instant (as the built-in
+   * reader does, src/metrics/counts.ts), so the ratio test compares the same moments of each:
+   * the targets are scraped at their own offsets. Never before the previous read's instant.
+   */
+  private commonInstant(
+    name: string,
+    mark: StageMark,
+    canary: SeriesSamples,
+    stable: SeriesSamples,
+    stableStart: StartValues,
+  ): { instant: number; spacingMs: number; startAt: number } | undefined {
+    const spacingMs = sampleSpacing(canary, stable);
+    if (spacingMs === undefined || !grewLately(stable, stableStart.requests)) return undefined;
+    const instant = commonInstant(spacingMs, [canary, stable], this.instants.get(name));
+    if (instant === undefined) return undefined;
+    this.instants.set(name, instant);
+    return { instant, spacingMs, startAt: mark.changedAt };
   }
 
   private async judgeThreshold(

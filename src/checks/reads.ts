@@ -77,9 +77,13 @@ export async function counterStart(
  * A version's bad and total events since its start values; undefined when Prometheus has no total
  * series for it (or the data is partial: warnings, NaN), which adds no window.
  */
-export function counterCounts(start: StartValues, since: SeriesSamples): CounterCounts | undefined {
+export function counterCounts(
+  start: StartValues,
+  since: SeriesSamples,
+  at?: { instant: number; spacingMs: number; startAt: number },
+): CounterCounts | undefined {
   if (since.problems.length > 0 || start.problems.length > 0) return undefined;
-  const counts = countsSince(start, since);
+  const counts = countsSince(start, since, at);
   return counts ? { bad: counts.errors, total: counts.requests } : undefined;
 }
 

@@ -16,7 +16,8 @@ const RATES: Record<string, { ok: number; failed: number }> = {
   v2: { ok: 7, failed: 3 },
 };
 
-function scriptedFetch(state: { down: boolean; queries: string[] }): typeof fetch {
+/** `stableOffsetMs`: stable's target is scraped this long before the canary's in every second. */
+function scriptedFetch(state: { down: boolean; queries: string[]; stableOffsetMs?: number }): typeof fetch {
   return (async (_url: unknown, init?: { body?: unknown }) => {
     const form = new URLSearchParams(String(init?.body ?? ""));
     const query = form.get("query") ?? "";
@@ -34,10 +35,13 @@ function scriptedFetch(state: { down: boolean; queries: string[] }): typeof fetc
     const statuses = query.includes('status="failed"') ? ["failed"] : ["ok", "failed"];
     const result = statuses.map((status) => {
       const values: Array<[number, string]> = [];
-      for (let t = Math.floor((at - range) / 1000) + 1; t * 1000 <= at; t++) {
-        const since = Math.max(0, t - (T0 / 1000 - 600));
+      const offset = version === "v1" ? (state.stableOffsetMs ?? 0) / 1000 : 0;
+      for (let t = Math.floor((at - range) / 1000) + 1; t * 1000 <= at + offset * 1000; t++) {
+        const sampled = t - offset;
+        if (sampled * 1000 <= at - range) continue;
+        const since = Math.max(0, sampled - (T0 / 1000 - 600));
         const rate = RATES[version]?.[status as "ok" | "failed"] ?? 0;
-        values.push([t, String(since * rate)]);
+        values.push([sampled, String(since * rate)]);
       }
       return { metric: { __name__: "business_orders_total", version, status }, values };
     });
@@ -54,7 +58,7 @@ const orders: CustomCheckDefinition = {
   maxRate: 0.02,
 };
 
-function port(state: { down: boolean; queries: string[] }) {
+function port(state: { down: boolean; queries: string[]; stableOffsetMs?: number }) {
   const client = new PrometheusClient({
     url: "http://prometheus:9090",
     fetch: scriptedFetch(state),
@@ -79,6 +83,15 @@ describe("custom checks over Prometheus", () => {
     expect(later[0]?.canary).toEqual({ bad: 60, total: 200 });
     expect(later[0]?.status).toBe("failing");
     expect(later[0]?.limitLogE).toBeGreaterThan(Math.log(80));
+  });
+
+  it("counts both versions up to one instant while stable serves: the same moments of each", async () => {
+    const state = { down: false, queries: [] as string[], stableOffsetMs: 500 };
+    const checks = port(state);
+    const [result] = await checks.judge({ stage: 0, weight: 10, changedAt: T0, now: new Date(T0 + 5000) });
+    // Stable's latest sample is at 4.5 s: the canary is counted to it too (linear within its scrape).
+    expect(result?.stable).toEqual({ bad: 5, total: 500 });
+    expect(result?.canary).toEqual({ bad: 14, total: 45 });
   });
 
   it("a read Prometheus does not answer adds nothing and fails nothing", async () => {
