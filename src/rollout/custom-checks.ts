@@ -13,7 +13,7 @@ export interface CustomCheckResult {
   mode: "fail" | "report";
   /** ok: nothing shown so far; failing: the check's rule fired; no-data: nothing to judge yet. */
   status: "ok" | "failing" | "no-data";
-  /** One sentence for people (numbers only: nothing here is text read from Prometheus). */
+  /** One sentence for people; it may quote Prometheus' error message, so it is escaped where shown. */
   summary: string;
   /** Counter checks: the counts since the first stage of this run. */
   canary?: { bad: number; total: number };
