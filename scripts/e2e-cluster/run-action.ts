@@ -15,7 +15,10 @@ if (!inputsFile || !outputsFile) {
   process.exit(2);
 }
 // No token: the run reports to its job summary only (here a file that is discarded).
-const inputs = { ...actionDefaults({ "github.token": "" }), ...parseCommandFile(readFileSync(inputsFile, "utf8")) };
+const inputs = {
+  ...actionDefaults({ "github.token": "" }),
+  ...parseCommandFile(readFileSync(inputsFile, "utf8")),
+};
 // KUBECONFIG and PATH (kubectl is not needed by the action, but the runner passes PATH) reach the action.
 const env = { KUBECONFIG: process.env.KUBECONFIG ?? "" };
 const write = (chunk: string) => process.stdout.write(chunk);

@@ -187,7 +187,9 @@ interface AppDeployment extends KubeObject {
 
 /** A Deployment of manifests/app.yaml running `release` with ConfigMap web-<variant>. */
 function deployment(name: string, release: string, variant: "healthy" | "failing", replicas = 1): KubeObject {
-  const d = structuredClone(manifest("app.yaml").find((o) => o.kind === "Deployment" && o.metadata.name === name)) as AppDeployment;
+  const d = structuredClone(
+    manifest("app.yaml").find((o) => o.kind === "Deployment" && o.metadata.name === name),
+  ) as AppDeployment;
   d.spec.replicas = replicas;
   d.spec.template.metadata.annotations = { "e2e.istio-canary/release": release };
   const conf = d.spec.template.spec.volumes.find((v) => v.name === "conf");
