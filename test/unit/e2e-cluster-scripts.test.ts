@@ -14,7 +14,7 @@ import { load, loadAll } from "js-yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KubeApiEmulator, type KubeObject, RESOURCE_TYPES } from "../mesh/kube-api.ts";
 import { kubectlInstalled } from "../support/kube-emulator.ts";
-import { ROOT, type Workflow } from "../support/workflows.ts";
+import { type Job, ROOT, type Workflow } from "../support/workflows.ts";
 
 const DIR = join(ROOT, "scripts/e2e-cluster");
 const SCENARIOS = ["sidecar-virtualservice", "sidecar-httproute", "ambient-httproute"] as const;
@@ -112,7 +112,7 @@ describe("route-weights.sh", () => {
 
 describe("inputs.sh and the workflow", () => {
   const workflow = load(readFileSync(join(ROOT, ".github/workflows/e2e-cluster.yml"), "utf8")) as Workflow & {
-    jobs: { e2e: { strategy: { matrix: { scenario: string[] } } } };
+    jobs: { e2e: Job & { strategy: { matrix: { scenario: string[] } } } };
   };
   const job = workflow.jobs.e2e;
   const inputsOf = (scenario: string) =>
@@ -218,13 +218,20 @@ if (!httpRoutesServed)
   );
 const kinds = [
   {
-    kind: "virtualservice",
+    kind: "virtualservice" as const,
     resource: "virtualservices",
     scenario: "sidecar-virtualservice",
     rule: "http[0]:primary",
   },
   ...(httpRoutesServed
-    ? [{ kind: "httproute", resource: "httproutes", scenario: "sidecar-httproute", rule: "rules[0]" }]
+    ? [
+        {
+          kind: "httproute" as const,
+          resource: "httproutes",
+          scenario: "sidecar-httproute",
+          rule: "rules[0]",
+        },
+      ]
     : []),
 ] as const;
 
