@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the kind cluster for a scenario and installs the mesh: the Gateway API CRDs (standard
-# channel), Istio (profile `default` for sidecars, `ambient` for ambient mode) and Istio's
+# channel), Istio (profile `minimal`, istiod alone, for sidecars; `ambient` for ambient mode) and Istio's
 # Prometheus addon, published on the host at 127.0.0.1:$PROMETHEUS_HOST_PORT.
 #   usage: create-cluster.sh <scenario>
 set -euo pipefail
@@ -32,7 +32,7 @@ log "Gateway API $GATEWAY_API_VERSION (standard channel)"
 kubectl apply --server-side -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
 kubectl wait --for=condition=Established --timeout=60s crd/httproutes.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io
 
-profile=default
+profile=minimal
 [[ "$MODE" == ambient ]] && profile=ambient
 log "Istio $ISTIO_VERSION, profile $profile"
 istioctl install --set "profile=$profile" --skip-confirmation

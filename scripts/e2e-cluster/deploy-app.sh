@@ -24,7 +24,14 @@ for deployment in web-v1 web-v2 loadgen; do
   kubectl -n "$NAMESPACE" rollout status "deployment/$deployment" --timeout=180s
 done
 if [[ "$ROUTE_KIND" == httproute ]]; then
-  kubectl -n "$NAMESPACE" wait --for=jsonpath='{.status.parents[0].conditions[?(@.type=="Accepted")].status}'=True --timeout=120s httproute/web
+  # Istio reports on each parent whether it took the route (Accepted) and found its Services (ResolvedRefs).
+  conditions='[.status.parents[]?.conditions[]? | select(.type == "Accepted" or .type == "ResolvedRefs") | .status] | join(",")'
+  for _ in $(seq 60); do
+    [[ "$(kubectl -n "$NAMESPACE" get httproutes.gateway.networking.k8s.io web -o json | jq -r "$conditions")" == True,True ]] && break
+    sleep 2
+  done
+  kubectl -n "$NAMESPACE" get httproutes.gateway.networking.k8s.io web -o json | jq -e "$conditions == \"True,True\"" >/dev/null ||
+    die "Istio has not accepted HTTPRoute web with its Services resolved: $(kubectl -n "$NAMESPACE" get httproutes.gateway.networking.k8s.io web -o jsonpath='{.status.parents}')"
 fi
 
 # The action's preflight wants the stable version's series: wait for Istio's request metrics.

@@ -19,8 +19,14 @@ const inputs = {
   ...actionDefaults({ "github.token": "" }),
   ...parseCommandFile(readFileSync(inputsFile, "utf8")),
 };
-// KUBECONFIG and PATH (kubectl is not needed by the action, but the runner passes PATH) reach the action.
-const env = { KUBECONFIG: process.env.KUBECONFIG ?? "" };
+// What the runner would set and the action records (the rollout's id and lease holder name the run).
+const env = {
+  KUBECONFIG: process.env.KUBECONFIG ?? "",
+  GITHUB_REPOSITORY: process.env.GITHUB_REPOSITORY ?? "local/e2e-cluster",
+  GITHUB_RUN_ID: process.env.GITHUB_RUN_ID ?? String(Math.floor(Date.now() / 1000)),
+  GITHUB_RUN_ATTEMPT: "1",
+  GITHUB_SHA: process.env.GITHUB_SHA ?? "unknown",
+};
 const write = (chunk: string) => process.stdout.write(chunk);
 const HOUR = 3_600_000;
 

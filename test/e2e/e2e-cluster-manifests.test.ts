@@ -2,14 +2,16 @@
  * The real-cluster workflow's manifests and inputs (scripts/e2e-cluster/) on the local mesh, where
  * they can run here: the app, the route and the namespace as deploy-app.sh applies them, the inputs
  * as inputs.sh prints them (Prometheus and the kubeconfig pointed at the mesh), through the bundled
- * action. The dry run passes preflight and plans the stages on the scenario's route only; a canary
- * failing like web-failing (20 % errors) is rolled back, and route-weights.sh, the script the
- * workflow asserts with, reads 100 % stable from the route the action left.
+ * action. The dry run passes preflight and plans the stages on the scenario's route only; a healthy
+ * canary is promoted; a canary failing like web-failing (20 % errors), run through run-action.ts
+ * (run.sh's way to run the bundle by hand: main, then post), is rolled back, and route-weights.sh,
+ * the script the workflow asserts with, reads 100 % stable from the route the action left.
  * Only the VirtualService scenario runs here until the emulator and the traffic simulator serve
  * HTTPRoutes (issue 22's HTTPRoute part): then add its scenarios to ON_MESH.
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAll } from "js-yaml";
 import { describe, expect, it } from "vitest";
@@ -140,12 +142,38 @@ describe("the e2e-cluster manifests and inputs on the local mesh", () => {
       );
     });
 
-    it(`${s.scenario}: a canary failing like web-failing is rolled back; route-weights.sh reads 100 % stable`, async () => {
+    it(`${s.scenario}: run-action.ts rolls back a canary failing like web-failing; route-weights.sh reads 100 % stable`, async () => {
       const m = await start({ errorRate: 0.2, latencyMedianMs: 20 });
       await m.scraped(15_000);
-      const run = await runOnMesh(m, { inputs: scenarioInputs(s.scenario, m, {}), timeoutMs: 180_000 });
-      expect(run.outputs.result).toBe("rolled-back");
-      expect(run.exitCode).not.toBe(0);
+      // By hand, as run.sh does: the inputs file, the kubeconfig in KUBECONFIG, main then post.
+      const { kubeconfig, ...inputs } = scenarioInputs(s.scenario, m, {});
+      const dir = mkdtempSync(join(tmpdir(), "run-action-"));
+      try {
+        writeFileSync(join(dir, "kubeconfig"), kubeconfig as string);
+        writeFileSync(
+          join(dir, "inputs.env"),
+          Object.entries(inputs)
+            .map(([k, v]) => `${k}=${v}\n`)
+            .join(""),
+        );
+        const run = await new Promise<{ code: number; stdout: string }>((done) =>
+          execFile(
+            process.execPath,
+            [join(DIR, "run-action.ts"), join(dir, "inputs.env"), join(dir, "outputs.env")],
+            {
+              env: { ...process.env, KUBECONFIG: join(dir, "kubeconfig") },
+              encoding: "utf8",
+              timeout: 180_000,
+            },
+            (error, stdout) => done({ code: error ? Number(error.code ?? 1) : 0, stdout }),
+          ),
+        );
+        expect(run.code).not.toBe(0);
+        expect(run.stdout).toMatch(/main exited 1, post exited 0\n$/);
+        expect(readFileSync(join(dir, "outputs.env"), "utf8")).toMatch(/^result=rolled-back$/m);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
       const kept = writesKeptWeightsAt100(m);
       expect(kept.writes).toBeGreaterThan(0);
       expect(kept.sums.every((sum) => sum === 100)).toBe(true);
