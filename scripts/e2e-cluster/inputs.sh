@@ -10,9 +10,10 @@ parse_scenario "${1:-}"
 
 virtual_service="" http_route="" stable_subset="" canary_subset="" stable_host="" canary_host=""
 if [[ "$ROUTE_KIND" == virtualservice ]]; then
-  virtual_service=web stable_subset=v1 canary_subset=v2
+  virtual_service=web stable_subset=v1 canary_subset=v2 stages=10,50,100
 else
-  http_route=web stable_host=web-v1 canary_host=web-v2
+  # Gateway API weights are proportional: a first stage below 1 % runs on real Envoys too.
+  http_route=web stable_host=web-v1 canary_host=web-v2 stages=0.5,10,50,100
 fi
 reporter=destination
 [[ "$MODE" == ambient ]] && reporter=waypoint
@@ -29,7 +30,7 @@ stable-deployment=web-v1
 canary-deployment=web-v2
 reporter=$reporter
 prometheus-url=http://127.0.0.1:$PROMETHEUS_HOST_PORT
-stages=${E2E_STAGES:-10,50,100}
+stages=${E2E_STAGES:-$stages}
 interval=15s
 min-stage-duration=1m
 max-stage-duration=6m

@@ -140,16 +140,18 @@ describe("inputs.sh and the workflow", () => {
     }
   });
 
-  it("names the route, the versions and the reporter each scenario needs", () => {
+  it("names the route, the versions, the stages (below 1 % on HTTPRoutes) and the reporter each scenario needs", () => {
     const pick = ({
       "virtual-service": vs,
       "http-route": route,
       reporter,
+      stages,
       ...rest
     }: Record<string, string>) => ({
       vs,
       route,
       reporter,
+      stages,
       split: [rest["stable-subset"], rest["canary-subset"], rest["stable-host"], rest["canary-host"]].join(
         ",",
       ),
@@ -158,18 +160,21 @@ describe("inputs.sh and the workflow", () => {
       vs: "web",
       route: "",
       reporter: "destination",
+      stages: "10,50,100",
       split: "v1,v2,,",
     });
     expect(pick(inputsOf("sidecar-httproute"))).toEqual({
       vs: "",
       route: "web",
       reporter: "destination",
+      stages: "0.5,10,50,100",
       split: ",,web-v1,web-v2",
     });
     expect(pick(inputsOf("ambient-httproute"))).toEqual({
       vs: "",
       route: "web",
       reporter: "waypoint",
+      stages: "0.5,10,50,100",
       split: ",,web-v1,web-v2",
     });
   });
