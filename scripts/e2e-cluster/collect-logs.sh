@@ -2,6 +2,7 @@
 # Prints what explains a failed run: the namespace's objects and events, the route with its status,
 # Istio's view of the proxies, and the last lines of each app and proxy container.
 #   usage: collect-logs.sh
+# No -e: a failed run is being explained, so print everything that can still be read.
 set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
