@@ -1,6 +1,6 @@
 /**
  * The real-cluster workflow's scripts (scripts/e2e-cluster/), checked where they can run here:
- * shellcheck over every script; route-weights.sh on the scenario manifests and on shapes a cluster
+ * the manifests against their schemas; shellcheck over every script; route-weights.sh on the scenario manifests and on shapes a cluster
  * may hold; the inputs inputs.sh prints are the ones the workflow's two action steps pass; and
  * assert-outcome.sh reading the route and the Deployments with the real kubectl from the Kubernetes
  * API emulator, for outcomes it must accept and ones it must refuse. Nothing here has a container
@@ -10,7 +10,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DestinationRule, VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1";
 import { load, loadAll } from "js-yaml";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { ConfigMap, Service } from "kubernetes-models/v1";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KubeApiEmulator, type KubeObject, RESOURCE_TYPES } from "../mesh/kube-api.ts";
 import { kubectlInstalled } from "../support/kube-emulator.ts";
@@ -48,6 +51,33 @@ function installed(tool: string, args: string[]): boolean {
     return false;
   }
 }
+
+/** Istio's v1 and v1beta1 networking schemas are the same; the model package ships v1beta1. */
+const asV1beta1 = (o: KubeObject) => ({
+  ...o,
+  apiVersion: String(o.apiVersion).replace(/\/v1$/, "/v1beta1"),
+});
+const MODELS: Record<string, (o: KubeObject) => { validate(): void }> = {
+  ConfigMap: (o) => new ConfigMap(o as never),
+  Service: (o) => new Service(o as never),
+  Deployment: (o) => new Deployment(o as never),
+  DestinationRule: (o) => new DestinationRule(asV1beta1(o) as never),
+  VirtualService: (o) => new VirtualService(asV1beta1(o) as never),
+};
+const manifests = readdirSync(join(DIR, "manifests")).flatMap((file) =>
+  manifest(file).map((o) => [`${file}: ${o.kind} ${o.metadata.name}`, o] as const),
+);
+
+describe("the manifests", () => {
+  it.each(manifests)("%s is in namespace e2e (or istio-system) and validates against its schema", (_, o) => {
+    expect(["e2e", "istio-system"]).toContain(o.metadata.namespace);
+    // No published schema package for the Gateway API here: HTTPRoute and Gateway are read by the tests below.
+    if (o.kind === "HTTPRoute" || o.kind === "Gateway") return;
+    const model = MODELS[String(o.kind)];
+    expect(model, `a schema for ${o.kind}`).toBeDefined();
+    expect(() => model?.(o).validate()).not.toThrow();
+  });
+});
 
 describe.skipIf(!installed("shellcheck", ["--version"]))("shellcheck", () => {
   it("finds nothing in any script", () => {
