@@ -1,10 +1,11 @@
 /**
- * The real-cluster workflow's scripts (scripts/e2e-cluster/), checked where they can run here:
- * the manifests against their schemas; shellcheck over every script; route-weights.sh on the
- * scenario manifests and on shapes a cluster may hold; the inputs inputs.sh prints are the ones
- * the workflow's two action steps pass; and assert-outcome.sh reading the route and the Deployments with the real kubectl from the Kubernetes
- * API emulator, for outcomes it must accept and ones it must refuse. Nothing here has a container
- * runtime: the scripts that need Docker, kind and istioctl are not run (docs/e2e-cluster.md).
+ * The real-cluster workflow's scripts (scripts/e2e-cluster/), checked where they can run here: the
+ * manifests against their schemas; shellcheck over every script; route-weights.sh on the scenario
+ * manifests and on shapes a cluster may hold; the inputs inputs.sh prints are the ones the
+ * workflow's two action steps pass; and assert-outcome.sh reading the route and the Deployments with
+ * the real kubectl from the Kubernetes API emulator, for outcomes it must accept and ones it must
+ * refuse. Nothing here has a container runtime: the scripts that need Docker, kind and istioctl are
+ * not run (docs/e2e-cluster.md).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
