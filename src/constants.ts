@@ -41,6 +41,7 @@ export const Output = {
   canaryWeight: "canary-weight",
   finalized: "finalized",
   report: "report",
+  checks: "checks",
 } as const;
 
 /**

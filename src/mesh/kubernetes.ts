@@ -5,8 +5,9 @@
 import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
+import { GATEWAY_API_GROUP, type GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-service.ts";
-import { runningContainerStatuses } from "./containers.ts";
+import { summarisePod } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import { kubeconfigSource } from "./kubeconfig.ts";
 import type { DestinationRule, Gateway, PodSummary, ServiceEntry } from "./types.ts";
@@ -20,8 +21,6 @@ export const labelSelector = (labels: Record<string, string>): string =>
 export const ISTIO_GROUP = "networking.istio.io";
 /** Served versions of Istio's networking API, newest first; all share one storage. */
 export const ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
-/** The Kubernetes Gateway API: an ambient waypoint is one of its Gateways. */
-export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
 
 /** What the traffic router and preflight need from the cluster. */
 export interface MeshApi {
@@ -51,6 +50,18 @@ export interface MeshApi {
   getGateway(namespace: string, name: string, signal?: AbortSignal): Promise<Gateway | undefined>;
   listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]>;
   getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>>;
+}
+
+/** The Gateway API's HTTPRoute (gateway.networking.k8s.io/v1): the other kind of traffic target. */
+export interface GatewayApi {
+  getHttpRoute(namespace: string, name: string, signal?: AbortSignal): Promise<GatewayHttpRoute>;
+  patchHttpRoute(
+    namespace: string,
+    name: string,
+    apiVersion: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<GatewayHttpRoute>;
 }
 
 export interface KubernetesMeshApiOptions {
@@ -84,7 +95,7 @@ export interface WorkloadApi {
   listWarningEvents(namespace: string, signal?: AbortSignal): Promise<k8s.CoreV1Event[]>;
 }
 
-export class KubernetesMeshApi implements MeshApi, WorkloadApi {
+export class KubernetesMeshApi implements MeshApi, WorkloadApi, GatewayApi {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
@@ -205,6 +216,35 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
           this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
         ),
     )) as VirtualService;
+  }
+
+  async getHttpRoute(namespace: string, name: string, signal?: AbortSignal): Promise<GatewayHttpRoute> {
+    const where = { group: GATEWAY_API_GROUP, version: "v1", namespace, plural: "httproutes", name };
+    return (await this.call(
+      { verb: "get", group: GATEWAY_API_GROUP, resource: "httproutes", namespace, name },
+      signal,
+      () => this.custom.getNamespacedCustomObject(where, this.options(signal)),
+    )) as GatewayHttpRoute;
+  }
+
+  async patchHttpRoute(
+    namespace: string,
+    name: string,
+    apiVersion: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<GatewayHttpRoute> {
+    const version = apiVersion.split("/")[1] ?? "v1";
+    const where = { group: GATEWAY_API_GROUP, version, namespace, plural: "httproutes", name };
+    return (await this.call(
+      { verb: "patch", group: GATEWAY_API_GROUP, resource: "httproutes", namespace, name },
+      signal,
+      () =>
+        this.custom.patchNamespacedCustomObject(
+          { ...where, body: patch, fieldManager: FIELD_MANAGER },
+          this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
+        ),
+    )) as GatewayHttpRoute;
   }
 
   async listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]> {
@@ -351,26 +391,4 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
 function notFoundAsUndefined(error: unknown): undefined {
   if ((error as MeshError).status === 404) return undefined;
   throw error;
-}
-
-/**
- * READY 2/2 as kubectl shows it: every container ready, and an `istio-proxy` sidecar, either a
- * regular container or (Istio's native sidecars) a restartable init container.
- */
-export function summarisePod(pod: k8s.V1Pod): PodSummary {
-  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
-  const statuses = runningContainerStatuses(pod);
-  const nativeSidecar = (pod.spec?.initContainers ?? []).some(
-    (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
-  );
-  const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-  return {
-    name: pod.metadata?.name ?? "",
-    containers: nativeSidecar ? [...containers, "istio-proxy"] : containers,
-    hasSidecar: containers.includes("istio-proxy") || nativeSidecar,
-    dataplaneLabel: pod.metadata?.labels?.["istio.io/dataplane-mode"],
-    // istio-cni sets it on each pod ztunnel captures (ambient).
-    ambientRedirected: pod.metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled",
-    ready: podReady && statuses.length > 0 && statuses.every((s) => s.ready),
-  };
 }

@@ -143,6 +143,9 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
     case "warning":
       model.warnings.push(e.message);
       break;
+    case "checks":
+      model.checks = e.checks;
+      break;
     case "finalize":
       model.finalization.push(e.message);
       if (e.step === "traffic-on-stable") model.weight = 0;

@@ -3,6 +3,7 @@
  * at the bottom of the folder, so none of them import each other in a loop.
  */
 import type { VersionCounts } from "../analysis/types.ts";
+import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 import type { Result } from "../rollout/result.ts";
 
 /** What made a stage fail, in the terms the headline uses. */
@@ -113,6 +114,8 @@ export interface ReportModel {
   /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
   finalization: string[];
   next: string[];
+  /** Custom checks' latest standing (issue 23); absent without checks. */
+  checks?: CustomCheckResult[];
   /** The commits since the last promoted release; absent where no rollout started (status). */
   commits?: CommitList;
 }
