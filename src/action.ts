@@ -83,7 +83,9 @@ export async function runAction(
     return { model, markdown: renderMarkdown(model) };
   };
   const reportOn =
-    config.command === "rollout" ? context : await recordedRunContext(traffic, config, context);
+    config.command === "rollout" || config.command === "preview"
+      ? context
+      : await recordedRunContext(traffic, config, context);
   const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
   reporters = new Reporters(github, render);
 
@@ -148,6 +150,11 @@ async function checkedPorts(
   signal?: AbortSignal,
 ): Promise<CheckedPorts> {
   const finalizing = config.finalize.policy !== "none";
+  // A preview sends its requests to the canary: its subset and ready pods are checked as for a rollout.
+  if (config.command === "preview") {
+    await checkMesh(api, traffic, config, signal);
+    return {};
+  }
   if (config.command === "rollout" || config.command === "promote") {
     const checked = await checkMesh(api, traffic, config, signal);
     const observed = await observerFor(config, checked);

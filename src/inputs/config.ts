@@ -33,6 +33,7 @@ import {
   parseStages,
   show,
 } from "./parsers.ts";
+import { parsePreview } from "./preview.ts";
 import { parsePrometheus } from "./prometheus-input.ts";
 import { inputSecrets, kubeconfigSecrets } from "./secrets.ts";
 import {
@@ -72,6 +73,8 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "istio-root-namespace": "istio-system",
   finalize: "auto",
   "scale-down-canary": "true",
+  "preview-header": "x-canary",
+  preview: "remove",
 };
 
 /** Bad input: names every offending input. `message` is one line, as `core.setFailed` shows it. */
@@ -103,12 +106,16 @@ export function parseConfig(raw: RawInputs): Config {
   const target = parseTarget(get, fail);
   const switches = parseSwitches(get, fail);
   const noAnalysis =
-    switches.skipAnalysis === true || target.command === "rollback" || target.command === "status";
+    switches.skipAnalysis === true ||
+    target.command === "rollback" ||
+    target.command === "status" ||
+    target.command === "preview";
   const prometheus = parsePrometheus(get, fail, noAnalysis);
   const analysis = parseAnalysisInputs(get, fail);
   const policies = parsePolicies(get, fail);
   const access = parseAccess(raw, get, fail);
   const finalize = parseFinalize(get, fail);
+  const preview = parsePreview(get, fail);
 
   if (problems.length > 0) throw new InputError(problems);
   // Every field passed its check here: a failed one recorded a problem and threw above.
@@ -121,6 +128,7 @@ export function parseConfig(raw: RawInputs): Config {
     ...policies,
     ...access,
     finalize,
+    preview,
   } as Config;
   return deepFreeze(config);
 }

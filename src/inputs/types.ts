@@ -9,6 +9,7 @@ import type { VirtualServiceRef } from "../rollout/model/routes.ts";
 import type {
   FinalizeConfig,
   InconclusivePolicy,
+  PreviewConfig,
   SplitPolicy,
   UnreachablePolicy,
 } from "../rollout/model/settings.ts";
@@ -72,6 +73,8 @@ export interface Config {
   /** With promote or rollback: act only on this rollout. */
   readonly rolloutId?: string;
   readonly finalize: FinalizeConfig;
+  /** `command: preview`'s header and value, and whether a rollout keeps the preview route (issue 23). */
+  readonly preview: PreviewConfig;
 }
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
@@ -122,6 +125,9 @@ export const INPUT_NAMES = [
   "canary-replicas",
   "stable-deployment",
   "canary-deployment",
+  "preview-header",
+  "preview-value",
+  "preview",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];

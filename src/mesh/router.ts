@@ -16,9 +16,19 @@ import { type RetryOptions, retry } from "../retry.ts";
 import type { PatchOperation } from "../rollout/model/routes.ts";
 import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
 import type { VirtualService } from "../rollout/model/virtual-service.ts";
-import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
+import type {
+  NextState,
+  PlannedPatch,
+  PreviewRequest,
+  PreviewView,
+  TrafficPort,
+  TrafficView,
+  WriteOptions,
+} from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
+import { addPreviewRoutes, type Patching, removePreviewRoutes, type View } from "./preview-router.ts";
+import { planPreviewRemoval, readPreview, shiftOriginal } from "./preview-routes.ts";
 import { planAnnotation, planRollback, planWeights, rollbackRoutes } from "./route-patches.ts";
 import {
   canaryWeightOf,
@@ -35,6 +45,11 @@ export interface RouterOptions {
   name: string;
   target: Target;
   routes: readonly string[];
+  /**
+   * What a rollout's first write does with a preview route (issue 23): `remove` it, or `keep` it
+   * through the stages. Every rollback and every move to 100 % removes it either way.
+   */
+  preview?: "keep" | "remove";
   /** How long a rollback (weight 0), and any other write or read, keeps retrying. */
   rollbackBudgetMs?: number;
   trafficBudgetMs?: number;
@@ -45,8 +60,6 @@ export interface RouterOptions {
   now?: () => number;
   random?: () => number;
 }
-
-type View = TrafficView & { managed: ManagedRoute[] };
 
 export interface RouterWriteOptions extends WriteOptions {
   /**
@@ -96,7 +109,9 @@ export class VirtualServiceRouter implements TrafficPort {
     }
     const weights = managed.map((m) => canaryWeightOf(vs, m));
     const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
+    const preview = readPreview(vs, this.o.target);
     return {
+      ...(preview ? { preview } : {}),
       weight: weights[0] ?? 0,
       weights,
       state,
@@ -147,15 +162,16 @@ export class VirtualServiceRouter implements TrafficPort {
    */
   private planned(view: View, weight: number, proposed: RolloutState, keepStableRoutes = false) {
     const vs = view.virtualService;
+    // The preview's removal comes last in the patch: the weights' operations use the indices as read.
+    const keep = this.o.preview === "keep" && weight !== 0 && weight !== 100;
+    const removal = keep ? { ops: [], removed: [] } : planPreviewRemoval(vs, this.o.target);
     if (weight !== 0) {
-      const ops = planWeights(vs, view.managed, weight, this.o.target);
-      return {
-        state: proposed,
-        ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
-      };
+      const ops = [...planWeights(vs, view.managed, weight, this.o.target), ...removal.ops];
+      const state = { ...proposed, original: shiftOriginal(proposed.original, removal.removed) };
+      return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
     }
     const stable = keepStableRoutes && view.weights.every((w) => w === 0);
-    const ops = stable ? [] : planRollback(vs, view.managed, proposed.original);
+    const ops = [...(stable ? [] : planRollback(vs, view.managed, proposed.original)), ...removal.ops];
     const after = applied(vs, ops);
     const state = {
       ...proposed,
@@ -216,6 +232,20 @@ export class VirtualServiceRouter implements TrafficPort {
     return state;
   }
 
+  /** Adds the preview routes ahead of the managed ones (./preview-router.ts). */
+  addPreview(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView> {
+    const budgetMs = this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS;
+    const patcher = { patch: (o: Patching) => this.patchRetrying(o), where: this.where, ...this.o };
+    return addPreviewRoutes(patcher, request, at, { budgetMs, signal });
+  }
+
+  /** Removes the preview routes and annotation, changing no weight; the names removed. */
+  removePreview(signal?: AbortSignal): Promise<string[]> {
+    const budgetMs = this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS;
+    const patcher = { patch: (o: Patching) => this.patchRetrying(o), where: this.where, ...this.o };
+    return removePreviewRoutes(patcher, { budgetMs, signal });
+  }
+
   /**
    * Reads, plans and patches until the patch is accepted, retrying what is transient and
    * re-planning after a conflict. `plan` runs on every fresh read; what it throws (`next`'s
@@ -223,19 +253,7 @@ export class VirtualServiceRouter implements TrafficPort {
    * answer it may still have been applied: the next read that finds its annotation in place and
    * the routes as `took` wants them ends the loop instead of patching (or refusing) again.
    */
-  private async patchRetrying(o: {
-    mode: "read" | "write" | "rollback";
-    budgetMs: number;
-    what: string;
-    plan: (view: View) => { state: RolloutState; ops: PatchOperation[] };
-    took: (view: View) => boolean;
-    exhausted?: (
-      error: unknown,
-      conflicts: number,
-      spent: { attempts: number; elapsedMs: number },
-    ) => unknown;
-    signal: AbortSignal | undefined;
-  }): Promise<{ state: RolloutState; response: VirtualService }> {
+  private async patchRetrying(o: Patching): Promise<{ state: RolloutState; response: VirtualService }> {
     const refusals = new WeakSet<object>();
     let unanswered: string | undefined;
     let conflicts = 0;
@@ -253,6 +271,7 @@ export class VirtualServiceRouter implements TrafficPort {
           throw error;
         }
         unanswered = undefined;
+        if (planned.ops.length === 0) return { state: planned.state, response: view.virtualService };
         // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
         // A route's `headers` may set a credential (an upstream API key): elided wherever they appear.
         const shown = planned.ops.map((op) =>
@@ -273,7 +292,7 @@ export class VirtualServiceRouter implements TrafficPort {
         } catch (error) {
           // No answer (reset, timeout): the server may have applied it. Anything else it did not.
           if (error instanceof MeshError && error.status === undefined && error.transient)
-            unanswered = serializeState(planned.state);
+            unanswered = planned.state ? serializeState(planned.state) : "";
           if (error instanceof MeshError && error.isConflict) conflicts += 1;
           throw error;
         }

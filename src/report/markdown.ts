@@ -118,6 +118,7 @@ export function renderMarkdown(model: ReportModel): string {
       "",
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );
+  lines.push(...previewLines(model));
   if (model.warnings.length > 0) lines.push("", ...model.warnings.map((w) => `> [!WARNING]\n> ${cell(w)}`));
   if (model.next.length > 0) lines.push("", `**Next:** ${model.next.join(" ")}`);
   const links = [
@@ -141,4 +142,18 @@ export function truncate(text: string, max = MAX_COMMENT_CHARS): string {
     "\n\n… (report truncated to fit GitHub's comment limit; the full report is in the job summary and the `report` output)";
   const cut = text.lastIndexOf("\n", max - note.length);
   return text.slice(0, cut > 0 ? cut : max - note.length) + note;
+}
+
+/** `command: preview`: the header to send, as a curl line (header and value are checked tokens). */
+function previewLines(model: ReportModel): string[] {
+  const p = model.preview;
+  if (!p) return [];
+  return [
+    "",
+    `**Preview:** requests carrying the header \`${p.header}: ${p.value}\` go to the canary (route ${p.routes.map((r) => `\`${r}\``).join(", ")}); users' requests stay on stable. For example:`,
+    "",
+    "```sh",
+    `curl -H '${p.header}: ${p.value}' https://<your service>/`,
+    "```",
+  ];
 }

@@ -140,6 +140,9 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
     case "warning":
       model.warnings.push(e.message);
       break;
+    case "preview":
+      model.preview = { header: e.header, value: e.value, routes: e.routes };
+      break;
     case "finalize":
       model.finalization.push(e.message);
       if (e.step === "traffic-on-stable") model.weight = 0;
