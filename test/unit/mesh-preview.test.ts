@@ -291,7 +291,7 @@ describe("the router's preview writes (Kubernetes API emulator)", () => {
       sleep: async () => {},
     });
   const http = () =>
-    (kube.get("virtualservices", NAMESPACE, "backend")?.spec as VirtualServiceSpec).http ?? [];
+    (kube.get("virtualservices", NAMESPACE, "backend")?.spec as VirtualServiceSpec | undefined)?.http ?? [];
   const annotations = () => kube.get("virtualservices", NAMESPACE, "backend")?.metadata.annotations ?? {};
 
   it("preview: remove — the first stage's write removes it and records the routes' indices without it", async () => {
