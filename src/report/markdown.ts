@@ -57,13 +57,15 @@ export function marker(namespace: string, name: string): string {
 export function renderMarkdown(model: ReportModel): string {
   const lines: string[] = [marker(model.namespace, model.virtualService)];
   const title =
-    model.result === "promoted" && model.finalized === true
-      ? "✅ Promoted and finalized"
-      : model.result && model.finalized === false
-        ? "⚠️ Promoted, not finalized"
-        : model.result
-          ? HEADLINE[model.result]
-          : "⏳ In progress";
+    model.command === "preview"
+      ? "🔎 Preview"
+      : model.result === "promoted" && model.finalized === true
+        ? "✅ Promoted and finalized"
+        : model.result && model.finalized === false
+          ? "⚠️ Promoted, not finalized"
+          : model.result
+            ? HEADLINE[model.result]
+            : "⏳ In progress";
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
   // The headline quotes the engine's reason, which may quote the cluster or Prometheus: text only.
   const lead = model.headline ?? model.reason;

@@ -141,6 +141,7 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
       model.warnings.push(e.message);
       break;
     case "preview":
+      model.command = "preview";
       model.preview = { header: e.header, value: e.value, routes: e.routes };
       break;
     case "finalize":

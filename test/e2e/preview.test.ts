@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { NAMESPACE } from "../mesh/fixtures.ts";
 import type { Mesh } from "../mesh/index.ts";
 import type { TrafficFlow } from "../mesh/traffic.ts";
+import { actionDefaults } from "../support/action-runner.ts";
 import { fastInputs, runOnMesh, useMesh } from "../support/e2e.ts";
 
 const meshWith = useMesh();
@@ -25,6 +26,11 @@ const httpRoutes = (m: Mesh): Array<{ name?: string }> =>
       | undefined
   )?.http ?? [];
 const previewRoutes = (m: Mesh) => httpRoutes(m).filter((r) => r.name?.startsWith("istio-canary-preview"));
+/** As GitHub runs the action: every action.yml default arrives as an INPUT_ variable, the workflow's inputs over them. */
+const workflowInputs = (m: Mesh, overrides: Record<string, string> = {}) => ({
+  ...actionDefaults({ "github.token": "ghs_bot_token" }),
+  ...fastInputs(m, overrides),
+});
 const usersOnCanary = (m: Mesh) => m.traffic.flows.get(0)?.served.v2 ?? 0;
 
 /** The workflow's preview step and its test step: what the header's requests reached. */
@@ -52,7 +58,7 @@ describe("command: preview, then rollout", () => {
   it("the test step's requests reach only the canary, users' none before stage 1; promoted, the route is gone", async () => {
     // 20 users' requests a second: at 10 % the canary gets ~2/s, far fewer than the test step's 300 in stage 1.
     const m = await meshWith({ traffic: USERS, requestsPerSecond: 20 });
-    const inputs = fastInputs(m);
+    const inputs = workflowInputs(m);
     const { tested } = await previewThenTest(m, inputs);
     expect(tested.served).toEqual({ v2: 300 });
 
@@ -74,7 +80,7 @@ describe("command: preview, then rollout", () => {
 
   it("preview: keep — the route serves the header through the stages and goes with the rollback", async () => {
     const m = await meshWith({ traffic: USERS, canary: { errorRate: 0.3 } });
-    const inputs = fastInputs(m, { preview: "keep" });
+    const inputs = workflowInputs(m, { preview: "keep" });
     await previewThenTest(m, inputs);
     let during: Record<string, number> | undefined;
     const rollout = await runOnMesh(m, {
@@ -95,7 +101,7 @@ describe("command: preview, then rollout", () => {
 
   it("a cancelled rollout's post step removes the kept preview route with the rollback", async () => {
     const m = await meshWith({ traffic: USERS });
-    const inputs = fastInputs(m, {
+    const inputs = workflowInputs(m, {
       preview: "keep",
       "min-stage-duration": "30s",
       "max-stage-duration": "60s",
@@ -127,7 +133,7 @@ describe("command: preview, then rollout", () => {
 
   it("a job whose test step failed (no rollout ran): the preview step's post step removes it", async () => {
     const m = await meshWith({ traffic: USERS });
-    const inputs = fastInputs(m);
+    const inputs = workflowInputs(m);
     const { preview } = await previewThenTest(m, inputs);
     const post = await runOnMesh(m, { inputs: { ...inputs, command: "preview" }, state: preview.state });
     expect(post.exitCode, post.stdout).toBe(0);
@@ -137,7 +143,7 @@ describe("command: preview, then rollout", () => {
 
   it("command: rollback removes a preview route when no rollout began", async () => {
     const m = await meshWith({ traffic: USERS });
-    const inputs = fastInputs(m);
+    const inputs = workflowInputs(m);
     await previewThenTest(m, inputs);
     const rollback = await runOnMesh(m, { inputs: { ...inputs, command: "rollback" } });
     expect(rollback.outputs.result, rollback.stdout).toBe("rolled-back");
