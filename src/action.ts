@@ -204,7 +204,7 @@ async function checkMesh(
 /**
  * After a finalized promotion the canary runs no pods, which preflight refuses: scale it up by the
  * names the finalization recorded (no pods are left to find it by), so that preflight can check
- * again. Rethrows preflight's error when that is not the case.
+ * again. A preview needs the canary's pods as much as a rollout does. Rethrows preflight's error when that is not the case.
  */
 async function scaleUpFinalizedCanary(
   api: KubernetesMeshApi,
@@ -215,7 +215,10 @@ async function scaleUpFinalizedCanary(
 ): Promise<void> {
   const finalizing = config.finalize.policy !== "none";
   const previous =
-    error instanceof PreflightError && finalizing && config.command === "rollout" && !config.dryRun
+    error instanceof PreflightError &&
+    finalizing &&
+    (config.command === "rollout" || config.command === "preview") &&
+    !config.dryRun
       ? (await traffic.read(signal)).state
       : undefined;
   if (!canaryScaledDown(previous)) throw error;

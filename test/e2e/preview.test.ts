@@ -150,3 +150,27 @@ describe("command: preview, then rollout", () => {
     expect(previewRoutes(m)).toEqual([]);
   });
 });
+
+describe("command: preview after a finalized promotion (the canary Deployment scaled to zero)", () => {
+  it("scales the canary back up, previews it, and the rollout promotes and finalizes it", {
+    timeout: 180_000,
+  }, async () => {
+    const m = await meshWith({ traffic: USERS, deployments: { readyDelayMs: 300 } });
+    const first = await runOnMesh(m, { inputs: workflowInputs(m), runId: "900" });
+    expect(first.outputs).toMatchObject({ result: "promoted", finalized: "true" });
+    expect(m.kube.get("deployments", NAMESPACE, "backend-v2")?.spec).toMatchObject({ replicas: 0 });
+
+    const inputs = workflowInputs(m);
+    const preview = await runOnMesh(m, { inputs: { ...inputs, command: "preview" } });
+    expect(preview.exitCode, preview.stdout).toBe(0);
+    expect(preview.stdout).toMatch(/canary Deployment was scaled back up/);
+    const tested = m.traffic.request(
+      { source: "mesh", host: "backend", headers: { "x-canary": ROLLOUT_ID } },
+      100,
+    );
+    expect(tested.served).toEqual({ v2: 100 });
+    const rollout = await runOnMesh(m, { inputs });
+    expect(rollout.outputs, rollout.stdout).toMatchObject({ result: "promoted", finalized: "true" });
+    expect(httpRoutes(m).map((r) => r.name)).toEqual(["primary"]);
+  });
+});
