@@ -55,7 +55,16 @@ export function previewRouteIndices(vs: VirtualService, target: Target): number[
   });
 }
 
-/** The header and value a preview route matches on (its first match entry's exact header), for reports. */
+/** Whether every match entry of `route` requires `header` to be exactly `value`. */
+export function carriesHeader(route: HttpRoute | undefined, header: string, value: string): boolean {
+  const entries = (route?.match ?? []) as Array<{ headers?: Record<string, { exact?: unknown }> }>;
+  return entries.length > 0 && entries.every((m) => m?.headers?.[header]?.exact === value);
+}
+
+/**
+ * A header and value a preview route matches on (the first exact header of its first match entry),
+ * for reports when no agreeing annotation names it: the managed route's own headers come along too.
+ */
 export function previewHeaderOf(route: HttpRoute | undefined): { header: string; value: string } | undefined {
   const first = route?.match?.[0] as { headers?: Record<string, { exact?: unknown }> } | undefined;
   for (const [header, m] of Object.entries(first?.headers ?? {}))
@@ -199,12 +208,11 @@ export function planPreview(
   const http = vs.spec.http ?? [];
   const existing = previewRouteIndices(vs, target);
   if (existing.length > 0) {
-    const found = existing.map((i) => previewHeaderOf(http[i]));
-    const same = found.every((f) => f?.header === request.header && f.value === request.value);
+    const same = existing.every((i) => carriesHeader(http[i], request.header, request.value));
     if (same) return { ops: [], names: existing.map((i) => http[i]?.name as string) };
-    const other = found.find((f) => f !== undefined);
+    const other = readPreview(vs, target);
     throw new MeshError(
-      `preview refused: ${where} already has a preview route (${describeRoute(http[existing[0] as number] as HttpRoute, existing[0] as number)}${other ? ` for ${other.header}: ${other.value}` : ""}), from another rollout; command: rollback removes it`,
+      `preview refused: ${where} already has a preview route (${describeRoute(http[existing[0] as number] as HttpRoute, existing[0] as number)}${other?.header ? ` for ${other.header}: ${other.value}` : ""}), from another rollout; command: rollback removes it`,
     );
   }
   if (positional)
@@ -252,8 +260,7 @@ export function readPreview(vs: VirtualService, target: Target): PreviewView | u
   const http = vs.spec.http ?? [];
   const indices = previewRouteIndices(vs, target);
   if (indices.length === 0) return undefined;
-  const matched = previewHeaderOf(http[indices[0] as number]);
-  const view: PreviewView = { routes: indices.map((i) => http[i]?.name as string), ...matched };
+  const routes = indices.map((i) => http[i]?.name as string);
   let record: Record<string, unknown> | undefined;
   try {
     const parsed: unknown = JSON.parse(vs.metadata.annotations?.[PREVIEW_ANNOTATION] ?? "null");
@@ -261,8 +268,13 @@ export function readPreview(vs: VirtualService, target: Target): PreviewView | u
   } catch {
     record = undefined;
   }
-  const agrees = matched && record?.header === matched.header && record?.value === matched.value;
-  const at = typeof record?.at === "string" ? Date.parse(record.at) : Number.NaN;
-  if (!agrees || typeof record?.rolloutId !== "string" || !Number.isFinite(at)) return view;
-  return { ...view, rolloutId: record.rolloutId, since: new Date(at).toISOString() };
+  const { header, value, rolloutId, at } = record ?? {};
+  const agrees =
+    typeof header === "string" &&
+    typeof value === "string" &&
+    indices.every((i) => carriesHeader(http[i], header, value));
+  const since = typeof at === "string" ? Date.parse(at) : Number.NaN;
+  if (!agrees) return { routes, ...previewHeaderOf(http[indices[0] as number]) };
+  if (typeof rolloutId !== "string" || !Number.isFinite(since)) return { routes, header, value };
+  return { routes, header, value, rolloutId, since: new Date(since).toISOString() };
 }

@@ -125,6 +125,31 @@ describe("the preview route's plan", () => {
     expect(() => apply(edited, ops)).toThrow();
   });
 
+  it("beside the managed route's own header match, finds its preview again and names its header from the annotation", () => {
+    const before = vs([{ name: "beta", match: [{ headers: { "a-team": { exact: "beta" } } }], route: toV1 }]);
+    const after = apply(before, plan(before, ["beta"]).ops);
+    // The API server may store the match's headers in any key order (Go sorts map keys).
+    const headers = after.spec.http?.[0]?.match?.[0] as { headers: Record<string, unknown> };
+    headers.headers = Object.fromEntries(
+      Object.entries(headers.headers).sort(([a], [b]) => a.localeCompare(b)),
+    );
+    expect(plan(after, ["beta"]).ops).toEqual([]);
+    after.metadata.annotations = {
+      [PREVIEW_ANNOTATION]: JSON.stringify({ ...request, at: "2026-12-06T10:00:00.000Z" }),
+    };
+    expect(readPreview(after, target)).toMatchObject({
+      header: "x-canary",
+      value: "abc1234-42",
+      rolloutId: "abc1234-42",
+    });
+    // Only what the managed route takes: without its own header, neither route takes the request.
+    expect(routed(after, "/", { "x-canary": "abc1234-42" })).toBeUndefined();
+    expect(routed(after, "/", { "x-canary": "abc1234-42", "a-team": "beta" })).toEqual({
+      index: 0,
+      subset: "v2",
+    });
+  });
+
   it("finds its own preview in place (same header and value) and plans nothing", () => {
     const before = vs([{ name: "primary", route: toV1 }]);
     const after = apply(before, plan(before).ops);
