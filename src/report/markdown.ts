@@ -56,16 +56,7 @@ export function marker(namespace: string, name: string): string {
 
 export function renderMarkdown(model: ReportModel): string {
   const lines: string[] = [marker(model.namespace, model.virtualService)];
-  const title =
-    model.command === "preview"
-      ? "🔎 Preview"
-      : model.result === "promoted" && model.finalized === true
-        ? "✅ Promoted and finalized"
-        : model.result && model.finalized === false
-          ? "⚠️ Promoted, not finalized"
-          : model.result
-            ? HEADLINE[model.result]
-            : "⏳ In progress";
+  const title = titleOf(model);
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
   // The headline quotes the engine's reason, which may quote the cluster or Prometheus: text only.
   const lead = model.headline ?? model.reason;
@@ -158,4 +149,11 @@ function previewLines(model: ReportModel): string[] {
     `curl -H '${p.header}: ${p.value}' https://<your service>/`,
     "```",
   ];
+}
+
+function titleOf(model: ReportModel): string {
+  if (model.command === "preview") return "🔎 Preview";
+  if (model.result === "promoted" && model.finalized === true) return "✅ Promoted and finalized";
+  if (model.result && model.finalized === false) return "⚠️ Promoted, not finalized";
+  return model.result ? (HEADLINE[model.result] as string) : "⏳ In progress";
 }

@@ -27,7 +27,7 @@ import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
-import { previewStart, runPreview } from "./preview.ts";
+import { previewNote, previewStart, runPreview } from "./preview.ts";
 import { promoteUnanalysed } from "./promote-unanalysed.ts";
 import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
@@ -186,7 +186,8 @@ export class RolloutEngine {
     const reason = state
       ? `Rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} is ${state.status} at ${view.weight} % canary${state.reason ? `: ${state.reason}` : ""}`
       : `${view.stateProblem ? `${view.stateProblem}. ` : "No rollout recorded; "}the canary gets ${view.weights.join(", ") || 0} %`;
-    return this.context.finish({ result: "unchanged", weight: view.weight, reason, failed: false, state });
+    const outcome = { result: "unchanged" as const, weight: view.weight, failed: false, state };
+    return this.context.finish({ ...outcome, reason: reason + previewNote(view) });
   }
 
   private async requestedRollback(): Promise<EngineOutcome> {

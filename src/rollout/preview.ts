@@ -63,3 +63,10 @@ export function previewStart(view: TrafficView, rolloutId: string, now: Date): D
   const age = now.getTime() - since;
   return age >= 0 && age <= PREVIEW_COUNT_MAX_AGE_MS ? new Date(since) : undefined;
 }
+
+/** For `command: status`: the preview route found, and what it sends to the canary. */
+export function previewNote(view: TrafficView): string {
+  const p = view.preview;
+  if (!p) return "";
+  return `; the preview route ${p.routes.join(", ")} sends requests with ${p.header ?? "a header"}: ${p.value ?? "?"} to the canary`;
+}

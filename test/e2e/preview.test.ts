@@ -145,6 +145,11 @@ describe("command: preview, then rollout", () => {
     const m = await meshWith({ traffic: USERS });
     const inputs = workflowInputs(m);
     await previewThenTest(m, inputs);
+    const status = await runOnMesh(m, { inputs: { ...inputs, command: "status" } });
+    expect(status.outputs["canary-weight"]).toBe("0");
+    expect(status.summary).toContain(
+      `the preview route istio-canary-preview sends requests with x-canary: ${ROLLOUT_ID} to the canary`,
+    );
     const rollback = await runOnMesh(m, { inputs: { ...inputs, command: "rollback" } });
     expect(rollback.outputs.result, rollback.stdout).toBe("rolled-back");
     expect(previewRoutes(m)).toEqual([]);
