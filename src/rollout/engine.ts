@@ -27,7 +27,7 @@ import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
-import { previewNote, previewStart, runPreview } from "./preview.ts";
+import { countFromPreview, previewNote, runPreview } from "./preview.ts";
 import { promoteUnanalysed } from "./promote-unanalysed.ts";
 import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
@@ -309,7 +309,7 @@ export class RolloutEngine {
       fresh.original = state.original;
       state = undefined;
     }
-    this.stages.countFrom = previewStart(view, fresh.rolloutId, this.context.ports.clock.now());
+    this.stages.countFrom = countFromPreview(fresh, view, this.context.ports.clock.now());
     return this.start(fresh, 0, view);
   }
 

@@ -5,6 +5,7 @@
  * what is unsafe in their shape (src/mesh/preview-routes.ts).
  */
 import type { EngineContext, EngineOutcome } from "./context.ts";
+import type { RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { CommandError } from "./transitions.ts";
 
@@ -69,4 +70,20 @@ export function previewNote(view: TrafficView): string {
   const p = view.preview;
   if (!p) return "";
   return `; the preview route ${p.routes.join(", ")} sends requests with ${p.header ?? "a header"}: ${p.value ?? "?"} to the canary`;
+}
+
+/**
+ * `previewStart` for a fresh rollout's state, recorded in its history (so the state annotation and
+ * a later run's reports say where stage 1 counted from).
+ */
+export function countFromPreview(fresh: RolloutState, view: TrafficView, now: Date): Date | undefined {
+  const since = previewStart(view, fresh.rolloutId, now);
+  if (since)
+    fresh.history.push({
+      at: now.toISOString(),
+      weight: 0,
+      event: "preview",
+      reason: `stage 1 counts the canary's requests from the preview of ${view.preview?.header}: ${view.preview?.value}, added ${since.toISOString()}`,
+    });
+  return since;
 }

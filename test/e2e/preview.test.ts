@@ -76,6 +76,14 @@ describe("command: preview, then rollout", () => {
     expect(stage1).toBeGreaterThanOrEqual(300);
     expect(stage1).toBeLessThanOrEqual(300 + usersOnCanary(m));
     expect(usersOnCanary(m)).toBeGreaterThan(0);
+    const state = JSON.parse(
+      m.kube.get("virtualservices", NAMESPACE, "backend")?.metadata.annotations?.[
+        "canary.istio-action.dev/state"
+      ] ?? "{}",
+    );
+    expect(state.history.find((h: { event: string }) => h.event === "preview")?.reason).toMatch(
+      new RegExp(`^stage 1 counts the canary's requests from the preview of x-canary: ${ROLLOUT_ID}, added `),
+    );
   });
 
   it("preview: keep — the route serves the header through the stages and goes with the rollback", async () => {
