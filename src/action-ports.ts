@@ -14,6 +14,7 @@ import { LockstepRouter } from "./mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
+import { type CommitLister, CompareCommitLister } from "./report/commits-github.ts";
 import { createOctokit } from "./report/github-client.ts";
 import { GitHubRunStatus } from "./report/github-runs.ts";
 import { systemClock } from "./rollout/clock.ts";
@@ -151,6 +152,19 @@ export function runStatusFor(config: Config, context: RunContext): GitHubRunStat
     createOctokit(config.githubToken, { baseUrl: context.apiUrl }),
     context.repository,
     (message) => core.warning(message),
+  );
+}
+
+/** The commits since the last promoted release, asked of GitHub's compare API (needs a token and a repository). */
+export function commitListerFor(config: Config, context: RunContext, onChange: () => void): CommitLister {
+  const ask = config.githubToken && context.repository;
+  return new CompareCommitLister(
+    {
+      octokit: ask ? createOctokit(config.githubToken, { baseUrl: context.apiUrl }) : undefined,
+      repository: context.repository,
+      serverUrl: context.serverUrl,
+    },
+    onChange,
   );
 }
 

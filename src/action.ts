@@ -6,6 +6,7 @@
  */
 import * as core from "@actions/core";
 import {
+  commitListerFor,
   describeVirtualServices,
   meshApiFor,
   resolvedWorkloads,
@@ -23,6 +24,7 @@ import {
 } from "./action-records.ts";
 import { Reporters } from "./action-reporters.ts";
 import {
+  REPORT_COMMITS_WAIT_MS,
   REPORT_FLUSH_MAX_RETRY_AFTER_MS,
   REPORT_FLUSH_ON_CANCEL_MS,
   REPORT_FLUSH_TIMEOUT_MS,
@@ -78,16 +80,17 @@ export async function runAction(
     maxRatio: config.maxRatioToStable,
   };
   let reporters: Reporters | undefined;
-  const render = () => {
-    const model = buildReport(reporters?.events ?? [], reportContext);
-    return { model, markdown: renderMarkdown(model) };
-  };
   const reportOn =
     config.command === "rollout" || config.command === "preview"
       ? context
       : await recordedRunContext(traffic, config, context);
+  const commits = commitListerFor(config, reportOn, () => reporters?.refresh());
+  const render = () => {
+    const model = buildReport(reporters?.events ?? [], { ...reportContext, commits: commits.current() });
+    return { model, markdown: renderMarkdown(model) };
+  };
   const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
-  reporters = new Reporters(github, render);
+  reporters = new Reporters(github, render, commits);
 
   const engine = new RolloutEngine(
     engineSettings(config),
@@ -103,7 +106,9 @@ export async function runAction(
     },
     describeVirtualServices(config),
   );
-  const outcome = await runThenFlush(engine, github, signal);
+  const outcome = await runThenFlush(engine, github, signal, () =>
+    commits.settle(signal?.aborted ? 0 : REPORT_COMMITS_WAIT_MS),
+  );
   logDryRunPlan(outcome);
   const { model, markdown } = render();
   return { outcome, report: model, markdown };
@@ -119,11 +124,14 @@ function newRolloutId(context: RunContext): string {
 async function runThenFlush(
   engine: RolloutEngine,
   github: GitHubReporter | undefined,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  beforeFlush: () => Promise<void>,
 ): Promise<EngineOutcome> {
   try {
     return await engine.run();
   } finally {
+    // Every traffic decision is written by now: what the report still waits for, it waits for here.
+    await beforeFlush();
     await (signal?.aborted
       ? github?.flush(REPORT_FLUSH_ON_CANCEL_MS)
       : github?.flush(REPORT_FLUSH_TIMEOUT_MS, REPORT_FLUSH_MAX_RETRY_AFTER_MS));

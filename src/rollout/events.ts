@@ -11,6 +11,8 @@ export type RolloutEvent =
       command: Command;
       rolloutId: string;
       commit: string;
+      /** The last promoted release's commit, as the record carries it (unchecked: see model/state.ts). */
+      promotedCommit?: string;
       stages: number[];
       fromStage: number;
       weight: number;

@@ -129,6 +129,13 @@ export const RolloutStateSchema = v.object({
   canaryScaledDown: v.optional(v.boolean()),
   /** Why the last finalization attempt has not finished (the stable's problems), for reports. */
   finalizeProblem: v.optional(v.string()),
+  /**
+   * The commit of the last release promoted on this VirtualService, carried from rollout to rollout
+   * (a rollback keeps it), so reports can list the commits since. A record, not an order: the
+   * reporter uses it only as a 40-hex sha that GitHub's compare answers for. Only reports read it,
+   * so a value that is not a string is dropped rather than refusing the whole record.
+   */
+  promotedCommit: v.fallback(v.optional(v.string()), undefined),
 });
 export type RolloutState = v.InferOutput<typeof RolloutStateSchema>;
 
