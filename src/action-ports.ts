@@ -4,6 +4,9 @@
  * word on other runs, and the Prometheus selectors that tell the versions apart.
  */
 import * as core from "@actions/core";
+import { splitBudget } from "./checks/budget.ts";
+import { preflightChecks } from "./checks/preflight.ts";
+import { type CheckVersions, PrometheusChecks } from "./checks/prometheus-checks.ts";
 import { errorMessage } from "./error-message.ts";
 import { maskKubeconfig } from "./inputs/config.ts";
 import type { Config } from "./inputs/types.ts";
@@ -14,10 +17,12 @@ import { LockstepRouter } from "./mesh/lockstep-router.ts";
 import { VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
+import type { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { type CommitLister, CompareCommitLister } from "./report/commits-github.ts";
 import { createOctokit } from "./report/github-client.ts";
 import { GitHubRunStatus } from "./report/github-runs.ts";
 import { systemClock } from "./rollout/clock.ts";
+import type { CustomChecksPort } from "./rollout/custom-checks.ts";
 import type { RolloutState } from "./rollout/model/state.ts";
 import type { TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
@@ -172,4 +177,42 @@ export function commitListerFor(config: Config, context: RunContext, onChange: (
 export function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
   return `VirtualService${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+}
+
+/** What `{{ version }}` and `{{ selector }}` stand for in a custom check, for each version. */
+function checkVersions(
+  labels: { stable: Record<string, string>; canary: Record<string, string> },
+  selectors: { stable: string; canary: string },
+): CheckVersions {
+  const value = (l: Record<string, string>) =>
+    l.version ?? l["service.istio.io/canonical-revision"] ?? l["app.kubernetes.io/version"];
+  const of = (l: Record<string, string>, selector: string) => {
+    const version = value(l);
+    return version === undefined ? { selector } : { version, selector };
+  };
+  return { canary: of(labels.canary, selectors.canary), stable: of(labels.stable, selectors.stable) };
+}
+
+/**
+ * The custom checks (issue 23), their queries run once against Prometheus first (refused by name
+ * before any write); undefined without checks.
+ */
+export async function customChecksFor(
+  config: Config,
+  client: PrometheusClient,
+  labels: { stable: Record<string, string>; canary: Record<string, string> },
+  selectors: { stable: string; canary: string },
+): Promise<CustomChecksPort | undefined> {
+  if (config.checks.length === 0) return undefined;
+  const versions = checkVersions(labels, selectors);
+  await preflightChecks(client, config.checks, versions.stable);
+  const budget = splitBudget(
+    config.falseRollbackBudget,
+    config.latencyThresholdMs !== undefined,
+    config.checks,
+  );
+  core.info(
+    `custom checks ready: ${config.checks.map((c) => `${c.name} (${c.kind}, ${c.mode})`).join(", ")}; each harm test at α = ${budget.perTest.toPrecision(3)}`,
+  );
+  return new PrometheusChecks(client, config.checks, versions, budget.perTest);
 }

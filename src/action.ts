@@ -7,6 +7,7 @@
 import * as core from "@actions/core";
 import {
   commitListerFor,
+  customChecksFor,
   describeVirtualServices,
   meshApiFor,
   resolvedWorkloads,
@@ -40,6 +41,7 @@ import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportContext, type ReportModel } from "./report/model.ts";
 import { systemClock } from "./rollout/clock.ts";
+import type { CustomChecksPort } from "./rollout/custom-checks.ts";
 import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
@@ -56,6 +58,7 @@ export interface ActionRun {
 /** The ports only a checked mesh gives: Prometheus' observer and the Deployments behind the versions. */
 interface CheckedPorts {
   metrics?: MetricsPort;
+  checks?: CustomChecksPort;
   queries?: { canary: string; stable: string };
   workloads?: WorkloadPort;
 }
@@ -67,7 +70,7 @@ export async function runAction(
 ): Promise<ActionRun> {
   const api = meshApiFor(config);
   const traffic = trafficPortFor(api, config);
-  const { metrics, queries, workloads } = await checkedPorts(api, traffic, config, signal);
+  const { metrics, checks, queries, workloads } = await checkedPorts(api, traffic, config, signal);
 
   const reportContext: ReportContext = {
     namespace: config.namespace,
@@ -98,6 +101,7 @@ export async function runAction(
     {
       traffic,
       metrics,
+      checks,
       workloads,
       runs: runStatusFor(config, context),
       clock: systemClock,
@@ -251,8 +255,11 @@ async function scaleUpFinalizedCanary(
 async function observerFor(
   config: Config,
   checked: PreflightResult,
-): Promise<Pick<CheckedPorts, "metrics" | "queries">> {
-  if (config.skipAnalysis || !config.prometheus) return {};
+): Promise<Pick<CheckedPorts, "metrics" | "checks" | "queries">> {
+  if (config.skipAnalysis || !config.prometheus) {
+    if (config.checks.length > 0) core.warning("skip-analysis is true: the custom checks are not judged");
+    return {};
+  }
   const selectors = selectorsFor(
     config,
     { stable: checked.stableLabels, canary: checked.canaryLabels },
@@ -267,5 +274,7 @@ async function observerFor(
   const metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
   await metrics.checkReady();
   core.info(logText(`Prometheus answers and has series for the stable version: {${selectors.stable}}`));
-  return { metrics, queries: metrics.queries() };
+  const labels = { stable: checked.stableLabels, canary: checked.canaryLabels };
+  const checks = await customChecksFor(config, client, labels, selectors);
+  return { metrics, checks, queries: metrics.queries() };
 }

@@ -44,6 +44,7 @@ export const Output = {
   report: "report",
   previewHeader: "preview-header",
   previewValue: "preview-value",
+  checks: "checks",
 } as const;
 
 /**

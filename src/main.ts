@@ -72,6 +72,7 @@ export async function run(): Promise<void> {
       core.setOutput(Output.previewValue, outcome.preview.value);
       savePreviewAdded(outcome.preview);
     }
+    core.setOutput(Output.checks, JSON.stringify(report.checks ?? []));
     await writeSummary(markdown);
     // The error line leads with what the report leads with: the outcome, the counts, the limit.
     if (outcome.failed) core.setFailed(scrub(oneLine(report.headline ?? outcome.reason)));

@@ -18,6 +18,7 @@ import { registerSecret } from "../redact.ts";
 import type { Command } from "../rollout/command.ts";
 import type { InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "../rollout/model/settings.ts";
 import type { Split } from "../rollout/model/split.ts";
+import { parseChecks } from "./checks.ts";
 import { parseFinalize } from "./finalize.ts";
 import {
   DNS1123_LABEL,
@@ -116,6 +117,7 @@ export function parseConfig(raw: RawInputs): Config {
   const access = parseAccess(raw, get, fail);
   const finalize = parseFinalize(get, fail);
   const preview = parsePreview(get, fail);
+  const checks = parseChecks(get("checks"), (message) => fail("checks", message));
 
   if (problems.length > 0) throw new InputError(problems);
   // Every field passed its check here: a failed one recorded a problem and threw above.
@@ -129,6 +131,7 @@ export function parseConfig(raw: RawInputs): Config {
     ...access,
     finalize,
     preview,
+    checks,
   } as Config;
   return deepFreeze(config);
 }

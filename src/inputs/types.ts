@@ -75,7 +75,38 @@ export interface Config {
   readonly finalize: FinalizeConfig;
   /** `command: preview`'s header and value, and whether a rollout keeps the preview route (issue 23). */
   readonly preview: PreviewConfig;
+  /** checks: custom Prometheus checks judged beside the built-in signals (issue 23). */
+  readonly checks: readonly CustomCheckDefinition[];
 }
+
+/**
+ * One custom check of the `checks` input (src/inputs/checks.ts). Queries keep their placeholders
+ * (`{{ version }}`, `{{ selector }}`), which src/checks/ fills in per version.
+ */
+export type CustomCheckDefinition =
+  | {
+      readonly name: string;
+      readonly kind: "counter";
+      readonly mode: "fail" | "report";
+      /** Series selectors of counters: the bad events and all events. */
+      readonly bad: string;
+      readonly total: string;
+      /** The limit on bad / total. */
+      readonly maxRate: number;
+      /** Unset: no test against stable. */
+      readonly maxRatioToStable?: number;
+    }
+  | {
+      readonly name: string;
+      readonly kind: "threshold";
+      readonly mode: "fail" | "report";
+      /** Any PromQL that returns one series per version. */
+      readonly query: string;
+      readonly below?: number;
+      readonly above?: number;
+      /** Consecutive reads in breach that fail the check. */
+      readonly breaches: number;
+    };
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
 export type RawInputs = Readonly<Record<string, string>>;
@@ -128,6 +159,7 @@ export const INPUT_NAMES = [
   "preview-header",
   "preview-value",
   "preview",
+  "checks",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];

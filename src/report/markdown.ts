@@ -7,6 +7,7 @@
 import { scrub } from "../redact.ts";
 import { codeSpanText, markdownText } from "../untrusted-text.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
+import { checksTable } from "./checks-table.ts";
 import { renderCommits } from "./commits.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
@@ -71,6 +72,7 @@ export function renderMarkdown(model: ReportModel): string {
   if (facts.length) lines.push("", facts.join(" · "));
 
   lines.push(...stageSection(model));
+  lines.push(...checksTable(model.checks));
   // The commits since the last promoted release, before the charts: a rollback's suspects, a
   // promotion's release notes.
   const commits = renderCommits(model);

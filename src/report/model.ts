@@ -147,6 +147,9 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
       model.command = "preview";
       model.preview = { header: e.header, value: e.value, routes: e.routes };
       break;
+    case "checks":
+      model.checks = e.checks;
+      break;
     case "finalize":
       model.finalization.push(e.message);
       if (e.step === "traffic-on-stable") model.weight = 0;

@@ -3,6 +3,7 @@
  * at the bottom of the folder, so none of them import each other in a loop.
  */
 import type { VersionCounts } from "../analysis/types.ts";
+import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 import type { Result } from "../rollout/result.ts";
 
 /** What made a stage fail, in the terms the headline uses. */
@@ -115,6 +116,8 @@ export interface ReportModel {
   /** `command: preview`: the header (and value) whose requests reach the canary, and the routes added. */
   preview?: { header: string; value: string; routes: string[] };
   next: string[];
+  /** Custom checks' latest standing (issue 23); absent without checks. */
+  checks?: CustomCheckResult[];
   /** The commits since the last promoted release; absent where no rollout started (status). */
   commits?: CommitList;
 }

@@ -1,6 +1,7 @@
 /** What the engine tells the reporters, in order. One renderer turns these into every report. */
 import type { Verdict } from "../analysis/judge.ts";
 import type { Command } from "./command.ts";
+import type { CustomCheckResult } from "./custom-checks.ts";
 import type { StageResult } from "./model/state.ts";
 import type { Result } from "./result.ts";
 
@@ -41,6 +42,8 @@ export type RolloutEvent =
   | { type: "warning"; at: string; message: string }
   /** `command: preview` added (or found) the preview routes: requests with `header: value` reach the canary. */
   | { type: "preview"; at: string; header: string; value: string; routes: string[] }
+  /** Every custom check's standing after a read (issue 23). */
+  | { type: "checks"; at: string; stage: number; checks: CustomCheckResult[] }
   /** A step of finalizing a promotion onto the stable Deployment, or of readying the canary before stage 1. */
   | { type: "finalize"; at: string; step: FinalizeStep; message: string }
   | {
