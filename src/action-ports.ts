@@ -14,7 +14,7 @@ import { MeshError } from "./mesh/errors.ts";
 import { loadKubeConfig } from "./mesh/kubeconfig.ts";
 import { KubernetesMeshApi } from "./mesh/kubernetes.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
-import { VirtualServiceRouter } from "./mesh/router.ts";
+import { HttpRouteRouter, VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
 import type { PrometheusClient } from "./metrics/prometheus-client.ts";
@@ -66,22 +66,24 @@ export function selectorsFor(
   return { canary: `${canaryService},${canary}`, stable: `${stableService},${stable}` };
 }
 
-/** The VirtualServices the config names, as one traffic port (one router, or several in lockstep). */
+/** The VirtualServices (or HTTPRoutes) the config names, as one traffic port (one router, or several in lockstep). */
 export function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
   const target = targetOf(config.split);
-  const routers = config.virtualServices.map(
-    (ref) =>
-      new VirtualServiceRouter(api, {
-        namespace: ref.namespace,
-        name: ref.name,
-        target,
-        routes: ref.routes,
-        preview: config.preview.policy,
-        onRetry: (message: string) => core.info(logText(message)),
-      }),
-  );
+  const routers = config.virtualServices.map((ref) => {
+    const options = {
+      namespace: ref.namespace,
+      name: ref.name,
+      target,
+      routes: ref.routes,
+      preview: config.preview.policy,
+      onRetry: (message: string) => core.info(logText(message)),
+    };
+    return config.routeKind === "HTTPRoute"
+      ? new HttpRouteRouter(api, options)
+      : new VirtualServiceRouter(api, options);
+  });
   return routers.length === 1
-    ? (routers[0] as VirtualServiceRouter)
+    ? (routers[0] as TrafficPort)
     : new LockstepRouter(routers, { onRetry: (message: string) => core.info(message) });
 }
 
@@ -173,10 +175,10 @@ export function commitListerFor(config: Config, context: RunContext, onChange: (
   );
 }
 
-/** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
+/** `VirtualService shop/backend`, `VirtualServices shop/backend, istio-system/backend-gateway`, `HTTPRoute shop/backend`. */
 export function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
-  return `VirtualService${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+  return `${config.routeKind ?? "VirtualService"}${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
 }
 
 /** What `{{ version }}` and `{{ selector }}` stand for in a custom check, for each version. */

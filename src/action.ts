@@ -196,6 +196,7 @@ async function checkMesh(
   const check = () =>
     preflightAll(api, config.virtualServices, config.split, targetOf(config.split), {
       rootNamespace: config.istioRootNamespace,
+      kind: config.routeKind,
     });
   const all = await check().catch(async (error: unknown) => {
     await scaleUpFinalizedCanary(api, traffic, config, error, signal);

@@ -34,7 +34,7 @@ import {
   parseStages,
   show,
 } from "./parsers.ts";
-import { parsePreview } from "./preview.ts";
+import { parsePreview, refusePreviewOfHttpRoute } from "./preview.ts";
 import { parsePrometheus } from "./prometheus-input.ts";
 import { inputSecrets, kubeconfigSecrets } from "./secrets.ts";
 import {
@@ -45,7 +45,7 @@ import {
   type RawInputs,
   type Reporter,
 } from "./types.ts";
-import { parseVirtualServices } from "./virtual-services.ts";
+import { HTTP_ROUTE, parseVirtualServices, VIRTUAL_SERVICE } from "./virtual-services.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
 const LABEL_MATCHERS =
@@ -142,16 +142,40 @@ function parseTarget(get: Get, fail: Fail) {
     oneOf(COMMANDS, get("command")) ??
     fail("command", `${show(get("command"))} is not allowed; use one of ${COMMANDS.join(", ")}`);
   const namespace = namespaceInput("namespace", get, fail);
+  const routeKind = get("http-route") && !get("virtual-service") ? "HTTPRoute" : "VirtualService";
+  if (get("http-route") && get("virtual-service"))
+    fail(
+      "http-route",
+      "cannot be combined with virtual-service: name either the Istio VirtualService (virtual-service) or the Gateway API HTTPRoute (http-route) whose weights the action manages",
+    );
+  refusePreviewOfHttpRoute(command, routeKind, fail);
+  const named = routeKind === "HTTPRoute" ? HTTP_ROUTE : VIRTUAL_SERVICE;
   const virtualServices = Object.freeze(
-    parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail),
+    parseVirtualServices(get(named.input), get("routes"), namespace, fail, named),
   );
   const istioRootNamespace = namespaceInput("istio-root-namespace", get, fail);
-  const split = parseSplit(get, fail) as Split;
-  const stages = parseStages(get("stages"), fail);
+  const noVersions = !["stable-host", "canary-host", "stable-subset", "canary-subset"].some((n) =>
+    get(n as InputName),
+  );
+  const split = (
+    routeKind === "HTTPRoute" && noVersions
+      ? fail(
+          "stable-host",
+          "is required with http-route: the stable version's Service (the backendRef the route sends traffic to now), and canary-host the canary's",
+        )
+      : parseSplit(get, fail)
+  ) as Split;
+  if (routeKind === "HTTPRoute" && split?.mode === "subset")
+    fail(
+      "stable-subset",
+      "cannot be used with http-route: an HTTPRoute splits traffic between two Services (its backendRefs), not DestinationRule subsets; set stable-host and canary-host to the stable and canary Services",
+    );
+  const stages = parseStages(get("stages"), fail, routeKind === "HTTPRoute");
   const pauseAfter = parsePauseAfter(get, fail, stages);
   return {
     command: command as Command,
     namespace,
+    routeKind,
     virtualServices,
     istioRootNamespace,
     split,
@@ -174,9 +198,9 @@ function namespaceInput(name: "namespace" | "istio-root-namespace", get: Get, fa
 function parsePauseAfter(get: Get, fail: Fail, stages: readonly number[] | undefined): number | undefined {
   const pauseText = get("pause-after");
   if (!pauseText) return undefined;
-  const n = /^\d+%?$/.test(pauseText) ? Number.parseInt(pauseText, 10) : Number.NaN;
-  if (!Number.isInteger(n))
-    return fail("pause-after", `${show(pauseText)} is not a whole number; use one of the stages below 100`);
+  const n = /^\d+(\.\d+)?%?$/.test(pauseText) ? Number.parseFloat(pauseText) : Number.NaN;
+  if (Number.isNaN(n))
+    return fail("pause-after", `${show(pauseText)} is not a number; use one of the stages below 100`);
   if (stages && (!stages.includes(n) || n === 100)) {
     return fail(
       "pause-after",

@@ -40,3 +40,12 @@ export function parsePreview(get: Get, fail: Fail): PreviewConfig | undefined {
   if (!headerOk || !valueOk || !policy) return undefined;
   return { header, ...(value === undefined ? {} : { value }), policy };
 }
+
+/** The preview route is written into an Istio VirtualService: not yet into an HTTPRoute (issue 22). */
+export function refusePreviewOfHttpRoute(command: string | undefined, routeKind: string, fail: Fail): void {
+  if (routeKind === "HTTPRoute" && command === "preview")
+    fail(
+      "command",
+      "preview is not yet supported with http-route: the header-routed preview route is written into an Istio VirtualService (name it in virtual-service)",
+    );
+}

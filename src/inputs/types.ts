@@ -36,6 +36,11 @@ export interface Config {
    * destination is stable.
    */
   readonly virtualServices: readonly VirtualServiceRef[];
+  /**
+   * What `virtualServices` name: Istio VirtualServices (the `virtual-service` input) or Gateway API
+   * HTTPRoutes (`http-route`), whose managed rules are selected the same way by `routes`.
+   */
+  readonly routeKind: "VirtualService" | "HTTPRoute";
   /** The namespace of the Services and pods, and of a VirtualService given without one. */
   readonly namespace: string;
   readonly split: Split;
@@ -115,6 +120,7 @@ export type RawInputs = Readonly<Record<string, string>>;
 export const INPUT_NAMES = [
   "command",
   "virtual-service",
+  "http-route",
   "namespace",
   "stable-subset",
   "canary-subset",

@@ -19,21 +19,21 @@ import {
 import { planAnnotation } from "./route-patches.ts";
 import type { ManagedRoute, Target } from "./routes.ts";
 
-export type View = TrafficView & { managed: ManagedRoute[] };
+export type View<D> = TrafficView & { managed: ManagedRoute[]; object: D };
 
 /** One guarded write: `plan` runs on every fresh read; `took` says the write is in place. */
-export interface Patching {
+export interface Patching<D> {
   mode: "read" | "write" | "rollback";
   budgetMs: number;
   what: string;
-  plan: (view: View) => { state: RolloutState; ops: PatchOperation[] };
-  took: (view: View) => boolean;
+  plan: (view: View<D>) => { state: RolloutState; ops: PatchOperation[] };
+  took: (view: View<D>) => boolean;
   exhausted?: (error: unknown, conflicts: number, spent: { attempts: number; elapsedMs: number }) => unknown;
   signal: AbortSignal | undefined;
 }
 
 export interface Patcher {
-  patch(o: Patching): Promise<{ state: RolloutState; response: VirtualService }>;
+  patch(o: Patching<VirtualService>): Promise<{ state: RolloutState; response: VirtualService }>;
   where: string;
   target: Target;
   routes: readonly string[];
@@ -58,12 +58,12 @@ export async function addPreviewRoutes(
     budgetMs,
     what: "adding the preview route",
     plan: (view) => {
-      const planned = planPreview(view.virtualService, view.managed, patcher.target, request, positional);
+      const planned = planPreview(view.object, view.managed, patcher.target, request, positional);
       names = planned.names;
       const record =
         planned.ops.length === 0
           ? []
-          : planAnnotation(view.virtualService, PREVIEW_ANNOTATION, previewRecord(request, at));
+          : planAnnotation(view.object, PREVIEW_ANNOTATION, previewRecord(request, at));
       return { state: view.state as RolloutState, ops: [...planned.ops, ...record] };
     },
     took: (view) => view.preview !== undefined,
@@ -85,8 +85,8 @@ export async function removePreviewRoutes(patcher: Patcher, { budgetMs, signal }
     budgetMs,
     what: "removing the preview route",
     plan: (view) => {
-      const removal = planPreviewRemoval(view.virtualService, patcher.target);
-      names = removal.removed.map((i) => view.virtualService.spec.http?.[i]?.name as string);
+      const removal = planPreviewRemoval(view.object, patcher.target);
+      names = removal.removed.map((i) => view.object.spec.http?.[i]?.name as string);
       return { state: view.state as RolloutState, ops: removal.ops };
     },
     took: (view) => view.preview === undefined,

@@ -13,9 +13,10 @@ import * as core from "@actions/core";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { type RetryOptions, retry } from "../retry.ts";
+import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { PatchOperation } from "../rollout/model/routes.ts";
 import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
-import type { VirtualService } from "../rollout/model/virtual-service.ts";
+import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
 import type {
   NextState,
   PlannedPatch,
@@ -26,19 +27,12 @@ import type {
   WriteOptions,
 } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
-import type { MeshApi } from "./kubernetes.ts";
+import type { GatewayApi, MeshApi } from "./kubernetes.ts";
 import { addPreviewRoutes, type Patching, removePreviewRoutes, type View } from "./preview-router.ts";
-import { planPreviewRemoval, readPreview, shiftOriginal } from "./preview-routes.ts";
-import { planAnnotation, planRollback, planWeights, rollbackRoutes } from "./route-patches.ts";
-import {
-  canaryWeightOf,
-  describeTraffic,
-  findManagedRoutes,
-  type ManagedRoute,
-  originalRoutes,
-  type Target,
-  unmanagedRoutesTo,
-} from "./routes.ts";
+import { shiftOriginal } from "./preview-routes.ts";
+import { httpRouteKind, type RouteKind, virtualServiceKind } from "./route-kinds.ts";
+import { planAnnotation } from "./route-patches.ts";
+import type { ManagedRoute, Target } from "./routes.ts";
 
 export interface RouterOptions {
   namespace: string;
@@ -70,21 +64,22 @@ export interface RouterWriteOptions extends WriteOptions {
   keepStableRoutes?: boolean;
 }
 
-export class VirtualServiceRouter implements TrafficPort {
-  private readonly api: MeshApi;
+/** The router over one object of either kind (route-kinds.ts): a VirtualService or an HTTPRoute. */
+export class RouteRouter<D extends RouteObject = RouteObject> implements TrafficPort {
+  private readonly kind: RouteKind<D>;
   private readonly o: RouterOptions;
-  /** The VirtualService as the dry run's planned patches so far would leave it. */
-  private dryRunObject?: VirtualService;
+  /** The object as the dry run's planned patches so far would leave it. */
+  private dryRunObject?: D;
   /** The object as last read, to say where traffic is when nothing can be read any more. */
-  private lastSeen?: { at: Date; vs: VirtualService };
+  private lastSeen?: { at: Date; vs: D };
 
-  constructor(api: MeshApi, options: RouterOptions) {
-    this.api = api;
+  constructor(kind: RouteKind<D>, options: RouterOptions) {
+    this.kind = kind;
     this.o = options;
   }
 
   get where(): string {
-    return `VirtualService ${this.o.namespace}/${this.o.name}`;
+    return `${this.kind.kind} ${this.o.namespace}/${this.o.name}`;
   }
 
   private now(): number {
@@ -96,29 +91,30 @@ export class VirtualServiceRouter implements TrafficPort {
    * rollout manages, which a write insists on (a missing route is an error there) but a read does
    * not: a read must never stop a rollback, so it falls back to the rollback's routes.
    */
-  private view(vs: VirtualService, mode: "read" | "write" | "rollback"): View {
+  private view(vs: D, mode: "read" | "write" | "rollback"): View<D> {
+    const k = this.kind;
     let managed: ManagedRoute[];
-    if (mode === "rollback") managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+    if (mode === "rollback") managed = k.rollbackRoutes(vs, this.o.target, this.o.routes);
     else {
       try {
-        managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+        managed = k.managed(vs, this.o.target, this.o.routes);
       } catch (error) {
         if (mode === "write" || !(error instanceof MeshError)) throw error;
-        managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+        managed = k.rollbackRoutes(vs, this.o.target, this.o.routes);
       }
     }
-    const weights = managed.map((m) => canaryWeightOf(vs, m));
+    const weights = managed.map((m) => k.canaryWeight(vs, m));
     const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
-    const preview = readPreview(vs, this.o.target);
+    const preview = k.readPreview?.(vs, this.o.target);
     return {
       ...(preview ? { preview } : {}),
       weight: weights[0] ?? 0,
       weights,
       state,
       ...(problem ? { stateProblem: problem } : {}),
-      original: originalRoutes(vs, managed),
-      virtualService: vs,
-      unmanaged: unmanagedRoutesTo(vs, this.o.target, managed).map((r) => ({
+      original: k.original(vs, managed),
+      object: vs,
+      unmanaged: k.unmanaged(vs, this.o.target, managed).map((r) => ({
         ...r,
         route: `${r.route} of ${this.where}`,
       })),
@@ -140,8 +136,8 @@ export class VirtualServiceRouter implements TrafficPort {
     };
   }
 
-  private async get(signal: AbortSignal | undefined): Promise<VirtualService> {
-    const vs = await this.api.getVirtualService(this.o.namespace, this.o.name, signal);
+  private async get(signal: AbortSignal | undefined): Promise<D> {
+    const vs = await this.kind.get(this.o.namespace, this.o.name, signal);
     this.lastSeen = { at: new Date(this.now()), vs };
     return vs;
   }
@@ -160,22 +156,23 @@ export class VirtualServiceRouter implements TrafficPort {
    * it. A rollback restores `proposed.original` where that is consistent with 100 % stable, and
    * records the routes as it leaves them at rest: never an `original` the routes contradict.
    */
-  private planned(view: View, weight: number, proposed: RolloutState, keepStableRoutes = false) {
-    const vs = view.virtualService;
+  private planned(view: View<D>, weight: number, proposed: RolloutState, keepStableRoutes = false) {
+    const vs = view.object;
+    const k = this.kind;
     // The preview's removal comes last in the patch: the weights' operations use the indices as read.
     const keep = this.o.preview === "keep" && weight !== 0 && weight !== 100;
-    const removal = keep ? { ops: [], removed: [] } : planPreviewRemoval(vs, this.o.target);
+    const removal = (!keep && k.planPreviewRemoval?.(vs, this.o.target)) || { ops: [], removed: [] };
     if (weight !== 0) {
-      const ops = [...planWeights(vs, view.managed, weight, this.o.target), ...removal.ops];
+      const ops = [...k.planWeights(vs, view.managed, weight, this.o.target), ...removal.ops];
       const state = { ...proposed, original: shiftOriginal(proposed.original, removal.removed) };
       return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
     }
     const stable = keepStableRoutes && view.weights.every((w) => w === 0);
-    const ops = [...(stable ? [] : planRollback(vs, view.managed, proposed.original)), ...removal.ops];
+    const ops = [...(stable ? [] : k.planRollback(vs, view.managed, proposed.original)), ...removal.ops];
     const after = applied(vs, ops);
     const state = {
       ...proposed,
-      original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)),
+      original: k.original(after, k.rollbackRoutes(after, this.o.target, this.o.routes)),
     };
     return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
   }
@@ -184,7 +181,7 @@ export class VirtualServiceRouter implements TrafficPort {
     const vs = this.dryRunObject ?? (await this.get(undefined));
     const view = this.view(vs, weight === 0 ? "rollback" : "write");
     const { ops } = this.planned(view, weight, next(view.state, view));
-    this.dryRunObject = applied(view.virtualService, ops);
+    this.dryRunObject = applied(view.object, ops);
     return [{ object: this.where, patch: ops }];
   }
 
@@ -223,7 +220,7 @@ export class VirtualServiceRouter implements TrafficPort {
         const state = next(view.state, view);
         return {
           state,
-          ops: planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
+          ops: planAnnotation(view.object, STATE_ANNOTATION, serializeState(state)),
         };
       },
       took: () => true,
@@ -232,18 +229,31 @@ export class VirtualServiceRouter implements TrafficPort {
     return state;
   }
 
-  /** Adds the preview routes ahead of the managed ones (./preview-router.ts). */
+  /** Adds the preview routes ahead of the managed ones (./preview-router.ts); VirtualServices only, for now. */
   addPreview(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView> {
+    if (!this.kind.readPreview)
+      throw new MeshError(
+        `command: preview is not yet supported for an ${this.kind.kind} (${this.where}): it needs an Istio VirtualService; nothing was changed`,
+      );
     const budgetMs = this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS;
-    const patcher = { patch: (o: Patching) => this.patchRetrying(o), where: this.where, ...this.o };
-    return addPreviewRoutes(patcher, request, at, { budgetMs, signal });
+    return addPreviewRoutes(this.patcher(), request, at, { budgetMs, signal });
   }
 
   /** Removes the preview routes and annotation, changing no weight; the names removed. */
-  removePreview(signal?: AbortSignal): Promise<string[]> {
+  async removePreview(signal?: AbortSignal): Promise<string[]> {
+    if (!this.kind.planPreviewRemoval) return [];
     const budgetMs = this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS;
-    const patcher = { patch: (o: Patching) => this.patchRetrying(o), where: this.where, ...this.o };
-    return removePreviewRoutes(patcher, { budgetMs, signal });
+    return removePreviewRoutes(this.patcher(), { budgetMs, signal });
+  }
+
+  /** The retrying patcher over a VirtualService, for the preview's writes. */
+  private patcher() {
+    const patch = (o: Patching<VirtualService>) =>
+      this.patchRetrying(o as unknown as Patching<D>) as unknown as Promise<{
+        state: RolloutState;
+        response: VirtualService;
+      }>;
+    return { patch, where: this.where, target: this.o.target, routes: this.o.routes };
   }
 
   /**
@@ -253,16 +263,16 @@ export class VirtualServiceRouter implements TrafficPort {
    * answer it may still have been applied: the next read that finds its annotation in place and
    * the routes as `took` wants them ends the loop instead of patching (or refusing) again.
    */
-  private async patchRetrying(o: Patching): Promise<{ state: RolloutState; response: VirtualService }> {
+  private async patchRetrying(o: Patching<D>): Promise<{ state: RolloutState; response: D }> {
     const refusals = new WeakSet<object>();
     let unanswered: string | undefined;
     let conflicts = 0;
     return retry(
       async () => {
         const view = this.view(await this.get(o.signal), o.mode);
-        const found = view.virtualService.metadata.annotations?.[STATE_ANNOTATION];
+        const found = view.object.metadata.annotations?.[STATE_ANNOTATION];
         if (unanswered !== undefined && found === unanswered && o.took(view))
-          return { state: view.state as RolloutState, response: view.virtualService };
+          return { state: view.state as RolloutState, response: view.object };
         let planned: { state: RolloutState; ops: PatchOperation[] };
         try {
           planned = o.plan(view);
@@ -271,7 +281,7 @@ export class VirtualServiceRouter implements TrafficPort {
           throw error;
         }
         unanswered = undefined;
-        if (planned.ops.length === 0) return { state: planned.state, response: view.virtualService };
+        if (planned.ops.length === 0) return { state: planned.state, response: view.object };
         // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
         // A route's `headers` may set a credential (an upstream API key): elided wherever they appear.
         const shown = planned.ops.map((op) =>
@@ -281,10 +291,10 @@ export class VirtualServiceRouter implements TrafficPort {
           `JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown, (key, value) => (key === "headers" ? "(headers elided)" : value))}`,
         );
         try {
-          const response = await this.api.patchVirtualService(
+          const response = await this.kind.patch(
             this.o.namespace,
             this.o.name,
-            view.virtualService.apiVersion,
+            view.object.apiVersion,
             planned.ops,
             o.signal,
           );
@@ -316,7 +326,7 @@ export class VirtualServiceRouter implements TrafficPort {
     const last = error instanceof MeshError ? error : undefined;
     const seconds = Math.round(spent.elapsedMs / 1000);
     const traffic = this.lastSeen
-      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${describeTraffic(this.lastSeen.vs, this.o.target)}`
+      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${this.kind.describeTraffic(this.lastSeen.vs, this.o.target)}`
       : "Where traffic is could not be read";
     const what =
       last?.isConflict && conflicts === spent.attempts
@@ -332,11 +342,11 @@ export class VirtualServiceRouter implements TrafficPort {
    */
   private async verify(
     weight: number,
-    response: VirtualService | undefined,
+    response: D | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     if (response) this.check(response, weight, "the API server answered");
-    let back: VirtualService;
+    let back: D;
     try {
       back = await retry(
         () => this.get(signal),
@@ -349,16 +359,30 @@ export class VirtualServiceRouter implements TrafficPort {
     this.check(back, weight, "read back");
   }
 
-  private check(vs: VirtualService, weight: number, how: string): void {
+  private check(vs: D, weight: number, how: string): void {
     const view = this.view(vs, weight === 0 ? "rollback" : "read");
     if (view.weights.every((w) => w === weight)) return;
     throw new MeshError(
-      `${this.where}: wrote canary weight ${weight} but ${how} ${describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
+      `${this.where}: wrote canary weight ${weight} but ${how} ${this.kind.describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
     );
   }
 }
 
+/** The VirtualService router (the action's first kind), as tests and the lockstep router build it. */
+export class VirtualServiceRouter extends RouteRouter<VirtualService> {
+  constructor(api: MeshApi & Partial<GatewayApi>, options: RouterOptions) {
+    super(virtualServiceKind(api), options);
+  }
+}
+
+/** The Gateway API HTTPRoute router (issue 22). */
+export class HttpRouteRouter extends RouteRouter<GatewayHttpRoute> {
+  constructor(api: GatewayApi, options: RouterOptions) {
+    super(httpRouteKind(api), options);
+  }
+}
+
 /** `vs` as `ops` would leave it (no validation: the operations were planned against it). */
-function applied(vs: VirtualService, ops: PatchOperation[]): VirtualService {
+function applied<D>(vs: D, ops: PatchOperation[]): D {
   return fastJsonPatch.applyPatch(structuredClone(vs), ops as Operation[], false, false).newDocument;
 }

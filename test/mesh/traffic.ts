@@ -322,6 +322,8 @@ export class TrafficSimulator {
       serviceEntries: kube.list("serviceentries"),
       pods: kube.list("pods"),
       rootNamespace: this.options.rootNamespace ?? "istio-system",
+      httpRoutes: kube.list("httproutes"),
+      gateways: kube.list("gateways"),
     };
   }
 

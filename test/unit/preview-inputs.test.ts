@@ -118,3 +118,19 @@ describe("the report's preview line", () => {
     expect(markdown).toContain("curl -H 'x-canary: abc1234-9'");
   });
 });
+
+describe("an HTTPRoute target", () => {
+  it("refuses command: preview with a clear 'not yet', naming the input", () => {
+    const { "virtual-service": _, "stable-subset": _s, "canary-subset": _c, ...rest } = workflow;
+    const found = problems({
+      ...rest,
+      command: "preview",
+      "http-route": "backend",
+      "stable-host": "backend-v1",
+      "canary-host": "backend-v2",
+    });
+    expect(found).toEqual([
+      "command: preview is not yet supported with http-route: the header-routed preview route is written into an Istio VirtualService (name it in virtual-service)",
+    ]);
+  });
+});

@@ -15,8 +15,8 @@ export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
 export const MAX_HISTORY = 60;
 
-/** A traffic weight in percent. */
-const Weight = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100));
+/** A traffic weight in percent: whole for a VirtualService, with decimals (0.1) for an HTTPRoute. */
+const Weight = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
 /** A position (a stage, a route, a count of windows). */
 const Index = v.pipe(v.number(), v.integer(), v.minValue(0));
 /** A count or a duration: never negative, not always whole (evidence is weighted). */
@@ -63,6 +63,7 @@ const OriginalRoute = v.object({
   index: Index,
   name: v.optional(v.string()),
   canaryAdded: v.boolean(),
+  /** The weight field as it was: Istio's percentage, or a Gateway API backendRef's proportional weight. */
   stableWeight: v.optional(v.pipe(v.number(), v.integer())),
   canaryWeight: v.optional(v.pipe(v.number(), v.integer())),
 });
@@ -103,7 +104,7 @@ export const RolloutStateSchema = v.object({
   schemaVersion: v.literal(STATE_SCHEMA_VERSION),
   rolloutId: v.pipe(v.string(), v.minLength(1)),
   commit: v.string(),
-  stages: v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))), v.minLength(1)),
+  stages: v.pipe(v.array(v.pipe(v.number(), v.gtValue(0), v.maxValue(100))), v.minLength(1)),
   /** Index into `stages` of the stage in progress or last completed; -1 before the first. */
   stageIndex: v.pipe(v.number(), v.integer(), v.minValue(-1)),
   weight: Weight,
