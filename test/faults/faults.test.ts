@@ -14,6 +14,7 @@ import { kubeApiCases } from "./cases-kube-api.ts";
 import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
+import { previewCases } from "./cases-preview.ts";
 import { recordAndTextCases } from "./cases-record-text.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
@@ -27,6 +28,7 @@ const cases: FaultCase[] = [
   ...lockstepCases,
   ...recordAndTextCases,
   ...finalizeAndLeaseCases,
+  ...previewCases,
 ];
 const rows: Row[] = [];
 
