@@ -124,7 +124,7 @@ export class LockstepRouter implements TrafficPort {
       random: this.o.random,
       onRetry: ({ error, attempt, waitMs }) =>
         this.o.onRetry?.(
-          `rollback of ${router.where}: try ${attempt} failed (${errorMessage(error)}); trying again in ${(waitMs / 1000).toFixed(1)} s (the other VirtualServices are rolled back)`,
+          `rollback of ${router.where}: try ${attempt} failed (${errorMessage(error)}); trying again in ${(waitMs / 1000).toFixed(1)} s (the other routes are rolled back)`,
         ),
     });
   }
