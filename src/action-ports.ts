@@ -75,6 +75,7 @@ export function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficP
       name: ref.name,
       target,
       routes: ref.routes,
+      preview: config.preview.policy,
       onRetry: (message: string) => core.info(logText(message)),
     };
     return config.routeKind === "HTTPRoute"

@@ -84,7 +84,9 @@ export async function runAction(
   };
   let reporters: Reporters | undefined;
   const reportOn =
-    config.command === "rollout" ? context : await recordedRunContext(traffic, config, context);
+    config.command === "rollout" || config.command === "preview"
+      ? context
+      : await recordedRunContext(traffic, config, context);
   const commits = commitListerFor(config, reportOn, () => reporters?.refresh());
   const render = () => {
     const model = buildReport(reporters?.events ?? [], { ...reportContext, commits: commits.current() });
@@ -160,6 +162,11 @@ async function checkedPorts(
   signal?: AbortSignal,
 ): Promise<CheckedPorts> {
   const finalizing = config.finalize.policy !== "none";
+  // A preview sends its requests to the canary: its subset and ready pods are checked as for a rollout.
+  if (config.command === "preview") {
+    await checkMesh(api, traffic, config, signal);
+    return {};
+  }
   if (config.command === "rollout" || config.command === "promote") {
     const checked = await checkMesh(api, traffic, config, signal);
     const observed = await observerFor(config, checked);
@@ -210,7 +217,7 @@ async function checkMesh(
 /**
  * After a finalized promotion the canary runs no pods, which preflight refuses: scale it up by the
  * names the finalization recorded (no pods are left to find it by), so that preflight can check
- * again. Rethrows preflight's error when that is not the case.
+ * again. A preview needs the canary's pods as much as a rollout does. Rethrows preflight's error when that is not the case.
  */
 async function scaleUpFinalizedCanary(
   api: KubernetesMeshApi,
@@ -221,7 +228,10 @@ async function scaleUpFinalizedCanary(
 ): Promise<void> {
   const finalizing = config.finalize.policy !== "none";
   const previous =
-    error instanceof PreflightError && finalizing && config.command === "rollout" && !config.dryRun
+    error instanceof PreflightError &&
+    finalizing &&
+    (config.command === "rollout" || config.command === "preview") &&
+    !config.dryRun
       ? (await traffic.read(signal)).state
       : undefined;
   if (!canaryScaledDown(previous)) throw error;

@@ -15,6 +15,7 @@ import { kubeApiCases } from "./cases-kube-api.ts";
 import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
+import { previewCases } from "./cases-preview.ts";
 import { recordAndTextCases } from "./cases-record-text.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
@@ -29,6 +30,7 @@ const cases: FaultCase[] = [
   ...recordAndTextCases,
   ...finalizeAndLeaseCases,
   ...httpRouteCases,
+  ...previewCases,
 ];
 const rows: Row[] = [];
 

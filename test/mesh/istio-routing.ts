@@ -2,7 +2,7 @@
  * How Istio routes one request, as pure functions over the cluster's objects (no I/O), for the
  * traffic simulator: which VirtualService applies (its `hosts` match the request's host and its
  * `gateways` include the request's source; no `gateways` means `mesh` only), which route of it
- * (the first whose `match` matches: uri/headers/method exact, prefix or regex, `gateways`, `port`,
+ * (the first whose `match` matches: uri/headers/withoutHeaders/method exact, prefix or regex, `gateways`, `port`,
  * `sniHosts`; a route without `match` matches everything), which destination (by weight), what is
  * mirrored (`mirror` with `mirrorPercentage`, or `mirrors`), and which pods serve a destination
  * (the DestinationRule subset's labels on the host's Service selector, or a ServiceEntry's
@@ -37,6 +37,8 @@ export interface WeightedDestination {
 export interface RouteMatch {
   uri?: StringMatch;
   headers?: Record<string, StringMatch>;
+  /** Istio's negative header match: the route applies only to requests that do NOT match these. */
+  withoutHeaders?: Record<string, StringMatch>;
   method?: StringMatch;
   gateways?: string[];
   port?: number;
@@ -178,8 +180,12 @@ function matchApplies(m: RouteMatch, request: MeshRequest, vsNamespace: string):
   const headers = Object.fromEntries(
     Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );
-  return Object.entries(m.headers ?? {}).every(([name, hm]) =>
-    stringMatches(hm, headers[name.toLowerCase()]),
+  const without = Object.entries(m.withoutHeaders ?? {}).every(
+    ([name, hm]) => !stringMatches(hm, headers[name.toLowerCase()]),
+  );
+  return (
+    without &&
+    Object.entries(m.headers ?? {}).every(([name, hm]) => stringMatches(hm, headers[name.toLowerCase()]))
   );
 }
 

@@ -223,6 +223,26 @@ export class TrafficSimulator {
   }
 
   /**
+   * Sends `n` requests of one kind now, as a workflow's test step would (curl with a header):
+   * routed as Istio routes them, served and counted in the metrics like any other request. What
+   * they reached, by version.
+   */
+  request(flow: MeshRequest, n: number): FlowCounts {
+    const objects = this.objects();
+    const counts: FlowCounts = { served: {}, mirrored: {} };
+    for (let i = 0; i < n; i++) {
+      const decision = routeRequest(objects, flow, this.random);
+      if (!decision.destination) counts.served["no route"] = (counts.served["no route"] ?? 0) + 1;
+      else {
+        for (const m of decision.mirrors)
+          this.serveOne(objects, m, decision.namespace, flow, counts.mirrored, true);
+        this.serveOne(objects, decision.destination, decision.namespace, flow, counts.served, true);
+      }
+    }
+    return counts;
+  }
+
+  /**
    * A pod restart: the version's proxy counters (one pod's, if named) start again from zero (a
    * counter reset).
    */
