@@ -76,6 +76,7 @@ export class LockstepRouter implements TrafficPort {
       ...primary,
       weights: views.flatMap((v) => v.weights),
       unmanaged: views.flatMap((v) => v.unmanaged),
+      ...notRoutingOf(views),
       parts: views,
     };
   }
@@ -165,4 +166,10 @@ export class LockstepRouter implements TrafficPort {
     }
     return primaryState as RolloutState;
   }
+}
+
+/** The first part that routes nothing names why the lockstep set cannot be judged. */
+function notRoutingOf(views: readonly TrafficView[]): { notRouting?: string } {
+  const found = views.find((v) => v.notRouting !== undefined)?.notRouting;
+  return found !== undefined ? { notRouting: found } : {};
 }
