@@ -84,6 +84,19 @@ export function parentConditions(route: GatewayHttpRoute): {
 }
 
 /**
+ * Why the route carries no traffic now: a parent that reported on it says Accepted False (its
+ * Gateway changed class, the route broke a rule of the parent's listener). Read at every interval,
+ * so that a stage cannot pass on the silence that follows (both versions serve 0 requests). A parent
+ * no controller has reported on is left to preflight's warning: status is written late.
+ */
+export function notAccepted(route: GatewayHttpRoute): string | undefined {
+  const found = parentConditions(route).problems.find((p) =>
+    / is not Accepted by its parent | has no parentRefs/.test(p),
+  );
+  return found;
+}
+
+/**
  * RequestMirror filters (on a rule or on a backendRef) that copy requests to the canary: its
  * mirrored requests would count as its traffic and their errors as its errors at every stage
  * (refused, as a VirtualService `mirror` to the canary is); a mirror elsewhere is a note.

@@ -10,6 +10,7 @@ import type { RouteObject, VirtualService } from "../rollout/model/virtual-servi
 import type { PreviewView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import { planRuleRollback, planRuleWeights } from "./http-route-patches.ts";
+import { notAccepted } from "./http-route-preflight.ts";
 import {
   describeRuleTraffic,
   findManagedRules,
@@ -58,6 +59,8 @@ export interface RouteKind<D extends RouteObject> {
   planWeights(o: D, managed: readonly ManagedRoute[], weight: number, target: Target): PatchOperation[];
   planRollback(o: D, managed: readonly ManagedRoute[], recorded?: readonly OriginalRoute[]): PatchOperation[];
   describeTraffic(o: D, target: Target): string;
+  /** Why the object routes nothing now whatever its weights (a parent no longer accepts it), or undefined. */
+  notRouting?(o: D): string | undefined;
   /** The header-routed preview (issue 23), where the kind supports one: as found, and its removal. */
   readPreview?(o: D, target: Target): PreviewView | undefined;
   planPreviewRemoval?(o: D, target: Target): { ops: PatchOperation[]; removed: number[] };
@@ -125,5 +128,6 @@ export function httpRouteKind(api: GatewayApi): RouteKind<GatewayHttpRoute> {
     planWeights: planRuleWeights,
     planRollback: planRuleRollback,
     describeTraffic: describeRuleTraffic,
+    notRouting: (route) => notAccepted(route),
   };
 }

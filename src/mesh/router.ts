@@ -106,8 +106,10 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
     const weights = managed.map((m) => k.canaryWeight(vs, m));
     const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
     const preview = k.readPreview?.(vs, this.o.target);
+    const notRouting = k.notRouting?.(vs);
     return {
       ...(preview ? { preview } : {}),
+      ...(notRouting ? { notRouting } : {}),
       weight: weights[0] ?? 0,
       weights,
       state,

@@ -331,6 +331,7 @@ export class RolloutEngine {
       weights: view.weights,
       routes: view.original,
       state: finished,
+      kind: view.object.kind,
     };
     if (allOnCanary(view.weights)) throw new CommandError(allOnCanaryRefusal(found));
     if (this.context.settings.onSplit === "restart") return this.restart(found, view);

@@ -29,6 +29,11 @@ export interface TrafficView {
    */
   unmanaged: UnmanagedRoute[];
   /**
+   * Why the managed routes carry no traffic now, whatever their weights (an HTTPRoute that a parent
+   * no longer Accepts): nothing can be judged, and no stage may pass on the silence that follows.
+   */
+  notRouting?: string;
+  /**
    * With several VirtualServices in lockstep, each one's own view (the primary first): its own
    * weights and its own state. The fields above are the primary's, with every one's weights.
    */

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { finalizeAndLeaseCases } from "./cases-finalize-lease.ts";
 import { freshDataCases } from "./cases-fresh-data.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
+import { httpRouteCases } from "./cases-httproute.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
 import { lockstepCases } from "./cases-lockstep.ts";
@@ -28,6 +29,7 @@ const cases: FaultCase[] = [
   ...lockstepCases,
   ...recordAndTextCases,
   ...finalizeAndLeaseCases,
+  ...httpRouteCases,
   ...previewCases,
 ];
 const rows: Row[] = [];
