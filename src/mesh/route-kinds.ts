@@ -9,8 +9,8 @@ import type { OriginalRoute, PatchOperation } from "../rollout/model/routes.ts";
 import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
 import type { PreviewView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
+import { notAccepted } from "./http-route-parents.ts";
 import { planRuleRollback, planRuleWeights } from "./http-route-patches.ts";
-import { notAccepted } from "./http-route-preflight.ts";
 import {
   describeRuleTraffic,
   findManagedRules,
