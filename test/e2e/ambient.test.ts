@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { type AmbientRunbookOptions, seedAmbientRunbook } from "../mesh/ambient.ts";
+import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
+import { backendWeights, CANARY_SERVICE, STABLE_SERVICE } from "../mesh/gateway-fixtures.ts";
 import { type Mesh, startMesh } from "../mesh/index.ts";
 import { canaryWeight, errorLines, fastInputs, runOnMesh, useMesh } from "../support/e2e.ts";
 
@@ -98,6 +100,94 @@ describe("ambient mode with a waypoint, end to end", () => {
       expect(error).toContain("istioctl waypoint apply -n shop --enroll-namespace");
       expect(error).not.toMatch(/istio-injection|inject/);
       expect(canaryWeight(mesh)).toEqual([100]);
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
+
+/** The inputs for the HTTPRoute: http-route and the versions' Services instead of virtual-service and subsets. */
+function routeInputs(m: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
+  const { "virtual-service": _, "stable-subset": __, "canary-subset": ___, ...rest } = fastInputs(m);
+  return {
+    ...rest,
+    "http-route": SERVICE,
+    "stable-host": STABLE_SERVICE,
+    "canary-host": CANARY_SERVICE,
+    ...overrides,
+  };
+}
+
+const writes = (m: Mesh) => m.kube.audit.filter((e) => ["patch", "update", "create"].includes(e.verb));
+
+describe("ambient mode with a waypoint and an HTTPRoute on the Service (GAMMA), end to end", () => {
+  // Callers in the mesh call Service backend; its waypoint applies the route (Istio's ambient traffic shifting).
+  const callers = [{ source: "mesh", host: SERVICE, clientNamespace: NAMESPACE, share: 1 }];
+  const routeMesh = (options: AmbientRunbookOptions = {}, canary = {}) =>
+    meshWith({
+      seedWith: (kube) => seedAmbientRunbook(kube, { route: "httproute", ...options }),
+      traffic: callers,
+      canary,
+    });
+
+  for (const enrol of ["namespace", "service"] as const) {
+    it(`promotes a healthy canary, the waypoint enrolled on the ${enrol}, reading reporter="waypoint"`, async () => {
+      const m = await routeMesh({ enrol });
+      const run = await runOnMesh(m, { inputs: routeInputs(m) });
+      expect(run.exitCode, run.stdout).toBe(0);
+      expect(run.outputs.result).toBe("promoted");
+      expect(run.stdout).toContain("canary pods ready in ambient mode, served by waypoint shop/waypoint");
+      expect(run.stdout).toContain("reporter auto: reading waypoint's metrics (ambient mode)");
+      expect(run.stdout).toMatch(
+        /HTTPRoute shop\/backend on Service shop\/backend \(port 8080\): Accepted True/,
+      );
+      expect(run.stdout).not.toMatch(/::warning::.*(sidecar|injection|ingress-use-waypoint)/);
+      expect(backendWeights(m.kube)).toEqual([
+        { name: STABLE_SERVICE, weight: 0 },
+        { name: CANARY_SERVICE, weight: 100 },
+      ]);
+      expect(
+        await seriesCount(
+          m,
+          `istio_requests_total{reporter="waypoint",destination_service_name="${CANARY_SERVICE}"}`,
+        ),
+      ).toBeGreaterThan(0);
+      expect(await seriesCount(m, 'istio_requests_total{reporter="destination"}')).toBe(0);
+      const report = JSON.parse(run.outputs.report as string);
+      expect(report.stages.map((s: { decision: string }) => s.decision)).toEqual(["pass", "pass", "pass"]);
+      expect(m.traffic.totals("v2").requests).toBeGreaterThan(100);
+    });
+  }
+
+  it("rolls back a canary at 20 % errors: the rule back as it was, 100 % stable", async () => {
+    const m = await routeMesh({}, { errorRate: 0.2 });
+    const run = await runOnMesh(m, { inputs: routeInputs(m) });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs.result).toBe("rolled-back");
+    expect(errorLines(run)[0]).toMatch(
+      /^::error::Rolled back at 10 %: [\d,]+ of [\d,]+ canary requests failed/,
+    );
+    expect(backendWeights(m.kube)).toEqual([{ name: STABLE_SERVICE, weight: 1 }]);
+    expect(m.traffic.probe(callers[0]!, 500).served).toEqual({ v1: 500 });
+  });
+
+  it("an HTTPRoute in ambient without a waypoint is refused before any write, with the reason and the fix", async () => {
+    const mesh = await startMesh({
+      seedWith: (kube) => seedAmbientRunbook(kube, { route: "httproute", enrol: "none" }),
+      traffic: callers,
+      requestsPerSecond: 300,
+    });
+    try {
+      const run = await runOnMesh(mesh, { inputs: routeInputs(mesh) });
+      expect(run.exitCode).toBe(1);
+      expect(writes(mesh)).toEqual([]);
+      const error = errorLines(run).join("\n");
+      // The route's parent, Service backend, is the one whose waypoint would apply it.
+      expect(error).toContain("ambient mode and no waypoint serves Service shop/backend");
+      expect(error).toContain("no L7 metrics");
+      expect(error).toContain("istioctl waypoint apply -n shop --enroll-namespace");
+      expect(error).not.toMatch(/istio-injection|inject/);
+      expect(backendWeights(mesh.kube)).toEqual([{ name: STABLE_SERVICE, weight: 1 }]);
     } finally {
       await mesh.stop();
     }

@@ -12,6 +12,7 @@
  * `destination_canonical_revision`.
  */
 import { destinationRule, NAMESPACE, SERVICE, virtualService } from "./fixtures.ts";
+import { httpRoute } from "./gateway-fixtures.ts";
 import type { KubeApiEmulator, KubeObject } from "./kube-api.ts";
 
 export const WAYPOINT = "waypoint";
@@ -121,6 +122,12 @@ export interface AmbientRunbookOptions {
   programmed?: boolean;
   waypointReady?: boolean;
   waypointFor?: string;
+  /**
+   * The route: the runbook's VirtualService (default), or as Istio's ambient docs split traffic, an
+   * HTTPRoute attached to Service backend (GAMMA) whose backendRefs are the versions' Services
+   * backend-v1 and backend-v2 (no VirtualService, no DestinationRule).
+   */
+  route?: "virtualservice" | "httproute";
 }
 
 /** The runbook (Service backend, subsets v1/v2, VirtualService at 100 % v1) in an ambient namespace. */
@@ -145,8 +152,11 @@ export function seedAmbientRunbook(kube: KubeApiEmulator, options: AmbientRunboo
     },
     spec: { selector: { app: SERVICE }, ports: [{ name: "http", port: 8080, targetPort: 8080 }] },
   });
-  kube.seed("destinationrules", destinationRule());
-  kube.seed("virtualservices", virtualService());
+  if (options.route === "httproute") seedVersionServicesAndRoute(kube);
+  else {
+    kube.seed("destinationrules", destinationRule());
+    kube.seed("virtualservices", virtualService());
+  }
   kube.seed("pods", ambientPod("v1"));
   kube.seed("pods", ambientPod("v2"));
   if (enrol !== "none") {
@@ -159,6 +169,18 @@ export function seedAmbientRunbook(kube: KubeApiEmulator, options: AmbientRunboo
     );
     kube.seed("pods", waypointPod(NAMESPACE, WAYPOINT, options.waypointReady ?? true));
   }
+}
+
+/** One Service per version (backend-v1, backend-v2) and the HTTPRoute on Service backend, all on v1. */
+function seedVersionServicesAndRoute(kube: KubeApiEmulator): void {
+  for (const version of ["v1", "v2"])
+    kube.seed("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: `${SERVICE}-${version}`, namespace: NAMESPACE, labels: { app: SERVICE } },
+      spec: { selector: { app: SERVICE, version }, ports: [{ name: "http", port: 8080, targetPort: 8080 }] },
+    });
+  kube.seed("httproutes", httpRoute("service"));
 }
 
 /** Whether requests to the Service pass a programmed waypoint (so the route applies and L7 is reported). */

@@ -349,6 +349,17 @@ export class TrafficSimulator {
     }));
   }
 
+  /**
+   * The Service a caller in the mesh addressed (`backend`, `backend.shop...`), whose waypoint handles
+   * the request in ambient mode; else (through a gateway, or a host that is no Service) the backend's.
+   */
+  private addressed(request: MeshRequest, backend: { name: string; namespace: string }) {
+    if (request.source !== "mesh") return backend;
+    const [name = "", namespace = request.clientNamespace ?? this.options.namespace] =
+      request.host.split(".");
+    return this.options.kube.get("services", namespace, name) ? { name, namespace } : backend;
+  }
+
   /** Who serves a request to `d` (see servingVersion), with `hostVersions` for hosts without pods. */
   private resolve(objects: MeshObjects, d: Destination, namespace: string, random: () => number): Serving {
     return servingVersion(objects, d, namespace, random, {
@@ -413,7 +424,9 @@ export class TrafficSimulator {
     for (const b of ISTIO_LATENCY_BUCKETS_MS)
       if (latency > b) totals.slowerThan[String(b)] = (totals.slowerThan[String(b)] ?? 0) + 1;
     // Ambient: ztunnel reports no L7 metrics; a waypoint does, when the Service uses one.
-    const waypoint = !sidecar && ambient === true && waypointServing(this.options.kube, service);
+    // The waypoint is the addressed Service's (it applies the route, a GAMMA HTTPRoute's parent's too).
+    const waypoint =
+      !sidecar && ambient === true && waypointServing(this.options.kube, this.addressed(request, service));
     if (!sidecar && !waypoint) {
       totals.unreported += 1;
       return;
