@@ -6,8 +6,9 @@
  * canary is promoted; a canary failing like web-failing (20 % errors), run through run-action.ts
  * (run.sh's way to run the bundle by hand: main, then post), is rolled back, and route-weights.sh,
  * the script the workflow asserts with, reads 100 % stable from the route the action left.
- * The VirtualService scenario and sidecar-httproute (the HTTPRoute attached to Service web, GAMMA,
- * the callers in the mesh) run here; ambient-httproute waits for ambient mode on the local mesh.
+ * All three scenarios run here: the VirtualService, sidecar-httproute (the HTTPRoute attached to
+ * Service web, GAMMA, the callers in the mesh) and ambient-httproute (the same HTTPRoute, the
+ * namespace in ambient mode and enrolled in waypoint.yaml's waypoint, reporter="waypoint").
  */
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAll } from "js-yaml";
 import { describe, expect, it } from "vitest";
+import { ambientAppPod, deployedWaypoint, waypointPod } from "../mesh/ambient.ts";
 import { meshPod, seedObjects } from "../mesh/fixtures.ts";
 import type { Mesh, MeshOptions } from "../mesh/index.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
@@ -35,8 +37,8 @@ interface OnMesh {
   weightPaths: [string, string];
   /** How the callers reach the route (default: through the VirtualService `web`). */
   traffic?: MeshOptions["traffic"];
-  /** Why the scenario cannot run on the local mesh yet. */
-  pending?: string;
+  /** The data plane deploy-app.sh sets up (default sidecar). */
+  mode?: "sidecar" | "ambient";
 }
 
 const ON_MESH: OnMesh[] = [
@@ -69,8 +71,7 @@ const ON_MESH: OnMesh[] = [
     rule: "rules[0]",
     weightPaths: ["/spec/rules/0/backendRefs/0/weight", "/spec/rules/0/backendRefs/1/weight"],
     traffic: [{ source: "mesh", host: "web", clientNamespace: "e2e", share: 1 }],
-    pending:
-      "ambient mode (waypoint, reporter=waypoint) is not on the local mesh on this branch (issue 22's ambient part)",
+    mode: "ambient",
   },
 ];
 
@@ -81,22 +82,35 @@ const shareOf = (stable: number, canary: number) =>
 const manifest = (file: string): KubeObject[] =>
   (loadAll(readFileSync(join(DIR, "manifests", file), "utf8")) as KubeObject[]).filter(Boolean);
 
-/** The namespace as deploy-app.sh labels it for sidecars, the app's Services and route, one ready pod per Deployment. */
-function clusterOf(routeFile: string): KubeObject[] {
-  const namespace = {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: { name: "e2e", labels: { "istio-injection": "enabled" } },
-  } as KubeObject;
+/**
+ * The namespace as deploy-app.sh labels it (sidecar injection, or ambient enrolled in the waypoint),
+ * the app's Services and route, one ready pod per Deployment (with its sidecar, or captured by
+ * ztunnel), and in ambient waypoint.yaml's Gateway as Istio programs it, with its ready pod.
+ */
+function clusterOf(routeFile: string, mode: OnMesh["mode"] = "sidecar"): KubeObject[] {
+  const labels: Record<string, string> =
+    mode === "ambient"
+      ? { "istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint" }
+      : { "istio-injection": "enabled" };
+  const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name: "e2e", labels } } as KubeObject;
   const app = manifest("app.yaml");
   const pods = app
     .filter((o) => o.kind === "Deployment")
     .map((d) => {
       const labels = (d.spec as { template: { metadata: { labels: Record<string, string> } } }).template
         .metadata.labels;
-      return meshPod(`${d.metadata.name}-6c9f8d7b5-q2w4e`, "e2e", labels);
+      const name = `${d.metadata.name}-6c9f8d7b5-q2w4e`;
+      return mode === "ambient" ? ambientAppPod(name, "e2e", labels) : meshPod(name, "e2e", labels);
     });
-  return [namespace, ...app.filter((o) => o.kind === "Service"), ...manifest(routeFile), ...pods];
+  const waypoint =
+    mode === "ambient" ? [...manifest("waypoint.yaml").map(deployedWaypoint), waypointPod("e2e")] : [];
+  return [
+    namespace,
+    ...app.filter((o) => o.kind === "Service"),
+    ...manifest(routeFile),
+    ...pods,
+    ...waypoint,
+  ];
 }
 
 /** inputs.sh's inputs for the scenario, with Prometheus and the cluster the mesh's. */
@@ -134,19 +148,21 @@ const routeWeights = (route: KubeObject | undefined, stable: string, canary: str
     encoding: "utf8",
   }).stdout;
 
+/** How many series Prometheus holds for the query. */
+async function seriesCount(m: Mesh, query: string): Promise<number> {
+  const res = await fetch(`${m.prometheus?.url}/api/v1/query?query=${encodeURIComponent(query)}`);
+  return ((await res.json()) as { data?: { result?: unknown[] } }).data?.result?.length ?? 0;
+}
+
 describe("the e2e-cluster manifests and inputs on the local mesh", () => {
   const mesh = useMesh();
   const healthy = { errorRate: 0.002, latencyMedianMs: 20 };
 
   for (const s of ON_MESH) {
-    if (s.pending) {
-      it.skip(`${s.scenario}: skipped: ${s.pending}`, () => {});
-      continue;
-    }
     const start = (canary: typeof healthy) =>
       mesh({
         seedWith: (kube) => {
-          expect(seedObjects(kube, clusterOf(s.route))).toEqual([]);
+          expect(seedObjects(kube, clusterOf(s.route, s.mode))).toEqual([]);
         },
         namespace: "e2e",
         virtualService: "web",
@@ -201,6 +217,10 @@ describe("the e2e-cluster manifests and inputs on the local mesh", () => {
       const run = await runOnMesh(m, { inputs: scenarioInputs(s.scenario, m, {}), timeoutMs: 180_000 });
       expect(errorLines(run)).toEqual([]);
       expect(run.outputs.result).toBe("promoted");
+      if (s.mode === "ambient") {
+        expect(run.stdout).toContain("canary pods ready in ambient mode, served by waypoint e2e/waypoint");
+        expect(await seriesCount(m, 'istio_requests_total{reporter="destination"}')).toBe(0);
+      }
       // finalize: none here, so the canary keeps the traffic (on kind, finalize copies it back to stable).
       expect(routeWeights(m.kube.get(s.resource, "e2e", "web"), ...s.versions)).toBe(
         `${s.rule} stable=0 canary=100\n`,
