@@ -54,7 +54,7 @@ export async function readyCanary(
   const status = await workloads.waitCanary(settings.timeoutMs, signal);
   if (!status.ready)
     throw new CommandError(
-      `the canary Deployment ${scaled ? "was scaled back up for this release but " : ""}did not roll out with its pods ready with their istio-proxy sidecar: ${describeStatus(status)}; no weight was written, all traffic stays on stable`,
+      `the canary Deployment ${scaled ? "was scaled back up for this release but " : ""}did not roll out with its pods ready with their sidecar (or, in ambient mode, ready and captured by ztunnel): ${describeStatus(status)}; no weight was written, all traffic stays on stable`,
     );
   return { status, scaled };
 }

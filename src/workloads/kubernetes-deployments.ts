@@ -147,7 +147,7 @@ export class KubernetesWorkloads implements WorkloadPort {
     const needed = Math.max(1, canaryNow.status.readyPods);
     if (serving < needed)
       problems.push(
-        `it has ${serving} pod(s) ready with their istio-proxy sidecar running the promoted version (spec.replicas ${now.status.replicas}), and the canary ${canaryNow.status.readyPods}: at least ${needed} are needed to carry all traffic`,
+        `it has ${serving} pod(s) ready in the mesh (with their sidecar, or in ambient mode captured by ztunnel) running the promoted version (spec.replicas ${now.status.replicas}), and the canary ${canaryNow.status.readyPods}: at least ${needed} are needed to carry all traffic`,
       );
     if (problems.length === 0) return undefined;
     const writers = writersSince(now.deployment, copied.at, FIELD_MANAGER, copied.writers);

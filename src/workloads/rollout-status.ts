@@ -110,7 +110,9 @@ export function podVerdict(pod: PodLike): PodVerdict {
   const sidecar = statuses.find((s) => s.name === "istio-proxy");
   const ambient = !sidecar && capturedByZtunnel(pod);
   if (statuses.length > 0 && !sidecar && !ambient)
-    problems.push(`pod ${name}: no istio-proxy sidecar (is injection enabled?)`);
+    problems.push(
+      `pod ${name}: no istio-proxy sidecar and not captured by ztunnel (enable sidecar injection, or ambient mode: istio.io/dataplane-mode=ambient)`,
+    );
   else if (sidecar && !sidecar.ready && problems.length === 0)
     problems.push(`pod ${name}: istio-proxy not ready`);
   if (!podReady && problems.length === 0)

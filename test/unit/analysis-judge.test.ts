@@ -247,9 +247,15 @@ describe("moving on and promoting", () => {
   it("tells no traffic apart from no data", () => {
     const judging = new StageJudging();
     expect(judging.check(ok(undefined, undefined), 30_000).rule).toBe("no-series");
-    expect(
-      new StageJudging().check(ok({ requests: 0, errors: 0 }, { requests: 900, errors: 0 }), 30_000),
-    ).toMatchObject({ decision: "inconclusive", rule: "no-canary-traffic" });
+    const none = new StageJudging().check(
+      ok({ requests: 0, errors: 0 }, { requests: 900, errors: 0 }),
+      30_000,
+    );
+    expect(none).toMatchObject({ decision: "inconclusive", rule: "no-canary-traffic" });
+    // Any route kind (VirtualService or HTTPRoute), any data plane (sidecar or ambient).
+    expect(none.reason).toContain("is the route applied to this traffic");
+    expect(none.reason).toContain("in ambient mode served by a waypoint");
+    expect(none.reason).not.toContain("VirtualService");
   });
 });
 

@@ -99,6 +99,13 @@ describe("podVerdict", () => {
     });
     const noSidecar = pod(true);
     noSidecar.status.containerStatuses = noSidecar.status.containerStatuses.slice(0, 1);
-    expect(podVerdict(noSidecar).problems).toEqual(["pod p: no istio-proxy sidecar (is injection enabled?)"]);
+    expect(podVerdict(noSidecar).problems).toEqual([
+      "pod p: no istio-proxy sidecar and not captured by ztunnel (enable sidecar injection, or ambient mode: istio.io/dataplane-mode=ambient)",
+    ]);
+    // In ambient mode (istio-cni's mark) no istio-proxy is needed: the pod is ready when it is ready.
+    const ambient = pod(true);
+    ambient.status.containerStatuses = ambient.status.containerStatuses.slice(0, 1);
+    Object.assign(ambient.metadata, { annotations: { "ambient.istio.io/redirection": "enabled" } });
+    expect(podVerdict(ambient)).toEqual({ name: "p", ready: true, problems: [] });
   });
 });
