@@ -1,5 +1,5 @@
 /** The README is the front door: its tables and commands must say what action.yml and CI do. */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
@@ -121,5 +121,31 @@ describe("README and action.yml", () => {
     const faults = readme.slice(readme.indexOf("\n## What happens when things fail\n"));
     expect(faults).toMatch(/<!-- faults:start -->\n\d+ of \d+ cases hold .*\(docs\/faults\.md\)/);
     expect(readFileSync(join(root, "docs/faults.md"), "utf8")).toMatch(/^\| case \| what must hold \|/m);
+  });
+});
+
+describe("README's table of route shapes", () => {
+  it("names a test for its rows, and each test file exists", () => {
+    const section = readme.slice(
+      readme.indexOf("\n## Route shapes\n"),
+      readme.indexOf("\n## Example workflow\n"),
+    );
+    const shapes = table("shape").map((r) => r[0] ?? "");
+    for (const shape of [
+      "HTTPRoute attached to a Gateway",
+      "GAMMA",
+      "below 1 %",
+      "without a waypoint",
+      "delegate",
+      "preview",
+    ])
+      expect(
+        shapes.some((s) => s.includes(shape)),
+        shape,
+      ).toBe(true);
+    const comment = section.slice(section.indexOf("<!" + "--"), section.indexOf("--" + ">"));
+    const files = [...comment.matchAll(/test\/[\w./-]+\.ts/g)].map((m) => m[0]);
+    expect(files.length).toBeGreaterThanOrEqual(shapes.length - 2);
+    for (const file of files) expect(existsSync(join(root, file)), file).toBe(true);
   });
 });
