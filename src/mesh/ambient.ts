@@ -159,15 +159,19 @@ async function readOrWarn<T>(
 
 /**
  * Checks that a waypoint serves each Service (the stable's and the canary's): enrolled, its
- * Gateway programmed, a pod ready. Every problem at once; a denied read is a warning.
+ * Gateway programmed, a pod ready; and each waypoint a route is attached to directly (`parents`: an
+ * HTTPRoute whose parentRef is the waypoint's Gateway applies to all traffic enrolled in it, as
+ * Istio's "Use Layer 7 features" describes). Every problem at once; a denied read is a warning.
  */
 export async function checkWaypoints(
   api: MeshApi,
   services: readonly ServiceRef[],
   signal?: AbortSignal,
+  parents: readonly WaypointRef[] = [],
 ): Promise<WaypointCheck> {
   const result: WaypointCheck = { waypoints: [], problems: [], warnings: [], ingressUsesWaypoint: true };
   const { warnings } = result;
+  for (const ref of parents) await checkWaypoint(api, ref, result, signal);
   const unique = [...new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])).values()];
   for (const service of unique) {
     const where = `${service.namespace}/${service.name}`;
@@ -189,25 +193,56 @@ export async function checkWaypoints(
       result.problems.push(noWaypointProblem(service, ref?.optedOut));
       continue;
     }
-    const key = `${ref.namespace}/${ref.name}`;
-    if (result.waypoints.includes(key)) continue;
-    result.waypoints.push(key);
-    const gateway = await readOrWarn(
-      () => api.getGateway(ref.namespace, ref.name, signal),
-      `Gateway ${key} (grant get on gateways.gateway.networking.k8s.io)`,
-      warnings,
-    );
-    const pods = await readOrWarn(
-      () => api.listPods(ref.namespace, `${GATEWAY_NAME_LABEL}=${ref.name}`, signal),
-      `the pods of waypoint ${key}`,
-      warnings,
-    );
-    if (gateway === DENIED) continue;
-    const verdict = judgeWaypoint(ref, gateway, pods === DENIED ? undefined : pods);
-    result.problems.push(...verdict.problems);
-    warnings.push(...verdict.warnings);
+    await checkWaypoint(api, ref, result, signal);
   }
   return result;
+}
+
+/** One waypoint (once): its Gateway and pods read and judged into `result`. */
+async function checkWaypoint(
+  api: MeshApi,
+  ref: WaypointRef,
+  result: WaypointCheck,
+  signal?: AbortSignal,
+): Promise<void> {
+  const key = `${ref.namespace}/${ref.name}`;
+  if (result.waypoints.includes(key)) return;
+  result.waypoints.push(key);
+  const gateway = await readOrWarn(
+    () => api.getGateway(ref.namespace, ref.name, signal),
+    `Gateway ${key} (grant get on gateways.gateway.networking.k8s.io)`,
+    result.warnings,
+  );
+  const pods = await readOrWarn(
+    () => api.listPods(ref.namespace, `${GATEWAY_NAME_LABEL}=${ref.name}`, signal),
+    `the pods of waypoint ${key}`,
+    result.warnings,
+  );
+  if (gateway === DENIED) return;
+  const verdict = judgeWaypoint(ref, gateway, pods === DENIED ? undefined : pods);
+  result.problems.push(...verdict.problems);
+  result.warnings.push(...verdict.warnings);
+}
+
+/**
+ * The parents of a route that are waypoints (Gateways of class istio-waypoint), read only in
+ * ambient mode; a Gateway the action may not read, or that is gone, counts as not one (an ingress).
+ */
+export async function waypointParents(
+  api: MeshApi,
+  gateways: readonly ServiceRef[],
+  signal?: AbortSignal,
+): Promise<WaypointRef[]> {
+  const found: WaypointRef[] = [];
+  for (const g of gateways) {
+    const gateway = await api.getGateway(g.namespace, g.name, signal).catch((error: unknown) => {
+      if (error instanceof MeshError && (error.status === 403 || error.status === 404)) return undefined;
+      throw error;
+    });
+    if (gateway?.spec?.gatewayClassName === WAYPOINT_CLASS)
+      found.push({ ...g, from: `the route's parentRef Gateway ${g.namespace}/${g.name}` });
+  }
+  return found;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { Split } from "../rollout/model/split.ts";
-import { ingressWarning } from "./ambient.ts";
+import { ingressWarning, type ServiceRef, type WaypointRef, waypointParents } from "./ambient.ts";
 import { parentConditions } from "./http-route-parents.ts";
 import { backendIs, describeRule, findManagedRules, where } from "./http-route-rules.ts";
 import type { LookupContext } from "./istio-lookup.ts";
@@ -85,33 +85,19 @@ export async function preflightHttpRoute(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: split.stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  const parentRefs = route.spec.parentRefs ?? [];
-  // GAMMA: a route attached to a Service is applied by that Service's waypoint in ambient mode.
-  const serviceParents = parentRefs
-    .filter((p) => p.kind === "Service" && (p.group ?? "") === "")
-    .map((p) => ({ name: p.name, namespace: p.namespace ?? namespace }));
-  const services = serviceParents.length > 0 ? serviceParents : [stableService, canaryService];
+  const wiring = ambientWiring(api, route, [stableService, canaryService], signal);
   const pods: PodCheck =
     canary && Object.keys(canaryLabels).length > 0
       ? await checkCanaryPods(
           api,
-          { ...found, canary, canaryNamespace: canary.namespace ?? namespace, services },
+          { ...found, canary, canaryNamespace: canary.namespace ?? namespace, ...wiring.targets },
           problems,
           warnings,
           signal,
         )
       : { dataplane: "sidecar", waypoints: [] };
-  if (pods.dataplane === "ambient") {
-    const gateways = parentRefs
-      .filter((p) => (p.kind ?? "Gateway") === "Gateway")
-      .map((p) => `${p.namespace ?? namespace}/${p.name}`);
-    const ingress = ingressWarning(
-      where(route),
-      serviceParents.length > 0 ? ["mesh"] : gateways,
-      pods.ingressUsesWaypoint ?? false,
-    );
-    if (ingress) warnings.push(ingress);
-  }
+  const ingress = pods.dataplane === "ambient" ? wiring.ingressWarning(pods) : undefined;
+  if (ingress) warnings.push(ingress);
   if (problems.length > 0)
     throw new PreflightError(where(route), problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -125,5 +111,44 @@ export async function preflightHttpRoute(
     notes: [...parents.notes, ...mirrors.notes],
     dataplane: pods.dataplane,
     waypoints: pods.waypoints,
+  };
+}
+
+/**
+ * Which waypoint applies an HTTPRoute in ambient mode (Istio's "Use Layer 7 features"): a route
+ * attached to a Service (GAMMA) is applied by that Service's waypoint; one attached to a waypoint's
+ * own Gateway (class istio-waypoint, read only in ambient) by that waypoint, for all traffic
+ * enrolled in it; one attached to ingress Gateways by the gateways, so the versions' Services need
+ * a waypoint for their L7 metrics and the gateways bypass it unless the Services opt ingress in.
+ */
+function ambientWiring(
+  api: MeshApi & GatewayApi,
+  route: GatewayHttpRoute,
+  versions: ServiceRef[],
+  signal?: AbortSignal,
+) {
+  const namespace = route.metadata.namespace ?? "default";
+  const parentRefs = route.spec.parentRefs ?? [];
+  const refOf = (p: { name: string; namespace?: string }) => ({
+    name: p.name,
+    namespace: p.namespace ?? namespace,
+  });
+  const serviceParents = parentRefs.filter((p) => p.kind === "Service" && (p.group ?? "") === "").map(refOf);
+  const gatewayParents = parentRefs.filter((p) => (p.kind ?? "Gateway") === "Gateway").map(refOf);
+  const services = serviceParents.length > 0 ? serviceParents : versions;
+  let waypoints: WaypointRef[] = [];
+  const ambientTargets = async () => {
+    waypoints = await waypointParents(api, gatewayParents, signal);
+    return { waypoints, services: waypoints.length > 0 ? serviceParents : services };
+  };
+  return {
+    targets: { services, ambientTargets },
+    ingressWarning: (pods: PodCheck) => {
+      const isWaypoint = (g: ServiceRef) =>
+        waypoints.some((w) => w.name === g.name && w.namespace === g.namespace);
+      const ingresses = gatewayParents.filter((g) => !isWaypoint(g)).map((g) => `${g.namespace}/${g.name}`);
+      const inMesh = serviceParents.length > 0 || waypoints.length > 0;
+      return ingressWarning(where(route), inMesh ? ["mesh"] : ingresses, pods.ingressUsesWaypoint ?? false);
+    },
   };
 }

@@ -4,7 +4,13 @@
  * injection; in ambient mode (src/mesh/ambient.ts) they are ready and a waypoint serves their
  * Services. Problems and warnings are appended in the order a reader fixes them.
  */
-import { checkWaypoints, DATAPLANE_MODE_LABEL, podDataplane, type ServiceRef } from "./ambient.ts";
+import {
+  checkWaypoints,
+  DATAPLANE_MODE_LABEL,
+  podDataplane,
+  type ServiceRef,
+  type WaypointRef,
+} from "./ambient.ts";
 import { MeshError } from "./errors.ts";
 import type { ResolvedHost } from "./istio-lookup.ts";
 import { labelSelector, type MeshApi } from "./kubernetes.ts";
@@ -19,6 +25,11 @@ export interface PodCheckInput {
   canaryLabels: Record<string, string>;
   /** The Services the routes split (stable's and canary's): in ambient, each needs a waypoint. */
   services: ServiceRef[];
+  /**
+   * Ambient only, read then: the waypoints the route is attached to directly and the Services
+   * that still need one (replacing `services`).
+   */
+  ambientTargets?: () => Promise<{ services: ServiceRef[]; waypoints: WaypointRef[] }>;
 }
 
 /** Canary pods that the stable version's labels select too. */
@@ -66,7 +77,8 @@ export async function checkCanaryPods(
     checkInjection(canaryNamespace, namespaceLabels, pods, problems, warnings);
     return sidecar;
   }
-  const check = await checkWaypoints(api, versions.services, signal);
+  const targets = (await versions.ambientTargets?.()) ?? { services: versions.services, waypoints: [] };
+  const check = await checkWaypoints(api, targets.services, signal, targets.waypoints);
   problems.push(...check.problems);
   warnings.push(...check.warnings);
   return { dataplane: "ambient", waypoints: check.waypoints, ingressUsesWaypoint: check.ingressUsesWaypoint };
