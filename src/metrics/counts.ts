@@ -245,15 +245,58 @@ export interface StartValues {
   latencyProblems: string[];
 }
 
-export function startValues(at: SeriesSamples): StartValues {
+export function startValues(at: SeriesSamples, instant?: number): StartValues {
+  if (instant === undefined || !at.times)
+    return {
+      requests: lastValues(at.requests),
+      ...(at.times ? { times: lastValues(at.times) } : {}),
+      errors: lastValues(at.errors),
+      slow: at.slow ? lastValues(at.slow) : undefined,
+      problems: at.problems,
+      latencyProblems: at.latencyProblems,
+    };
+  const times = at.times;
+  const valuesAt = (samples: Map<string, number[]>) => {
+    const out: LastValues = new Map();
+    for (const [key, values] of samples) {
+      const value = valueAt(values, times.get(key), instant);
+      if (value !== undefined) out.set(key, value);
+    }
+    return out;
+  };
+  const startTimes: LastValues = new Map();
+  for (const [key, t] of times) {
+    const last = t.filter((x) => x <= instant).at(-1);
+    if (last !== undefined) startTimes.set(key, t.some((x) => x > instant) ? instant : last);
+  }
   return {
-    requests: lastValues(at.requests),
-    ...(at.times ? { times: lastValues(at.times) } : {}),
-    errors: lastValues(at.errors),
-    slow: at.slow ? lastValues(at.slow) : undefined,
+    requests: valuesAt(at.requests),
+    times: startTimes,
+    errors: valuesAt(at.errors),
+    slow: at.slow ? valuesAt(at.slow) : undefined,
     problems: at.problems,
     latencyProblems: at.latencyProblems,
   };
+}
+
+/**
+ * A counter's value at `instant`: linear between the samples around it (as `increments` counts up
+ * to an instant), its latest value when every sample is older, undefined when every sample is
+ * newer (the series was born since: it counts from zero). A fall between the two samples is a
+ * reset after the instant: the value before it.
+ */
+function valueAt(values: number[], times: number[] | undefined, instant: number): number | undefined {
+  if (!times || times.length !== values.length) return values.at(-1);
+  let i = -1;
+  while (i + 1 < times.length && (times[i + 1] as number) <= instant) i++;
+  if (i < 0) return undefined;
+  const before = values[i] as number;
+  if (i === times.length - 1) return before;
+  const after = values[i + 1] as number;
+  const t0 = times[i] as number;
+  const t1 = times[i + 1] as number;
+  if (after < before || t1 <= t0) return before;
+  return before + ((after - before) * (instant - t0)) / (t1 - t0);
 }
 
 /**
@@ -278,9 +321,10 @@ export function countsSince(
           ...(start.times ? { startTimes: start.times } : {}),
         }
       : undefined;
-  // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing.
+  // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing;
+  // it matters where the start values or the end were interpolated at an instant.
   const count = (from: LastValues, samples: Map<string, number[]>) =>
-    upTo ? Math.round(increments(from, samples, upTo)) : increments(from, samples);
+    Math.round(increments(from, samples, upTo));
   const counts: VersionCounts = {
     requests: count(start.requests, since.requests),
     errors: count(start.errors, since.errors),

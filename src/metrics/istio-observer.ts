@@ -31,6 +31,12 @@ const START_LOOKBACK_MS = 5 * 60_000;
 export interface MetricsStart extends MetricsMark {
   canary: StartValues;
   stable: StartValues;
+  /**
+   * The instant (ms) both versions count from, when their samples were lined up at the start: each
+   * series' value there is interpolated between its samples around it, so the first window covers
+   * the same moments of each version (the range reads start here, to hold those samples).
+   */
+  countFrom?: number;
 }
 
 export interface IstioSelectors {
@@ -104,12 +110,25 @@ export class IstioPrometheusObserver implements MetricsPort {
         },
       );
     this.spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
-    return { at, canary: startValues(canary), stable: startValues(stable) };
+    // Each series' latest sample was taken at its own phase: counting from each would make the
+    // first window of each version start at different moments. Both count from one instant
+    // instead, the earliest latest-sample of the series scraped on time (as every later read).
+    const countFrom =
+      this.align && this.spacingMs !== undefined
+        ? commonInstant(this.spacingMs, [canary, stable])
+        : undefined;
+    return {
+      at,
+      canary: startValues(canary, countFrom),
+      stable: startValues(stable, countFrom),
+      ...(countFrom !== undefined ? { countFrom } : {}),
+    };
   }
 
   async observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation> {
     const start = mark as MetricsStart;
-    const windowMs = now.getTime() - start.at.getTime();
+    const from = start.countFrom ?? start.at.getTime();
+    const windowMs = now.getTime() - from;
     try {
       const [canary, stable] = await Promise.all([
         this.read(this.selectors.canary, now, windowMs, signal),
@@ -147,9 +166,7 @@ export class IstioPrometheusObserver implements MetricsPort {
           ? undefined
           : commonInstant(spacingMs, [canary, stable], this.canaryGrowth.lastInstant(mark));
       const at =
-        instant === undefined || spacingMs === undefined
-          ? undefined
-          : { instant, spacingMs, startAt: start.at.getTime() };
+        instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs, startAt: from };
       const counts = {
         canary: countsSince(start.canary, canary, at),
         stable: countsSince(start.stable, stable, at),
@@ -160,10 +177,15 @@ export class IstioPrometheusObserver implements MetricsPort {
       core.debug(
         `counts over ${windowMs} ms since ${start.at.toISOString()}${instant === undefined ? "" : ` up to ${new Date(instant).toISOString()}`}: ${JSON.stringify(counts)}`,
       );
+      // Where the next window starts: with no common instant, the earliest latest sample of the
+      // series on time (each counted to its own latest, so the next increments start there).
+      const countedTo =
+        instant ?? (spacingMs === undefined ? undefined : commonInstant(spacingMs, [canary, stable]));
       return {
         ok: true,
         ...counts,
         partial,
+        ...(countedTo !== undefined ? { countedTo } : {}),
         ...(partialLatency.length > 0 ? { partialLatency } : {}),
       };
     } catch (error) {

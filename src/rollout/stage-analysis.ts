@@ -99,6 +99,8 @@ class StageAnalyser {
   private reads = 0;
   /** When the last complete read was issued: the next window's length counts from here. */
   private lastReadAt: number;
+  /** The instant the last complete read counted up to, when the reader said it: the next window starts there. */
+  private countedTo?: number;
   private readonly ports: StageAnalysisPorts;
   private readonly input: StageAnalysisInput;
 
@@ -237,7 +239,8 @@ class StageAnalyser {
     if (!observation.ok || observation.partial.length > 0) return { served: false, aboveLimit: false };
     const window = windowOf(observation, this.counted, read.weight, read.issuedAt - this.lastReadAt);
     this.lastReadAt = read.issuedAt;
-    this.evidence = this.stepBack.add(this.evidence, window, read.issuedAt);
+    this.evidence = this.stepBack.add(this.evidence, window, read.issuedAt, this.countedTo);
+    this.countedTo = observation.countedTo;
     this.counted = countedAfter(observation, this.counted);
     return {
       served: (window.stable?.requests ?? 0) > 0,

@@ -39,6 +39,17 @@ export class StepBack {
    * were served at 100 % (the samples lag), with no stable requests at the same moments.
    */
   private absorbUntil = 0;
+  /**
+   * When the routes last moved down: a window judged after a step back must also start after it
+   * (plus settle-time). Prometheus' samples are spread over the scrape interval, and the counts at a
+   * window's start are interpolated between the two samples around it, so a window that starts
+   * just after the move still carries a share of the canary's increments served at 100 %, when
+   * stable served nothing: an incident that ended just before the step back would read as the
+   * canary's own.
+   */
+  private movedDownAt?: number;
+  /** The latest window started too soon after the step back to be judged. */
+  private startedTooSoon = false;
   /** The streak that caused a step back, until stable's first window beside the canary settles it. */
   private streakToSettle = false;
   /** The canary's requests in the latest window: how much stable would serve after a step back. */
@@ -59,12 +70,20 @@ export class StepBack {
 
   /** Whether a read at `t` is judged (after a step back, not before settle-time). */
   judges(t: number): boolean {
-    return t >= this.absorbUntil;
+    return t >= this.absorbUntil && !this.startedTooSoon;
   }
 
-  /** The evidence after a window read at `t`: a streak waiting to be settled is settled first. */
-  add(evidence: Evidence, window: WindowCounts, t: number): Evidence {
+  /**
+   * The evidence after a window read at `t`, counted from the instant `from` when the reader said
+   * it: a streak waiting to be settled is settled first.
+   */
+  add(evidence: Evidence, window: WindowCounts, t: number, from?: number): Evidence {
     this.lastCanaryWindow = window.canary.requests;
+    this.startedTooSoon =
+      this.below &&
+      this.movedDownAt !== undefined &&
+      from !== undefined &&
+      from < this.movedDownAt + this.settleMs;
     if (!this.judges(t)) return evidence;
     let next = evidence;
     if (this.streakToSettle && (window.stable?.requests ?? 0) > 0) {
@@ -105,5 +124,7 @@ export class StepBack {
     this.weight = to;
     this.changedAt = now;
     this.absorbUntil = this.below ? now + this.settleMs : 0;
+    this.movedDownAt = this.below ? now : undefined;
+    this.startedTooSoon = false;
   }
 }
