@@ -22,6 +22,7 @@
  */
 import type { VersionCounts } from "../analysis/types.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
+import { type Target, targetsOf } from "./targets.ts";
 
 /** Series values split the way the judge counts them. */
 export interface SeriesSamples {
@@ -37,6 +38,8 @@ export interface SeriesSamples {
   latencyProblems: string[];
   /** How many request-counter series matched. */
   series: number;
+  /** The scrape targets (job and instance) the request series came from. */
+  targets?: Target[];
 }
 
 /** Identity of a series: every label but the metric name and `le`, sorted. */
@@ -110,7 +113,16 @@ export function seriesSamples(
         `${unmatched} latency series had no sample-for-sample match in the threshold's bucket (is the threshold one of the histogram's buckets?)`,
       );
   }
-  return { requests, errors, times, slow, problems, latencyProblems, series: requestSeries.length };
+  return {
+    requests,
+    errors,
+    times,
+    slow,
+    problems,
+    latencyProblems,
+    series: requestSeries.length,
+    targets: targetsOf(requestSeries),
+  };
 }
 
 /** Each series' last value: what an instant query at the start returns. */
@@ -243,6 +255,8 @@ export interface StartValues {
   slow?: LastValues;
   problems: string[];
   latencyProblems: string[];
+  /** The scrape targets the version's series came from at the start. */
+  targets?: Target[];
 }
 
 export function startValues(at: SeriesSamples, instant?: number): StartValues {
@@ -254,6 +268,7 @@ export function startValues(at: SeriesSamples, instant?: number): StartValues {
       slow: at.slow ? lastValues(at.slow) : undefined,
       problems: at.problems,
       latencyProblems: at.latencyProblems,
+      ...(at.targets ? { targets: at.targets } : {}),
     };
   const times = at.times;
   const valuesAt = (samples: Map<string, number[]>) => {
@@ -276,6 +291,7 @@ export function startValues(at: SeriesSamples, instant?: number): StartValues {
     slow: at.slow ? valuesAt(at.slow) : undefined,
     problems: at.problems,
     latencyProblems: at.latencyProblems,
+    ...(at.targets ? { targets: at.targets } : {}),
   };
 }
 

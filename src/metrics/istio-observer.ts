@@ -20,9 +20,10 @@ import {
   seriesSamples,
   startValues,
 } from "./counts.ts";
-import { freshnessProblems } from "./freshness.ts";
+import { freshnessProblems, STALE_SCRAPES } from "./freshness.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
+import { targetProblems, unionOfTargets, upQuery } from "./targets.ts";
 
 /** How far back the start looks for each series' latest sample: Prometheus' default lookback. */
 const START_LOOKBACK_MS = 5 * 60_000;
@@ -150,6 +151,8 @@ export class IstioPrometheusObserver implements MetricsPort {
         allHistory: this.allGrowth.history,
         stableStart: start.stable.requests,
       });
+      if (stale.length === 0 && spacingMs !== undefined)
+        stale.push(...(await this.targetsDown(start, { canary, stable }, spacingMs, now, signal)));
       if (stale.length > 0) return { ok: false, problem: "stale", message: stale.join("; ") };
       this.hadSeries = {
         canary: this.hadSeries.canary || canary.series > 0,
@@ -191,6 +194,28 @@ export class IstioPrometheusObserver implements MetricsPort {
     } catch (error) {
       return failedObservation(error);
     }
+  }
+
+  /**
+   * Each version's scrape targets (at the start and in this read) against their `up` samples over
+   * the last STALE_SCRAPES intervals: a target down, or a version whose targets are all gone, is no
+   * data (see targets.ts).
+   */
+  private async targetsDown(
+    start: MetricsStart,
+    reads: Record<"canary" | "stable", SeriesSamples>,
+    spacingMs: number,
+    now: Date,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const targets = {
+      canary: unionOfTargets(start.canary.targets ?? [], reads.canary.targets ?? []),
+      stable: unionOfTargets(start.stable.targets ?? [], reads.stable.targets ?? []),
+    };
+    const query = upQuery([...targets.canary, ...targets.stable], STALE_SCRAPES * spacingMs);
+    if (query === undefined) return [];
+    const up = await this.client.querySeries(query, now, signal);
+    return targetProblems(targets, up.series);
   }
 
   /**

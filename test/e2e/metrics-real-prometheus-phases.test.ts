@@ -180,4 +180,20 @@ describe("pods scraped at their own phases (real Prometheus, one target per pod)
     expect(after).toMatchObject({ ok: false, problem: "stale" });
     if (!after.ok) expect(after.message).toMatch(/the canary's/);
   });
+
+  it("a version with one scrape target down of three is no data (up == 0), not a third less traffic", async () => {
+    const { pods, client } = await podsAndPrometheus();
+    const reader = new IstioPrometheusObserver(client, selectors);
+    const mark = await reader.start(new Date());
+    await sleep(2100);
+    expect((await reader.observeSince(mark, new Date())).ok).toBe(true);
+    await (pods.canary[0] as { stop(): Promise<void> }).stop();
+    // Prometheus records up == 0 at each failed scrape; after three intervals of them the reader
+    // says so. The canary's other two pods are still scraped, so its newest samples stay fresh.
+    await sleep(4500);
+    const after = await reader.observeSince(mark, new Date());
+    console.log(`one canary pod down: ${JSON.stringify(after)}`);
+    expect(after).toMatchObject({ ok: false, problem: "stale" });
+    if (!after.ok) expect(after.message).toMatch(/1 of the canary's scrape targets is down/);
+  });
 });
