@@ -17,11 +17,6 @@ export type Observation =
       partial: readonly string[];
       /** The same for the latency histogram only: errors still count, latency does not. */
       partialLatency?: readonly string[];
-      /**
-       * The instant (ms) both versions are counted up to, when the samples' times say it: the next
-       * window starts here, and the scrapes that straddle it were taken up to an interval before.
-       */
-      countedTo?: number;
     }
   | {
       ok: false;

@@ -247,6 +247,41 @@ export function commonInstant(
   return Math.max(notBefore, Math.min(...latest.filter((t) => newest - t < spacingMs)));
 }
 
+/** The read with each series' samples after `t` only (the start values at `t` stand for the rest). */
+export function samplesAfter(read: SeriesSamples, t: number): SeriesSamples {
+  const times = read.times ?? new Map<string, number[]>();
+  const trim = (samples: Map<string, number[]>) =>
+    new Map(
+      [...samples].map(([key, values]) => {
+        const at = times.get(key);
+        return [key, at ? values.filter((_, i) => (at[i] as number) > t) : values];
+      }),
+    );
+  return {
+    ...read,
+    requests: trim(read.requests),
+    errors: trim(read.errors),
+    ...(read.slow ? { slow: trim(read.slow) } : {}),
+    times: new Map([...times].map(([key, at]) => [key, at.filter((x) => x > t)])),
+  };
+}
+
+/**
+ * After a move of the weights at `after`: the instant both versions count from, the latest of the
+ * series' first samples since the move (among the series that existed then: a first sample within
+ * one interval of it). Every sample around that instant was taken after the move, so no increment
+ * that began before it is interpolated into the counts. Undefined until every such series has one.
+ */
+export function firstCommonSample(
+  spacingMs: number,
+  after: number,
+  reads: SeriesSamples[],
+): number | undefined {
+  const firsts = reads.flatMap((read) => [...(read.times?.values() ?? [])].map((t) => t[0] ?? Infinity));
+  const existing = firsts.filter((t) => t <= after + spacingMs);
+  return existing.length > 0 ? Math.max(...existing) : undefined;
+}
+
 export interface StartValues {
   requests: LastValues;
   /** When each request series' start value was sampled (a range read gives it). */

@@ -13,10 +13,12 @@ import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import {
   commonInstant,
   countsSince,
+  firstCommonSample,
   grewLately,
   type SeriesSamples,
   type StartValues,
   sampleSpacing,
+  samplesAfter,
   seriesSamples,
   startValues,
 } from "./counts.ts";
@@ -38,6 +40,12 @@ export interface MetricsStart extends MetricsMark {
    * the same moments of each version (the range reads start here, to hold those samples).
    */
   countFrom?: number;
+  /**
+   * After a move of the weights (a step back): count from the first samples taken after this
+   * instant (ms), lined up when they are read (see counts.ts, firstCommonSample); the start values
+   * are empty until then.
+   */
+  firstSamplesAfter?: number;
 }
 
 export interface IstioSelectors {
@@ -92,7 +100,11 @@ export class IstioPrometheusObserver implements MetricsPort {
     return seriesSamples(requests.series, latency?.series, requests.warnings, latency?.warnings ?? []);
   }
 
-  async start(at: Date, signal?: AbortSignal): Promise<MetricsStart> {
+  async start(at: Date, signal?: AbortSignal, options: { afterMove?: boolean } = {}): Promise<MetricsStart> {
+    if (options.afterMove) {
+      const none = startValues(seriesSamples([]));
+      return { at, canary: none, stable: none, firstSamplesAfter: at.getTime() };
+    }
     // Each series' latest sample over Prometheus' lookback, read as a range: an instant query
     // drops a series for one interval after a failed scrape (its staleness marker), and that
     // series would then count in full, as if born after the start.
@@ -128,15 +140,27 @@ export class IstioPrometheusObserver implements MetricsPort {
 
   async observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation> {
     const start = mark as MetricsStart;
-    const from = start.countFrom ?? start.at.getTime();
+    let from = start.firstSamplesAfter ?? start.countFrom ?? start.at.getTime();
     const windowMs = now.getTime() - from;
     try {
-      const [canary, stable] = await Promise.all([
+      const read = await Promise.all([
         this.read(this.selectors.canary, now, windowMs, signal),
         this.read(this.selectors.stable, now, windowMs, signal),
       ]);
-      const spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
+      const spacingMs = sampleSpacing(...read) ?? this.spacingMs;
       this.spacingMs = spacingMs;
+      let [canary, stable] = read;
+      if (start.firstSamplesAfter !== undefined) {
+        // Counting from the first samples since the move, lined up now that they are read.
+        const t0 =
+          spacingMs === undefined ? undefined : firstCommonSample(spacingMs, start.firstSamplesAfter, read);
+        from = t0 ?? now.getTime();
+        const begin = (r: SeriesSamples) => (t0 === undefined ? startValues(r) : startValues(r, t0));
+        start.canary = begin(canary);
+        start.stable = begin(stable);
+        canary = samplesAfter(canary, from);
+        stable = samplesAfter(stable, from);
+      }
       const stale = freshnessProblems({
         now: now.getTime(),
         spacingMs,
@@ -167,7 +191,11 @@ export class IstioPrometheusObserver implements MetricsPort {
       const instant =
         spacingMs === undefined || !this.align || !grewLately(stable, start.stable.requests)
           ? undefined
-          : commonInstant(spacingMs, [canary, stable], this.canaryGrowth.lastInstant(mark));
+          : commonInstant(
+              spacingMs,
+              [canary, stable],
+              Math.max(from, this.canaryGrowth.lastInstant(mark) ?? from),
+            );
       const at =
         instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs, startAt: from };
       const counts = {
@@ -180,15 +208,10 @@ export class IstioPrometheusObserver implements MetricsPort {
       core.debug(
         `counts over ${windowMs} ms since ${start.at.toISOString()}${instant === undefined ? "" : ` up to ${new Date(instant).toISOString()}`}: ${JSON.stringify(counts)}`,
       );
-      // Where the next window starts: with no common instant, the earliest latest sample of the
-      // series on time (each counted to its own latest, so the next increments start there).
-      const countedTo =
-        instant ?? (spacingMs === undefined ? undefined : commonInstant(spacingMs, [canary, stable]));
       return {
         ok: true,
         ...counts,
         partial,
-        ...(countedTo !== undefined ? { countedTo } : {}),
         ...(partialLatency.length > 0 ? { partialLatency } : {}),
       };
     } catch (error) {

@@ -99,8 +99,6 @@ class StageAnalyser {
   private reads = 0;
   /** When the last complete read was issued: the next window's length counts from here. */
   private lastReadAt: number;
-  /** The instant the last complete read counted up to, when the reader said it: the next window starts there. */
-  private countedTo?: number;
   private readonly ports: StageAnalysisPorts;
   private readonly input: StageAnalysisInput;
 
@@ -239,13 +237,33 @@ class StageAnalyser {
     if (!observation.ok || observation.partial.length > 0) return { served: false, aboveLimit: false };
     const window = windowOf(observation, this.counted, read.weight, read.issuedAt - this.lastReadAt);
     this.lastReadAt = read.issuedAt;
-    this.evidence = this.stepBack.add(this.evidence, window, read.issuedAt, this.countedTo);
-    this.countedTo = observation.countedTo;
+    this.evidence = this.stepBack.add(this.evidence, window, read.issuedAt);
     this.counted = countedAfter(observation, this.counted);
     return {
       served: (window.stable?.requests ?? 0) > 0,
       aboveLimit: stableAboveLimit(window.stable, this.input.evidenceSettings.maxErrorRate),
     };
+  }
+
+  /**
+   * After a step back, counting starts again from the first samples taken after the move. Counting
+   * on from the last read's instant would interpolate across the move: Prometheus' samples are
+   * spread over the scrape interval, so a window starting just after the move still carries a share
+   * of the canary's increments served at 100 %, when stable served nothing, and an incident that
+   * ended just before the step back would read as the canary's own. A mark that cannot be taken is
+   * taken at the next read instead.
+   */
+  private async countAfterMove(): Promise<void> {
+    const { metrics, clock, signal } = this.ports;
+    const at = clock.now();
+    this.mark = await abortable(metrics.start(at, signal, { afterMove: true }), signal).catch(
+      (error: unknown) => {
+        if (signal?.aborted) throw error;
+        return undefined;
+      },
+    );
+    this.counted = nothingCounted(this.input.evidence.latency !== undefined);
+    this.lastReadAt = at.getTime();
   }
 
   /** Moves the weight; undefined to read on at the new weight, or the halt a person's edit causes. */
@@ -265,6 +283,7 @@ class StageAnalyser {
     }
     this.reads = 0;
     this.share.restart();
+    if (to < weight) await this.countAfterMove();
     return undefined;
   }
 }

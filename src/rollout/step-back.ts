@@ -40,16 +40,10 @@ export class StepBack {
    */
   private absorbUntil = 0;
   /**
-   * When the routes last moved down: a window judged after a step back must also start after it
-   * (plus settle-time). Prometheus' samples are spread over the scrape interval, and the counts at a
-   * window's start are interpolated between the two samples around it, so a window that starts
-   * just after the move still carries a share of the canary's increments served at 100 %, when
-   * stable served nothing: an incident that ended just before the step back would read as the
-   * canary's own.
+   * The first window after a step back may be a moment long (counting starts from the first samples
+   * after the move): too few of stable's requests to settle anything, it is passed over, once.
    */
-  private movedDownAt?: number;
-  /** The latest window started too soon after the step back to be judged. */
-  private startedTooSoon = false;
+  private passedOver: "no" | "now" | "done" = "no";
   /** The streak that caused a step back, until stable's first window beside the canary settles it. */
   private streakToSettle = false;
   /** The canary's requests in the latest window: how much stable would serve after a step back. */
@@ -70,21 +64,19 @@ export class StepBack {
 
   /** Whether a read at `t` is judged (after a step back, not before settle-time). */
   judges(t: number): boolean {
-    return t >= this.absorbUntil && !this.startedTooSoon;
+    return t >= this.absorbUntil && this.passedOver !== "now";
   }
 
-  /**
-   * The evidence after a window read at `t`, counted from the instant `from` when the reader said
-   * it: a streak waiting to be settled is settled first.
-   */
-  add(evidence: Evidence, window: WindowCounts, t: number, from?: number): Evidence {
+  /** The evidence after a window read at `t`: a streak waiting to be settled is settled first. */
+  add(evidence: Evidence, window: WindowCounts, t: number): Evidence {
     this.lastCanaryWindow = window.canary.requests;
-    this.startedTooSoon =
-      this.below &&
-      this.movedDownAt !== undefined &&
-      from !== undefined &&
-      from < this.movedDownAt + this.settleMs;
+    if (this.passedOver === "now") this.passedOver = "done";
     if (!this.judges(t)) return evidence;
+    const limit = Math.min(this.settings.maxErrorRate, this.settings.maxSlowFraction);
+    if (this.streakToSettle && this.passedOver === "no" && (window.stable?.requests ?? 0) * limit < 1) {
+      this.passedOver = "now";
+      return evidence;
+    }
     let next = evidence;
     if (this.streakToSettle && (window.stable?.requests ?? 0) > 0) {
       next = settleStreak(next, window, this.settings);
@@ -124,7 +116,6 @@ export class StepBack {
     this.weight = to;
     this.changedAt = now;
     this.absorbUntil = this.below ? now + this.settleMs : 0;
-    this.movedDownAt = this.below ? now : undefined;
-    this.startedTooSoon = false;
+    this.passedOver = "no";
   }
 }
