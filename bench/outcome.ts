@@ -36,10 +36,15 @@ export function ending(world: ServiceWorld) {
       ...(cause ? { cause } : {}),
       minutes: (at - ROLLOUT_START) / 60_000,
       canaryRequests: world.served.canary.requests,
-      canaryErrors: world.served.canary.errors,
+      canaryErrors: badServed(world),
       newVersionErrorsFirst30Minutes: firstMinutesErrors(world),
     };
   };
+}
+
+/** The canary's bad events users were served: its errors, or with `customCounter` its failed orders. */
+export function badServed(world: ServiceWorld): number {
+  return world.scenario.customCounter ? world.served.canary.slow : world.served.canary.errors;
 }
 
 /** The canary's errors served by the 30-minute mark, the world running on at its final weight (read last). */

@@ -4,6 +4,9 @@
  * client, its counting, alignment and freshness rules) answered by an in-process Prometheus API
  * over the simulated pods' scrapes (bench/promql.ts).
  */
+import { splitBudget } from "../src/checks/budget.ts";
+import { PrometheusChecks } from "../src/checks/prometheus-checks.ts";
+import type { Config } from "../src/inputs/types.ts";
 import { IstioPrometheusObserver } from "../src/metrics/istio-observer.ts";
 import { matcher, serviceMatchers } from "../src/metrics/istio-queries.ts";
 import { PrometheusClient } from "../src/metrics/prometheus-client.ts";
@@ -33,11 +36,10 @@ export class InMemoryTraffic implements TrafficPort {
       state: this.state,
       original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
       unmanaged: [],
-      virtualService: {
+      object: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",
         metadata: { name: "backend", namespace: "bench" },
-        spec: {},
       },
     };
   }
@@ -102,6 +104,36 @@ export function benchMetrics(
     },
     settings.latencyThresholdMs,
     { align: settings.align ?? true },
+  );
+}
+
+/**
+ * The custom checks port (issue 23) as src/action-ports.ts builds it for `version: v1/v2` subsets,
+ * over the same in-process Prometheus; undefined without checks.
+ */
+export function benchChecks(world: ServiceWorld, config: Config): PrometheusChecks | undefined {
+  if (config.checks.length === 0) return undefined;
+  const id: SeriesIdentity = { ...BENCH_SERVICE, versionLabel: { canary: "v2", stable: "v1" } };
+  const client = new PrometheusClient({
+    url: "http://prometheus.bench:9090",
+    intervalMs: config.intervalMs,
+    fetch: benchFetch(world, id),
+  });
+  const service = serviceMatchers(BENCH_SERVICE.reporter, BENCH_SERVICE.service, BENCH_SERVICE.namespace);
+  const version = (v: string) => ({
+    version: v,
+    selector: `${service},${matcher("destination_version", v)}`,
+  });
+  const { perTest } = splitBudget(
+    config.falseRollbackBudget,
+    config.latencyThresholdMs !== undefined,
+    config.checks,
+  );
+  return new PrometheusChecks(
+    client,
+    config.checks,
+    { canary: version("v2"), stable: version("v1") },
+    perTest,
   );
 }
 

@@ -177,6 +177,7 @@ function seriesOf(world: ServiceWorld, id: SeriesIdentity): BenchSeries[] {
       ["503", (s: PodScrape) => s.errors, (s: PodScrape) => s.slowErrors],
     ] as const) {
       const exists = (s: PodScrape) => count(s) > 0;
+      if (world.scenario.customCounter) out.push(...orderSeries(pod, base, code === "503", count, slow));
       const labels = { ...base, response_code: code };
       out.push({ labels: { __name__: "istio_requests_total", ...labels }, pod, value: count, exists });
       if (id.latencyBucketMs !== undefined) {
@@ -201,6 +202,43 @@ function seriesOf(world: ServiceWorld, id: SeriesIdentity): BenchSeries[] {
   });
   seriesCache.set(world, out);
   return out;
+}
+
+/**
+ * The application's own counter of orders (issue 23's custom checks), one order per request: the
+ * slow ones failed. One series per pod, response class and status, as the app's /metrics would
+ * expose it with the pod's `version` label.
+ */
+function orderSeries(
+  pod: Pod,
+  base: Record<string, string>,
+  errorClass: boolean,
+  count: (s: PodScrape) => number,
+  slow: (s: PodScrape) => number,
+): BenchSeries[] {
+  const labels = {
+    version: base.destination_version as string,
+    pod: pod.name,
+    instance: base.instance as string,
+    job: "kubernetes-pods",
+    class: errorClass ? "5xx" : "ok",
+  };
+  const failed = (s: PodScrape) => slow(s);
+  const ok = (s: PodScrape) => count(s) - slow(s);
+  return [
+    {
+      labels: { __name__: "business_orders_total", ...labels, status: "ok" },
+      pod,
+      value: ok,
+      exists: (s) => ok(s) > 0,
+    },
+    {
+      labels: { __name__: "business_orders_total", ...labels, status: "failed" },
+      pod,
+      value: failed,
+      exists: (s) => failed(s) > 0,
+    },
+  ];
 }
 
 const fmt = (ms: number) => ms / 1000;

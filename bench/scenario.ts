@@ -105,6 +105,13 @@ export const scenarioSchema = v.strictObject({
   /** Prometheus' scrape interval, seconds (default 15). */
   scrapeIntervalSeconds: v.optional(positive, 15),
   scraping: v.optional(scrapingSchema, () => v.parse(scrapingSchema, {})),
+  /**
+   * Issue 23's custom checks: the slow stream stands for the application's own bad events (failed
+   * orders), exposed as `business_orders_total{version, status}`; `ours` judges them through its
+   * `checks` input, Argo through the same threshold on that counter each minute, and the errors
+   * served are these bad events. Without `latency-threshold` the built-in signals ignore them.
+   */
+  customCounter: v.optional(v.boolean(), false),
   /** Which rules the scenario applies to (Flagger and Argo have no pause-then-promote). */
   rules: v.optional(v.array(v.picklist(RULES)), () => [...RULES]),
   target: v.optional(targetSchema, () => ({})),

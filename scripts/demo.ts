@@ -48,6 +48,8 @@ interface Release {
   pullRequest: number;
   file: string;
   docsFile: string;
+  /** The commits pushed for this release, oldest first (the last is the one rolled out). */
+  commits: Array<{ message: string; name: string; login: string }>;
   /** What the run must have done; the problems found, none when it did. */
   check: (run: ActionRun, mesh: Mesh) => string[];
 }
@@ -60,6 +62,7 @@ const RELEASES: Release[] = [
     pullRequest: 41,
     file: "healthy-comment.md",
     docsFile: "example-promoted.md",
+    commits: [{ message: "Release 1.1.0: the new catalogue page", name: "Ada Lovelace", login: "ada" }],
     check: (run, mesh) => [
       ...expectThat(run.outputs.result === "promoted", `result ${run.outputs.result}, not promoted`),
       ...expectThat(run.outputs.finalized === "true", "the promotion was not finalized"),
@@ -77,6 +80,11 @@ const RELEASES: Release[] = [
     pullRequest: 42,
     file: "faulty-comment.md",
     docsFile: "example-rolled-back.md",
+    commits: [
+      { message: "Cache the cart between requests", name: "Grace Hopper", login: "grace" },
+      { message: "Retry the payment call once on a timeout", name: "Alan Turing", login: "alan" },
+      { message: "Release 1.2.0", name: "Grace Hopper", login: "grace" },
+    ],
     check: (run, mesh) => [
       ...expectThat(run.outputs.result === "rolled-back", `result ${run.outputs.result}, not rolled-back`),
       ...expectThat(
@@ -125,7 +133,7 @@ async function release(
   console.log(
     `  this version fails ${percent(r.canaryErrorRate)} of its requests (stable ${percent(STABLE_ERROR_RATE)}); the action runs with deploy.yml's inputs:\n`,
   );
-  const commit = `${r.version.replace(/\./g, "")}${"ab".repeat(19)}`.slice(0, 40);
+  const commit = pushCommits(mesh, r);
   mesh.github.commitPulls.set(commit, [r.pullRequest]);
   const before = mesh.traffic.totals("v2");
   const run = await runOnMesh(mesh, {
@@ -149,6 +157,23 @@ async function release(
   printCluster(mesh, "the cluster after the run");
   await writeComment(mesh, r, run);
   return { run, problems: r.check(run, mesh) };
+}
+
+/** The release's commits in the GitHub emulator's history, with fixed shas (the docs' examples stay the same); the last one's sha. */
+function pushCommits(mesh: Mesh, r: Release): string {
+  const version = r.version.replace(/\./g, "");
+  let sha = "";
+  for (const [i, c] of r.commits.entries()) {
+    const last = i === r.commits.length - 1;
+    sha = `${version}${last ? "ab".repeat(19) : `${i}${"cd".repeat(19)}`}`.slice(0, 40);
+    mesh.github.history.add({
+      sha,
+      message: c.message,
+      login: c.login,
+      author: { name: c.name, email: `${c.login}@example.com`, date: "2026-12-01T10:00:00Z" },
+    });
+  }
+  return sha;
 }
 
 async function writeComment(mesh: Mesh, r: Release, run: ActionRun): Promise<void> {

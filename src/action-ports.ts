@@ -4,6 +4,9 @@
  * word on other runs, and the Prometheus selectors that tell the versions apart.
  */
 import * as core from "@actions/core";
+import { splitBudget } from "./checks/budget.ts";
+import { preflightChecks } from "./checks/preflight.ts";
+import { type CheckVersions, PrometheusChecks } from "./checks/prometheus-checks.ts";
 import { errorMessage } from "./error-message.ts";
 import { maskKubeconfig } from "./inputs/config.ts";
 import type { Config } from "./inputs/types.ts";
@@ -11,12 +14,15 @@ import { MeshError } from "./mesh/errors.ts";
 import { loadKubeConfig } from "./mesh/kubeconfig.ts";
 import { KubernetesMeshApi } from "./mesh/kubernetes.ts";
 import { LockstepRouter } from "./mesh/lockstep-router.ts";
-import { VirtualServiceRouter } from "./mesh/router.ts";
+import { HttpRouteRouter, VirtualServiceRouter } from "./mesh/router.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { matcher, serviceMatchers, versionMatcher } from "./metrics/istio-queries.ts";
+import type { PrometheusClient } from "./metrics/prometheus-client.ts";
+import { type CommitLister, CompareCommitLister } from "./report/commits-github.ts";
 import { createOctokit } from "./report/github-client.ts";
 import { GitHubRunStatus } from "./report/github-runs.ts";
 import { systemClock } from "./rollout/clock.ts";
+import type { CustomChecksPort } from "./rollout/custom-checks.ts";
 import type { RolloutState } from "./rollout/model/state.ts";
 import type { TrafficPort, WorkloadPort } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
@@ -60,21 +66,23 @@ export function selectorsFor(
   return { canary: `${canaryService},${canary}`, stable: `${stableService},${stable}` };
 }
 
-/** The VirtualServices the config names, as one traffic port (one router, or several in lockstep). */
+/** The VirtualServices (or HTTPRoutes) the config names, as one traffic port (one router, or several in lockstep). */
 export function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficPort {
   const target = targetOf(config.split);
-  const routers = config.virtualServices.map(
-    (ref) =>
-      new VirtualServiceRouter(api, {
-        namespace: ref.namespace,
-        name: ref.name,
-        target,
-        routes: ref.routes,
-        onRetry: (message: string) => core.info(logText(message)),
-      }),
-  );
+  const routers = config.virtualServices.map((ref) => {
+    const options = {
+      namespace: ref.namespace,
+      name: ref.name,
+      target,
+      routes: ref.routes,
+      onRetry: (message: string) => core.info(logText(message)),
+    };
+    return config.routeKind === "HTTPRoute"
+      ? new HttpRouteRouter(api, options)
+      : new VirtualServiceRouter(api, options);
+  });
   return routers.length === 1
-    ? (routers[0] as VirtualServiceRouter)
+    ? (routers[0] as TrafficPort)
     : new LockstepRouter(routers, { onRetry: (message: string) => core.info(message) });
 }
 
@@ -153,8 +161,59 @@ export function runStatusFor(config: Config, context: RunContext): GitHubRunStat
   );
 }
 
-/** `VirtualService shop/backend`, or `VirtualServices shop/backend, istio-system/backend-gateway`. */
+/** The commits since the last promoted release, asked of GitHub's compare API (needs a token and a repository). */
+export function commitListerFor(config: Config, context: RunContext, onChange: () => void): CommitLister {
+  const ask = config.githubToken && context.repository;
+  return new CompareCommitLister(
+    {
+      octokit: ask ? createOctokit(config.githubToken, { baseUrl: context.apiUrl }) : undefined,
+      repository: context.repository,
+      serverUrl: context.serverUrl,
+    },
+    onChange,
+  );
+}
+
+/** `VirtualService shop/backend`, `VirtualServices shop/backend, istio-system/backend-gateway`, `HTTPRoute shop/backend`. */
 export function describeVirtualServices(config: Config): string {
   const names = config.virtualServices.map((r) => `${r.namespace}/${r.name}`);
-  return `VirtualService${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+  return `${config.routeKind ?? "VirtualService"}${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+}
+
+/** What `{{ version }}` and `{{ selector }}` stand for in a custom check, for each version. */
+function checkVersions(
+  labels: { stable: Record<string, string>; canary: Record<string, string> },
+  selectors: { stable: string; canary: string },
+): CheckVersions {
+  const value = (l: Record<string, string>) =>
+    l.version ?? l["service.istio.io/canonical-revision"] ?? l["app.kubernetes.io/version"];
+  const of = (l: Record<string, string>, selector: string) => {
+    const version = value(l);
+    return version === undefined ? { selector } : { version, selector };
+  };
+  return { canary: of(labels.canary, selectors.canary), stable: of(labels.stable, selectors.stable) };
+}
+
+/**
+ * The custom checks (issue 23), their queries run once against Prometheus first (refused by name
+ * before any write); undefined without checks.
+ */
+export async function customChecksFor(
+  config: Config,
+  client: PrometheusClient,
+  labels: { stable: Record<string, string>; canary: Record<string, string> },
+  selectors: { stable: string; canary: string },
+): Promise<CustomChecksPort | undefined> {
+  if (config.checks.length === 0) return undefined;
+  const versions = checkVersions(labels, selectors);
+  await preflightChecks(client, config.checks, versions.stable);
+  const budget = splitBudget(
+    config.falseRollbackBudget,
+    config.latencyThresholdMs !== undefined,
+    config.checks,
+  );
+  core.info(
+    `custom checks ready: ${config.checks.map((c) => `${c.name} (${c.kind}, ${c.mode})`).join(", ")}; each harm test at α = ${budget.perTest.toPrecision(3)}`,
+  );
+  return new PrometheusChecks(client, config.checks, versions, budget.perTest);
 }

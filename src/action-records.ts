@@ -45,6 +45,7 @@ export async function versionLabels(
 ): Promise<{ stable: Record<string, string>; canary: Record<string, string> } | undefined> {
   const labels = await preflightAll(api, config.virtualServices, config.split, target, {
     rootNamespace: config.istioRootNamespace,
+    kind: config.routeKind,
     signal,
   }).then(
     (all) => ({ stable: all.primary.stableLabels, canary: all.primary.canaryLabels }),

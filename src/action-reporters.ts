@@ -3,6 +3,7 @@
  * the post step what is in flight, and updates the PR comment in the background.
  */
 import * as core from "@actions/core";
+import type { CommitLister } from "./report/commits-github.ts";
 import type { GitHubReporter } from "./report/github.ts";
 import type { ReportModel } from "./report/model.ts";
 import { progressLine } from "./report/progress.ts";
@@ -16,15 +17,32 @@ export class Reporters implements EventSink {
   private inFlight: InFlight | undefined;
   private readonly github: GitHubReporter | undefined;
   private readonly render: () => { model: ReportModel; markdown: string };
-  constructor(github: GitHubReporter | undefined, render: () => { model: ReportModel; markdown: string }) {
+  private readonly commits: CommitLister | undefined;
+  private started = false;
+  constructor(
+    github: GitHubReporter | undefined,
+    render: () => { model: ReportModel; markdown: string },
+    commits?: CommitLister,
+  ) {
     this.github = github;
     this.render = render;
+    this.commits = commits;
+  }
+
+  /** Sends the report again when something came that no event brought (GitHub's list of commits). */
+  refresh(): void {
+    if (!this.github || !this.started) return;
+    const { model, markdown } = this.render();
+    this.github.update(model, markdown);
   }
 
   async emit(event: RolloutEvent): Promise<void> {
     this.events.push(event);
     if (event.type === "started") {
       this.stages = event.stages.length;
+      this.started = true;
+      // Asked in the background now, so the list is there when the rollout ends (a `status` reports none).
+      if (event.command !== "status") this.commits?.start(event.promotedCommit, event.commit);
     }
     if (event.type === "analysis" || event.type === "stage-end")
       core.debug(

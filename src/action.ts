@@ -6,6 +6,8 @@
  */
 import * as core from "@actions/core";
 import {
+  commitListerFor,
+  customChecksFor,
   describeVirtualServices,
   meshApiFor,
   resolvedWorkloads,
@@ -23,6 +25,7 @@ import {
 } from "./action-records.ts";
 import { Reporters } from "./action-reporters.ts";
 import {
+  REPORT_COMMITS_WAIT_MS,
   REPORT_FLUSH_MAX_RETRY_AFTER_MS,
   REPORT_FLUSH_ON_CANCEL_MS,
   REPORT_FLUSH_TIMEOUT_MS,
@@ -38,6 +41,7 @@ import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { buildReport, type ReportContext, type ReportModel } from "./report/model.ts";
 import { systemClock } from "./rollout/clock.ts";
+import type { CustomChecksPort } from "./rollout/custom-checks.ts";
 import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import { canaryScaledDown, readyCanary } from "./rollout/finalize.ts";
 import type { MetricsPort, TrafficPort, WorkloadPort } from "./rollout/ports.ts";
@@ -54,6 +58,7 @@ export interface ActionRun {
 /** The ports only a checked mesh gives: Prometheus' observer and the Deployments behind the versions. */
 interface CheckedPorts {
   metrics?: MetricsPort;
+  checks?: CustomChecksPort;
   queries?: { canary: string; stable: string };
   workloads?: WorkloadPort;
 }
@@ -65,7 +70,7 @@ export async function runAction(
 ): Promise<ActionRun> {
   const api = meshApiFor(config);
   const traffic = trafficPortFor(api, config);
-  const { metrics, queries, workloads } = await checkedPorts(api, traffic, config, signal);
+  const { metrics, checks, queries, workloads } = await checkedPorts(api, traffic, config, signal);
 
   const reportContext: ReportContext = {
     namespace: config.namespace,
@@ -78,14 +83,15 @@ export async function runAction(
     maxRatio: config.maxRatioToStable,
   };
   let reporters: Reporters | undefined;
-  const render = () => {
-    const model = buildReport(reporters?.events ?? [], reportContext);
-    return { model, markdown: renderMarkdown(model) };
-  };
   const reportOn =
     config.command === "rollout" ? context : await recordedRunContext(traffic, config, context);
+  const commits = commitListerFor(config, reportOn, () => reporters?.refresh());
+  const render = () => {
+    const model = buildReport(reporters?.events ?? [], { ...reportContext, commits: commits.current() });
+    return { model, markdown: renderMarkdown(model) };
+  };
   const github = config.dryRun ? undefined : createGitHubReporter(config, reportOn);
-  reporters = new Reporters(github, render);
+  reporters = new Reporters(github, render, commits);
 
   const engine = new RolloutEngine(
     engineSettings(config),
@@ -93,6 +99,7 @@ export async function runAction(
     {
       traffic,
       metrics,
+      checks,
       workloads,
       runs: runStatusFor(config, context),
       clock: systemClock,
@@ -101,7 +108,9 @@ export async function runAction(
     },
     describeVirtualServices(config),
   );
-  const outcome = await runThenFlush(engine, github, signal);
+  const outcome = await runThenFlush(engine, github, signal, () =>
+    commits.settle(signal?.aborted ? 0 : REPORT_COMMITS_WAIT_MS),
+  );
   logDryRunPlan(outcome);
   const { model, markdown } = render();
   return { outcome, report: model, markdown };
@@ -117,11 +126,14 @@ function newRolloutId(context: RunContext): string {
 async function runThenFlush(
   engine: RolloutEngine,
   github: GitHubReporter | undefined,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  beforeFlush: () => Promise<void>,
 ): Promise<EngineOutcome> {
   try {
     return await engine.run();
   } finally {
+    // Every traffic decision is written by now: what the report still waits for, it waits for here.
+    await beforeFlush();
     await (signal?.aborted
       ? github?.flush(REPORT_FLUSH_ON_CANCEL_MS)
       : github?.flush(REPORT_FLUSH_TIMEOUT_MS, REPORT_FLUSH_MAX_RETRY_AFTER_MS));
@@ -177,6 +189,7 @@ async function checkMesh(
   const check = () =>
     preflightAll(api, config.virtualServices, config.split, targetOf(config.split), {
       rootNamespace: config.istioRootNamespace,
+      kind: config.routeKind,
     });
   const all = await check().catch(async (error: unknown) => {
     await scaleUpFinalizedCanary(api, traffic, config, error, signal);
@@ -233,8 +246,11 @@ async function scaleUpFinalizedCanary(
 async function observerFor(
   config: Config,
   checked: PreflightResult,
-): Promise<Pick<CheckedPorts, "metrics" | "queries">> {
-  if (config.skipAnalysis || !config.prometheus) return {};
+): Promise<Pick<CheckedPorts, "metrics" | "checks" | "queries">> {
+  if (config.skipAnalysis || !config.prometheus) {
+    if (config.checks.length > 0) core.warning("skip-analysis is true: the custom checks are not judged");
+    return {};
+  }
   const selectors = selectorsFor(
     config,
     { stable: checked.stableLabels, canary: checked.canaryLabels },
@@ -249,5 +265,7 @@ async function observerFor(
   const metrics = new IstioPrometheusObserver(client, selectors, config.latencyThresholdMs);
   await metrics.checkReady();
   core.info(logText(`Prometheus answers and has series for the stable version: {${selectors.stable}}`));
-  return { metrics, queries: metrics.queries() };
+  const labels = { stable: checked.stableLabels, canary: checked.canaryLabels };
+  const checks = await customChecksFor(config, client, labels, selectors);
+  return { metrics, checks, queries: metrics.queries() };
 }

@@ -40,6 +40,7 @@ export const Output = {
   canaryWeight: "canary-weight",
   finalized: "finalized",
   report: "report",
+  checks: "checks",
 } as const;
 
 /**
@@ -110,6 +111,12 @@ export const REPORT_FLUSH_MAX_RETRY_AFTER_MS = 120_000;
 export const GITHUB_MAX_INLINE_RETRY_AFTER_S = 5;
 /** After a cancel the runner kills the step 7.5 s after SIGINT: the final report gets what is left. */
 export const REPORT_FLUSH_ON_CANCEL_MS = 4_000;
+/**
+ * After the rollout has ended, how long the report waits for GitHub's list of the commits since the
+ * last promoted release (asked at the start, so it is usually there long before): after a cancel,
+ * not at all.
+ */
+export const REPORT_COMMITS_WAIT_MS = 5_000;
 /** The field manager named on every write to the cluster, so `kubectl get --show-managed-fields` says who. */
 export const FIELD_MANAGER = "istio-canary-action";
 /** kube-controller-manager's default progressDeadlineSeconds for a Deployment that sets none. */

@@ -61,6 +61,7 @@ export async function run(): Promise<void> {
     core.setOutput(Output.canaryWeight, String(outcome.weight));
     core.setOutput(Output.finalized, String(outcome.finalized === true));
     core.setOutput(Output.report, JSON.stringify(report));
+    core.setOutput(Output.checks, JSON.stringify(report.checks ?? []));
     await writeSummary(markdown);
     // The error line leads with what the report leads with: the outcome, the counts, the limit.
     if (outcome.failed) core.setFailed(scrub(oneLine(report.headline ?? outcome.reason)));

@@ -4,6 +4,7 @@
  * build the engine's settings without loading every adapter.
  */
 import type { AnalysisSettings } from "./analysis/types.ts";
+import { splitBudget } from "./checks/budget.ts";
 import type { Config } from "./inputs/types.ts";
 import type { EngineSettings } from "./rollout/engine.ts";
 
@@ -14,7 +15,12 @@ export function analysisSettings(config: Config): AnalysisSettings {
     latencyThresholdMs: config.latencyThresholdMs,
     maxRatioToStable: config.maxRatioToStable,
     minRequests: config.minRequests,
-    falseRollbackBudget: config.falseRollbackBudget,
+    // Shared with the custom checks (src/checks/budget.ts): the built-in tests get their share.
+    falseRollbackBudget: splitBudget(
+      config.falseRollbackBudget,
+      config.latencyThresholdMs !== undefined,
+      config.checks ?? [],
+    ).builtIn,
     minStageDurationMs: config.minStageDurationMs,
     maxStageDurationMs: config.maxStageDurationMs,
   };

@@ -8,8 +8,8 @@ import type { RawInputs } from "../../src/inputs/types.ts";
 import { RolloutEngine } from "../../src/rollout/engine.ts";
 import { engineSettings } from "../../src/settings.ts";
 import { VirtualClock } from "../../test/support/virtual-clock.ts";
-import { firstMinutesErrors, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
-import { benchMetrics, InMemoryTraffic, LastDecision } from "../ports.ts";
+import { badServed, firstMinutesErrors, ROLLOUT_START, type RunOutcome } from "../outcome.ts";
+import { benchChecks, benchMetrics, InMemoryTraffic, LastDecision } from "../ports.ts";
 import type { Scenario } from "../scenario.ts";
 import { ServiceWorld } from "../world.ts";
 
@@ -39,7 +39,7 @@ export async function runOurs(scenario: Scenario, seed: number): Promise<RunOutc
     new RolloutEngine(
       engineSettings(parseConfig({ ...REQUIRED, ...inputs })),
       { holder: `bench run ${run}`, commit: "0123456789abcdef", newRolloutId: "0123456-1" },
-      { traffic, metrics: reader(), clock, events },
+      { traffic, metrics: reader(), checks: benchChecks(world, config), clock, events },
       "VirtualService bench/backend",
     );
 
@@ -66,7 +66,7 @@ export async function runOurs(scenario: Scenario, seed: number): Promise<RunOutc
       : {}),
     minutes: (last - first) / 60_000,
     canaryRequests: world.served.canary.requests,
-    canaryErrors: world.served.canary.errors,
+    canaryErrors: badServed(world),
     newVersionErrorsFirst30Minutes: firstMinutesErrors(world),
   };
 }

@@ -96,7 +96,9 @@ export type Rule =
   | "near-limit"
   | "above-limit"
   | "step-back"
-  | "stable-above-limit";
+  | "stable-above-limit"
+  /** A custom check in fail mode (issue 23; src/checks/). */
+  | "custom-check";
 
 export interface Verdict {
   decision: Decision;

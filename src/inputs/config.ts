@@ -18,6 +18,7 @@ import { registerSecret } from "../redact.ts";
 import type { Command } from "../rollout/command.ts";
 import type { InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "../rollout/model/settings.ts";
 import type { Split } from "../rollout/model/split.ts";
+import { parseChecks } from "./checks.ts";
 import { parseFinalize } from "./finalize.ts";
 import {
   DNS1123_LABEL,
@@ -43,7 +44,7 @@ import {
   type RawInputs,
   type Reporter,
 } from "./types.ts";
-import { parseVirtualServices } from "./virtual-services.ts";
+import { HTTP_ROUTE, parseVirtualServices, VIRTUAL_SERVICE } from "./virtual-services.ts";
 
 // One PromQL label matcher list: name op "value" [, ...]. Values are double-quoted strings.
 const LABEL_MATCHERS =
@@ -109,6 +110,7 @@ export function parseConfig(raw: RawInputs): Config {
   const policies = parsePolicies(get, fail);
   const access = parseAccess(raw, get, fail);
   const finalize = parseFinalize(get, fail);
+  const checks = parseChecks(get("checks"), (message) => fail("checks", message));
 
   if (problems.length > 0) throw new InputError(problems);
   // Every field passed its check here: a failed one recorded a problem and threw above.
@@ -121,6 +123,7 @@ export function parseConfig(raw: RawInputs): Config {
     ...policies,
     ...access,
     finalize,
+    checks,
   } as Config;
   return deepFreeze(config);
 }
@@ -131,16 +134,39 @@ function parseTarget(get: Get, fail: Fail) {
     oneOf(COMMANDS, get("command")) ??
     fail("command", `${show(get("command"))} is not allowed; use one of ${COMMANDS.join(", ")}`);
   const namespace = namespaceInput("namespace", get, fail);
+  const routeKind = get("http-route") && !get("virtual-service") ? "HTTPRoute" : "VirtualService";
+  if (get("http-route") && get("virtual-service"))
+    fail(
+      "http-route",
+      "cannot be combined with virtual-service: name either the Istio VirtualService (virtual-service) or the Gateway API HTTPRoute (http-route) whose weights the action manages",
+    );
+  const named = routeKind === "HTTPRoute" ? HTTP_ROUTE : VIRTUAL_SERVICE;
   const virtualServices = Object.freeze(
-    parseVirtualServices(get("virtual-service"), get("routes"), namespace, fail),
+    parseVirtualServices(get(named.input), get("routes"), namespace, fail, named),
   );
   const istioRootNamespace = namespaceInput("istio-root-namespace", get, fail);
-  const split = parseSplit(get, fail) as Split;
-  const stages = parseStages(get("stages"), fail);
+  const noVersions = !["stable-host", "canary-host", "stable-subset", "canary-subset"].some((n) =>
+    get(n as InputName),
+  );
+  const split = (
+    routeKind === "HTTPRoute" && noVersions
+      ? fail(
+          "stable-host",
+          "is required with http-route: the stable version's Service (the backendRef the route sends traffic to now), and canary-host the canary's",
+        )
+      : parseSplit(get, fail)
+  ) as Split;
+  if (routeKind === "HTTPRoute" && split?.mode === "subset")
+    fail(
+      "stable-subset",
+      "cannot be used with http-route: an HTTPRoute splits traffic between two Services (its backendRefs), not DestinationRule subsets; set stable-host and canary-host to the stable and canary Services",
+    );
+  const stages = parseStages(get("stages"), fail, routeKind === "HTTPRoute");
   const pauseAfter = parsePauseAfter(get, fail, stages);
   return {
     command: command as Command,
     namespace,
+    routeKind,
     virtualServices,
     istioRootNamespace,
     split,
@@ -163,9 +189,9 @@ function namespaceInput(name: "namespace" | "istio-root-namespace", get: Get, fa
 function parsePauseAfter(get: Get, fail: Fail, stages: readonly number[] | undefined): number | undefined {
   const pauseText = get("pause-after");
   if (!pauseText) return undefined;
-  const n = /^\d+%?$/.test(pauseText) ? Number.parseInt(pauseText, 10) : Number.NaN;
-  if (!Number.isInteger(n))
-    return fail("pause-after", `${show(pauseText)} is not a whole number; use one of the stages below 100`);
+  const n = /^\d+(\.\d+)?%?$/.test(pauseText) ? Number.parseFloat(pauseText) : Number.NaN;
+  if (Number.isNaN(n))
+    return fail("pause-after", `${show(pauseText)} is not a number; use one of the stages below 100`);
   if (stages && (!stages.includes(n) || n === 100)) {
     return fail(
       "pause-after",

@@ -225,13 +225,21 @@ export function parseSplit(get: Get, fail: Fail): Split | undefined {
   );
 }
 
-export function parseStages(text: string, fail: Fail): number[] | undefined {
+export function parseStages(text: string, fail: Fail, fractional = false): number[] | undefined {
   const parts = listOf(text);
-  const allowed = "strictly increasing whole numbers from 1 to 100, ending at 100, such as 1,10,50,100";
+  const allowed = fractional
+    ? "strictly increasing percentages above 0 (at most 3 decimals), ending at 100, such as 0.1,1,10,50,100"
+    : "strictly increasing whole numbers from 1 to 100, ending at 100, such as 1,10,50,100";
   const stages: number[] = [];
   for (const part of parts) {
-    const n = /^\d{1,3}%?$/.test(part) ? Number.parseInt(part, 10) : Number.NaN;
-    if (!Number.isInteger(n) || n < 1 || n > 100)
+    const decimal = /^\d{1,3}(\.\d{1,3})?%?$/.test(part);
+    const n = decimal ? Number.parseFloat(part) : Number.NaN;
+    if (decimal && !fractional && !Number.isInteger(n))
+      return fail(
+        "stages",
+        `${show(text)} has ${show(part)}: Istio's VirtualService weights are whole percentages, so a stage below 1 % or between two percentages cannot be written there (a Gateway API HTTPRoute, in http-route, takes proportional weights and such stages); use ${allowed}`,
+      );
+    if (Number.isNaN(n) || n <= 0 || n > 100)
       return fail("stages", `${show(text)} has ${show(part)}; use ${allowed}`);
     if (stages.length > 0 && n <= (stages.at(-1) as number))
       return fail("stages", `${show(text)} is not strictly increasing at ${part}; use ${allowed}`);

@@ -35,6 +35,11 @@ export interface Config {
    * destination is stable.
    */
   readonly virtualServices: readonly VirtualServiceRef[];
+  /**
+   * What `virtualServices` name: Istio VirtualServices (the `virtual-service` input) or Gateway API
+   * HTTPRoutes (`http-route`), whose managed rules are selected the same way by `routes`.
+   */
+  readonly routeKind: "VirtualService" | "HTTPRoute";
   /** The namespace of the Services and pods, and of a VirtualService given without one. */
   readonly namespace: string;
   readonly split: Split;
@@ -72,7 +77,38 @@ export interface Config {
   /** With promote or rollback: act only on this rollout. */
   readonly rolloutId?: string;
   readonly finalize: FinalizeConfig;
+  /** checks: custom Prometheus checks judged beside the built-in signals (issue 23). */
+  readonly checks: readonly CustomCheckDefinition[];
 }
+
+/**
+ * One custom check of the `checks` input (src/inputs/checks.ts). Queries keep their placeholders
+ * (`{{ version }}`, `{{ selector }}`), which src/checks/ fills in per version.
+ */
+export type CustomCheckDefinition =
+  | {
+      readonly name: string;
+      readonly kind: "counter";
+      readonly mode: "fail" | "report";
+      /** Series selectors of counters: the bad events and all events. */
+      readonly bad: string;
+      readonly total: string;
+      /** The limit on bad / total. */
+      readonly maxRate: number;
+      /** Unset: no test against stable. */
+      readonly maxRatioToStable?: number;
+    }
+  | {
+      readonly name: string;
+      readonly kind: "threshold";
+      readonly mode: "fail" | "report";
+      /** Any PromQL that returns one series per version. */
+      readonly query: string;
+      readonly below?: number;
+      readonly above?: number;
+      /** Consecutive reads in breach that fail the check. */
+      readonly breaches: number;
+    };
 
 /** The raw input strings by input name, as `core.getInput` returns them (trimmed, "" when unset). */
 export type RawInputs = Readonly<Record<string, string>>;
@@ -81,6 +117,7 @@ export type RawInputs = Readonly<Record<string, string>>;
 export const INPUT_NAMES = [
   "command",
   "virtual-service",
+  "http-route",
   "namespace",
   "stable-subset",
   "canary-subset",
@@ -122,6 +159,7 @@ export const INPUT_NAMES = [
   "canary-replicas",
   "stable-deployment",
   "canary-deployment",
+  "checks",
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];

@@ -5,6 +5,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
+import { GATEWAY_API_GROUP, type GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-service.ts";
 import { runningContainerStatuses } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
@@ -43,6 +44,18 @@ export interface MeshApi {
   getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>>;
 }
 
+/** The Gateway API's HTTPRoute (gateway.networking.k8s.io/v1): the other kind of traffic target. */
+export interface GatewayApi {
+  getHttpRoute(namespace: string, name: string, signal?: AbortSignal): Promise<GatewayHttpRoute>;
+  patchHttpRoute(
+    namespace: string,
+    name: string,
+    apiVersion: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<GatewayHttpRoute>;
+}
+
 export interface KubernetesMeshApiOptions {
   /** Per-request timeout; a hung API server must not hang the step. */
   timeoutMs?: number;
@@ -74,7 +87,7 @@ export interface WorkloadApi {
   listWarningEvents(namespace: string, signal?: AbortSignal): Promise<k8s.CoreV1Event[]>;
 }
 
-export class KubernetesMeshApi implements MeshApi, WorkloadApi {
+export class KubernetesMeshApi implements MeshApi, WorkloadApi, GatewayApi {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
@@ -195,6 +208,35 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi {
           this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
         ),
     )) as VirtualService;
+  }
+
+  async getHttpRoute(namespace: string, name: string, signal?: AbortSignal): Promise<GatewayHttpRoute> {
+    const where = { group: GATEWAY_API_GROUP, version: "v1", namespace, plural: "httproutes", name };
+    return (await this.call(
+      { verb: "get", group: GATEWAY_API_GROUP, resource: "httproutes", namespace, name },
+      signal,
+      () => this.custom.getNamespacedCustomObject(where, this.options(signal)),
+    )) as GatewayHttpRoute;
+  }
+
+  async patchHttpRoute(
+    namespace: string,
+    name: string,
+    apiVersion: string,
+    patch: object[],
+    signal?: AbortSignal,
+  ): Promise<GatewayHttpRoute> {
+    const version = apiVersion.split("/")[1] ?? "v1";
+    const where = { group: GATEWAY_API_GROUP, version, namespace, plural: "httproutes", name };
+    return (await this.call(
+      { verb: "patch", group: GATEWAY_API_GROUP, resource: "httproutes", namespace, name },
+      signal,
+      () =>
+        this.custom.patchNamespacedCustomObject(
+          { ...where, body: patch, fieldManager: FIELD_MANAGER },
+          this.options(signal, { "Content-Type": k8s.PatchStrategy.JsonPatch }),
+        ),
+    )) as GatewayHttpRoute;
   }
 
   async listDestinationRules(namespace: string, signal?: AbortSignal): Promise<DestinationRule[]> {

@@ -6,9 +6,10 @@
  */
 import type { VirtualServiceRef } from "../rollout/model/routes.ts";
 import type { Split } from "../rollout/model/split.ts";
-import type { VirtualService } from "../rollout/model/virtual-service.ts";
+import { describeObject, type RouteObject, type VirtualService } from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
-import type { MeshApi } from "./kubernetes.ts";
+import { preflightHttpRoute } from "./http-route-preflight.ts";
+import type { GatewayApi, MeshApi } from "./kubernetes.ts";
 import { PreflightError, type PreflightOptions, type PreflightResult, preflight } from "./preflight.ts";
 import { describeManagedRoutes, type Target } from "./routes.ts";
 
@@ -23,7 +24,7 @@ export interface LockstepPreflight {
   managedRoutes: string;
 }
 
-const where = (vs: VirtualService) => `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}`;
+const where = describeObject;
 
 /** The gateways a VirtualService applies to; absent means the mesh's sidecars alone (Istio's default). */
 export function gatewaysOf(vs: VirtualService): string[] {
@@ -35,14 +36,16 @@ export function gatewaysOf(vs: VirtualService): string[] {
  * The warning when none of the VirtualServices applies to the mesh (`gateways` set and without
  * `mesh`): only requests through those gateways follow the weights.
  */
-export function gatewayOnlyWarning(vss: readonly VirtualService[]): string | undefined {
+export function gatewayOnlyWarning(objects: readonly RouteObject[]): string | undefined {
+  // An HTTPRoute's reach is its parentRefs (a Gateway, or a Service for the mesh): preflight of HTTPRoutes says so.
+  const vss = objects.filter((o): o is VirtualService => o.kind === "VirtualService");
   if (vss.length === 0 || vss.some((vs) => gatewaysOf(vs).includes("mesh"))) return undefined;
   const listed = vss.map((vs) => `${where(vs)} (gateways ${gatewaysOf(vs).join(", ")})`).join(", ");
   return `${listed} applies only to ingress gateways: callers inside the mesh are not routed by it and stay on stable, even after the canary is promoted. To move them too, add the mesh's VirtualService for this host to virtual-service (comma separated); the action moves them together`;
 }
 
 export async function preflightAll(
-  api: MeshApi,
+  api: MeshApi & Partial<GatewayApi>,
   refs: readonly VirtualServiceRef[],
   split: Split,
   target: Target,
@@ -51,10 +54,23 @@ export async function preflightAll(
   const results: PreflightResult[] = [];
   const problems: string[] = [];
   const several = refs.length > 1;
+  const kind = options.kind ?? "VirtualService";
+  const check = (ref: VirtualServiceRef) =>
+    kind === "HTTPRoute"
+      ? preflightHttpRoute(
+          api as MeshApi & GatewayApi,
+          ref.namespace,
+          ref.name,
+          split,
+          target,
+          ref.routes,
+          options,
+        )
+      : preflight(api, ref.namespace, ref.name, split, target, ref.routes, options);
   for (const ref of refs) {
-    const name = `VirtualService ${ref.namespace}/${ref.name}`;
+    const name = `${kind} ${ref.namespace}/${ref.name}`;
     try {
-      results.push(await preflight(api, ref.namespace, ref.name, split, target, ref.routes, options));
+      results.push(await check(ref));
     } catch (error) {
       if (!several) throw error;
       if (error instanceof PreflightError) problems.push(...error.problems.map((p) => `${name}: ${p}`));
@@ -63,18 +79,14 @@ export async function preflightAll(
     }
   }
   const whole = refs.map((r) => `${r.namespace}/${r.name}`).join(", ");
-  if (problems.length > 0) throw new PreflightError(`VirtualService ${whole}`, problems);
+  if (problems.length > 0) throw new PreflightError(`${kind} ${whole}`, problems);
   const primary = results[0] as PreflightResult;
-  const warnings = results.flatMap((r) =>
-    r.warnings.map((w) => (several ? `${where(r.virtualService)}: ${w}` : w)),
-  );
-  const gatewayOnly = gatewayOnlyWarning(results.map((r) => r.virtualService));
+  const warnings = results.flatMap((r) => r.warnings.map((w) => (several ? `${where(r.object)}: ${w}` : w)));
+  const gatewayOnly = gatewayOnlyWarning(results.map((r) => r.object));
   if (gatewayOnly) warnings.push(gatewayOnly);
   const managedRoutes = results
-    .map((r) => `${where(r.virtualService)}: ${describeManagedRoutes(r.managed)}`)
+    .map((r) => `${where(r.object)}: ${describeManagedRoutes(r.managed)}`)
     .join("; ");
-  const notes = results.flatMap((r) =>
-    r.notes.map((n) => (several ? `${where(r.virtualService)}: ${n}` : n)),
-  );
+  const notes = results.flatMap((r) => r.notes.map((n) => (several ? `${where(r.object)}: ${n}` : n)));
   return { primary, results, warnings, notes, managedRoutes };
 }

@@ -1,6 +1,6 @@
 /**
- * Several VirtualServices moved as one (the ingress gateway's and the mesh's for one service, as
- * Argo Rollouts' `virtualServices` list): the traffic port over one VirtualServiceRouter each.
+ * Several VirtualServices (or HTTPRoutes) moved as one (the ingress gateway's and the mesh's for one
+ * service, as Argo Rollouts' `virtualServices` list): the traffic port over one router each.
  *
  * Every VirtualService carries the state in its own annotation, with its own `original` routes; the
  * first (the primary) is the one the engine reads its state from. A forward write first checks,
@@ -18,7 +18,18 @@ import { type RetryOptions, retry } from "../retry.ts";
 import type { RolloutState } from "../rollout/model/state.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
-import type { VirtualServiceRouter } from "./router.ts";
+import type { RouterWriteOptions } from "./router.ts";
+
+/** One object's router (a VirtualService's or an HTTPRoute's, router.ts). */
+export interface OneRouter extends TrafficPort {
+  readonly where: string;
+  write(
+    weight: number,
+    next: NextState,
+    signal?: AbortSignal,
+    options?: RouterWriteOptions,
+  ): Promise<RolloutState>;
+}
 
 export interface LockstepOptions {
   /** How long a rollback keeps trying each VirtualService that has not taken it, from its start. */
@@ -44,11 +55,11 @@ function ownOriginal(next: NextState): NextState {
 }
 
 export class LockstepRouter implements TrafficPort {
-  private readonly routers: readonly VirtualServiceRouter[];
+  private readonly routers: readonly OneRouter[];
   private readonly o: LockstepOptions;
 
   /** `routers` in the order of the `virtual-service` input: the first is the primary. */
-  constructor(routers: readonly VirtualServiceRouter[], options: LockstepOptions = {}) {
+  constructor(routers: readonly OneRouter[], options: LockstepOptions = {}) {
     if (routers.length === 0) throw new Error("LockstepRouter needs at least one VirtualService");
     this.routers = routers;
     this.o = options;
@@ -95,7 +106,7 @@ export class LockstepRouter implements TrafficPort {
    * is spent. The router itself retries what is transient within each try.
    */
   private rollBackOne(
-    router: VirtualServiceRouter,
+    router: OneRouter,
     next: NextState,
     started: number,
     signal?: AbortSignal,

@@ -11,7 +11,7 @@
  */
 
 import type { Split } from "../rollout/model/split.ts";
-import type { HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
+import type { HttpRoute, RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
 import {
   findDestinationRule,
   HostProblem,
@@ -19,22 +19,26 @@ import {
   type ResolvedHost,
   resolveHost,
 } from "./istio-lookup.ts";
-import type { MeshApi } from "./kubernetes.ts";
+import type { GatewayApi, MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
 import { checkCanaryPods } from "./preflight-pods.ts";
+import { getVirtualService } from "./route-kinds.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 
 /** meshConfig.rootNamespace when the mesh does not set it. */
 export const DEFAULT_ROOT_NAMESPACE = "istio-system";
 
 export interface PreflightOptions {
+  /** What the refs name (the `http-route` input: HTTPRoutes); VirtualServices by default. */
+  kind?: "VirtualService" | "HTTPRoute";
   /** meshConfig.rootNamespace: the last namespace Istio looks for a DestinationRule in. */
   rootNamespace?: string;
   signal?: AbortSignal;
 }
 
 export interface PreflightResult {
-  virtualService: VirtualService;
+  /** The VirtualService or HTTPRoute checked. */
+  object: RouteObject;
   managed: ManagedRoute[];
   /**
    * Pod labels that identify each version: the host's Service selector (or ServiceEntry
@@ -85,7 +89,7 @@ export function nonHttpRoutesToStable(vs: VirtualService, stableHost: string, na
 
 /** Resolves a host, turning the reason it cannot be used into a problem line. */
 /** `input`: the input that named the host, named in the problem (the fix is usually a typo there). */
-async function resolveOrReport(
+export async function resolveOrReport(
   ctx: LookupContext,
   host: string,
   problems: string[],
@@ -101,7 +105,7 @@ async function resolveOrReport(
 }
 
 /** The versions' hosts and labels as preflight found them (empty labels when they could not be read). */
-interface ResolvedVersions {
+export interface ResolvedVersions {
   stable?: ResolvedHost;
   canary?: ResolvedHost;
   stableLabels: Record<string, string>;
@@ -110,7 +114,7 @@ interface ResolvedVersions {
 }
 
 export async function preflight(
-  api: MeshApi,
+  api: MeshApi & Partial<GatewayApi>,
   namespace: string,
   name: string,
   split: Split,
@@ -120,7 +124,7 @@ export async function preflight(
 ): Promise<PreflightResult> {
   const { signal } = options;
   const where = `VirtualService ${namespace}/${name}`;
-  const vs = await api.getVirtualService(namespace, name, signal);
+  const vs = await getVirtualService(api, namespace, name, signal);
   const managed = findManagedRoutes(vs, target, routes);
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -164,7 +168,7 @@ export async function preflight(
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
-    virtualService: vs,
+    object: vs,
     managed,
     stableLabels,
     canaryLabels,
@@ -244,7 +248,7 @@ async function resolveSubsets(
 }
 
 /** Host mode: two hosts, each version's labels its host's selector. */
-async function resolveHosts(
+export async function resolveHosts(
   ctx: LookupContext,
   split: Extract<Split, { mode: "host" }>,
   problems: string[],

@@ -5,7 +5,12 @@
  * overwritten. Which routes are managed is routes.ts.
  */
 import type { OriginalRoute, PatchOperation } from "../rollout/model/routes.ts";
-import type { HttpRoute, RouteDestination, VirtualService } from "../rollout/model/virtual-service.ts";
+import type {
+  HttpRoute,
+  RouteDestination,
+  RouteObject,
+  VirtualService,
+} from "../rollout/model/virtual-service.ts";
 import { MeshError } from "./errors.ts";
 import { canaryWeightOf, catchesAll, classify, type ManagedRoute, selects, type Target } from "./routes.ts";
 
@@ -82,7 +87,7 @@ export function planWeights(
  * object had no annotations at all, the map is created under a `test` of the resourceVersion read:
  * an `add` of the whole map would replace one another writer created meanwhile.
  */
-export function planAnnotation(vs: VirtualService, key: string, value: string): PatchOperation[] {
+export function planAnnotation(vs: RouteObject, key: string, value: string): PatchOperation[] {
   const annotations = vs.metadata.annotations;
   if (!annotations) {
     const version = vs.metadata.resourceVersion;

@@ -13,22 +13,16 @@ import * as core from "@actions/core";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ROLLBACK_RETRY_BUDGET_MS, STATE_ANNOTATION, TRAFFIC_RETRY_BUDGET_MS } from "../constants.ts";
 import { type RetryOptions, retry } from "../retry.ts";
+import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { PatchOperation } from "../rollout/model/routes.ts";
 import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
-import type { VirtualService } from "../rollout/model/virtual-service.ts";
+import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
 import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
-import type { MeshApi } from "./kubernetes.ts";
-import { planAnnotation, planRollback, planWeights, rollbackRoutes } from "./route-patches.ts";
-import {
-  canaryWeightOf,
-  describeTraffic,
-  findManagedRoutes,
-  type ManagedRoute,
-  originalRoutes,
-  type Target,
-  unmanagedRoutesTo,
-} from "./routes.ts";
+import type { GatewayApi, MeshApi } from "./kubernetes.ts";
+import { httpRouteKind, type RouteKind, virtualServiceKind } from "./route-kinds.ts";
+import { planAnnotation } from "./route-patches.ts";
+import type { ManagedRoute, Target } from "./routes.ts";
 
 export interface RouterOptions {
   namespace: string;
@@ -46,7 +40,7 @@ export interface RouterOptions {
   random?: () => number;
 }
 
-type View = TrafficView & { managed: ManagedRoute[] };
+type View<D> = TrafficView & { managed: ManagedRoute[]; object: D };
 
 export interface RouterWriteOptions extends WriteOptions {
   /**
@@ -57,21 +51,22 @@ export interface RouterWriteOptions extends WriteOptions {
   keepStableRoutes?: boolean;
 }
 
-export class VirtualServiceRouter implements TrafficPort {
-  private readonly api: MeshApi;
+/** The router over one object of either kind (route-kinds.ts): a VirtualService or an HTTPRoute. */
+export class RouteRouter<D extends RouteObject = RouteObject> implements TrafficPort {
+  private readonly kind: RouteKind<D>;
   private readonly o: RouterOptions;
-  /** The VirtualService as the dry run's planned patches so far would leave it. */
-  private dryRunObject?: VirtualService;
+  /** The object as the dry run's planned patches so far would leave it. */
+  private dryRunObject?: D;
   /** The object as last read, to say where traffic is when nothing can be read any more. */
-  private lastSeen?: { at: Date; vs: VirtualService };
+  private lastSeen?: { at: Date; vs: D };
 
-  constructor(api: MeshApi, options: RouterOptions) {
-    this.api = api;
+  constructor(kind: RouteKind<D>, options: RouterOptions) {
+    this.kind = kind;
     this.o = options;
   }
 
   get where(): string {
-    return `VirtualService ${this.o.namespace}/${this.o.name}`;
+    return `${this.kind.kind} ${this.o.namespace}/${this.o.name}`;
   }
 
   private now(): number {
@@ -83,27 +78,28 @@ export class VirtualServiceRouter implements TrafficPort {
    * rollout manages, which a write insists on (a missing route is an error there) but a read does
    * not: a read must never stop a rollback, so it falls back to the rollback's routes.
    */
-  private view(vs: VirtualService, mode: "read" | "write" | "rollback"): View {
+  private view(vs: D, mode: "read" | "write" | "rollback"): View<D> {
+    const k = this.kind;
     let managed: ManagedRoute[];
-    if (mode === "rollback") managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+    if (mode === "rollback") managed = k.rollbackRoutes(vs, this.o.target, this.o.routes);
     else {
       try {
-        managed = findManagedRoutes(vs, this.o.target, this.o.routes);
+        managed = k.managed(vs, this.o.target, this.o.routes);
       } catch (error) {
         if (mode === "write" || !(error instanceof MeshError)) throw error;
-        managed = rollbackRoutes(vs, this.o.target, this.o.routes);
+        managed = k.rollbackRoutes(vs, this.o.target, this.o.routes);
       }
     }
-    const weights = managed.map((m) => canaryWeightOf(vs, m));
+    const weights = managed.map((m) => k.canaryWeight(vs, m));
     const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
     return {
       weight: weights[0] ?? 0,
       weights,
       state,
       ...(problem ? { stateProblem: problem } : {}),
-      original: originalRoutes(vs, managed),
-      virtualService: vs,
-      unmanaged: unmanagedRoutesTo(vs, this.o.target, managed).map((r) => ({
+      original: k.original(vs, managed),
+      object: vs,
+      unmanaged: k.unmanaged(vs, this.o.target, managed).map((r) => ({
         ...r,
         route: `${r.route} of ${this.where}`,
       })),
@@ -125,8 +121,8 @@ export class VirtualServiceRouter implements TrafficPort {
     };
   }
 
-  private async get(signal: AbortSignal | undefined): Promise<VirtualService> {
-    const vs = await this.api.getVirtualService(this.o.namespace, this.o.name, signal);
+  private async get(signal: AbortSignal | undefined): Promise<D> {
+    const vs = await this.kind.get(this.o.namespace, this.o.name, signal);
     this.lastSeen = { at: new Date(this.now()), vs };
     return vs;
   }
@@ -145,21 +141,22 @@ export class VirtualServiceRouter implements TrafficPort {
    * it. A rollback restores `proposed.original` where that is consistent with 100 % stable, and
    * records the routes as it leaves them at rest: never an `original` the routes contradict.
    */
-  private planned(view: View, weight: number, proposed: RolloutState, keepStableRoutes = false) {
-    const vs = view.virtualService;
+  private planned(view: View<D>, weight: number, proposed: RolloutState, keepStableRoutes = false) {
+    const vs = view.object;
+    const k = this.kind;
     if (weight !== 0) {
-      const ops = planWeights(vs, view.managed, weight, this.o.target);
+      const ops = k.planWeights(vs, view.managed, weight, this.o.target);
       return {
         state: proposed,
         ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
       };
     }
     const stable = keepStableRoutes && view.weights.every((w) => w === 0);
-    const ops = stable ? [] : planRollback(vs, view.managed, proposed.original);
+    const ops = stable ? [] : k.planRollback(vs, view.managed, proposed.original);
     const after = applied(vs, ops);
     const state = {
       ...proposed,
-      original: originalRoutes(after, rollbackRoutes(after, this.o.target, this.o.routes)),
+      original: k.original(after, k.rollbackRoutes(after, this.o.target, this.o.routes)),
     };
     return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
   }
@@ -168,7 +165,7 @@ export class VirtualServiceRouter implements TrafficPort {
     const vs = this.dryRunObject ?? (await this.get(undefined));
     const view = this.view(vs, weight === 0 ? "rollback" : "write");
     const { ops } = this.planned(view, weight, next(view.state, view));
-    this.dryRunObject = applied(view.virtualService, ops);
+    this.dryRunObject = applied(view.object, ops);
     return [{ object: this.where, patch: ops }];
   }
 
@@ -207,7 +204,7 @@ export class VirtualServiceRouter implements TrafficPort {
         const state = next(view.state, view);
         return {
           state,
-          ops: planAnnotation(view.virtualService, STATE_ANNOTATION, serializeState(state)),
+          ops: planAnnotation(view.object, STATE_ANNOTATION, serializeState(state)),
         };
       },
       took: () => true,
@@ -227,24 +224,24 @@ export class VirtualServiceRouter implements TrafficPort {
     mode: "read" | "write" | "rollback";
     budgetMs: number;
     what: string;
-    plan: (view: View) => { state: RolloutState; ops: PatchOperation[] };
-    took: (view: View) => boolean;
+    plan: (view: View<D>) => { state: RolloutState; ops: PatchOperation[] };
+    took: (view: View<D>) => boolean;
     exhausted?: (
       error: unknown,
       conflicts: number,
       spent: { attempts: number; elapsedMs: number },
     ) => unknown;
     signal: AbortSignal | undefined;
-  }): Promise<{ state: RolloutState; response: VirtualService }> {
+  }): Promise<{ state: RolloutState; response: D }> {
     const refusals = new WeakSet<object>();
     let unanswered: string | undefined;
     let conflicts = 0;
     return retry(
       async () => {
         const view = this.view(await this.get(o.signal), o.mode);
-        const found = view.virtualService.metadata.annotations?.[STATE_ANNOTATION];
+        const found = view.object.metadata.annotations?.[STATE_ANNOTATION];
         if (unanswered !== undefined && found === unanswered && o.took(view))
-          return { state: view.state as RolloutState, response: view.virtualService };
+          return { state: view.state as RolloutState, response: view.object };
         let planned: { state: RolloutState; ops: PatchOperation[] };
         try {
           planned = o.plan(view);
@@ -262,10 +259,10 @@ export class VirtualServiceRouter implements TrafficPort {
           `JSON Patch for ${this.o.namespace}/${this.o.name} (${o.what}): ${JSON.stringify(shown, (key, value) => (key === "headers" ? "(headers elided)" : value))}`,
         );
         try {
-          const response = await this.api.patchVirtualService(
+          const response = await this.kind.patch(
             this.o.namespace,
             this.o.name,
-            view.virtualService.apiVersion,
+            view.object.apiVersion,
             planned.ops,
             o.signal,
           );
@@ -297,7 +294,7 @@ export class VirtualServiceRouter implements TrafficPort {
     const last = error instanceof MeshError ? error : undefined;
     const seconds = Math.round(spent.elapsedMs / 1000);
     const traffic = this.lastSeen
-      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${describeTraffic(this.lastSeen.vs, this.o.target)}`
+      ? `Traffic as last read at ${this.lastSeen.at.toISOString()}: ${this.kind.describeTraffic(this.lastSeen.vs, this.o.target)}`
       : "Where traffic is could not be read";
     const what =
       last?.isConflict && conflicts === spent.attempts
@@ -313,11 +310,11 @@ export class VirtualServiceRouter implements TrafficPort {
    */
   private async verify(
     weight: number,
-    response: VirtualService | undefined,
+    response: D | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     if (response) this.check(response, weight, "the API server answered");
-    let back: VirtualService;
+    let back: D;
     try {
       back = await retry(
         () => this.get(signal),
@@ -330,16 +327,30 @@ export class VirtualServiceRouter implements TrafficPort {
     this.check(back, weight, "read back");
   }
 
-  private check(vs: VirtualService, weight: number, how: string): void {
+  private check(vs: D, weight: number, how: string): void {
     const view = this.view(vs, weight === 0 ? "rollback" : "read");
     if (view.weights.every((w) => w === weight)) return;
     throw new MeshError(
-      `${this.where}: wrote canary weight ${weight} but ${how} ${describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
+      `${this.where}: wrote canary weight ${weight} but ${how} ${this.kind.describeTraffic(vs, this.o.target)}: another controller or a person may be managing it`,
     );
   }
 }
 
+/** The VirtualService router (the action's first kind), as tests and the lockstep router build it. */
+export class VirtualServiceRouter extends RouteRouter<VirtualService> {
+  constructor(api: MeshApi & Partial<GatewayApi>, options: RouterOptions) {
+    super(virtualServiceKind(api), options);
+  }
+}
+
+/** The Gateway API HTTPRoute router (issue 22). */
+export class HttpRouteRouter extends RouteRouter<GatewayHttpRoute> {
+  constructor(api: GatewayApi, options: RouterOptions) {
+    super(httpRouteKind(api), options);
+  }
+}
+
 /** `vs` as `ops` would leave it (no validation: the operations were planned against it). */
-function applied(vs: VirtualService, ops: PatchOperation[]): VirtualService {
+function applied<D>(vs: D, ops: PatchOperation[]): D {
   return fastJsonPatch.applyPatch(structuredClone(vs), ops as Operation[], false, false).newDocument;
 }

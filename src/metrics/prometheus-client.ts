@@ -175,26 +175,44 @@ export class PrometheusClient {
     };
   }
 
+  /**
+   * The type Prometheus' metadata API gives a metric (`counter`, `gauge`, `histogram`...), or
+   * undefined when it has none (federation, remote write and recording rules carry no metadata).
+   * One attempt: it only sharpens a preflight refusal.
+   */
+  async metricType(metric: string, signal?: AbortSignal): Promise<string | undefined> {
+    const form = new URLSearchParams({ metric, limit: "1" });
+    const body = await this.post("/api/v1/metadata", form, this.options.timeoutMs, signal, "GET");
+    const entries = (body.data as unknown as Record<string, Array<{ type?: unknown }>> | undefined)?.[metric];
+    const type = Array.isArray(entries) ? entries[0]?.type : undefined;
+    return typeof type === "string" ? type : undefined;
+  }
+
   /** One attempt; every failure is a PrometheusError that says whether another try may pass. */
   private async post(
     path: string,
     form: URLSearchParams,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    method: "GET" | "POST" = "POST",
   ): Promise<ApiBody> {
     const doFetch = this.options.fetch ?? fetch;
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let text: string;
     try {
-      response = await doFetch(this.endpoint(path), {
-        method: "POST",
+      const get = method === "GET";
+      // A GET carries the form in the query, after any the base URL has (hosted Prometheus keys).
+      const url = new URL(this.endpoint(path));
+      if (get) for (const [key, value] of form) url.searchParams.append(key, value);
+      response = await doFetch(url.toString(), {
+        method,
         headers: {
-          "content-type": "application/x-www-form-urlencoded",
+          ...(get ? {} : { "content-type": "application/x-www-form-urlencoded" }),
           accept: "application/json",
           ...this.options.headers,
         },
-        body: form,
+        ...(get ? {} : { body: form }),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
       text = await response.text();

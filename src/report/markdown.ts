@@ -7,6 +7,8 @@
 import { scrub } from "../redact.ts";
 import { codeSpanText, markdownText } from "../untrusted-text.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
+import { checksTable } from "./checks-table.ts";
+import { renderCommits } from "./commits.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
@@ -76,38 +78,13 @@ export function renderMarkdown(model: ReportModel): string {
   ].filter(Boolean);
   if (facts.length) lines.push("", facts.join(" · "));
 
-  if (model.stages.length > 0) {
-    const latency = model.latencyThresholdMs !== undefined;
-    lines.push(
-      "",
-      `| stage | weight | time | canary errors | stable errors | limit |${latency ? ` slow >${NBSP}${model.latencyThresholdMs}${NBSP}ms |` : ""} verdict |`,
-      `|---|---|---|---|---|---|${latency ? "---|" : ""}---|`,
-    );
-    for (const s of model.stages) {
-      const slow = latency
-        ? ` ${s.latency ? `${s.latency.canarySlow}/${s.latency.stableSlow ?? "—"}` : "—"} |`
-        : "";
-      lines.push(
-        `| ${s.index + 1} | ${s.weight}${NBSP}% | ${duration(s.durationMs)} | ${counts(s.canary)} | ${counts(s.stable)} | ${pct(s.limit)} |${slow} ${s.decision ? unbroken(DECISION[s.decision]) : "—"} |`,
-      );
-    }
-    const reasons = model.stages.filter((s) => s.reason && s.decision && s.decision !== "running");
-    if (reasons.length > 0) {
-      lines.push("", "<details><summary>Why each stage was decided</summary>", "");
-      for (const s of reasons) {
-        const llr =
-          s.llr !== undefined && s.rejectAt !== undefined
-            ? ` (evidence of harm, log e-value: ${s.llr.toFixed(2)}; rolls back at ${s.rejectAt.toFixed(2)})`
-            : "";
-        lines.push(`- **Stage ${s.index + 1} (${s.weight} %)**: ${cell(s.reason ?? "")}${llr}`);
-      }
-      lines.push("", "</details>");
-    }
-    const chart = errorRateChart(model);
-    if (chart) lines.push("", chart);
-    const weights = weightChart(model);
-    if (weights) lines.push("", weights);
-  }
+  lines.push(...stageSection(model));
+  lines.push(...checksTable(model.checks));
+  // The commits since the last promoted release, before the charts: a rollback's suspects, a
+  // promotion's release notes.
+  const commits = renderCommits(model);
+  if (commits.length > 0) lines.push("", ...commits);
+  lines.push(...chartSection(model));
   if (model.finalization.length > 0)
     lines.push(
       "",
@@ -132,6 +109,50 @@ export function renderMarkdown(model: ReportModel): string {
   );
   // The comment, the summary and the output are written by the action, not masked by the runner.
   return truncate(scrub(lines.join("\n")));
+}
+
+/** The stage table and why each stage was decided; nothing before the first stage. */
+function stageSection(model: ReportModel): string[] {
+  const lines: string[] = [];
+  if (model.stages.length === 0) return lines;
+  const latency = model.latencyThresholdMs !== undefined;
+  lines.push(
+    "",
+    `| stage | weight | time | canary errors | stable errors | limit |${latency ? ` slow >${NBSP}${model.latencyThresholdMs}${NBSP}ms |` : ""} verdict |`,
+    `|---|---|---|---|---|---|${latency ? "---|" : ""}---|`,
+  );
+  for (const s of model.stages) {
+    const slow = latency
+      ? ` ${s.latency ? `${s.latency.canarySlow}/${s.latency.stableSlow ?? "—"}` : "—"} |`
+      : "";
+    lines.push(
+      `| ${s.index + 1} | ${s.weight}${NBSP}% | ${duration(s.durationMs)} | ${counts(s.canary)} | ${counts(s.stable)} | ${pct(s.limit)} |${slow} ${s.decision ? unbroken(DECISION[s.decision]) : "—"} |`,
+    );
+  }
+  const reasons = model.stages.filter((s) => s.reason && s.decision && s.decision !== "running");
+  if (reasons.length > 0) {
+    lines.push("", "<details><summary>Why each stage was decided</summary>", "");
+    for (const s of reasons) {
+      const llr =
+        s.llr !== undefined && s.rejectAt !== undefined
+          ? ` (evidence of harm, log e-value: ${s.llr.toFixed(2)}; rolls back at ${s.rejectAt.toFixed(2)})`
+          : "";
+      lines.push(`- **Stage ${s.index + 1} (${s.weight} %)**: ${cell(s.reason ?? "")}${llr}`);
+    }
+    lines.push("", "</details>");
+  }
+  return lines;
+}
+
+/** The error rate and weight charts (none before the first stage). */
+function chartSection(model: ReportModel): string[] {
+  const lines: string[] = [];
+  if (model.stages.length === 0) return lines;
+  const chart = errorRateChart(model);
+  if (chart) lines.push("", chart);
+  const weights = weightChart(model);
+  if (weights) lines.push("", weights);
+  return lines;
 }
 
 /** Cuts at a line boundary below GitHub's limit, keeping the marker, and says so. */

@@ -6,7 +6,7 @@ import { redactUrl, scrub } from "../redact.ts";
 import type { RolloutEvent } from "../rollout/events.ts";
 import { codeSpanText } from "../untrusted-text.ts";
 import { harmOf, headline } from "./headline.ts";
-import type { HeadlineSettings, ReportModel, StageRow } from "./types.ts";
+import type { CommitList, HeadlineSettings, ReportModel, StageRow } from "./types.ts";
 
 export type { ReportModel, StageRow } from "./types.ts";
 
@@ -25,6 +25,8 @@ export interface ReportContext extends HeadlineSettings {
   /** Links show it only through redactUrl (scheme://host[:port] and the non-secret path). */
   prometheusUrl?: string;
   queries?: { canary: string; stable: string };
+  /** The commits since the last promoted release, as far as GitHub has answered (./commits-github.ts). */
+  commits?: CommitList;
 }
 
 function prometheusGraph(
@@ -72,6 +74,7 @@ export function buildReport(events: readonly RolloutEvent[], context: ReportCont
   model.warnings = model.warnings.map(scrub);
   model.finalization = model.finalization.map(scrub);
   for (const stage of model.stages) if (stage.reason !== undefined) stage.reason = scrub(stage.reason);
+  if (context.commits) model.commits = context.commits;
   model.headline = headline(model, context);
   model.next.push(...nextSteps(model));
   return model;
@@ -139,6 +142,9 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
       break;
     case "warning":
       model.warnings.push(e.message);
+      break;
+    case "checks":
+      model.checks = e.checks;
       break;
     case "finalize":
       model.finalization.push(e.message);

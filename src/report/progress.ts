@@ -41,6 +41,11 @@ function rawLine(e: RolloutEvent, stages: number): string | undefined {
       return `  earlier: stage ${e.result.stage + 1}/${stages} (${e.result.weight} %) ${e.result.decision}: ${e.result.reason}`;
     case "warning":
       return `⚠ ${e.message}`;
+    case "checks":
+      return (
+        e.checks.map((c) => `  check ${c.name} (${c.mode}): ${c.status}: ${c.summary}`).join("\n") ||
+        undefined
+      );
     case "passed":
       return undefined;
     case "finalize":

@@ -3,6 +3,7 @@
  * at the bottom of the folder, so none of them import each other in a loop.
  */
 import type { VersionCounts } from "../analysis/types.ts";
+import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 import type { Result } from "../rollout/result.ts";
 
 /** What made a stage fail, in the terms the headline uses. */
@@ -44,6 +45,46 @@ export interface StageRow {
   harm?: Harm;
 }
 
+/** One commit of the release, as GitHub's compare answered it (the text is untrusted, unescaped). */
+export interface ListedCommit {
+  sha: string;
+  /** The message's first line, cut to a readable length. */
+  title: string;
+  /** The git author's name. */
+  author: string;
+  /** The GitHub account GitHub matched the author to, when it did. */
+  login?: string;
+}
+
+/**
+ * The commits between the last promoted release and this one (GitHub's compare API), or why there is
+ * no list: what a reader of a rollback needs to find who can fix it, and a promotion's release notes.
+ */
+export type CommitList =
+  /** The record names no promoted release: nothing to compare with. */
+  | { kind: "first" }
+  /** Asked, not answered yet. */
+  | { kind: "pending"; base: string; head: string }
+  /** Not listed, and why (no token, a record that is not a sha, GitHub's error or an answer that does not add up). */
+  | { kind: "unavailable"; why: string }
+  | {
+      kind: "listed";
+      base: string;
+      head: string;
+      /** GitHub's `status` of head compared with base. */
+      status: "ahead" | "behind" | "diverged" | "identical";
+      /** Commits in this release and not in the last promoted one (GitHub's `total_commits`). */
+      total: number;
+      /** Commits of the last promoted release that this one lacks (`behind_by`). */
+      behindBy: number;
+      /** The newest commits, newest first, at most MAX_LISTED_COMMITS. */
+      commits: ListedCommit[];
+      /** GitHub's compare page, built from the checked shas (not GitHub's `html_url`). */
+      compareUrl: string;
+      /** Where each commit's page is: `${commitUrl}/${sha}`. */
+      commitUrl: string;
+    };
+
 export interface ReportModel {
   schema: 1;
   namespace: string;
@@ -73,4 +114,8 @@ export interface ReportModel {
   /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
   finalization: string[];
   next: string[];
+  /** Custom checks' latest standing (issue 23); absent without checks. */
+  checks?: CustomCheckResult[];
+  /** The commits since the last promoted release; absent where no rollout started (status). */
+  commits?: CommitList;
 }

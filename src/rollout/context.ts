@@ -1,6 +1,7 @@
 /** What every part of the engine shares: the settings, who this run is, the ports, and the outcome type. */
 import type { AnalysisSettings } from "../analysis/types.ts";
 import type { Command } from "./command.ts";
+import type { CustomChecksPort } from "./custom-checks.ts";
 import type { FinalizeConfig, InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "./model/settings.ts";
 import type { RolloutState } from "./model/state.ts";
 import type {
@@ -60,6 +61,8 @@ export interface EngineOutcome {
 export interface EnginePorts {
   traffic: TrafficPort;
   metrics?: MetricsPort;
+  /** Custom checks (issue 23), judged beside the built-in signals. */
+  checks?: CustomChecksPort;
   /** The Deployments behind the versions; without it (or with finalize: none) a promotion ends at 100 % canary. */
   workloads?: WorkloadPort;
   clock: Clock;

@@ -4,6 +4,7 @@
  */
 import type { Verdict } from "../analysis/judge.ts";
 import type { InconclusivePolicy, UnreachablePolicy } from "./model/settings.ts";
+import { describeObject } from "./model/virtual-service.ts";
 import type { TrafficView } from "./ports.ts";
 import { lastWriter } from "./transitions.ts";
 
@@ -104,10 +105,7 @@ export function rolledBackByHand(view: TrafficView): string | undefined {
   const parts = view.parts ?? [];
   const stable = parts.filter((p) => p.weights.every((w) => w === 0));
   if (stable.length === 0 || stable.length === parts.length) return undefined;
-  const names = stable.map(
-    (p) =>
-      `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name}${lastWriter(p.virtualService)}`,
-  );
+  const names = stable.map((p) => `${describeObject(p.object)}${lastWriter(p.object)}`);
   return `${names.join(", ")} ${names.length === 1 ? "was" : "were"}`;
 }
 
@@ -135,10 +133,5 @@ export function leftBehind(
       (p.stateProblem === undefined && p.state?.rolloutId === rolloutId && p.state.status === "progressing"),
   );
   if (left.length === 0) return undefined;
-  return left
-    .map(
-      (p) =>
-        `VirtualService ${p.virtualService.metadata.namespace}/${p.virtualService.metadata.name} (${p.weights.join(", ")} % canary)`,
-    )
-    .join(", ");
+  return left.map((p) => `${describeObject(p.object)} (${p.weights.join(", ")} % canary)`).join(", ");
 }

@@ -169,6 +169,7 @@ export class RolloutEngine {
       command: this.context.settings.command,
       rolloutId: state.rolloutId,
       commit: state.commit,
+      ...(state.promotedCommit ? { promotedCommit: state.promotedCommit } : {}),
       stages: state.stages,
       fromStage,
       weight,
@@ -281,7 +282,7 @@ export class RolloutEngine {
       return this.start(state, Math.max(state.stageIndex, 0), view);
     }
     if (!live && view.weights.some((w) => w > 0)) return this.adopt(view, state);
-    const fresh = freshState(this.context, view.weight, view.original);
+    const fresh = freshState(this.context, view.weight, view.original, state);
     if (live && state) {
       fresh.history.push({
         at: this.context.now(),
@@ -317,7 +318,7 @@ export class RolloutEngine {
     if (allOnCanary(view.weights)) throw new CommandError(allOnCanaryRefusal(found));
     if (this.context.settings.onSplit === "restart") return this.restart(found, view);
     const { from, weight, message } = continuation(found);
-    const fresh = freshState(this.context, weight, view.original);
+    const fresh = freshState(this.context, weight, view.original, finished);
     fresh.history.push({
       at: this.context.now(),
       weight,
@@ -334,7 +335,7 @@ export class RolloutEngine {
   /** on-split: restart: the rollback write (recorded as this new rollout's, with why), then stage 1. */
   private async restart(found: SplitFound, view: TrafficView): Promise<EngineOutcome> {
     const reason = restartReason(found);
-    const fresh = freshState(this.context, view.weight, view.original);
+    const fresh = freshState(this.context, view.weight, view.original, found.state);
     await this.context.emit({ type: "warning", at: this.context.now(), message: `Restarting: ${reason}` });
     await this.started(fresh, 0, view.weight);
     if (this.context.settings.dryRun) return dryRun(this.context, fresh, 0, true);

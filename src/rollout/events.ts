@@ -1,6 +1,7 @@
 /** What the engine tells the reporters, in order. One renderer turns these into every report. */
 import type { Verdict } from "../analysis/judge.ts";
 import type { Command } from "./command.ts";
+import type { CustomCheckResult } from "./custom-checks.ts";
 import type { StageResult } from "./model/state.ts";
 import type { Result } from "./result.ts";
 
@@ -11,6 +12,8 @@ export type RolloutEvent =
       command: Command;
       rolloutId: string;
       commit: string;
+      /** The last promoted release's commit, as the record carries it (unchecked: see model/state.ts). */
+      promotedCommit?: string;
       stages: number[];
       fromStage: number;
       weight: number;
@@ -37,6 +40,8 @@ export type RolloutEvent =
   /** A stage an earlier run analysed, from the state on the VirtualService. */
   | { type: "recorded-stage"; at: string; result: StageResult }
   | { type: "warning"; at: string; message: string }
+  /** Every custom check's standing after a read (issue 23). */
+  | { type: "checks"; at: string; stage: number; checks: CustomCheckResult[] }
   /** A step of finalizing a promotion onto the stable Deployment, or of readying the canary before stage 1. */
   | { type: "finalize"; at: string; step: FinalizeStep; message: string }
   | {

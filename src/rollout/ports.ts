@@ -7,7 +7,7 @@
 import type { Observation } from "../analysis/judge.ts";
 import type { OriginalRoute, PatchOperation } from "./model/routes.ts";
 import type { RolloutState } from "./model/state.ts";
-import type { VirtualService } from "./model/virtual-service.ts";
+import type { RouteObject } from "./model/virtual-service.ts";
 
 export type { Clock } from "./clock.ts";
 export type { EventSink, RolloutEvent } from "./events.ts";
@@ -21,7 +21,8 @@ export interface TrafficView {
   stateProblem?: string;
   /** What the managed routes look like now, as a rollback would restore them if no rollout ran. */
   original: OriginalRoute[];
-  virtualService: VirtualService;
+  /** The VirtualService or HTTPRoute read (the primary's with several): its kind and metadata. */
+  object: RouteObject;
   /**
    * Routes the action does not manage that still send traffic to stable or the canary: with these,
    * the canary's share of requests is not its weight, so the traffic-share check allows for them.
@@ -43,7 +44,7 @@ export interface UnmanagedRoute {
 
 /** One object's JSON Patch, as a dry run prints it. */
 export interface PlannedPatch {
-  /** `VirtualService namespace/name`. */
+  /** `VirtualService namespace/name` or `HTTPRoute namespace/name`. */
   object: string;
   patch: PatchOperation[];
 }

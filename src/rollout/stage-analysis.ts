@@ -8,6 +8,7 @@ import { judgeCheck, type Observation, type Verdict } from "../analysis/judge.ts
 import type { EvidenceSettings, JudgeSettings } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
+import { type CustomChecksPort, failingCheck } from "./custom-checks.ts";
 import type { StageDecision } from "./ending.ts";
 import type { Clock, EventSink, MetricsMark, MetricsPort, TrafficPort, TrafficView } from "./ports.ts";
 import {
@@ -24,6 +25,8 @@ import { describeEdit, PersonEditError, weightsOtherThan } from "./transitions.t
 
 export interface StageAnalysisPorts {
   metrics: MetricsPort;
+  /** Custom checks (issue 23), judged at every read beside the built-in signals. */
+  checks?: CustomChecksPort;
   traffic: TrafficPort;
   clock: Clock;
   events: EventSink;
@@ -137,7 +140,8 @@ class StageAnalyser {
         weight,
       };
 
-    const verdict = this.mark ? await this.judgeRead(read, this.mark) : await this.startCounting(read);
+    const judged = this.mark ? await this.judgeRead(read, this.mark) : await this.startCounting(read);
+    const verdict = await this.withChecks(judged, read);
     await events.emit({
       type: "analysis",
       at: clock.now().toISOString(),
@@ -161,6 +165,29 @@ class StageAnalyser {
     if (verdict.decision !== "continue")
       return { verdict, decision: verdict.decision, reason: verdict.reason, evidence: this.evidence, weight };
     return undefined;
+  }
+
+  /**
+   * The custom checks at this read, reported; a failing one in fail mode fails the stage. Not asked
+   * when the built-in signals already fail it: the rollback comes first.
+   */
+  private async withChecks(verdict: Verdict, read: Read): Promise<Verdict> {
+    const { checks, clock, signal, events } = this.ports;
+    if (!checks || verdict.decision === "fail") return verdict;
+    const now = clock.now();
+    const results = await checks.judge(
+      { stage: this.input.index, weight: read.weight, changedAt: this.input.changedAt, now },
+      signal,
+    );
+    await events.emit({ type: "checks", at: now.toISOString(), stage: this.input.index, checks: results });
+    const failing = failingCheck(results);
+    if (!failing) return verdict;
+    return {
+      ...verdict,
+      decision: "fail",
+      rule: "custom-check",
+      reason: `Check ${failing.name}: ${failing.summary}`,
+    };
   }
 
   private beginRead(): Read {

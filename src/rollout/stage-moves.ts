@@ -131,7 +131,7 @@ export async function judgeAdoptedSplit(
   const changedAt = clock.now().getTime();
   const { judge } = split;
   const analysis = await analyseStage(
-    { metrics, traffic, clock, events: c.ports.events, signal },
+    { metrics, checks: c.ports.checks, traffic, clock, events: c.ports.events, signal },
     {
       index,
       weight,

@@ -286,7 +286,7 @@ export class StageRunner {
       }
       const stepBack = final && weight === 100 && index > 0 ? this.stepBackFor(progress, index) : undefined;
       const analysis = await analyseStage(
-        { metrics, traffic, clock, events: context.ports.events, signal },
+        { metrics, checks: context.ports.checks, traffic, clock, events: context.ports.events, signal },
         {
           index,
           weight,

@@ -145,12 +145,18 @@ export class TrafficWrites {
   }
 }
 
+/**
+ * A new rollout's state. `previous` is the record it replaces: a promoted one's commit, or the
+ * promoted commit it carried, becomes the new rollout's `promotedCommit` (for the reports).
+ */
 export function freshState(
   c: EngineContext,
   weight: number,
   original: RolloutState["original"],
+  previous?: RolloutState,
 ): RolloutState {
   const now = c.now();
+  const promotedCommit = previous?.status === "promoted" ? previous.commit : previous?.promotedCommit;
   return {
     schemaVersion: 1,
     rolloutId: c.id.newRolloutId,
@@ -163,5 +169,6 @@ export function freshState(
     updatedAt: now,
     original,
     history: [],
+    ...(promotedCommit ? { promotedCommit } : {}),
   };
 }

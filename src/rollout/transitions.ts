@@ -4,6 +4,7 @@
  * live run's lease, a rollout ended by someone else, and weights someone else wrote.
  */
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
+import { describeObject } from "./model/virtual-service.ts";
 import type { NextState, TrafficView } from "./ports.ts";
 import { moreThanOneStage } from "./record-check.ts";
 
@@ -54,7 +55,7 @@ export function weightsOtherThan(view: TrafficView, allowed: readonly number[]):
 }
 
 /** ` (last written by field manager "kubectl-edit")`, from the object's managedFields; "" when unknown. */
-export function lastWriter(vs: TrafficView["virtualService"]): string {
+export function lastWriter(vs: TrafficView["object"]): string {
   const fields = vs.metadata.managedFields as Array<{ manager?: string; time?: string }> | undefined;
   const last = [...(fields ?? [])].sort((a, b) => (a.time ?? "").localeCompare(b.time ?? "")).at(-1);
   return last?.manager ? ` (last written by field manager "${last.manager}")` : "";
@@ -63,14 +64,14 @@ export function lastWriter(vs: TrafficView["virtualService"]): string {
 export function describeEdit(view: TrafficView, weight: number | readonly number[]): string {
   const now = view.weights.length ? `${view.weights.join(", ")} %` : "no managed route to the canary";
   const from = typeof weight === "number" ? weight : weight.join(", ");
-  return `someone else changed the canary's weight from ${from} % to ${now}${lastWriter(view.virtualService)}; the action stopped where they left it and wrote no weights after it`;
+  return `someone else changed the canary's weight from ${from} % to ${now}${lastWriter(view.object)}; the action stopped where they left it and wrote no weights after it`;
 }
 
 /** `found`'s own view of the VirtualService `view` shows (found itself for a single one). */
 function foundFor(found: TrafficView, view: TrafficView): TrafficView | undefined {
-  const { namespace, name } = view.virtualService.metadata;
+  const { namespace, name } = view.object.metadata;
   return (found.parts ?? [found]).find(
-    (p) => p.virtualService.metadata.namespace === namespace && p.virtualService.metadata.name === name,
+    (p) => p.object.metadata.namespace === namespace && p.object.metadata.name === name,
   );
 }
 
@@ -86,11 +87,7 @@ export function guarded(guard: Guard, change: NextState): NextState {
   return (previous: RolloutState | undefined, view: TrafficView): RolloutState => {
     if (!guard.override) {
       const lease = leaseBlocks(previous, guard.holder, guard.now());
-      if (lease)
-        throw new LeaseHeldError(
-          `VirtualService ${view.virtualService.metadata.namespace}/${view.virtualService.metadata.name}`,
-          lease,
-        );
+      if (lease) throw new LeaseHeldError(describeObject(view.object), lease);
       if (
         guard.rolloutId &&
         previous?.rolloutId === guard.rolloutId &&

@@ -81,5 +81,10 @@ describe("npm run demo", () => {
     expect(firstLine(rolledBack)).toMatch(
       /^Rolled back at 1 %: [\d,]+ of [\d,]+ canary requests failed .*; limit 5 %\./,
     );
+    // The commits of the release that failed, since 1.1.0 was promoted (issue 23).
+    expect(rolledBack).toMatch(
+      /\*\*Commits in the rolled-back release\*\*: 3 commits since the last promoted release `110abab`/,
+    );
+    expect(promoted).toMatch(/No earlier promoted release is recorded/);
   }, 120_000);
 });

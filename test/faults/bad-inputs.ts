@@ -71,4 +71,7 @@ export const BAD_INPUTS: BadInput[] = [
   ["on-unreachable", { "on-unreachable": "ignore" }],
   ["rollback-on-cancel", { "rollback-on-cancel": "no" }],
   ["pull-request", { "pull-request": "#12" }],
+  // Issue 23's custom checks: not a list; a rate() where exact counts need a counter's selector.
+  ["checks", { checks: "orders: {bad: x}" }],
+  ["checks", { checks: "- name: orders\n  bad: rate(x_total[1m])\n  total: x_total\n  max-rate: 1%" }],
 ];

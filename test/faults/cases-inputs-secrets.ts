@@ -68,7 +68,7 @@ async function inBatches<T, R>(items: T[], width: number, fn: (item: T) => Promi
 export const inputAndSecretCases: FaultCase[] = [
   {
     id: "7a",
-    title: `${BAD_INPUTS.length} bad inputs (durations past 6 h/Node's timer limit, CR and non-Latin-1 headers, a Content-Type override, kubeconfig, the contract's basics)`,
+    title: `${BAD_INPUTS.length} bad inputs (durations past 6 h/Node's timer limit, CR and non-Latin-1 headers, a Content-Type override, kubeconfig, the contract's basics, custom checks)`,
     must: "every one refused before any call, naming its input; none let through",
     run: async () => {
       const failures = (await inBatches(BAD_INPUTS, 4, refusedBeforeAnyCall)).filter((f) => f !== undefined);

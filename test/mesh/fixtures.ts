@@ -119,6 +119,7 @@ const RESOURCE_OF_KIND: Record<string, string> = {
   VirtualService: "virtualservices",
   ServiceEntry: "serviceentries",
   Gateway: "gateways",
+  HTTPRoute: "httproutes",
 };
 
 /**

@@ -1,11 +1,13 @@
 /**
  * A GitHub REST API emulator for `GITHUB_API_URL`, for what the action calls: issue comments (list
  * with real pagination and `Link` headers, create, update), a commit's pull requests, commit
- * statuses, deployments and deployment statuses, workflow run attempts, and GraphQL `viewer { login }`. As for a
+ * statuses, deployments and deployment statuses, workflow run attempts, the comparison of two
+ * commits (./github-commits.ts), and GraphQL `viewer { login }`. As for a
  * workflow's GITHUB_TOKEN, `GET /user` answers 403. It records every request and can answer 403 on
  * writes, as GitHub does for a fork's read-only token.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { CommitHistory } from "./github-commits.ts";
 import { GitHubFaultPlan } from "./github-faults.ts";
 
 export interface GitHubUser {
@@ -84,6 +86,8 @@ export class GitHubApiEmulator {
    * `GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}` answers. Unknown: 404.
    */
   readonly runs = new Map<string, { status: WorkflowRunStatus; conclusion: string | null }>();
+  /** The repository's commits, for the compare API (every repository the emulator serves shares it). */
+  readonly history = new CommitHistory();
   /** Token -> user. Unknown tokens get 401 Bad credentials. */
   readonly tokens = new Map<string, GitHubUser>([["ghs_bot_token", BOT]]);
   /** When true, every write answers 403 as for a fork's pull request. */
@@ -266,6 +270,11 @@ export class GitHubApiEmulator {
       const run = this.runs.get(`${m[1]} run ${m[2]} attempt ${m[3]}`);
       if (!run) return send(404, { message: "Not Found", status: "404" });
       return send(200, workflowRun(this.url, m[1] as string, Number(m[2]), Number(m[3]), run));
+    }
+    m = /^\/repos\/([^/]+\/[^/]+)\/compare\/([^/]+)$/.exec(path);
+    if (m && method === "GET") {
+      const answer = this.history.compare(this.url, m[1] as string, m[2] as string, url);
+      return send(answer.status, answer.body, answer.headers);
     }
     m = /^\/repos\/([^/]+\/[^/]+)\/deployments\/(\d+)\/statuses$/.exec(path);
     if (m && method === "POST") {

@@ -7,12 +7,14 @@
  * mirrored (`mirror` with `mirrorPercentage`, or `mirrors`), and which pods serve a destination
  * (the DestinationRule subset's labels on the host's Service selector, or a ServiceEntry's
  * `workloadSelector`). A host without a VirtualService goes to its Service's pods, as Istio's
- * default route does.
+ * default route does. A Gateway API HTTPRoute attached to the request's Gateway or Service routes
+ * it before any VirtualService (gateway-routing.ts).
  *
  * DestinationRule lookup follows Istio's order: the client's namespace (here the VirtualService's),
  * then the host's namespace, then the root namespace (`istio-system` by default), honouring
  * `exportTo` (absent or `*` everywhere, `.` its own namespace, else the namespaces listed).
  */
+import { routeByHttpRoute } from "./gateway-routing.ts";
 import type { KubeObject } from "./kube-api.ts";
 
 export interface StringMatch {
@@ -84,6 +86,9 @@ export interface MeshObjects {
   serviceEntries: KubeObject[];
   pods: KubeObject[];
   rootNamespace: string;
+  /** Gateway API HTTPRoutes and Gateways (gateway-routing.ts): a route attached to the entry point routes first. */
+  httpRoutes?: KubeObject[];
+  gateways?: KubeObject[];
 }
 
 export const CLUSTER_SUFFIX = "svc.cluster.local";
@@ -395,6 +400,20 @@ export function routeRequest(
   request: MeshRequest,
   random: () => number,
 ): RoutingDecision {
+  const byRoute =
+    (request.protocol ?? "http") === "http"
+      ? routeByHttpRoute(objects.httpRoutes ?? [], objects.gateways ?? [], request, random)
+      : undefined;
+  if (byRoute) {
+    const { route, ruleIndex, host, namespace } = byRoute;
+    return {
+      virtualService: `HTTPRoute ${route}`,
+      routeIndex: ruleIndex,
+      namespace,
+      mirrors: [],
+      ...(host ? { destination: { host } } : {}),
+    };
+  }
   const vs = selectVirtualService(objects, request);
   if (!vs) {
     const namespace = request.clientNamespace ?? "default";

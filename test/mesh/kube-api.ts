@@ -5,7 +5,8 @@
  * - HTTPS on loopback with a throwaway self-signed CA (openssl), carried in a generated kubeconfig,
  *   bearer-token authentication (401) and RBAC-style authorization per verb and resource (403);
  * - networking.istio.io v1, v1beta1 and v1alpha3 (one storage) VirtualService, DestinationRule and
- *   ServiceEntry: get, list, create, replace (update), patch (JSON Patch and JSON merge patch); core
+ *   ServiceEntry, and gateway.networking.k8s.io v1 HTTPRoute and Gateway (with the status istiod
+ *   writes, gateway-api.ts): get, list, create, replace (update), patch (JSON Patch and JSON merge patch); core
  *   v1 namespaces and pods: get, list with `labelSelector`; the discovery documents;
  * - resourceVersion on every write, uid, generation; 409 Conflict for a stale replace; 422 Invalid
  *   for a JSON Patch that does not apply (a failed `test` included), as kube-apiserver since
@@ -24,6 +25,13 @@ import { join } from "node:path";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { dump } from "js-yaml";
 import type { WorkloadsApi } from "./deployments-api.ts";
+import {
+  defaultHttpRoute,
+  GATEWAY_GROUP,
+  gatewayStatus,
+  httpRouteStatus,
+  invalidHttpRoute,
+} from "./gateway-api.ts";
 import { KubeFaultPlan } from "./kube-faults.ts";
 
 export type Verb = "get" | "list" | "create" | "update" | "patch" | "delete" | "watch";
@@ -134,6 +142,23 @@ export const RESOURCE_TYPES: ResourceType[] = [
     namespaced: true,
     verbs: CRD_VERBS,
     shortNames: ["se"],
+  },
+  {
+    group: GATEWAY_GROUP,
+    versions: ["v1"],
+    resource: "httproutes",
+    kind: "HTTPRoute",
+    namespaced: true,
+    verbs: CRD_VERBS,
+  },
+  {
+    group: GATEWAY_GROUP,
+    versions: ["v1"],
+    resource: "gateways",
+    kind: "Gateway",
+    namespaced: true,
+    verbs: CRD_VERBS,
+    shortNames: ["gtw"],
   },
   {
     group: "",
@@ -419,6 +444,7 @@ export class KubeApiEmulator {
       creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     };
     if (!type.namespaced) delete obj.metadata.namespace;
+    if (type.resource === "httproutes") defaultHttpRoute(obj);
     this.store.set(this.key(resource, obj.metadata.namespace, obj.metadata.name), obj);
     return clone(obj);
   }
@@ -640,6 +666,11 @@ export class KubeApiEmulator {
             versions: ISTIO_VERSIONS.map((v) => ({ groupVersion: `${ISTIO_GROUP}/${v}`, version: v })),
             preferredVersion: { groupVersion: `${ISTIO_GROUP}/v1`, version: "v1" },
           },
+          {
+            name: GATEWAY_GROUP,
+            versions: [{ groupVersion: `${GATEWAY_GROUP}/v1`, version: "v1" }],
+            preferredVersion: { groupVersion: `${GATEWAY_GROUP}/v1`, version: "v1" },
+          },
           // deployments helper
           {
             name: "apps",
@@ -656,6 +687,16 @@ export class KubeApiEmulator {
         name: ISTIO_GROUP,
         versions: ISTIO_VERSIONS.map((v) => ({ groupVersion: `${ISTIO_GROUP}/${v}`, version: v })),
         preferredVersion: { groupVersion: `${ISTIO_GROUP}/v1`, version: "v1" },
+      };
+    }
+    if (path === `/apis/${GATEWAY_GROUP}`) {
+      const v1 = { groupVersion: `${GATEWAY_GROUP}/v1`, version: "v1" };
+      return {
+        kind: "APIGroup",
+        apiVersion: "v1",
+        name: GATEWAY_GROUP,
+        versions: [v1],
+        preferredVersion: v1,
       };
     }
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
@@ -786,7 +827,7 @@ export class KubeApiEmulator {
     const { type, version, namespace, name } = r;
     const apiVersion = type.group ? `${type.group}/${version}` : version;
     const storageVersion = type.group ? `${type.group}/${type.versions[0]}` : version;
-    const present = (o: KubeObject): KubeObject => ({ ...clone(o), apiVersion });
+    const present = (o: KubeObject): KubeObject => ({ ...clone(o), apiVersion, ...this.statusOf(type, o) });
     const dryRun = query.get("dryRun") === "All";
 
     if (r.verb === "list") {
@@ -925,8 +966,21 @@ export class KubeApiEmulator {
     );
   }
 
+  /** The status a controller keeps on Gateway API objects (istiod's, gateway-api.ts), as of now. */
+  private statusOf(type: ResourceType, o: KubeObject): { status?: unknown } {
+    const lookup = (resource: string, namespace: string | undefined, name: string) =>
+      this.store.get(this.key(resource, namespace, name));
+    if (type.resource === "httproutes") return { status: httpRouteStatus(o, lookup) };
+    if (type.resource === "gateways") return { status: gatewayStatus(o) };
+    return {};
+  }
+
   /** The CRD's structural schema (422 Invalid) and istiod's validating webhook (400). */
   private admit(type: ResourceType, obj: KubeObject): void {
+    if (type.resource === "httproutes") {
+      this.admitHttpRoute(type, obj);
+      return;
+    }
     if (type.resource !== "virtualservices" && type.resource !== "destinationrules") return;
     const invalid = (field: string, value: unknown, detail: string) =>
       new HttpError(
@@ -997,6 +1051,27 @@ export class KubeApiEmulator {
       });
       if (destinations.length > 1 && total !== 100) throw denied(`total destination weight ${total} != 100`);
     });
+  }
+
+  /** The HTTPRoute CRD: its defaults, then its schema (422 Invalid with details.causes). */
+  private admitHttpRoute(type: ResourceType, obj: KubeObject): void {
+    defaultHttpRoute(obj);
+    const bad = invalidHttpRoute(obj);
+    if (!bad) return;
+    const message = `Invalid value: ${JSON.stringify(bad.value)}: ${bad.detail}`;
+    throw new HttpError(
+      status(
+        422,
+        "Invalid",
+        `${type.kind}.${type.group} "${obj.metadata.name}" is invalid: ${bad.field}: ${message}`,
+        {
+          name: obj.metadata.name,
+          group: type.group,
+          kind: type.kind,
+          causes: [{ reason: "FieldValueInvalid", message, field: bad.field }],
+        },
+      ),
+    );
   }
 }
 

@@ -41,6 +41,12 @@ export interface VersionBehaviour {
   latencyMedianMs: number;
   /** Log-normal shape (sigma of the log); 0.5 by default. */
   latencySigma?: number;
+  /**
+   * The application's own business counter (issue 23's custom checks): with this set, every request
+   * the version serves is an order, counted in `business_orders_total{app, version, pod, status}`
+   * (status `failed` at this rate, else `ok`), as the app's /metrics would expose it.
+   */
+  orderFailureRate?: number;
 }
 
 export interface Totals {
@@ -99,6 +105,8 @@ export class TrafficSimulator {
   private readonly options: TrafficSimulatorOptions;
   private readonly random: () => number;
   private readonly series = new Map<string, Series>();
+  /** business_orders_total by its labels. */
+  private readonly orders = new Map<string, { labels: Record<string, string>; count: number }>();
   private totalsNow = new Map<string, Totals>();
   private totalsScraped = new Map<string, Totals>();
   private server?: Server;
@@ -294,6 +302,8 @@ export class TrafficSimulator {
       serviceEntries: kube.list("serviceentries"),
       pods: kube.list("pods"),
       rootNamespace: this.options.rootNamespace ?? "istio-system",
+      httpRoutes: kube.list("httproutes"),
+      gateways: kube.list("gateways"),
     };
   }
 
@@ -369,6 +379,8 @@ export class TrafficSimulator {
     const error = noResponse || u < (behaviour.noResponseRate ?? 0) + behaviour.errorRate;
     const latency = this.latency(behaviour);
     if (error) totals.errors += 1;
+    if (behaviour.orderFailureRate !== undefined)
+      this.countOrder(version, labels, behaviour.orderFailureRate);
     for (const b of ISTIO_LATENCY_BUCKETS_MS)
       if (latency > b) totals.slowerThan[String(b)] = (totals.slowerThan[String(b)] ?? 0) + 1;
     if (!sidecar) {
@@ -421,6 +433,21 @@ export class TrafficSimulator {
     });
   }
 
+  /** One order served by `version`: the app's counter, labelled as Kubernetes service discovery labels a pod's target. */
+  private countOrder(version: string, labels: Record<string, string>, failureRate: number): void {
+    const pods = this.pods.get(labels.version ?? "") ?? [];
+    const orderLabels: Record<string, string> = {
+      app: labels.app ?? "app",
+      version,
+      ...(pods.length > 0 ? { pod: pods[Math.floor(this.random() * pods.length)] as string } : {}),
+      status: this.random() < failureRate ? "failed" : "ok",
+    };
+    const key = JSON.stringify(orderLabels);
+    const counter = this.orders.get(key) ?? { labels: orderLabels, count: 0 };
+    this.orders.set(key, counter);
+    counter.count += 1;
+  }
+
   private latency(b: VersionBehaviour): number {
     // Box-Muller: a standard normal from two uniforms.
     const z = Math.sqrt(-2 * Math.log(1 - this.random())) * Math.cos(2 * Math.PI * this.random());
@@ -438,6 +465,7 @@ export class TrafficSimulator {
       ...[...this.series.values()].map((s) => `istio_requests_total${fmt(s.labels)} ${s.count}`),
       "# TYPE istio_request_duration_milliseconds histogram",
     ];
+    const orders = [...this.orders.values()].map((o) => `business_orders_total${fmt(o.labels)} ${o.count}`);
     for (const s of this.series.values()) {
       ISTIO_LATENCY_BUCKETS_MS.forEach((b, i) => {
         lines.push(
@@ -447,6 +475,17 @@ export class TrafficSimulator {
       lines.push(`istio_request_duration_milliseconds_bucket${fmt({ ...s.labels, le: "+Inf" })} ${s.count}`);
       lines.push(`istio_request_duration_milliseconds_sum${fmt(s.labels)} ${s.sum}`);
       lines.push(`istio_request_duration_milliseconds_count${fmt(s.labels)} ${s.count}`);
+    }
+    if (orders.length > 0) {
+      lines.push("# TYPE business_orders_total counter", ...orders);
+      // A gauge beside it (orders being processed), which a counter check must refuse.
+      const versions = new Set([...this.orders.values()].map((o) => o.labels.version as string));
+      lines.push(
+        "# TYPE business_orders_in_flight gauge",
+        ...[...versions].map(
+          (version) => `business_orders_in_flight${fmt({ version })} ${Math.floor(this.random() * 5)}`,
+        ),
+      );
     }
     const rewrite = this.rewriteLine;
     const rewritten = rewrite ? lines.map(rewrite).filter((l): l is string => l !== null) : lines;

@@ -32,11 +32,10 @@ export class InMemoryTraffic implements TrafficPort {
       state: this.state,
       original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
       unmanaged: this.unmanaged,
-      virtualService: {
+      object: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",
         metadata: { name: "backend", namespace: "shop" },
-        spec: {},
       },
     };
   }

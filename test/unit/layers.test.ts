@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["action-ports.ts", "action-reporters.ts"],
   ["action-records.ts"],
   ["settings.ts"],
-  ["report", "workloads"],
+  ["report", "workloads", "checks"],
   ["mesh", "metrics", "inputs"],
   ["rollout"],
   ["analysis"],

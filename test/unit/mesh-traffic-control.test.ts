@@ -302,7 +302,7 @@ describe("shifting weights", () => {
   it("reads the VirtualService from whichever Istio API version is served", async () => {
     seedRunbook(kube);
     const view = await router().read();
-    expect(view.virtualService.apiVersion).toBe("networking.istio.io/v1");
+    expect(view.object.apiVersion).toBe("networking.istio.io/v1");
     expect(view.weight).toBe(0);
   });
 });

@@ -41,11 +41,10 @@ class SplitTraffic extends InMemoryTraffic {
         }),
       ),
       unmanaged: [],
-      virtualService: {
+      object: {
         apiVersion: "networking.istio.io/v1",
         kind: "VirtualService",
         metadata: { name: "backend", namespace: "shop" },
-        spec: {},
       },
     };
   }

@@ -75,12 +75,12 @@ describe("several VirtualServices: what the post step finishes and a person's ro
     weights,
     original: [],
     unmanaged: [],
-    virtualService: {
+    object: {
       apiVersion: "networking.istio.io/v1",
       kind: "VirtualService",
       metadata: { namespace: "shop", name, ...(managedFields ? { managedFields } : {}) },
       spec: {},
-    } as TrafficView["virtualService"],
+    } as TrafficView["object"],
     ...(state ? { state: state as unknown as RolloutState } : {}),
   });
   const lockstep = (...parts: TrafficView[]): TrafficView => ({

@@ -15,8 +15,8 @@ export const STATE_SCHEMA_VERSION = 1;
 /** At most this many history entries are kept (annotations share a 256 KiB budget per object). */
 export const MAX_HISTORY = 60;
 
-/** A traffic weight in percent. */
-const Weight = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100));
+/** A traffic weight in percent: whole for a VirtualService, with decimals (0.1) for an HTTPRoute. */
+const Weight = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
 /** A position (a stage, a route, a count of windows). */
 const Index = v.pipe(v.number(), v.integer(), v.minValue(0));
 /** A count or a duration: never negative, not always whole (evidence is weighted). */
@@ -63,6 +63,7 @@ const OriginalRoute = v.object({
   index: Index,
   name: v.optional(v.string()),
   canaryAdded: v.boolean(),
+  /** The weight field as it was: Istio's percentage, or a Gateway API backendRef's proportional weight. */
   stableWeight: v.optional(v.pipe(v.number(), v.integer())),
   canaryWeight: v.optional(v.pipe(v.number(), v.integer())),
 });
@@ -103,7 +104,7 @@ export const RolloutStateSchema = v.object({
   schemaVersion: v.literal(STATE_SCHEMA_VERSION),
   rolloutId: v.pipe(v.string(), v.minLength(1)),
   commit: v.string(),
-  stages: v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))), v.minLength(1)),
+  stages: v.pipe(v.array(v.pipe(v.number(), v.gtValue(0), v.maxValue(100))), v.minLength(1)),
   /** Index into `stages` of the stage in progress or last completed; -1 before the first. */
   stageIndex: v.pipe(v.number(), v.integer(), v.minValue(-1)),
   weight: Weight,
@@ -129,6 +130,13 @@ export const RolloutStateSchema = v.object({
   canaryScaledDown: v.optional(v.boolean()),
   /** Why the last finalization attempt has not finished (the stable's problems), for reports. */
   finalizeProblem: v.optional(v.string()),
+  /**
+   * The commit of the last release promoted on this VirtualService, carried from rollout to rollout
+   * (a rollback keeps it), so reports can list the commits since. A record, not an order: the
+   * reporter uses it only as a 40-hex sha that GitHub's compare answers for. Only reports read it,
+   * so a value that is not a string is dropped rather than refusing the whole record.
+   */
+  promotedCommit: v.fallback(v.optional(v.string()), undefined),
 });
 export type RolloutState = v.InferOutput<typeof RolloutStateSchema>;
 

@@ -55,3 +55,19 @@ export interface VirtualService {
     [field: string]: unknown;
   };
 }
+
+/**
+ * The object a traffic port manages, as the core sees it: a VirtualService or a Gateway API
+ * HTTPRoute (src/rollout/model/http-route.ts). The core reads only its kind and metadata (names,
+ * managedFields for who last wrote it).
+ */
+export interface RouteObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+}
+
+/** `VirtualService shop/reviews`, `HTTPRoute shop/reviews`. */
+export function describeObject(o: RouteObject): string {
+  return `${o.kind} ${o.metadata.namespace ?? "default"}/${o.metadata.name}`;
+}
