@@ -36,23 +36,31 @@ export function meshApiFor(config: Config): KubernetesMeshApi {
   );
 }
 
-/** The Prometheus selectors of each version: the inputs', else the Services' and subsets' labels. */
+/**
+ * The Prometheus selectors of each version: the inputs', else the Services' and subsets' labels.
+ * `reporter`: the one to query (the input's `auto` resolved by effectiveReporter). In ambient mode
+ * the series come from a waypoint, which knows versions by canonical revision only, whatever the
+ * reporter label says (early ambient releases wrote `destination`).
+ */
 export function selectorsFor(
   config: Config,
   labels: { stable: Record<string, string>; canary: Record<string, string> },
   services: { stable: { name: string; namespace: string }; canary: { name: string; namespace: string } },
+  reporter: string = config.reporter,
+  dataplane: "sidecar" | "ambient" = "sidecar",
 ) {
   if (config.canarySelector && config.stableSelector) {
     return {
-      canary: `${matcher("reporter", config.reporter)},${config.canarySelector}`,
-      stable: `${matcher("reporter", config.reporter)},${config.stableSelector}`,
+      canary: `${matcher("reporter", reporter)},${config.canarySelector}`,
+      stable: `${matcher("reporter", reporter)},${config.stableSelector}`,
     };
   }
-  const canaryService = serviceMatchers(config.reporter, services.canary.name, services.canary.namespace);
-  const stableService = serviceMatchers(config.reporter, services.stable.name, services.stable.namespace);
+  const canaryService = serviceMatchers(reporter, services.canary.name, services.canary.namespace);
+  const stableService = serviceMatchers(reporter, services.stable.name, services.stable.namespace);
   if (config.split.mode === "host") return { canary: canaryService, stable: stableService };
-  const canary = versionMatcher(labels.canary);
-  const stable = versionMatcher(labels.stable);
+  const byWaypoint = dataplane === "ambient" ? "waypoint" : reporter;
+  const canary = versionMatcher(labels.canary, byWaypoint);
+  const stable = versionMatcher(labels.stable, byWaypoint);
   if (Object.keys(labels.canary).length === 0 || Object.keys(labels.stable).length === 0) {
     throw new MeshError(
       `the subsets' pod labels are unknown: no DestinationRule defining them could be read (see the warnings above), so Istio's metrics cannot be told apart by version; grant the action read access to DestinationRules there, or set canary-selector and stable-selector`,
@@ -75,6 +83,7 @@ export function trafficPortFor(api: KubernetesMeshApi, config: Config): TrafficP
       name: ref.name,
       target,
       routes: ref.routes,
+      preview: config.preview.policy,
       onRetry: (message: string) => core.info(logText(message)),
     };
     return config.routeKind === "HTTPRoute"

@@ -79,3 +79,26 @@ function leftAsItIs(view: TrafficView): string {
     : "no rollout is recorded";
   return `The managed routes send ${view.weights.join(", ")} % to the canary and ${recorded}: the post step leaves them as they are (a paused or promoted rollout, another run's, or someone else's weights)`;
 }
+
+const LIVE = new Set(["progressing", "paused", "finalizing"]);
+
+/**
+ * The post step of `command: preview`: removes the preview route main added (the same header and
+ * value), unless a rollout is live on the VirtualService (it keeps or removes the route itself).
+ * A job that failed or was cancelled before its rollout leaves no preview behind.
+ */
+export async function removeLeftPreview(
+  config: Config,
+  added: { header: string; value: string },
+): Promise<string> {
+  const traffic = trafficPortFor(meshApiFor(config), config);
+  const view = await traffic.read();
+  const found = view.preview;
+  if (!found) return "No preview route is left: nothing to clean up";
+  if (found.header !== added.header || found.value !== added.value)
+    return `The preview route on the VirtualService is for ${found.header}: ${found.value}, not this job's: left as it is`;
+  if (view.state && LIVE.has(view.state.status))
+    return `Rollout ${view.state.rolloutId} is ${view.state.status}: it keeps or removes the preview route itself`;
+  const removed = (await traffic.removePreview?.()) ?? [];
+  return `The post step removed the preview route (${removed.join(", ") || "already gone"})`;
+}

@@ -36,6 +36,7 @@ import { preflightAll } from "./mesh/lockstep-preflight.ts";
 import { PreflightError, type PreflightResult } from "./mesh/preflight.ts";
 import { targetOf } from "./mesh/routes.ts";
 import { IstioPrometheusObserver } from "./metrics/istio-observer.ts";
+import { effectiveReporter } from "./metrics/istio-queries.ts";
 import { PrometheusClient } from "./metrics/prometheus-client.ts";
 import { createGitHubReporter, type GitHubReporter } from "./report/github.ts";
 import { renderMarkdown } from "./report/markdown.ts";
@@ -84,7 +85,9 @@ export async function runAction(
   };
   let reporters: Reporters | undefined;
   const reportOn =
-    config.command === "rollout" ? context : await recordedRunContext(traffic, config, context);
+    config.command === "rollout" || config.command === "preview"
+      ? context
+      : await recordedRunContext(traffic, config, context);
   const commits = commitListerFor(config, reportOn, () => reporters?.refresh());
   const render = () => {
     const model = buildReport(reporters?.events ?? [], { ...reportContext, commits: commits.current() });
@@ -160,6 +163,11 @@ async function checkedPorts(
   signal?: AbortSignal,
 ): Promise<CheckedPorts> {
   const finalizing = config.finalize.policy !== "none";
+  // A preview sends its requests to the canary: its subset and ready pods are checked as for a rollout.
+  if (config.command === "preview") {
+    await checkMesh(api, traffic, config, signal);
+    return {};
+  }
   if (config.command === "rollout" || config.command === "promote") {
     const checked = await checkMesh(api, traffic, config, signal);
     const observed = await observerFor(config, checked);
@@ -199,18 +207,18 @@ async function checkMesh(
   for (const w of all.warnings) core.warning(w);
   for (const n of all.notes) core.info(logText(n));
   const rule = checked.destinationRule ? `; DestinationRule ${checked.destinationRule}` : "";
-  core.info(
-    logText(
-      `preflight passed: managed routes ${all.managedRoutes}${rule}; canary pods ready with their sidecar`,
-    ),
-  );
+  const pods =
+    checked.dataplane === "ambient"
+      ? `canary pods ready in ambient mode, served by waypoint ${checked.waypoints.join(", ")}`
+      : "canary pods ready with their sidecar";
+  core.info(logText(`preflight passed: managed routes ${all.managedRoutes}${rule}; ${pods}`));
   return checked;
 }
 
 /**
  * After a finalized promotion the canary runs no pods, which preflight refuses: scale it up by the
  * names the finalization recorded (no pods are left to find it by), so that preflight can check
- * again. Rethrows preflight's error when that is not the case.
+ * again. A preview needs the canary's pods as much as a rollout does. Rethrows preflight's error when that is not the case.
  */
 async function scaleUpFinalizedCanary(
   api: KubernetesMeshApi,
@@ -221,7 +229,10 @@ async function scaleUpFinalizedCanary(
 ): Promise<void> {
   const finalizing = config.finalize.policy !== "none";
   const previous =
-    error instanceof PreflightError && finalizing && config.command === "rollout" && !config.dryRun
+    error instanceof PreflightError &&
+    finalizing &&
+    (config.command === "rollout" || config.command === "preview") &&
+    !config.dryRun
       ? (await traffic.read(signal)).state
       : undefined;
   if (!canaryScaledDown(previous)) throw error;
@@ -251,10 +262,16 @@ async function observerFor(
     if (config.checks.length > 0) core.warning("skip-analysis is true: the custom checks are not judged");
     return {};
   }
+  const { reporter, warning } = effectiveReporter(config.reporter, checked.dataplane);
+  if (warning) core.warning(warning);
+  else if (reporter !== config.reporter)
+    core.info(`reporter auto: reading ${reporter}'s metrics (${checked.dataplane} mode)`);
   const selectors = selectorsFor(
     config,
     { stable: checked.stableLabels, canary: checked.canaryLabels },
     { stable: checked.stableService, canary: checked.canaryService },
+    reporter,
+    checked.dataplane,
   );
   const client = new PrometheusClient({
     url: config.prometheus.url,

@@ -9,8 +9,9 @@ export const ISTIO_LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
   3600000,
 ]);
 
-export const COMMANDS = ["rollout", "promote", "rollback", "status"] as const;
-export const REPORTERS = ["destination", "source", "waypoint"] as const;
+export const COMMANDS = ["rollout", "promote", "rollback", "status", "preview"] as const;
+/** `auto`: `waypoint` when preflight finds the canary in ambient mode, else `destination` (src/metrics/istio-queries.ts). */
+export const REPORTERS = ["auto", "destination", "source", "waypoint"] as const;
 export const INCONCLUSIVE_POLICIES = ["promote", "pause", "rollback"] as const;
 export const UNREACHABLE_POLICIES = ["rollback", "hold"] as const;
 /** What a rollout does with routes already split between stable and canary (no live rollout recorded). */
@@ -33,6 +34,8 @@ export const StateKey = {
   rolloutInFlight: "rolloutInFlight",
   /** The last weight main moved to, never cleared: the post step then checks the routes even after a clean end. */
   rolloutMoved: "rolloutMoved",
+  /** `command: preview` added a preview route: its post step removes it if no rollout began. */
+  previewAdded: "previewAdded",
 } as const;
 
 export const Output = {
@@ -40,6 +43,8 @@ export const Output = {
   canaryWeight: "canary-weight",
   finalized: "finalized",
   report: "report",
+  previewHeader: "preview-header",
+  previewValue: "preview-value",
   checks: "checks",
 } as const;
 

@@ -4,13 +4,19 @@
  */
 import * as core from "@actions/core";
 import { runAction } from "./action.ts";
-import { runCleanup } from "./action-post.ts";
+import { removeLeftPreview, runCleanup } from "./action-post.ts";
 import { Output } from "./constants.ts";
 import { errorMessage, errorStack } from "./error-message.ts";
 import { getConfig } from "./inputs/config.ts";
 import { scrub } from "./redact.ts";
 import { runContext } from "./run-context.ts";
-import { getInFlight, getLastMove, markMainStarted } from "./state-helper.ts";
+import {
+  getInFlight,
+  getLastMove,
+  getPreviewAdded,
+  markMainStarted,
+  savePreviewAdded,
+} from "./state-helper.ts";
 
 /** One line for `core.setFailed`: the runner shows it as the step's annotation. */
 export function oneLine(error: unknown): string {
@@ -61,6 +67,11 @@ export async function run(): Promise<void> {
     core.setOutput(Output.canaryWeight, String(outcome.weight));
     core.setOutput(Output.finalized, String(outcome.finalized === true));
     core.setOutput(Output.report, JSON.stringify(report));
+    if (outcome.preview) {
+      core.setOutput(Output.previewHeader, outcome.preview.header);
+      core.setOutput(Output.previewValue, outcome.preview.value);
+      savePreviewAdded(outcome.preview);
+    }
     core.setOutput(Output.checks, JSON.stringify(report.checks ?? []));
     await writeSummary(markdown);
     // The error line leads with what the report leads with: the outcome, the counts, the limit.
@@ -77,6 +88,11 @@ export async function run(): Promise<void> {
 export async function runPost(): Promise<void> {
   const inFlight = getInFlight();
   const lastMove = inFlight ?? getLastMove();
+  const preview = getPreviewAdded();
+  if (!lastMove && preview) {
+    await runPreviewPost(preview);
+    return;
+  }
   if (!lastMove) {
     core.info("The main step moved no traffic: the post step has nothing of this job's to undo");
     return;
@@ -107,6 +123,16 @@ export async function runPost(): Promise<void> {
         ),
       );
     // After the error line: mapping the stack reads the bundle's source map (a few hundred ms).
+    core.debug(scrub(errorStack(error)));
+  }
+}
+
+/** After `command: preview`: the preview route goes unless a rollout of this job took it over. */
+async function runPreviewPost(preview: { header: string; value: string }): Promise<void> {
+  try {
+    core.info(scrub(await removeLeftPreview(getConfig(), preview)));
+  } catch (error) {
+    core.setFailed(scrub(`The post step could not remove the preview route: ${oneLine(error)}`));
     core.debug(scrub(errorStack(error)));
   }
 }

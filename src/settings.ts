@@ -43,5 +43,6 @@ export function engineSettings(config: Config): EngineSettings {
     rolloutId: config.rolloutId,
     dryRun: config.dryRun,
     finalize: config.finalize,
+    preview: config.preview,
   };
 }

@@ -53,3 +53,18 @@ function savedMove(key: string): InFlight | undefined {
     return undefined;
   }
 }
+
+/** Main added a preview route (`command: preview`): the post step removes it unless a rollout took it over. */
+export function savePreviewAdded(value: { header: string; value: string }): void {
+  core.saveState(StateKey.previewAdded, JSON.stringify(value));
+}
+
+export function getPreviewAdded(): { header: string; value: string } | undefined {
+  const text = core.getState(StateKey.previewAdded);
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as { header: string; value: string };
+  } catch {
+    return undefined;
+  }
+}

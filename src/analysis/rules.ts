@@ -152,7 +152,7 @@ export function unusableDataRule(judging: Judging): RuleVerdict {
     judging,
     "inconclusive",
     "no-canary-traffic",
-    `No traffic reached the canary: ${stable?.requests} stable requests at weight ${weight} predict about ${Math.round(expected)} canary requests, and Prometheus saw none (is the VirtualService applied to this traffic, do the canary pods have their istio-proxy sidecar?)`,
+    `No traffic reached the canary: ${stable?.requests} stable requests at weight ${weight} predict about ${Math.round(expected)} canary requests, and Prometheus saw none (is the VirtualService applied to this traffic, do the canary pods have their istio-proxy sidecar, or in ambient mode a waypoint?)`,
   );
 }
 

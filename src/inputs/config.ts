@@ -34,6 +34,7 @@ import {
   parseStages,
   show,
 } from "./parsers.ts";
+import { parsePreview, refusePreviewOfHttpRoute } from "./preview.ts";
 import { parsePrometheus } from "./prometheus-input.ts";
 import { inputSecrets, kubeconfigSecrets } from "./secrets.ts";
 import {
@@ -68,11 +69,13 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   "on-unreachable": "rollback",
   "on-split": "continue",
   "rollback-on-cancel": "true",
-  reporter: "destination",
+  reporter: "auto",
   "dry-run": "false",
   "istio-root-namespace": "istio-system",
   finalize: "auto",
   "scale-down-canary": "true",
+  "preview-header": "x-canary",
+  preview: "remove",
 };
 
 /** Bad input: names every offending input. `message` is one line, as `core.setFailed` shows it. */
@@ -104,12 +107,16 @@ export function parseConfig(raw: RawInputs): Config {
   const target = parseTarget(get, fail);
   const switches = parseSwitches(get, fail);
   const noAnalysis =
-    switches.skipAnalysis === true || target.command === "rollback" || target.command === "status";
+    switches.skipAnalysis === true ||
+    target.command === "rollback" ||
+    target.command === "status" ||
+    target.command === "preview";
   const prometheus = parsePrometheus(get, fail, noAnalysis);
   const analysis = parseAnalysisInputs(get, fail);
   const policies = parsePolicies(get, fail);
   const access = parseAccess(raw, get, fail);
   const finalize = parseFinalize(get, fail);
+  const preview = parsePreview(get, fail);
   const checks = parseChecks(get("checks"), (message) => fail("checks", message));
 
   if (problems.length > 0) throw new InputError(problems);
@@ -123,6 +130,7 @@ export function parseConfig(raw: RawInputs): Config {
     ...policies,
     ...access,
     finalize,
+    preview,
     checks,
   } as Config;
   return deepFreeze(config);
@@ -140,6 +148,7 @@ function parseTarget(get: Get, fail: Fail) {
       "http-route",
       "cannot be combined with virtual-service: name either the Istio VirtualService (virtual-service) or the Gateway API HTTPRoute (http-route) whose weights the action manages",
     );
+  refusePreviewOfHttpRoute(command, routeKind, fail);
   const named = routeKind === "HTTPRoute" ? HTTP_ROUTE : VIRTUAL_SERVICE;
   const virtualServices = Object.freeze(
     parseVirtualServices(get(named.input), get("routes"), namespace, fail, named),

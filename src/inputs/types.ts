@@ -9,6 +9,7 @@ import type { VirtualServiceRef } from "../rollout/model/routes.ts";
 import type {
   FinalizeConfig,
   InconclusivePolicy,
+  PreviewConfig,
   SplitPolicy,
   UnreachablePolicy,
 } from "../rollout/model/settings.ts";
@@ -77,6 +78,8 @@ export interface Config {
   /** With promote or rollback: act only on this rollout. */
   readonly rolloutId?: string;
   readonly finalize: FinalizeConfig;
+  /** `command: preview`'s header and value, and whether a rollout keeps the preview route (issue 23). */
+  readonly preview: PreviewConfig;
   /** checks: custom Prometheus checks judged beside the built-in signals (issue 23). */
   readonly checks: readonly CustomCheckDefinition[];
 }
@@ -159,6 +162,9 @@ export const INPUT_NAMES = [
   "canary-replicas",
   "stable-deployment",
   "canary-deployment",
+  "preview-header",
+  "preview-value",
+  "preview",
   "checks",
 ] as const;
 

@@ -1,4 +1,6 @@
 /** What a pod runs, as both the mesh's preflight (src/mesh/kubernetes.ts) and the Deployments' readiness (src/workloads/) read it. */
+import type * as k8s from "@kubernetes/client-node";
+import type { PodSummary } from "./types.ts";
 
 /**
  * The statuses of a pod's long-running containers: its containers, and the istio-proxy when Istio
@@ -17,4 +19,26 @@ export function runningContainerStatuses<S extends { name: string }>(pod: {
       ? (pod.status?.initContainerStatuses ?? []).filter((s) => s.name === "istio-proxy")
       : []),
   ];
+}
+
+/**
+ * READY 2/2 as kubectl shows it: every container ready, and an `istio-proxy` sidecar, either a
+ * regular container or (Istio's native sidecars) a restartable init container.
+ */
+export function summarisePod(pod: k8s.V1Pod): PodSummary {
+  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  const statuses = runningContainerStatuses(pod);
+  const nativeSidecar = (pod.spec?.initContainers ?? []).some(
+    (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
+  );
+  const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  return {
+    name: pod.metadata?.name ?? "",
+    containers: nativeSidecar ? [...containers, "istio-proxy"] : containers,
+    hasSidecar: containers.includes("istio-proxy") || nativeSidecar,
+    dataplaneLabel: pod.metadata?.labels?.["istio.io/dataplane-mode"],
+    // istio-cni sets it on each pod ztunnel captures (ambient).
+    ambientRedirected: pod.metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled",
+    ready: podReady && statuses.length > 0 && statuses.every((s) => s.ready),
+  };
 }

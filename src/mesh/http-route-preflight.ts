@@ -5,8 +5,10 @@
  * that a parent (a Gateway, or a Service for the mesh) has not Accepted routes nothing, so moving
  * its weights would judge a canary that gets no traffic: refused with the parent and its reason.
  */
-import type { GatewayHttpRoute, ParentRef, RouteParentStatus } from "../rollout/model/http-route.ts";
+import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { Split } from "../rollout/model/split.ts";
+import { ingressWarning } from "./ambient.ts";
+import { parentConditions } from "./http-route-parents.ts";
 import { backendIs, describeRule, findManagedRules, where } from "./http-route-rules.ts";
 import type { LookupContext } from "./istio-lookup.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
@@ -17,70 +19,8 @@ import {
   type PreflightResult,
   resolveHosts,
 } from "./preflight.ts";
-import { checkCanaryPods } from "./preflight-pods.ts";
+import { checkCanaryPods, type PodCheck } from "./preflight-pods.ts";
 import type { Target } from "./routes.ts";
-
-/** `Gateway istio-ingress/gateway`, `Service shop/reviews` (GAMMA). */
-export function describeParent(ref: ParentRef, namespace: string): string {
-  const kind = ref.kind ?? "Gateway";
-  const section = ref.sectionName ? ` (listener ${ref.sectionName})` : ref.port ? ` (port ${ref.port})` : "";
-  return `${kind} ${ref.namespace ?? namespace}/${ref.name}${section}`;
-}
-
-function sameParent(a: ParentRef, b: ParentRef, namespace: string): boolean {
-  return (
-    (a.kind ?? "Gateway") === (b.kind ?? "Gateway") &&
-    (a.group ?? "gateway.networking.k8s.io") === (b.group ?? "gateway.networking.k8s.io") &&
-    (a.namespace ?? namespace) === (b.namespace ?? namespace) &&
-    a.name === b.name &&
-    (a.sectionName ?? "") === (b.sectionName ?? "")
-  );
-}
-
-/**
- * Each parentRef's conditions as its controller reported them: problems for Accepted or
- * ResolvedRefs False, a warning for a parent no controller has reported on, a note otherwise.
- */
-export function parentConditions(route: GatewayHttpRoute): {
-  problems: string[];
-  warnings: string[];
-  notes: string[];
-} {
-  const namespace = route.metadata.namespace ?? "default";
-  const out = { problems: [] as string[], warnings: [] as string[], notes: [] as string[] };
-  const parents = route.spec.parentRefs ?? [];
-  if (parents.length === 0)
-    out.problems.push(
-      `${where(route)} has no parentRefs: it is attached to no Gateway and no Service, so it routes nothing; add a parentRef to the Gateway (north-south) or to the Service (east-west, GAMMA) whose traffic it splits`,
-    );
-  const reported: RouteParentStatus[] = Array.isArray(route.status?.parents) ? route.status.parents : [];
-  for (const parent of parents) {
-    const name = describeParent(parent, namespace);
-    const status = reported.find((s) => s?.parentRef && sameParent(s.parentRef, parent, namespace));
-    if (!status) {
-      out.warnings.push(
-        `no controller has reported on ${where(route)}'s parent ${name} (status.parents has no entry for it): is istiod running, and does the Gateway's class belong to it? Until it accepts the route, its weights move nothing`,
-      );
-      continue;
-    }
-    const conditions = Array.isArray(status.conditions) ? status.conditions : [];
-    const shown: string[] = [];
-    for (const type of ["Accepted", "ResolvedRefs"]) {
-      const c = conditions.find((x) => x?.type === type);
-      if (!c) continue;
-      shown.push(`${type} ${c.status}${c.reason ? ` (${c.reason})` : ""}`);
-      if (c.status !== "False") continue;
-      const why = `${c.reason ?? "no reason"}${c.message ? `: ${c.message}` : ""}`;
-      out.problems.push(
-        type === "Accepted"
-          ? `${where(route)} is not Accepted by its parent ${name} (${why}): the parent routes nothing by it; fix the route or the parent first`
-          : `${where(route)}'s references are not resolved by its parent ${name} (ResolvedRefs False, ${why}): a backendRef that cannot be resolved answers 500`,
-      );
-    }
-    out.notes.push(`${where(route)} on ${name}: ${shown.join(", ") || "no conditions reported"}`);
-  }
-  return out;
-}
 
 /**
  * RequestMirror filters (on a rule or on a backendRef) that copy requests to the canary: its
@@ -145,14 +85,33 @@ export async function preflightHttpRoute(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: split.stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  if (canary && Object.keys(canaryLabels).length > 0)
-    await checkCanaryPods(
-      api,
-      { ...found, canary, canaryNamespace: canary.namespace ?? namespace },
-      problems,
-      warnings,
-      signal,
+  const parentRefs = route.spec.parentRefs ?? [];
+  // GAMMA: a route attached to a Service is applied by that Service's waypoint in ambient mode.
+  const serviceParents = parentRefs
+    .filter((p) => p.kind === "Service" && (p.group ?? "") === "")
+    .map((p) => ({ name: p.name, namespace: p.namespace ?? namespace }));
+  const services = serviceParents.length > 0 ? serviceParents : [stableService, canaryService];
+  const pods: PodCheck =
+    canary && Object.keys(canaryLabels).length > 0
+      ? await checkCanaryPods(
+          api,
+          { ...found, canary, canaryNamespace: canary.namespace ?? namespace, services },
+          problems,
+          warnings,
+          signal,
+        )
+      : { dataplane: "sidecar", waypoints: [] };
+  if (pods.dataplane === "ambient") {
+    const gateways = parentRefs
+      .filter((p) => (p.kind ?? "Gateway") === "Gateway")
+      .map((p) => `${p.namespace ?? namespace}/${p.name}`);
+    const ingress = ingressWarning(
+      where(route),
+      serviceParents.length > 0 ? ["mesh"] : gateways,
+      pods.ingressUsesWaypoint ?? false,
     );
+    if (ingress) warnings.push(ingress);
+  }
   if (problems.length > 0)
     throw new PreflightError(where(route), problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -164,5 +123,7 @@ export async function preflightHttpRoute(
     canaryService,
     warnings,
     notes: [...parents.notes, ...mirrors.notes],
+    dataplane: pods.dataplane,
+    waypoints: pods.waypoints,
   };
 }

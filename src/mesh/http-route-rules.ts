@@ -137,10 +137,20 @@ function otherKinds(rules: readonly HttpRouteRule[], target: Target): string {
     ),
   );
   if (odd.length === 0) return "";
-  const seen = odd
-    .map((ref) => `${ref.name} (group "${ref.group ?? ""}", kind ${ref.kind ?? "Service"})`)
-    .join(", ");
-  return `; backendRefs ${seen} are not core Services: a Service is group "" (or no group) and kind Service; write them so, or the action and Istio do not route to that Service`;
+  const named = (refs: readonly BackendRef[]) =>
+    refs.map((ref) => `${ref.name} (group "${ref.group ?? ""}", kind ${ref.kind ?? "Service"})`).join(", ");
+  // `group: core` is a Service written as Linkerd reads it; any other group or kind is another object.
+  const misspelt = odd.filter((ref) => ref.group === "core" && (ref.kind ?? "Service") === "Service");
+  const other = odd.filter((ref) => !misspelt.includes(ref));
+  const parts = [
+    misspelt.length > 0
+      ? `backendRefs ${named(misspelt)} say group "core", which the Gateway API and Istio do not resolve (Linkerd does): the core group is ""; write group: "" or leave group out`
+      : "",
+    other.length > 0
+      ? `backendRefs ${named(other)} are not Services of this cluster: the action splits between two Services, one per version, whose pods it checks; route to the versions' Services (the 'stable-host' and 'canary-host' inputs) instead`
+      : "",
+  ];
+  return `; ${parts.filter(Boolean).join("; ")}`;
 }
 
 /** The canary's share of a managed rule in percent (to a millionth: 1 of 1000 is 0.1). */

@@ -7,10 +7,10 @@ import { FIELD_MANAGER, KUBE_REQUEST_TIMEOUT_MS } from "../constants.ts";
 import { abortReason } from "../retry.ts";
 import { GATEWAY_API_GROUP, type GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { ObjectMeta, VirtualService } from "../rollout/model/virtual-service.ts";
-import { runningContainerStatuses } from "./containers.ts";
+import { summarisePod } from "./containers.ts";
 import { describeObject, type KubeRequest, MeshError, toMeshError } from "./errors.ts";
 import { kubeconfigSource } from "./kubeconfig.ts";
-import type { DestinationRule, PodSummary, ServiceEntry } from "./types.ts";
+import type { DestinationRule, Gateway, PodSummary, ServiceEntry } from "./types.ts";
 
 /** Equality-based label selector text, `app=backend,version=v2`, as the API and kubectl take it. */
 export const labelSelector = (labels: Record<string, string>): string =>
@@ -40,6 +40,14 @@ export interface MeshApi {
     name: string,
     signal?: AbortSignal,
   ): Promise<Record<string, string> | undefined>;
+  /** A Service's own labels (ambient's `istio.io/use-waypoint`); undefined when there is no such Service. */
+  getServiceLabels(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined>;
+  /** A Gateway API Gateway (an ambient waypoint); undefined when there is none. */
+  getGateway(namespace: string, name: string, signal?: AbortSignal): Promise<Gateway | undefined>;
   listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]>;
   getNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string>>;
 }
@@ -266,17 +274,33 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi, GatewayApi {
     name: string,
     signal?: AbortSignal,
   ): Promise<Record<string, string> | undefined> {
-    try {
-      const service = await this.call(
-        { verb: "get", group: "", resource: "services", namespace, name },
-        signal,
-        () => this.core.readNamespacedService({ name, namespace }, this.options(signal)),
-      );
-      return service.spec?.selector;
-    } catch (error) {
-      if ((error as MeshError).status === 404) return undefined;
-      throw error;
-    }
+    return (await this.readService(namespace, name, signal))?.spec?.selector;
+  }
+
+  async getServiceLabels(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string> | undefined> {
+    const service = await this.readService(namespace, name, signal);
+    return service ? (service.metadata?.labels ?? {}) : undefined;
+  }
+
+  private async readService(namespace: string, name: string, signal?: AbortSignal) {
+    return this.call({ verb: "get", group: "", resource: "services", namespace, name }, signal, () =>
+      this.core.readNamespacedService({ name, namespace }, this.options(signal)),
+    ).catch(notFoundAsUndefined);
+  }
+
+  async getGateway(namespace: string, name: string, signal?: AbortSignal): Promise<Gateway | undefined> {
+    const request = { verb: "get", group: GATEWAY_API_GROUP, resource: "gateways", namespace, name } as const;
+    const gateway = await this.call(request, signal, () =>
+      this.custom.getNamespacedCustomObject(
+        { group: GATEWAY_API_GROUP, version: "v1", namespace, plural: "gateways", name },
+        this.options(signal),
+      ),
+    ).catch(notFoundAsUndefined);
+    return gateway as Gateway | undefined;
   }
 
   async listPods(namespace: string, labelSelector: string, signal?: AbortSignal): Promise<PodSummary[]> {
@@ -363,21 +387,8 @@ export class KubernetesMeshApi implements MeshApi, WorkloadApi, GatewayApi {
   }
 }
 
-/**
- * READY 2/2 as kubectl shows it: every container ready, and an `istio-proxy` sidecar, either a
- * regular container or (Istio's native sidecars) a restartable init container.
- */
-export function summarisePod(pod: k8s.V1Pod): PodSummary {
-  const containers = (pod.spec?.containers ?? []).map((c) => c.name);
-  const statuses = runningContainerStatuses(pod);
-  const nativeSidecar = (pod.spec?.initContainers ?? []).some(
-    (c) => c.name === "istio-proxy" && c.restartPolicy === "Always",
-  );
-  const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-  return {
-    name: pod.metadata?.name ?? "",
-    containers: nativeSidecar ? [...containers, "istio-proxy"] : containers,
-    hasSidecar: containers.includes("istio-proxy") || nativeSidecar,
-    ready: podReady && statuses.length > 0 && statuses.every((s) => s.ready),
-  };
+/** A 404 is "there is none"; every other failure is thrown. */
+function notFoundAsUndefined(error: unknown): undefined {
+  if ((error as MeshError).status === 404) return undefined;
+  throw error;
 }

@@ -76,6 +76,7 @@ export class LockstepRouter implements TrafficPort {
       ...primary,
       weights: views.flatMap((v) => v.weights),
       unmanaged: views.flatMap((v) => v.unmanaged),
+      ...notRoutingOf(views),
       parts: views,
     };
   }
@@ -124,7 +125,7 @@ export class LockstepRouter implements TrafficPort {
       random: this.o.random,
       onRetry: ({ error, attempt, waitMs }) =>
         this.o.onRetry?.(
-          `rollback of ${router.where}: try ${attempt} failed (${errorMessage(error)}); trying again in ${(waitMs / 1000).toFixed(1)} s (the other VirtualServices are rolled back)`,
+          `rollback of ${router.where}: try ${attempt} failed (${errorMessage(error)}); trying again in ${(waitMs / 1000).toFixed(1)} s (the other routes are rolled back)`,
         ),
     });
   }
@@ -165,4 +166,10 @@ export class LockstepRouter implements TrafficPort {
     }
     return primaryState as RolloutState;
   }
+}
+
+/** The first part that routes nothing names why the lockstep set cannot be judged. */
+function notRoutingOf(views: readonly TrafficView[]): { notRouting?: string } {
+  const found = views.find((v) => v.notRouting !== undefined)?.notRouting;
+  return found !== undefined ? { notRouting: found } : {};
 }

@@ -6,12 +6,15 @@
  * exportTo) defines both subsets (a missing one is Istio's "503 Service Unavailable"); no mirror
  * copies requests to the canary (src/mesh/mirrors.ts); the canary's pods exist, are ready and carry
  * the istio-proxy sidecar (READY 2/2) and are not stable's pods too; the namespace enables
- * injection; no tcp or tls route sends traffic to the stable host (only http routes are shifted).
+ * injection, or, in ambient mode, a programmed and ready waypoint serves the Services
+ * (src/mesh/preflight-pods.ts, src/mesh/ambient.ts); no tcp or tls route sends traffic to the stable host (only http routes are shifted).
  * Every problem is reported at once, one line each.
  */
 
 import type { Split } from "../rollout/model/split.ts";
 import type { HttpRoute, RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
+import { ingressWarning } from "./ambient.ts";
+import { kubernetesServiceOf, qualifyHost } from "./istio-hosts.ts";
 import {
   findDestinationRule,
   HostProblem,
@@ -21,7 +24,7 @@ import {
 } from "./istio-lookup.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
 import { checkMirrors, type Versions } from "./mirrors.ts";
-import { checkCanaryPods } from "./preflight-pods.ts";
+import { checkCanaryPods, type PodCheck, type PodCheckInput } from "./preflight-pods.ts";
 import { getVirtualService } from "./route-kinds.ts";
 import { describeRoute, findManagedRoutes, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 
@@ -54,6 +57,9 @@ export interface PreflightResult {
   warnings: string[];
   /** Facts worth a line that need nothing done (a mirror the action leaves as it is). */
   notes: string[];
+  /** The canary's data plane (sidecars, or ambient with a waypoint) and, in ambient, its waypoints `ns/name`. */
+  dataplane: PodCheck["dataplane"];
+  waypoints: string[];
 }
 
 export class PreflightError extends Error {
@@ -136,6 +142,10 @@ export async function preflight(
     warnings,
   };
 
+  if (!vs.spec.hosts?.length)
+    warnings.push(
+      `${where} has no hosts: it is a delegate, applied only to the requests a root VirtualService delegates to it; callers that do not come through that root are not routed by it`,
+    );
   problems.push(...weightProblems(vs, managed));
   const firstRoute = vs.spec.http?.[managed[0]?.index ?? 0];
   const stableHost = firstRoute?.route?.[managed[0]?.stableIndex ?? 0]?.destination.host ?? "";
@@ -156,15 +166,8 @@ export async function preflight(
   const { stable, canary, stableLabels, canaryLabels } = found;
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
-  if (canary && Object.keys(canaryLabels).length > 0)
-    await checkCanaryPods(
-      api,
-      { ...found, canary, canaryNamespace: canary.namespace ?? namespace },
-      problems,
-      warnings,
-      signal,
-    );
-
+  const services = meshHostServices(vs) ?? [stableService, canaryService];
+  const pods = await checkPods(api, vs, found, services, problems, warnings, signal);
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -177,7 +180,56 @@ export async function preflight(
     destinationRule: found.destinationRule,
     warnings,
     notes: mirrors.notes,
+    dataplane: pods.dataplane,
+    waypoints: pods.waypoints,
   };
+}
+
+/**
+ * Ambient: the Kubernetes Services a mesh VirtualService's `hosts` name. Their waypoint applies
+ * it (waypoints do not chain, so the versions' own Services need none); undefined when it names
+ * none (a delegate, a gateway-only VirtualService, external hosts): then the versions' Services.
+ */
+function meshHostServices(vs: VirtualService): PodCheckInput["services"] | undefined {
+  const bound = vs.spec.gateways;
+  if (Array.isArray(bound) && bound.length > 0 && !bound.includes("mesh")) return undefined;
+  const namespace = vs.metadata.namespace ?? "default";
+  // Only names Istio reads as a Service: a short name, or `<name>.<ns>.svc[.cluster.local]`.
+  const serviceNames = (vs.spec.hosts ?? []).filter(
+    (h) => !h.includes(".") || /\.svc(\.cluster\.local)?$/.test(h),
+  );
+  const services = serviceNames.flatMap((h) => kubernetesServiceOf(qualifyHost(h, namespace)) ?? []);
+  return services.length > 0 ? services : undefined;
+}
+
+/**
+ * The canary's pods (sidecars, or ambient with a waypoint), when their labels are known; in
+ * ambient, the warning when the route is bound to ingress gateways that bypass the waypoint.
+ */
+async function checkPods(
+  api: MeshApi,
+  vs: VirtualService,
+  found: ResolvedVersions,
+  services: PodCheckInput["services"],
+  problems: string[],
+  warnings: string[],
+  signal?: AbortSignal,
+): Promise<PodCheck> {
+  const { canary, canaryLabels } = found;
+  if (!canary || Object.keys(canaryLabels).length === 0) return { dataplane: "sidecar", waypoints: [] };
+  const namespace = vs.metadata.namespace ?? "default";
+  const input = { ...found, canary, canaryNamespace: canary.namespace ?? namespace, services };
+  const pods = await checkCanaryPods(api, input, problems, warnings, signal);
+  // Without `gateways` a VirtualService applies to the mesh alone (Istio's default).
+  const bound = vs.spec.gateways;
+  const gateways = Array.isArray(bound) && bound.length > 0 ? bound.map(String) : ["mesh"];
+  const where = `VirtualService ${namespace}/${vs.metadata.name}`;
+  const ingress =
+    pods.dataplane === "ambient"
+      ? ingressWarning(where, gateways, pods.ingressUsesWaypoint ?? false)
+      : undefined;
+  if (ingress) warnings.push(ingress);
+  return pods;
 }
 
 /** Each managed route that splits traffic must weigh 100 in all, or Istio refuses the patch. */

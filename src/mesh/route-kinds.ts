@@ -7,7 +7,9 @@
 import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { OriginalRoute, PatchOperation } from "../rollout/model/routes.ts";
 import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
+import type { PreviewView } from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
+import { notAccepted } from "./http-route-parents.ts";
 import { planRuleRollback, planRuleWeights } from "./http-route-patches.ts";
 import {
   describeRuleTraffic,
@@ -18,6 +20,7 @@ import {
   unmanagedRulesTo,
 } from "./http-route-rules.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
+import { planPreviewRemoval, readPreview } from "./preview-routes.ts";
 import { planRollback, planWeights, rollbackRoutes } from "./route-patches.ts";
 import {
   canaryWeightOf,
@@ -56,6 +59,11 @@ export interface RouteKind<D extends RouteObject> {
   planWeights(o: D, managed: readonly ManagedRoute[], weight: number, target: Target): PatchOperation[];
   planRollback(o: D, managed: readonly ManagedRoute[], recorded?: readonly OriginalRoute[]): PatchOperation[];
   describeTraffic(o: D, target: Target): string;
+  /** Why the object routes nothing now whatever its weights (a parent no longer accepts it), or undefined. */
+  notRouting?(o: D): string | undefined;
+  /** The header-routed preview (issue 23), where the kind supports one: as found, and its removal. */
+  readPreview?(o: D, target: Target): PreviewView | undefined;
+  planPreviewRemoval?(o: D, target: Target): { ops: PatchOperation[]; removed: number[] };
 }
 
 /**
@@ -101,6 +109,8 @@ export function virtualServiceKind(api: MeshApi & Partial<GatewayApi>): RouteKin
     planWeights: (vs, managed, weight, target) => planWeights(vs, managed, weight, target),
     planRollback,
     describeTraffic,
+    readPreview,
+    planPreviewRemoval,
   };
 }
 
@@ -118,5 +128,6 @@ export function httpRouteKind(api: GatewayApi): RouteKind<GatewayHttpRoute> {
     planWeights: planRuleWeights,
     planRollback: planRuleRollback,
     describeTraffic: describeRuleTraffic,
+    notRouting: (route) => notAccepted(route),
   };
 }

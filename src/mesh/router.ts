@@ -17,9 +17,19 @@ import type { GatewayHttpRoute } from "../rollout/model/http-route.ts";
 import type { PatchOperation } from "../rollout/model/routes.ts";
 import { type RolloutState, readState, serializeState } from "../rollout/model/state.ts";
 import type { RouteObject, VirtualService } from "../rollout/model/virtual-service.ts";
-import type { NextState, PlannedPatch, TrafficPort, TrafficView, WriteOptions } from "../rollout/ports.ts";
+import type {
+  NextState,
+  PlannedPatch,
+  PreviewRequest,
+  PreviewView,
+  TrafficPort,
+  TrafficView,
+  WriteOptions,
+} from "../rollout/ports.ts";
 import { MeshError } from "./errors.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
+import { addPreviewRoutes, type Patching, removePreviewRoutes, type View } from "./preview-router.ts";
+import { shiftOriginal } from "./preview-routes.ts";
 import { httpRouteKind, type RouteKind, virtualServiceKind } from "./route-kinds.ts";
 import { planAnnotation } from "./route-patches.ts";
 import type { ManagedRoute, Target } from "./routes.ts";
@@ -29,6 +39,11 @@ export interface RouterOptions {
   name: string;
   target: Target;
   routes: readonly string[];
+  /**
+   * What a rollout's first write does with a preview route (issue 23): `remove` it, or `keep` it
+   * through the stages. Every rollback and every move to 100 % removes it either way.
+   */
+  preview?: "keep" | "remove";
   /** How long a rollback (weight 0), and any other write or read, keeps retrying. */
   rollbackBudgetMs?: number;
   trafficBudgetMs?: number;
@@ -39,8 +54,6 @@ export interface RouterOptions {
   now?: () => number;
   random?: () => number;
 }
-
-type View<D> = TrafficView & { managed: ManagedRoute[]; object: D };
 
 export interface RouterWriteOptions extends WriteOptions {
   /**
@@ -92,7 +105,11 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
     }
     const weights = managed.map((m) => k.canaryWeight(vs, m));
     const { state, problem } = readState(vs.metadata.annotations?.[STATE_ANNOTATION], this.where);
+    const preview = k.readPreview?.(vs, this.o.target);
+    const notRouting = k.notRouting?.(vs);
     return {
+      ...(preview ? { preview } : {}),
+      ...(notRouting ? { notRouting } : {}),
       weight: weights[0] ?? 0,
       weights,
       state,
@@ -144,15 +161,16 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
   private planned(view: View<D>, weight: number, proposed: RolloutState, keepStableRoutes = false) {
     const vs = view.object;
     const k = this.kind;
+    // The preview's removal comes last in the patch: the weights' operations use the indices as read.
+    const keep = this.o.preview === "keep" && weight !== 0 && weight !== 100;
+    const removal = (!keep && k.planPreviewRemoval?.(vs, this.o.target)) || { ops: [], removed: [] };
     if (weight !== 0) {
-      const ops = k.planWeights(vs, view.managed, weight, this.o.target);
-      return {
-        state: proposed,
-        ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(proposed))],
-      };
+      const ops = [...k.planWeights(vs, view.managed, weight, this.o.target), ...removal.ops];
+      const state = { ...proposed, original: shiftOriginal(proposed.original, removal.removed) };
+      return { state, ops: [...ops, ...planAnnotation(vs, STATE_ANNOTATION, serializeState(state))] };
     }
     const stable = keepStableRoutes && view.weights.every((w) => w === 0);
-    const ops = stable ? [] : k.planRollback(vs, view.managed, proposed.original);
+    const ops = [...(stable ? [] : k.planRollback(vs, view.managed, proposed.original)), ...removal.ops];
     const after = applied(vs, ops);
     const state = {
       ...proposed,
@@ -213,6 +231,33 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
     return state;
   }
 
+  /** Adds the preview routes ahead of the managed ones (./preview-router.ts); VirtualServices only, for now. */
+  addPreview(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView> {
+    if (!this.kind.readPreview)
+      throw new MeshError(
+        `command: preview is not yet supported for an ${this.kind.kind} (${this.where}): it needs an Istio VirtualService; nothing was changed`,
+      );
+    const budgetMs = this.o.trafficBudgetMs ?? TRAFFIC_RETRY_BUDGET_MS;
+    return addPreviewRoutes(this.patcher(), request, at, { budgetMs, signal });
+  }
+
+  /** Removes the preview routes and annotation, changing no weight; the names removed. */
+  async removePreview(signal?: AbortSignal): Promise<string[]> {
+    if (!this.kind.planPreviewRemoval) return [];
+    const budgetMs = this.o.rollbackBudgetMs ?? ROLLBACK_RETRY_BUDGET_MS;
+    return removePreviewRoutes(this.patcher(), { budgetMs, signal });
+  }
+
+  /** The retrying patcher over a VirtualService, for the preview's writes. */
+  private patcher() {
+    const patch = (o: Patching<VirtualService>) =>
+      this.patchRetrying(o as unknown as Patching<D>) as unknown as Promise<{
+        state: RolloutState;
+        response: VirtualService;
+      }>;
+    return { patch, where: this.where, target: this.o.target, routes: this.o.routes };
+  }
+
   /**
    * Reads, plans and patches until the patch is accepted, retrying what is transient and
    * re-planning after a conflict. `plan` runs on every fresh read; what it throws (`next`'s
@@ -220,19 +265,7 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
    * answer it may still have been applied: the next read that finds its annotation in place and
    * the routes as `took` wants them ends the loop instead of patching (or refusing) again.
    */
-  private async patchRetrying(o: {
-    mode: "read" | "write" | "rollback";
-    budgetMs: number;
-    what: string;
-    plan: (view: View<D>) => { state: RolloutState; ops: PatchOperation[] };
-    took: (view: View<D>) => boolean;
-    exhausted?: (
-      error: unknown,
-      conflicts: number,
-      spent: { attempts: number; elapsedMs: number },
-    ) => unknown;
-    signal: AbortSignal | undefined;
-  }): Promise<{ state: RolloutState; response: D }> {
+  private async patchRetrying(o: Patching<D>): Promise<{ state: RolloutState; response: D }> {
     const refusals = new WeakSet<object>();
     let unanswered: string | undefined;
     let conflicts = 0;
@@ -250,6 +283,7 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
           throw error;
         }
         unanswered = undefined;
+        if (planned.ops.length === 0) return { state: planned.state, response: view.object };
         // The state annotation's JSON is long and repeated in every patch: the debug line names it only.
         // A route's `headers` may set a credential (an upstream API key): elided wherever they appear.
         const shown = planned.ops.map((op) =>
@@ -270,7 +304,7 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
         } catch (error) {
           // No answer (reset, timeout): the server may have applied it. Anything else it did not.
           if (error instanceof MeshError && error.status === undefined && error.transient)
-            unanswered = serializeState(planned.state);
+            unanswered = planned.state ? serializeState(planned.state) : "";
           if (error instanceof MeshError && error.isConflict) conflicts += 1;
           throw error;
         }

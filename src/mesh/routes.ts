@@ -7,6 +7,7 @@
 import { type OriginalRoute, routePosition } from "../rollout/model/routes.ts";
 import type { Split } from "../rollout/model/split.ts";
 import type { Destination, HttpRoute, VirtualService } from "../rollout/model/virtual-service.ts";
+import { delegateOf, delegatingRouteProblem, rootVirtualServiceProblem } from "./delegation.ts";
 import { MeshError } from "./errors.ts";
 
 /** Which destination is stable and which is the canary. */
@@ -140,6 +141,8 @@ export function findManagedRoutes(
         throw new MeshError(`${where} has ${what} (it has ${known})`);
       }
       const route = http[index] as HttpRoute;
+      const delegate = delegateOf(route, namespace);
+      if (delegate) throw new MeshError(delegatingRouteProblem(where, { index, name: route.name, delegate }));
       const managed = classify(route, index, target, namespace);
       if (!managed) {
         const to = (route.route ?? []).map((d) => describeDestination(d.destination)).join(", ");
@@ -161,6 +164,8 @@ export function findManagedRoutes(
   const managed = http.flatMap((route, index) =>
     catchesAll(route) ? (classify(route, index, target, namespace) ?? []) : [],
   );
+  const root = managed.length === 0 ? rootVirtualServiceProblem(where, vs) : undefined;
+  if (root) throw new MeshError(root);
   if (managed.length === 0) {
     // Named as the inputs name them: the fix is usually a typo in one of them.
     const host = target.stable.host ? `host ${target.stable.host} (the 'stable-host' input)` : undefined;

@@ -38,4 +38,20 @@ export interface PodSummary {
   ready: boolean;
   hasSidecar: boolean;
   containers: string[];
+  /** The pod's own `istio.io/dataplane-mode` label (`ambient`, or `none` to opt out of its namespace's). */
+  dataplaneLabel?: string;
+  /** istio-cni marked the pod captured by ztunnel (`ambient.istio.io/redirection: enabled`). */
+  ambientRedirected?: boolean;
+}
+
+/** The parts of a Gateway API Gateway that tell whether an ambient waypoint can serve. */
+export interface Gateway {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: { gatewayClassName?: string; [field: string]: unknown };
+  status?: {
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+    [field: string]: unknown;
+  };
 }

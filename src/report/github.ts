@@ -231,7 +231,8 @@ class OctokitReporter implements GitHubReporter {
   }
 
   private async status(model: ReportModel, signal: AbortSignal): Promise<void> {
-    if (this.context.commit === "unknown" || model.command === "status") return;
+    if (this.context.commit === "unknown" || model.command === "status" || model.command === "preview")
+      return;
     const state = !model.result ? "pending" : model.failed ? "failure" : "success";
     const description = scrub(model.reason ?? `canary at ${model.weight} %`).slice(0, 139);
     // GitHub asks for a second between writes: a status is written when its state changes (and at
@@ -251,7 +252,13 @@ class OctokitReporter implements GitHubReporter {
 
   private async deployment(model: ReportModel, signal: AbortSignal): Promise<void> {
     const environment = this.config.environment;
-    if (!environment || this.context.commit === "unknown" || model.command === "status") return;
+    if (
+      !environment ||
+      this.context.commit === "unknown" ||
+      model.command === "status" ||
+      model.command === "preview"
+    )
+      return;
     const state =
       !model.result || model.result === "paused"
         ? "in_progress"

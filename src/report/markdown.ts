@@ -58,14 +58,7 @@ export function marker(namespace: string, name: string): string {
 
 export function renderMarkdown(model: ReportModel): string {
   const lines: string[] = [marker(model.namespace, model.virtualService)];
-  const title =
-    model.result === "promoted" && model.finalized === true
-      ? "✅ Promoted and finalized"
-      : model.result && model.finalized === false
-        ? "⚠️ Promoted, not finalized"
-        : model.result
-          ? HEADLINE[model.result]
-          : "⏳ In progress";
+  const title = titleOf(model);
   lines.push(`### ${title}: \`${model.namespace}/${model.virtualService}\` canary at ${model.weight} %`);
   // The headline quotes the engine's reason, which may quote the cluster or Prometheus: text only.
   const lead = model.headline ?? model.reason;
@@ -95,6 +88,7 @@ export function renderMarkdown(model: ReportModel): string {
       "",
       ...model.finalization.map((step) => `- ${cell(step)}`),
     );
+  lines.push(...previewLines(model));
   if (model.warnings.length > 0) lines.push("", ...model.warnings.map((w) => `> [!WARNING]\n> ${cell(w)}`));
   if (model.next.length > 0) lines.push("", `**Next:** ${model.next.join(" ")}`);
   const links = [
@@ -162,4 +156,25 @@ export function truncate(text: string, max = MAX_COMMENT_CHARS): string {
     "\n\n… (report truncated to fit GitHub's comment limit; the full report is in the job summary and the `report` output)";
   const cut = text.lastIndexOf("\n", max - note.length);
   return text.slice(0, cut > 0 ? cut : max - note.length) + note;
+}
+
+/** `command: preview`: the header to send, as a curl line (header and value are checked tokens). */
+function previewLines(model: ReportModel): string[] {
+  const p = model.preview;
+  if (!p) return [];
+  return [
+    "",
+    `**Preview:** requests carrying the header \`${p.header}: ${p.value}\` go to the canary (route ${p.routes.map((r) => `\`${r}\``).join(", ")}); users' requests stay on stable. For example:`,
+    "",
+    "```sh",
+    `curl -H '${p.header}: ${p.value}' https://<your service>/`,
+    "```",
+  ];
+}
+
+function titleOf(model: ReportModel): string {
+  if (model.command === "preview") return "🔎 Preview";
+  if (model.result === "promoted" && model.finalized === true) return "✅ Promoted and finalized";
+  if (model.result && model.finalized === false) return "⚠️ Promoted, not finalized";
+  return model.result ? (HEADLINE[model.result] as string) : "⏳ In progress";
 }

@@ -143,6 +143,10 @@ function applyEvent(model: ReportModel, e: RolloutEvent): void {
     case "warning":
       model.warnings.push(e.message);
       break;
+    case "preview":
+      model.command = "preview";
+      model.preview = { header: e.header, value: e.value, routes: e.routes };
+      break;
     case "checks":
       model.checks = e.checks;
       break;

@@ -113,6 +113,8 @@ export interface ReportModel {
   finalized?: boolean;
   /** The finalization's steps as they happened (copy, stable ready, traffic back, canary scaled). */
   finalization: string[];
+  /** `command: preview`: the header (and value) whose requests reach the canary, and the routes added. */
+  preview?: { header: string; value: string; routes: string[] };
   next: string[];
   /** Custom checks' latest standing (issue 23); absent without checks. */
   checks?: CustomCheckResult[];

@@ -15,17 +15,21 @@ export function routeLabel(route: Pick<OriginalRoute, "index" | "name">): string
 }
 
 /**
- * The i-th weight's route. With several VirtualServices in lockstep the view's `original` holds the
- * primary's routes only, and the weights of the others follow them.
+ * The i-th weight's route. With several objects (VirtualServices or HTTPRoutes, `kind`) in lockstep
+ * the view's `original` holds the primary's routes only, and the weights of the others follow them.
  */
-function labelAt(routes: readonly OriginalRoute[], i: number): string {
+function labelAt(routes: readonly OriginalRoute[], i: number, kind: string): string {
   const route = routes[i];
-  return route ? routeLabel(route) : `route ${i + 1 - routes.length} of the other VirtualServices`;
+  return route ? routeLabel(route) : `route ${i + 1 - routes.length} of the other ${kind}s`;
 }
 
 /** `http route "primary" 20 %, http route #1 60 %`: each managed route with its canary weight. */
-export function describeWeights(routes: readonly OriginalRoute[], weights: readonly number[]): string {
-  return weights.map((w, i) => `${labelAt(routes, i)} ${w} %`).join(", ");
+export function describeWeights(
+  routes: readonly OriginalRoute[],
+  weights: readonly number[],
+  kind = "VirtualService",
+): string {
+  return weights.map((w, i) => `${labelAt(routes, i, kind)} ${w} %`).join(", ");
 }
 
 export interface SplitFound {
@@ -33,9 +37,18 @@ export interface SplitFound {
   /** Each managed route's canary weight, in the order of `routes`. */
   weights: readonly number[];
   routes: readonly OriginalRoute[];
-  /** A finished rollout recorded on the VirtualService, if any. */
+  /** A finished rollout recorded on the managed object, if any. */
   state?: RolloutState;
+  /** The managed object's kind (`VirtualService`, `HTTPRoute`): the messages name its inputs. */
+  kind?: string;
 }
+
+/** The inputs that name the two versions on the object's kind (an HTTPRoute's are Services). */
+function versionInputs(kind: string | undefined): string {
+  return kind === "HTTPRoute" ? "stable-host and canary-host" : "stable-subset and canary-subset";
+}
+
+const weightsOf = (found: SplitFound) => describeWeights(found.routes, found.weights, found.kind);
 
 export interface Continuation {
   /** Index into `stages` of the first stage to run. */
@@ -61,7 +74,7 @@ export function allOnCanary(weights: readonly number[]): boolean {
  * weight is 0 on every route; after a rollback every route is 100 % stable.
  */
 export function allOnCanaryRefusal(found: SplitFound): string {
-  return `the canary already gets 100 % of traffic on ${describeWeights(found.routes, found.weights)} (${recorded(found.state)}): no stage is left to run, and starting again from stage 1 would move it back abruptly. For the next release either swap stable-subset and canary-subset (the version at 100 % becomes stable and the new canary starts from 0 %), or run command: rollback first (all traffic back to stable; the next rollout then starts from stage 1)`;
+  return `the canary already gets 100 % of traffic on ${weightsOf(found)} (${recorded(found.state)}): no stage is left to run, and starting again from stage 1 would move it back abruptly. For the next release either swap ${versionInputs(found.kind)} (the version at 100 % becomes stable and the new canary starts from 0 %), or run command: rollback first (all traffic back to stable; the next rollout then starts from stage 1)`;
 }
 
 /**
@@ -73,9 +86,11 @@ export function continuation(found: SplitFound): Continuation {
   const from = found.stages.findIndex((s) => s > weight);
   const next = found.stages[from] as number;
   const stage = `stage ${from + 1} of ${found.stages.length} (${next} %)`;
-  const where = describeWeights(found.routes, found.weights);
+  const where = weightsOf(found);
   const differ = new Set(found.weights).size > 1;
-  const lowered = found.weights.flatMap((w, i) => (w > next ? [labelAt(found.routes, i)] : []));
+  const lowered = found.weights.flatMap((w, i) =>
+    w > next ? [labelAt(found.routes, i, found.kind ?? "VirtualService")] : [],
+  );
   const parts = [
     `Adopting a split in progress (${recorded(found.state)}): the canary already gets ${where}.`,
     differ
@@ -89,5 +104,5 @@ export function continuation(found: SplitFound): Continuation {
 
 /** The reason recorded with the rollback that `on-split: restart` writes before stage 1. */
 export function restartReason(found: SplitFound): string {
-  return `on-split: restart: every managed route back to 100 % stable before stage 1 (the canary had ${describeWeights(found.routes, found.weights)}; ${recorded(found.state)})`;
+  return `on-split: restart: every managed route back to 100 % stable before stage 1 (the canary had ${weightsOf(found)}; ${recorded(found.state)})`;
 }

@@ -2,7 +2,13 @@
 import type { AnalysisSettings } from "../analysis/types.ts";
 import type { Command } from "./command.ts";
 import type { CustomChecksPort } from "./custom-checks.ts";
-import type { FinalizeConfig, InconclusivePolicy, SplitPolicy, UnreachablePolicy } from "./model/settings.ts";
+import type {
+  FinalizeConfig,
+  InconclusivePolicy,
+  PreviewConfig,
+  SplitPolicy,
+  UnreachablePolicy,
+} from "./model/settings.ts";
 import type { RolloutState } from "./model/state.ts";
 import type {
   Clock,
@@ -35,6 +41,8 @@ export interface EngineSettings {
   dryRun: boolean;
   /** What a promotion does to the Deployments (issue 14). */
   finalize: FinalizeConfig;
+  /** `command: preview`'s header and value (issue 23). */
+  preview: PreviewConfig;
 }
 
 export interface EngineIdentity {
@@ -54,6 +62,8 @@ export interface EngineOutcome {
   state?: RolloutState;
   /** The promotion was finalized: the stable Deployment runs the canary's template and carries all traffic. */
   finalized?: boolean;
+  /** `command: preview`: the header and value that reach the canary. */
+  preview?: { header: string; value: string };
   /** For dry runs: the patch of each stage. */
   plan?: Array<{ weight: number; patches: PlannedPatch[] }>;
 }

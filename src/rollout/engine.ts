@@ -27,6 +27,7 @@ import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
 import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
+import { countFromPreview, previewNote, runPreview } from "./preview.ts";
 import { promoteUnanalysed } from "./promote-unanalysed.ts";
 import { checkRecord } from "./record-check.ts";
 import { StageRunner } from "./stage-runner.ts";
@@ -62,6 +63,8 @@ export class RolloutEngine {
         return this.status();
       case "rollback":
         return this.requestedRollback();
+      case "preview":
+        return runPreview(this.context, this.context.settings.rolloutId ?? this.context.id.newRolloutId);
       case "promote":
         await takeOverDeadLease(this.context);
         return this.promote();
@@ -184,7 +187,8 @@ export class RolloutEngine {
     const reason = state
       ? `Rollout ${state.rolloutId} of ${state.commit.slice(0, 7)} is ${state.status} at ${view.weight} % canary${state.reason ? `: ${state.reason}` : ""}`
       : `${view.stateProblem ? `${view.stateProblem}. ` : "No rollout recorded; "}the canary gets ${view.weights.join(", ") || 0} %`;
-    return this.context.finish({ result: "unchanged", weight: view.weight, reason, failed: false, state });
+    const outcome = { result: "unchanged" as const, weight: view.weight, failed: false, state };
+    return this.context.finish({ ...outcome, reason: reason + previewNote(view) });
   }
 
   private async requestedRollback(): Promise<EngineOutcome> {
@@ -196,6 +200,18 @@ export class RolloutEngine {
       );
     }
     if (view.weights.every((w) => w === 0) && state?.status !== "progressing") {
+      // A preview route alone (no rollout began): removing it is this rollback's whole work.
+      const removed = view.preview
+        ? await this.context.ports.traffic.removePreview?.(this.context.ports.signal)
+        : [];
+      if (removed && removed.length > 0)
+        return this.context.finish({
+          result: "rolled-back",
+          weight: 0,
+          reason: `All traffic already goes to stable; the preview route (${removed.join(", ")}) was removed`,
+          failed: false,
+          state,
+        });
       return this.context.finish({
         result: "rolled-back",
         weight: 0,
@@ -294,6 +310,7 @@ export class RolloutEngine {
       fresh.original = state.original;
       state = undefined;
     }
+    this.stages.countFrom = countFromPreview(fresh, view, this.context.ports.clock.now());
     return this.start(fresh, 0, view);
   }
 
@@ -314,6 +331,7 @@ export class RolloutEngine {
       weights: view.weights,
       routes: view.original,
       state: finished,
+      kind: view.object.kind,
     };
     if (allOnCanary(view.weights)) throw new CommandError(allOnCanaryRefusal(found));
     if (this.context.settings.onSplit === "restart") return this.restart(found, view);

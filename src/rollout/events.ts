@@ -40,6 +40,8 @@ export type RolloutEvent =
   /** A stage an earlier run analysed, from the state on the VirtualService. */
   | { type: "recorded-stage"; at: string; result: StageResult }
   | { type: "warning"; at: string; message: string }
+  /** `command: preview` added (or found) the preview routes: requests with `header: value` reach the canary. */
+  | { type: "preview"; at: string; header: string; value: string; routes: string[] }
   /** Every custom check's standing after a read (issue 23). */
   | { type: "checks"; at: string; stage: number; checks: CustomCheckResult[] }
   /** A step of finalizing a promotion onto the stable Deployment, or of readying the canary before stage 1. */

@@ -29,10 +29,37 @@ export interface TrafficView {
    */
   unmanaged: UnmanagedRoute[];
   /**
+   * Why the managed routes carry no traffic now, whatever their weights (an HTTPRoute that a parent
+   * no longer Accepts): nothing can be judged, and no stage may pass on the silence that follows.
+   */
+  notRouting?: string;
+  /**
    * With several VirtualServices in lockstep, each one's own view (the primary first): its own
    * weights and its own state. The fields above are the primary's, with every one's weights.
    */
   parts?: TrafficView[];
+  /** The action's preview routes on the VirtualService (issue 23), when there are any. */
+  preview?: PreviewView;
+}
+
+/**
+ * The header-routed preview as found on the routes: their names and the header they match, and,
+ * only where the preview annotation agrees with the routes, the rollout it was added for and when.
+ */
+export interface PreviewView {
+  routes: string[];
+  header?: string;
+  value?: string;
+  rolloutId?: string;
+  /** ISO time the preview was added. */
+  since?: string;
+}
+
+/** What `command: preview` asks for: requests with `header: value` go to the canary, for rollout `rolloutId`. */
+export interface PreviewRequest {
+  header: string;
+  value: string;
+  rolloutId: string;
 }
 
 /** A route outside the managed ones that sends traffic to one version or both. */
@@ -76,6 +103,14 @@ export interface TrafficPort {
   plan(weight: number, next: NextState): Promise<PlannedPatch[]>;
   /** Saves the state `next` computes and changes no route (a person's edit is recorded, never undone). */
   record(next: NextState, signal?: AbortSignal): Promise<RolloutState>;
+  /**
+   * Adds the preview routes (one ahead of each managed route), or finds them already there for the
+   * same header and value; refuses, naming why, where they cannot be added safely. Absent where
+   * previews are not supported (several VirtualServices).
+   */
+  addPreview?(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView>;
+  /** Removes the preview routes, if any (no weight changes); the names removed. */
+  removePreview?(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** Where counting starts: an adapter's own record of each version's counters at one instant. */

@@ -139,6 +139,7 @@ class StageAnalyser {
         found,
         weight,
       };
+    if (found?.notRouting !== undefined) return this.notRouting(found.notRouting, weight);
 
     const judged = this.mark ? await this.judgeRead(read, this.mark) : await this.startCounting(read);
     const verdict = await this.withChecks(judged, read);
@@ -188,6 +189,16 @@ class StageAnalyser {
       rule: "custom-check",
       reason: `Check ${failing.name}: ${failing.summary}`,
     };
+  }
+
+  /**
+   * The routes carry nothing whatever their weights (a parent no longer accepts the HTTPRoute):
+   * the silence that follows says nothing of the canary, and passing a stage on it raised a canary
+   * on a route that served no one (fault 14d). Ended as an outage, so `on-unreachable` decides.
+   */
+  private notRouting(why: string, weight: number): StageAnalysis {
+    const reason = `${why}; the routes carry no traffic, so the canary cannot be judged`;
+    return { decision: "unreachable", reason, evidence: this.evidence, weight };
   }
 
   private beginRead(): Read {

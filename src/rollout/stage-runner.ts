@@ -48,6 +48,9 @@ export class StageRunner {
     return this.context.ports.signal?.aborted ?? false;
   }
 
+  /** When set, the first stage counts the canary's requests from then (the preview's start), not from its write. */
+  countFrom?: Date;
+
   /** The metrics to judge each stage by; undefined when analysis is skipped (or there is no Prometheus). */
   private get judgingMetrics(): MetricsPort | undefined {
     return this.context.settings.skipAnalysis ? undefined : this.context.ports.metrics;
@@ -126,7 +129,10 @@ export class StageRunner {
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
     // Count from the weight change: requests are labelled by the version that served them.
     let mark: MetricsMark | undefined;
-    if (metrics) mark = await abortable(metrics.start(clock.now(), signal), signal).catch(() => undefined);
+    // Stage 1 of a rollout that follows its preview counts from the preview: its requests are the canary's.
+    const from = this.countFrom && index === 0 ? this.countFrom : clock.now();
+    this.countFrom = undefined;
+    if (metrics) mark = await abortable(metrics.start(from, signal), signal).catch(() => undefined);
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
     await context.emit({
       type: "moving",

@@ -21,21 +21,32 @@ function shareExplained(zScore: number, unmanaged: readonly UnmanagedRoute[]): b
   return unmanaged.some((route) => route.to.includes(side));
 }
 
+/**
+ * What to look at when the canary's share is off, in the terms of the object's kind: a
+ * VirtualService applies through its hosts and gateways, an HTTPRoute through its parentRefs.
+ */
+function whereToLook(zScore: number, kind: string): string {
+  if (kind === "HTTPRoute")
+    return zScore > 0
+      ? "does a RequestMirror filter, another route or a caller outside the mesh send the canary requests the weights do not?"
+      : "is the HTTPRoute attached to this traffic (its parentRefs Accepted, its hostnames), and do the pods have their sidecar or waypoint?";
+  return zScore > 0
+    ? `does a mirror, another ${kind} or a caller outside the mesh send the canary requests the weights do not?`
+    : `is the ${kind} applied to this traffic (its hosts and gateways), and do the pods have their sidecar (in ambient mode, a waypoint)?`;
+}
+
 function shareWarning(
   split: { observedShare: number; zScore: number },
   weight: number,
   unmanaged: readonly UnmanagedRoute[],
+  kind: string,
 ): string {
   const share = `The canary got ${(split.observedShare * 100).toFixed(1)} % of the requests both versions served at weight ${weight} %, far outside chance (z = ${split.zScore.toFixed(1)})`;
   const others =
     unmanaged.length > 0
       ? `; routes the action does not manage also send traffic: ${unmanaged.map((route) => `${route.route} (to ${route.to.join(" and ")})`).join(", ")}`
       : "";
-  const why =
-    split.zScore > 0
-      ? "does a mirror, another VirtualService or a caller outside the mesh send the canary requests the weights do not?"
-      : "is the VirtualService applied to this traffic (its hosts and gateways), and do the pods have their sidecar?";
-  return `${share}${others}: ${why}`;
+  return `${share}${others}: ${whereToLook(split.zScore, kind)}`;
 }
 
 export class TrafficShareWatch {
@@ -46,6 +57,8 @@ export class TrafficShareWatch {
    */
   private countedAtSettle: CountedSoFar | undefined;
   private unmanaged: UnmanagedRoute[] = [];
+  /** The managed object's kind as last read: the warning's advice is in its terms. */
+  private kind = "VirtualService";
   private warned = false;
   private readonly settleMs: number;
   /** An adopted split's weights, route by route (see StageAnalysisInput). */
@@ -72,7 +85,10 @@ export class TrafficShareWatch {
     counting: boolean,
   ): string | undefined {
     const { weight } = read;
-    if (found) this.unmanaged = found.unmanaged;
+    if (found) {
+      this.unmanaged = found.unmanaged;
+      this.kind = found.object.kind;
+    }
     const from = this.countedAtSettle;
     // Routes at different weights (an adopted split) have no one share to expect.
     if (!from || this.foundWeights?.some((w) => w !== weight)) {
@@ -90,6 +106,6 @@ export class TrafficShareWatch {
       canary.requests + stable.requests >= SPLIT_MIN_REQUESTS;
     if (!alarming) return undefined;
     this.warned = true;
-    return shareWarning(split, weight, this.unmanaged);
+    return shareWarning(split, weight, this.unmanaged, this.kind);
   }
 }

@@ -8,6 +8,7 @@ import { errorMessage } from "../error-message.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { rolledBackByHand } from "./ending.ts";
 import type { RolloutState } from "./model/state.ts";
+import { describeObject } from "./model/virtual-service.ts";
 import { CommandError, guarded } from "./transitions.ts";
 
 export class TrafficWrites {
@@ -99,13 +100,13 @@ export class TrafficWrites {
       await context.emit({
         type: "warning",
         at: context.now(),
-        message: `Could not read the VirtualService to record the stop: ${errorMessage(error)}`,
+        message: `Could not read the managed route to record the stop: ${errorMessage(error)}`,
       });
       return undefined;
     });
     const byHand = view && rolledBackByHand(view);
     if (byHand) {
-      const followed = `${byHand} set to 100 % stable by someone else at ${weight} %: the rollout stopped and the other VirtualServices were rolled back with it`;
+      const followed = `${byHand} set to 100 % stable by someone else at ${weight} %: the rollout stopped and the other ${view.object.kind}s were rolled back with it`;
       const written = await this.rollBackOrExplain(followed, state, weight, saved);
       return {
         result: "rolled-back",
@@ -131,7 +132,7 @@ export class TrafficWrites {
         await context.emit({
           type: "warning",
           at: context.now(),
-          message: `Could not record the stop on the VirtualService: ${errorMessage(error)}`,
+          message: `Could not record the stop on ${describeObject(view.object)}: ${errorMessage(error)}`,
         });
       }
     }

@@ -1,7 +1,8 @@
 /**
  * "Rolled out?" as `kubectl rollout status` judges a Deployment (kubectl's DeploymentStatusViewer,
  * staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go), plus what the mesh needs on
- * top: every pod the Deployment selects ready with its istio-proxy sidecar ready. Pure: the
+ * top: every pod the Deployment selects ready with its istio-proxy sidecar ready (in ambient mode,
+ * captured by ztunnel and ready). Pure: the
  * adapter reads the objects, this judges them and names what is wrong for a person.
  */
 import { runningContainerStatuses } from "../mesh/containers.ts";
@@ -48,7 +49,7 @@ export function rolloutVerdict(d: DeploymentStatusLike): RolloutVerdict {
 }
 
 export interface PodLike {
-  metadata?: { name?: string };
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { initContainers?: Array<{ name: string; restartPolicy?: string }> };
   status?: {
     phase?: string;
@@ -74,7 +75,21 @@ export interface PodVerdict {
   problems: string[];
 }
 
-/** A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or a native sidecar) is ready. */
+/**
+ * Ambient mode: istio-cni marks each pod ztunnel captures (or the pod asks for it by label); such a
+ * pod has no istio-proxy, and is ready for the mesh when it is ready.
+ */
+function capturedByZtunnel(pod: PodLike): boolean {
+  return (
+    pod.metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled" ||
+    pod.metadata?.labels?.["istio.io/dataplane-mode"] === "ambient"
+  );
+}
+
+/**
+ * A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or
+ * a native sidecar) is ready; in ambient mode, when its Ready condition is true.
+ */
 export function podVerdict(pod: PodLike): PodVerdict {
   const name = pod.metadata?.name ?? "";
   const statuses = runningContainerStatuses(pod);
@@ -93,11 +108,13 @@ export function podVerdict(pod: PodLike): PodVerdict {
   }
   const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
   const sidecar = statuses.find((s) => s.name === "istio-proxy");
-  if (statuses.length > 0 && !sidecar)
+  const ambient = !sidecar && capturedByZtunnel(pod);
+  if (statuses.length > 0 && !sidecar && !ambient)
     problems.push(`pod ${name}: no istio-proxy sidecar (is injection enabled?)`);
   else if (sidecar && !sidecar.ready && problems.length === 0)
     problems.push(`pod ${name}: istio-proxy not ready`);
   if (!podReady && problems.length === 0)
     problems.push(`pod ${name}: not ready (${pod.status?.phase ?? "Pending"})`);
-  return { name, ready: podReady && sidecar?.ready === true && problems.length === 0, problems };
+  const meshReady = ambient || sidecar?.ready === true;
+  return { name, ready: podReady && meshReady && problems.length === 0, problems };
 }

@@ -366,4 +366,59 @@ export const CORPUS: CorpusCase[] = [
     outcome: { kind: "promoted", managed: [http("bookinfo/reviews")] },
     versions: { stable: "v2", canary: "v3" },
   },
+  // Issue 22: ambient mode and delegation.
+  {
+    fixture: "41-istio-ambient-reviews-90-10-waypoint.yaml",
+    shape:
+      "ambient + waypoint, already split 90/10: continue from the next stage above 10, on the waypoint's metrics",
+    inputs: {
+      "virtual-service": "reviews",
+      namespace: "bookinfo",
+      ...subsets("v1", "v2"),
+      stages: "10,50,100",
+    },
+    traffic: [mesh("reviews", "bookinfo")],
+    outcome: { kind: "continued", firstWeight: 50, managed: [http("bookinfo/reviews")] },
+    neverWarns: /sidecar|injection/,
+  },
+  {
+    fixture: "42-istio-ambient-reviews-no-waypoint.yaml",
+    shape: "ambient without a waypoint: refused with the reason and the fix, not sidecars",
+    inputs: { "virtual-service": "reviews", namespace: "bookinfo", ...subsets("v1", "v2") },
+    traffic: [mesh("reviews", "bookinfo")],
+    outcome: {
+      kind: "refused",
+      message:
+        /ambient mode and no waypoint serves Service bookinfo\/reviews.*no L7 metrics.*istioctl waypoint apply -n bookinfo --enroll-namespace/,
+    },
+  },
+  {
+    fixture: "43-istio-delegate-bookinfo-root.yaml",
+    shape: "root VirtualService named: refused naming its delegates and the inputs",
+    inputs: { "virtual-service": "bookinfo", namespace: "nsa", ...subsets("v1", "v2") },
+    traffic: [{ source: "nsa/mygateway", host: "bookinfo.com", uri: "/reviews", share: 1 }],
+    outcome: {
+      kind: "refused",
+      message:
+        /root VirtualService whose routes delegate.*nsb\/reviews.*virtual-service: productpage, namespace: nsa/,
+    },
+  },
+  {
+    fixture: "43-istio-delegate-bookinfo-root.yaml",
+    shape: "root's delegating route selected (#1): says it delegates, naming the delegate's inputs",
+    inputs: { "virtual-service": "bookinfo", namespace: "nsa", ...subsets("v1", "v2"), routes: "#1" },
+    traffic: [{ source: "nsa/mygateway", host: "bookinfo.com", uri: "/reviews", share: 1 }],
+    outcome: {
+      kind: "refused",
+      message:
+        /http route #1 delegates to VirtualService nsb\/reviews.*virtual-service: reviews, namespace: nsb/,
+    },
+  },
+  {
+    fixture: "43-istio-delegate-bookinfo-root.yaml",
+    shape: "the delegate named: managed as any VirtualService, the gateway's /reviews traffic moved",
+    inputs: { "virtual-service": "reviews", namespace: "nsb", ...subsets("v1", "v2") },
+    traffic: [{ source: "nsa/mygateway", host: "bookinfo.com", uri: "/reviews", share: 1 }],
+    outcome: { kind: "promoted", managed: [http("nsb/reviews")] },
+  },
 ];

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { loadAll } from "js-yaml";
 import { STATE_ANNOTATION } from "../../src/constants.ts";
+import { ambientAppPod, deployedWaypoint, waypointPod } from "../mesh/ambient.ts";
 import { meshPod, seedObjects } from "../mesh/fixtures.ts";
 import { type Mesh, startMesh } from "../mesh/index.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
@@ -31,13 +32,27 @@ export function loadFixture(file: string): KubeObject[] {
  */
 export function clusterObjects(objects: readonly KubeObject[]): KubeObject[] {
   const namespaces = new Set(["istio-system", ...objects.map((o) => o.metadata.namespace ?? "default")]);
+  // A fixture's Namespace in ambient mode: its pods run without sidecars (issue 22).
+  const ambient = new Set(
+    objects
+      .filter((o) => o.kind === "Namespace" && o.metadata.labels?.["istio.io/dataplane-mode"] === "ambient")
+      .map((o) => o.metadata.name),
+  );
   const pods = objects
     .filter((o) => o.kind === "Deployment")
     .map((d) => {
       const labels = (d.spec as { template: { metadata: { labels: Record<string, string> } } }).template
         .metadata.labels;
-      return meshPod(`${d.metadata.name}-5d8f7c9b4-x7k2p`, d.metadata.namespace ?? "default", labels);
+      const namespace = d.metadata.namespace ?? "default";
+      const pod = ambient.has(namespace) ? ambientAppPod : meshPod;
+      return pod(`${d.metadata.name}-5d8f7c9b4-x7k2p`, namespace, labels);
     });
+  // Each waypoint as Istio runs it once applied: programmed, with its proxy's pod.
+  const waypoints = objects.filter(
+    (o) =>
+      o.kind === "Gateway" && (o.spec as { gatewayClassName?: string }).gatewayClassName === "istio-waypoint",
+  );
+  pods.push(...waypoints.map((w) => waypointPod(w.metadata.namespace ?? "default", w.metadata.name)));
   const namespaceObjects = [...namespaces].map(
     (name) =>
       ({
@@ -46,7 +61,10 @@ export function clusterObjects(objects: readonly KubeObject[]): KubeObject[] {
         metadata: { name, labels: { "istio-injection": "enabled" } },
       }) as KubeObject,
   );
-  return [...namespaceObjects, ...objects.filter((o) => o.kind !== "Deployment"), ...pods];
+  const rest = objects
+    .filter((o) => o.kind !== "Deployment")
+    .map((o) => (waypoints.includes(o) ? deployedWaypoint(o) : o));
+  return [...namespaceObjects, ...rest, ...pods];
 }
 
 export const virtualServicesOf = (objects: readonly KubeObject[]): KubeObject[] =>

@@ -159,9 +159,10 @@ export function httpRouteProblems(
   );
   if (c.outcome.kind === "refused") {
     if (run.exitCode === 0) problems.push(`expected a refusal, got ${summary}`);
-    const message = c.outcome.message;
-    if (message && !message.test(errorLines(run).join("\n")))
-      problems.push(`the refusal should match ${message}; ${summary}`);
+    // The reason matters, not just that something refused: a case refused for another reason
+    // than its header gives says nothing of the case.
+    if (!c.outcome.message.test(errorLines(run).join("\n")))
+      problems.push(`the refusal should give the reason and fix ${c.outcome.message}; ${summary}`);
     if (writes.length > 0)
       problems.push(`a refusal must come before any write, but ${writes.length} write(s) were made`);
     return problems;

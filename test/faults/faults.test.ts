@@ -9,11 +9,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { finalizeAndLeaseCases } from "./cases-finalize-lease.ts";
 import { freshDataCases } from "./cases-fresh-data.ts";
 import { githubAndSignalCases } from "./cases-github-signals.ts";
+import { httpRouteCases } from "./cases-httproute.ts";
 import { inputAndSecretCases } from "./cases-inputs-secrets.ts";
 import { kubeApiCases } from "./cases-kube-api.ts";
 import { lockstepCases } from "./cases-lockstep.ts";
 import { metricsCases } from "./cases-metrics.ts";
 import { peopleAndStateCases } from "./cases-people-state.ts";
+import { previewCases } from "./cases-preview.ts";
 import { recordAndTextCases } from "./cases-record-text.ts";
 import { type FaultCase, markdownTable, type Row, totalRows, writeResults } from "./table.ts";
 
@@ -27,6 +29,8 @@ const cases: FaultCase[] = [
   ...lockstepCases,
   ...recordAndTextCases,
   ...finalizeAndLeaseCases,
+  ...httpRouteCases,
+  ...previewCases,
 ];
 const rows: Row[] = [];
 

@@ -16,6 +16,8 @@
  * (deployments-api.ts). The controller acts after the write that caused it has been answered, so a
  * client sees `observedGeneration` lag `generation` as on a real cluster.
  */
+
+import { markCapturedByZtunnel } from "./ambient.ts";
 import { WorkloadsApi } from "./deployments-api.ts";
 import {
   applyDeploymentDefaults,
@@ -362,6 +364,7 @@ export class DeploymentController {
     for (let i = pods.length; i < replicas; i++) {
       this.sequence += 1;
       const pod = podFor(rs, `${rsName}-${podSuffix(`${rsName}/${this.sequence}`)}`, sidecar);
+      if (!sidecar) markCapturedByZtunnel(pod, namespaceLabels);
       pod.status = podStatus(pod, "creating", new Map(), this.podIP(), Date.now());
       this.startLater(this.add("pods", pod));
     }

@@ -131,7 +131,10 @@ export function seedObjects(kube: KubeApiEmulator, objects: readonly KubeObject[
   const skipped: string[] = [];
   for (const object of objects) {
     const kind = String(object.kind);
-    const resource = RESOURCE_OF_KIND[kind];
+    // Istio's own Gateway (networking.istio.io) is not the Gateway API's, which the emulator serves.
+    const istioGateway =
+      kind === "Gateway" && !String(object.apiVersion).startsWith("gateway.networking.k8s.io/");
+    const resource = istioGateway ? undefined : RESOURCE_OF_KIND[kind];
     const namespaced = kind === "Namespace" ? {} : { namespace: object.metadata.namespace ?? "default" };
     try {
       if (!resource) throw new Error(`no resource for ${kind}`);

@@ -28,6 +28,8 @@ export interface MeshOptions {
   traffic?: TrafficFlow[];
   /** Istio's root namespace for DestinationRule lookup (default istio-system). */
   rootNamespace?: string;
+  /** The reporter label of waypoint series (default `waypoint`; early ambient releases: `destination`). */
+  waypointReporter?: string;
   /** Behaviours of versions other than v1/v2, by version label. */
   versions?: Record<string, VersionBehaviour>;
   /** The version label whose series `scraped()` waits for (default v1). */
@@ -69,6 +71,10 @@ async function runbookDeployments(
   return apps;
 }
 
+/** The stable version's series: a sidecar's, or (ambient) a waypoint's, which knows the version by canonical revision only. */
+const stableSeries = (version: string) =>
+  `istio_requests_total{destination_version="${version}"} or istio_requests_total{destination_version="unknown",destination_canonical_revision="${version}"}`;
+
 export interface Mesh {
   kube: KubeApiEmulator;
   /** The Deployment controller, with `deployments`. */
@@ -102,6 +108,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       seed: options.seed ?? 7,
       traffic: options.traffic,
       rootNamespace: options.rootNamespace,
+      waypointReporter: options.waypointReporter,
       versions: {
         ...options.versions,
         v1: { errorRate: 0.005, latencyMedianMs: 20, ...options.stable },
@@ -128,7 +135,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         const deadline = Date.now() + timeoutMs;
         while (Date.now() < deadline) {
           const res = await fetch(
-            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent(`istio_requests_total{destination_version="${options.stableVersion ?? "v1"}"}`)}`,
+            `${prometheus?.url}/api/v1/query?query=${encodeURIComponent(stableSeries(options.stableVersion ?? "v1"))}`,
           );
           const body = (await res.json()) as { data?: { result?: unknown[] } };
           if ((body.data?.result?.length ?? 0) > 0) return;

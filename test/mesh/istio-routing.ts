@@ -2,12 +2,13 @@
  * How Istio routes one request, as pure functions over the cluster's objects (no I/O), for the
  * traffic simulator: which VirtualService applies (its `hosts` match the request's host and its
  * `gateways` include the request's source; no `gateways` means `mesh` only), which route of it
- * (the first whose `match` matches: uri/headers/method exact, prefix or regex, `gateways`, `port`,
+ * (the first whose `match` matches: uri/headers/withoutHeaders/method exact, prefix or regex, `gateways`, `port`,
  * `sniHosts`; a route without `match` matches everything), which destination (by weight), what is
  * mirrored (`mirror` with `mirrorPercentage`, or `mirrors`), and which pods serve a destination
  * (the DestinationRule subset's labels on the host's Service selector, or a ServiceEntry's
  * `workloadSelector`). A host without a VirtualService goes to its Service's pods, as Istio's
- * default route does. A Gateway API HTTPRoute attached to the request's Gateway or Service routes
+ * default route does. A route that `delegate`s continues in the delegate VirtualService's routes.
+ * A Gateway API HTTPRoute attached to the request's Gateway or Service routes
  * it before any VirtualService (gateway-routing.ts).
  *
  * DestinationRule lookup follows Istio's order: the client's namespace (here the VirtualService's),
@@ -37,6 +38,8 @@ export interface WeightedDestination {
 export interface RouteMatch {
   uri?: StringMatch;
   headers?: Record<string, StringMatch>;
+  /** Istio's negative header match: the route applies only to requests that do NOT match these. */
+  withoutHeaders?: Record<string, StringMatch>;
   method?: StringMatch;
   gateways?: string[];
   port?: number;
@@ -46,6 +49,8 @@ export interface RouteMatch {
 
 export interface Route {
   name?: string;
+  /** Istio's VirtualService delegation: the delegate holds this route's routes. */
+  delegate?: { name: string; namespace?: string };
   match?: RouteMatch[];
   route?: WeightedDestination[];
   mirror?: Destination;
@@ -178,8 +183,12 @@ function matchApplies(m: RouteMatch, request: MeshRequest, vsNamespace: string):
   const headers = Object.fromEntries(
     Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );
-  return Object.entries(m.headers ?? {}).every(([name, hm]) =>
-    stringMatches(hm, headers[name.toLowerCase()]),
+  const without = Object.entries(m.withoutHeaders ?? {}).every(
+    ([name, hm]) => !stringMatches(hm, headers[name.toLowerCase()]),
+  );
+  return (
+    without &&
+    Object.entries(m.headers ?? {}).every(([name, hm]) => stringMatches(hm, headers[name.toLowerCase()]))
   );
 }
 
@@ -337,6 +346,8 @@ export interface Serving {
   version: string;
   labels?: Record<string, string>;
   sidecar: boolean;
+  /** No sidecar, captured by ztunnel (istio-cni's mark or the pod's label): reported only through a waypoint. */
+  ambient?: boolean;
   service?: { name: string; namespace: string };
   workload?: string;
 }
@@ -377,7 +388,12 @@ export function servingVersion(
   );
   // The pod's Deployment: its name without the ReplicaSet hash and the pod suffix.
   const workload = pod.metadata.name.split("-").slice(0, -2).join("-") || service.name;
-  return { version, labels: { ...labels, version }, sidecar, service, workload };
+  const ambient =
+    !sidecar &&
+    labels["istio.io/dataplane-mode"] !== "none" &&
+    (labels["istio.io/dataplane-mode"] === "ambient" ||
+      pod.metadata.annotations?.["ambient.istio.io/redirection"] === "enabled");
+  return { version, labels: { ...labels, version }, sidecar, ambient, service, workload };
 }
 
 /** What one request does: the VirtualService and route it took, where it went, what it mirrored. */
@@ -419,9 +435,20 @@ export function routeRequest(
     const namespace = request.clientNamespace ?? "default";
     return { namespace, destination: { host: request.host }, mirrors: [] };
   }
-  const namespace = namespaceOf(vs);
-  const picked = selectRoute(specOf<VirtualServiceSpec>(vs), request, namespace);
-  const base = { virtualService: `${namespace}/${vs.metadata.name}`, namespace };
+  let namespace = namespaceOf(vs);
+  let picked = selectRoute(specOf<VirtualServiceSpec>(vs), request, namespace);
+  let base = { virtualService: `${namespace}/${vs.metadata.name}`, namespace };
+  // Delegation: the root's route hands the request to the delegate (no hosts of its own), whose
+  // routes Istio merges under the root's match; its destinations resolve in its own namespace.
+  const delegate = picked?.route.delegate;
+  if (delegate) {
+    namespace = delegate.namespace || namespace;
+    const target = objects.virtualServices.find(
+      (o) => o.metadata.name === delegate.name && namespaceOf(o) === namespace,
+    );
+    picked = target ? selectRoute(specOf<VirtualServiceSpec>(target), request, namespace) : undefined;
+    base = { virtualService: `${namespace}/${delegate.name}`, namespace };
+  }
   if (!picked) return { ...base, mirrors: [] };
   const destination = pickDestination(picked.route, random());
   const mirrors = mirrorsOf(picked.route)

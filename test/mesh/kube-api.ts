@@ -971,7 +971,8 @@ export class KubeApiEmulator {
     const lookup = (resource: string, namespace: string | undefined, name: string) =>
       this.store.get(this.key(resource, namespace, name));
     if (type.resource === "httproutes") return { status: httpRouteStatus(o, lookup) };
-    if (type.resource === "gateways") return { status: gatewayStatus(o) };
+    // A status seeded with the object stands for what the controller wrote (a waypoint not yet programmed).
+    if (type.resource === "gateways") return { status: o.status ?? gatewayStatus(o) };
     return {};
   }
 
@@ -1023,8 +1024,17 @@ export class KubeApiEmulator {
     if (hosts !== undefined && !(Array.isArray(hosts) && hosts.every((h) => typeof h === "string"))) {
       throw invalid("spec.hosts", hosts, "spec.hosts in body must be of type array of strings");
     }
-    if (!Array.isArray(hosts) || hosts.length === 0)
-      throw denied("virtual service must have at least one host");
+    // istiod: no hosts makes it a delegate (PILOT_ENABLE_VIRTUAL_SERVICE_DELEGATE, on by default), which
+    // may carry neither gateways nor tcp/tls routes.
+    if (!Array.isArray(hosts) || hosts.length === 0) {
+      const delegateProblem = (["gateways", "tls", "tcp"] as const).find(
+        (field) => ((spec?.[field] ?? []) as unknown[]).length > 0,
+      );
+      if (delegateProblem)
+        throw denied(
+          `delegate virtual service must have no ${delegateProblem === "gateways" ? "gateways" : `${delegateProblem} route`} specified`,
+        );
+    }
     const http = spec?.http ?? [];
     if (!Array.isArray(http)) throw invalid("spec.http", http, "spec.http in body must be of type array");
     http.forEach((route: Record<string, unknown>, i: number) => {

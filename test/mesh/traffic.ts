@@ -11,12 +11,14 @@
  *
  * A destination whose subset is missing from the DestinationRule gets no request through (Istio's
  * 503 "no healthy upstream"/NC on the client side) and is never reported by a destination proxy; a
- * version whose pods have no `istio-proxy` sidecar serves requests but reports nothing. Both are
- * counted in the exact totals, so tests can see what Prometheus cannot.
+ * version whose pods have no `istio-proxy` sidecar serves requests but reports nothing, unless it runs
+ * in ambient mode behind a programmed waypoint, which reports it with `reporter="waypoint"`
+ * (ambient.ts). Both are counted in the exact totals, so tests can see what Prometheus cannot.
  */
 import { createServer, type Server } from "node:http";
 import { ISTIO_LATENCY_BUCKETS_MS } from "../../src/constants.ts";
 import { seededRandom } from "../support/random.ts";
+import { waypointServing } from "./ambient.ts";
 import {
   type Destination,
   type MeshObjects,
@@ -79,6 +81,8 @@ export interface TrafficSimulatorOptions {
   traffic?: TrafficFlow[];
   /** Istio's root namespace (meshConfig.rootNamespace) for DestinationRule lookup. */
   rootNamespace?: string;
+  /** The `reporter` label of a waypoint's series: `waypoint` (default), or `destination` as early ambient releases wrote it. */
+  waypointReporter?: string;
 }
 
 /** What one flow's requests reached: counts by version label (or `unroutable`/`no route`). */
@@ -223,6 +227,26 @@ export class TrafficSimulator {
   }
 
   /**
+   * Sends `n` requests of one kind now, as a workflow's test step would (curl with a header):
+   * routed as Istio routes them, served and counted in the metrics like any other request. What
+   * they reached, by version.
+   */
+  request(flow: MeshRequest, n: number): FlowCounts {
+    const objects = this.objects();
+    const counts: FlowCounts = { served: {}, mirrored: {} };
+    for (let i = 0; i < n; i++) {
+      const decision = routeRequest(objects, flow, this.random);
+      if (!decision.destination) counts.served["no route"] = (counts.served["no route"] ?? 0) + 1;
+      else {
+        for (const m of decision.mirrors)
+          this.serveOne(objects, m, decision.namespace, flow, counts.mirrored, true);
+        this.serveOne(objects, decision.destination, decision.namespace, flow, counts.served, true);
+      }
+    }
+    return counts;
+  }
+
+  /**
    * A pod restart: the version's proxy counters (one pod's, if named) start again from zero (a
    * counter reset).
    */
@@ -361,7 +385,12 @@ export class TrafficSimulator {
   ): void {
     const routedKey = d.subset ?? d.host;
     this.routed.set(routedKey, (this.routed.get(routedKey) ?? 0) + 1);
-    const { version, labels, sidecar, service, workload } = this.resolve(objects, d, namespace, this.random);
+    const { version, labels, sidecar, ambient, service, workload } = this.resolve(
+      objects,
+      d,
+      namespace,
+      this.random,
+    );
     counts[version] = (counts[version] ?? 0) + 1;
     // tcp and tls connections are reported as istio_tcp_* metrics, not istio_requests_total.
     if (countTcp && (request.protocol ?? "http") !== "http") return;
@@ -383,7 +412,9 @@ export class TrafficSimulator {
       this.countOrder(version, labels, behaviour.orderFailureRate);
     for (const b of ISTIO_LATENCY_BUCKETS_MS)
       if (latency > b) totals.slowerThan[String(b)] = (totals.slowerThan[String(b)] ?? 0) + 1;
-    if (!sidecar) {
+    // Ambient: ztunnel reports no L7 metrics; a waypoint does, when the Service uses one.
+    const waypoint = !sidecar && ambient === true && waypointServing(this.options.kube, service);
+    if (!sidecar && !waypoint) {
       totals.unreported += 1;
       return;
     }
@@ -391,7 +422,7 @@ export class TrafficSimulator {
     const fromGateway = request.source !== "mesh";
     const sourceWorkload = fromGateway ? "istio-ingressgateway" : (this.options.sourceWorkload ?? "frontend");
     const seriesLabels: Record<string, string> = {
-      reporter: "destination",
+      reporter: waypoint ? (this.options.waypointReporter ?? "waypoint") : "destination",
       source_workload: sourceWorkload,
       // Gateways' pods run in istio-system, wherever their Gateway object is.
       source_workload_namespace: fromGateway
@@ -405,7 +436,8 @@ export class TrafficSimulator {
       destination_service_namespace: ns,
       destination_workload: workload ?? service.name,
       destination_workload_namespace: ns,
-      destination_version: labels.version ?? "unknown",
+      // A waypoint's endpoint metadata has no app version (istio/proxy istio_stats).
+      destination_version: waypoint ? "unknown" : (labels.version ?? "unknown"),
       destination_canonical_service: labels.app ?? service.name,
       destination_canonical_revision:
         labels["service.istio.io/canonical-revision"] ?? labels.version ?? "latest",

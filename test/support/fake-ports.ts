@@ -24,6 +24,8 @@ export class InMemoryTraffic implements TrafficPort {
   writes: Array<{ weight: number; status: string }> = [];
   /** Fail the next N writes with this error. */
   failNext: { count: number; error: Error } | undefined;
+  /** The managed object's kind as the view reports it. */
+  objectKind: "VirtualService" | "HTTPRoute" = "VirtualService";
 
   private view(): TrafficView {
     return {
@@ -33,8 +35,9 @@ export class InMemoryTraffic implements TrafficPort {
       original: [{ index: 0, name: "primary", canaryAdded: true, stableWeight: 100 }],
       unmanaged: this.unmanaged,
       object: {
-        apiVersion: "networking.istio.io/v1",
-        kind: "VirtualService",
+        apiVersion:
+          this.objectKind === "HTTPRoute" ? "gateway.networking.k8s.io/v1" : "networking.istio.io/v1",
+        kind: this.objectKind,
         metadata: { name: "backend", namespace: "shop" },
       },
     };

@@ -1,13 +1,14 @@
 /**
  * The published HTTPRoutes of test/corpus/fixtures/httproute are usable as corpus cases: each
  * cites where it was published (repository, path, commit), says what the action should do with
- * it, parses as Kubernetes objects, holds an HTTPRoute, and, where it names the stable and canary
+ * it (a refusal with the pattern of its reason and fix, http-route-expectations.ts), parses as Kubernetes objects, holds an HTTPRoute, and, where it names the stable and canary
  * Services the action is given, holds those Services and a Deployment whose pods each selects.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadAll } from "js-yaml";
 import { describe, expect, it } from "vitest";
+import { parseExpectation } from "../corpus/http-route-expectations.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
 
 const DIR = join(import.meta.dirname, "../corpus/fixtures/httproute");
@@ -36,6 +37,12 @@ describe("published HTTPRoute fixtures", () => {
     expect(lines[0]).toMatch(/^# source: [\w.-]+\/[\w.-]+ \S+@[0-9a-f]{40}\b/);
     const expectation = lines.find((l) => l.startsWith("# expect: "));
     expect(expectation).toMatch(/^# expect: (manageable|continued|refused)\b/);
+    // A refusal names its reason and fix as a pattern the corpus harness holds the message to.
+    const refusal = lines.find((l) => l.startsWith("# refusal: "));
+    if (expectation?.startsWith("# expect: refused")) {
+      expect(refusal, "a '# refusal: /<regex>/' line").toMatch(/^# refusal: \/.+\/$/);
+      expect(() => parseExpectation(file, text)).not.toThrow();
+    } else expect(refusal, "a '# refusal:' line on a case that is not refused").toBeUndefined();
     const objects = (loadAll(text, { filename: file }) as Array<KubeObject | null>).filter(
       (o): o is KubeObject => o !== null,
     );

@@ -3,7 +3,7 @@
  * manifests against their schemas; shellcheck over every script; route-weights.sh on the scenario
  * manifests and on shapes a cluster may hold; the inputs inputs.sh prints are the ones the
  * workflow's two action steps pass; and assert-outcome.sh reading the route and the Deployments with
- * the real kubectl from the Kubernetes API emulator, for outcomes it must accept and ones it must
+ * the real kubectl from the Kubernetes API emulator (a VirtualService and an HTTPRoute), for outcomes it must accept and ones it must
  * refuse. Nothing here has a container runtime: the scripts that need Docker, kind and istioctl are
  * not run (docs/e2e-cluster.md).
  */
@@ -16,7 +16,7 @@ import { load, loadAll } from "js-yaml";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { ConfigMap, Service } from "kubernetes-models/v1";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KubeApiEmulator, type KubeObject, RESOURCE_TYPES } from "../mesh/kube-api.ts";
+import { KubeApiEmulator, type KubeObject } from "../mesh/kube-api.ts";
 import { kubectlInstalled } from "../support/kube-emulator.ts";
 import { type Job, ROOT, type Workflow } from "../support/workflows.ts";
 
@@ -247,11 +247,7 @@ function routeAt(kind: "virtualservice" | "httproute", canary: number): KubeObje
   return route;
 }
 
-const httpRoutesServed = RESOURCE_TYPES.some((t) => t.resource === "httproutes");
-if (!httpRoutesServed)
-  console.warn(
-    "the Kubernetes API emulator serves no HTTPRoutes yet: assert-outcome.sh is checked on the VirtualService scenario only",
-  );
+// Both route kinds, as the emulator serves both (the ambient scenario asserts as sidecar-httproute does).
 const kinds = [
   {
     kind: "virtualservice" as const,
@@ -259,16 +255,7 @@ const kinds = [
     scenario: "sidecar-virtualservice",
     rule: "http[0]:primary",
   },
-  ...(httpRoutesServed
-    ? [
-        {
-          kind: "httproute" as const,
-          resource: "httproutes",
-          scenario: "sidecar-httproute",
-          rule: "rules[0]",
-        },
-      ]
-    : []),
+  { kind: "httproute" as const, resource: "httproutes", scenario: "sidecar-httproute", rule: "rules[0]" },
 ] as const;
 
 describe.skipIf(!kubectlInstalled("assert-outcome.sh against the emulator"))(

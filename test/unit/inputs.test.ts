@@ -34,7 +34,7 @@ describe("parseConfig", () => {
     expect(c.split).toEqual({ mode: "subset", stableSubset: "v1", canarySubset: "v2" });
     expect(c.prometheus?.url).toBe("http://prometheus.istio-system:9090");
     expect(c.pauseAfter).toBeUndefined();
-    expect(c.reporter).toBe("destination");
+    expect(c.reporter).toBe("auto");
     expect(c.onInconclusive).toBe("promote");
     expect(c.maxRatioToStable).toBe(2);
   });

@@ -87,8 +87,18 @@ describe("HTTPRoute refusals that name the reason (pure)", () => {
   it("a backendRef written with group core is not taken for the Service, and the message says why", () => {
     const r = route([{ backendRefs: [{ group: "core", kind: "Service", name: "backend-v1" }] }]);
     expect(() => findManagedRules(r, TARGET, [])).toThrow(
-      /backendRefs backend-v1 \(group "core", kind Service\) are not core Services: a Service is group ""/,
+      /backendRefs backend-v1 \(group "core", kind Service\) say group "core", which the Gateway API and Istio do not resolve \(Linkerd does\): the core group is ""; write group: "" or leave group out/,
     );
+  });
+
+  it("a backendRef of another kind (a ServiceImport) is named, and the fix is the versions' Services", () => {
+    const r = route([
+      { backendRefs: [{ group: "multicluster.x-k8s.io", kind: "ServiceImport", name: "backend-v1" }] },
+    ]);
+    const refusal =
+      /backendRefs backend-v1 \(group "multicluster.x-k8s.io", kind ServiceImport\) are not Services of this cluster.*route to the versions' Services \(the 'stable-host' and 'canary-host' inputs\)/;
+    expect(() => findManagedRules(r, TARGET, [])).toThrow(refusal);
+    expect(() => findManagedRules(r, TARGET, [])).not.toThrow(/group: ""/);
   });
 
   it("a RequestMirror to the canary is refused; a mirror elsewhere is a note", () => {

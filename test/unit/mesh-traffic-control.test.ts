@@ -457,7 +457,7 @@ describe("preflight", () => {
   it("a namespace without injection, when the canary has no sidecar", async () => {
     seedRunbook(kube, { injection: false, canarySidecar: false });
     expect(await preflightProblems()).toContainEqual(
-      "namespace shop does not enable sidecar injection (label it istio-injection=enabled or istio.io/rev=<revision>)",
+      "namespace shop does not enable sidecar injection (label it istio-injection=enabled or istio.io/rev=<revision>, or run it in ambient mode with istio.io/dataplane-mode=ambient and a waypoint)",
     );
   });
 

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { InputError, parseConfig } from "../../src/inputs/config.ts";
+import { allOnCanaryRefusal, continuation, restartReason } from "../../src/rollout/adopt-split.ts";
 import { type EngineSettings, RolloutEngine } from "../../src/rollout/engine.ts";
 import type { OriginalRoute } from "../../src/rollout/model/routes.ts";
 import type { RolloutState } from "../../src/rollout/model/state.ts";
@@ -299,6 +300,26 @@ describe("the on-split input", () => {
     expect(refused).toBeInstanceOf(InputError);
     expect((refused as InputError).message).toBe(
       "Input 'on-split': \"resume\" is not allowed; use one of continue, restart",
+    );
+  });
+});
+
+describe("messages name the managed object's kind", () => {
+  const routes: OriginalRoute[] = [
+    { index: 0, name: "primary", canaryAdded: false, stableWeight: 80, canaryWeight: 20 },
+  ];
+  it("all on the canary: an HTTPRoute's way out swaps stable-host and canary-host, a VirtualService's the subsets", () => {
+    const http = allOnCanaryRefusal({ stages: [50, 100], weights: [100], routes, kind: "HTTPRoute" });
+    expect(http).toMatch(/either swap stable-host and canary-host \(/);
+    expect(http).not.toMatch(/subset/);
+    const vs = allOnCanaryRefusal({ stages: [50, 100], weights: [100], routes, kind: "VirtualService" });
+    expect(vs).toMatch(/either swap stable-subset and canary-subset \(/);
+  });
+  it("routes of the other objects in lockstep are named by their kind", () => {
+    const { message } = continuation({ stages: [50, 100], weights: [20, 30], routes, kind: "HTTPRoute" });
+    expect(message).toMatch(/http route "primary" 20 %, route 1 of the other HTTPRoutes 30 %/);
+    expect(restartReason({ stages: [50, 100], weights: [20, 30], routes, kind: "HTTPRoute" })).toMatch(
+      /route 1 of the other HTTPRoutes 30 %/,
     );
   });
 });

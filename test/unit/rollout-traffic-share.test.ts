@@ -14,9 +14,15 @@ const HEADER_ROUTE = {
   to: ["stable" as const],
 };
 
-async function rollout(options: { unmanagedToStable: number; listed: boolean; scrapeLagMs?: number }) {
+async function rollout(options: {
+  unmanagedToStable: number;
+  listed: boolean;
+  scrapeLagMs?: number;
+  kind?: "VirtualService" | "HTTPRoute";
+}) {
   const clock = new VirtualClock();
   const traffic = new InMemoryTraffic();
+  traffic.objectKind = options.kind ?? "VirtualService";
   if (options.listed) traffic.unmanaged = [HEADER_ROUTE];
   const metrics = new SimulatedMetrics(clock, traffic, {
     requestsPerSecond: 100,
@@ -54,6 +60,18 @@ describe("traffic share against the weight", () => {
       expect(w).toMatch(/is the VirtualService applied to this traffic \(its hosts and gateways\)/);
     }
     expect(share.at(-1)).toMatch(/at weight 100 %, far outside chance \(z = -Infinity\)/);
+  });
+
+  it("on an HTTPRoute, says where to look in the HTTPRoute's terms (parentRefs), not a VirtualService's", async () => {
+    const { warnings } = await rollout({ unmanagedToStable: 0.2, listed: false, kind: "HTTPRoute" });
+    const share = warnings.filter((w) => w.includes("far outside chance"));
+    expect(share.length).toBeGreaterThan(0);
+    for (const w of share) {
+      expect(w).toMatch(
+        /is the HTTPRoute attached to this traffic \(its parentRefs Accepted, its hostnames\)/,
+      );
+      expect(w).not.toMatch(/VirtualService/);
+    }
   });
 
   it("counts the share from settle-time: requests at the previous weight, scraped late, are no alarm", async () => {

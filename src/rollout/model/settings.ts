@@ -27,3 +27,13 @@ export interface FinalizeConfig {
   readonly stableDeployment?: string;
   readonly canaryDeployment?: string;
 }
+
+/** `command: preview` and what a rollout does with the preview route (issue 23). */
+export interface PreviewConfig {
+  /** The request header the preview route matches (lowercase, as Istio requires). */
+  readonly header: string;
+  /** Its exact value; undefined: the rollout id. */
+  readonly value?: string;
+  /** At a rollout's first write: remove the preview route, or keep it until the rollout ends. */
+  readonly policy: "keep" | "remove";
+}
