@@ -58,7 +58,8 @@ export function upQuery(targets: readonly Target[], windowMs: number): string | 
 /**
  * What the targets' `up` samples say of each version, one sentence per version with a problem:
  * a target whose every sample in the range is 0 is down (one failed scrape is not: the range spans
- * several); a version none of whose targets has an `up` sample is gone from Prometheus' targets.
+ * several); a version none of whose targets has an `up` sample, while others' have, is gone from
+ * Prometheus' targets.
  * A target of a version that still has others scraped and no sample of its own is a pod that was
  * replaced: its requests until then are counted, and nothing is missing.
  */
@@ -71,6 +72,9 @@ export function targetProblems(
     const key = targetKey({ job: s.metric.job ?? "", instance: s.metric.instance ?? "" });
     samples.set(key, [...(samples.get(key) ?? []), ...s.values]);
   }
+  // No up sample at all: Prometheus itself has not scraped lately (just restarted, or a gap in a
+  // federation), which the freshness rules judge by the samples' times; nothing to say here.
+  if (up.length === 0) return [];
   const problems: string[] = [];
   for (const [name, targets] of Object.entries(versions)) {
     if (targets.length === 0) continue;

@@ -41,6 +41,10 @@ describe("scrape targets", () => {
     expect(problems).toEqual([expect.stringMatching(/none of the canary's 1 scrape target/)]);
   });
 
+  it("says nothing when Prometheus has no up sample at all (it has not scraped lately)", () => {
+    expect(targetProblems({ canary: [t("c1")], stable: [t("s1")] }, [])).toEqual([]);
+  });
+
   it("matches the job too: the same instance under another job is another target", () => {
     const up = [series({ __name__: "up", job: "other", instance: "c1" }, [0, 0])];
     expect(targetProblems({ canary: [t("c1")], stable: [] }, up)).toEqual([
