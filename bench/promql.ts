@@ -100,6 +100,8 @@ interface BenchSeries {
   value: (s: PodScrape) => number;
   /** Present in a scrape only from its first request (since the pod's last restart). */
   exists: (s: PodScrape) => boolean;
+  /** Sampled at failed scrapes too (`up`, which is 0 there), where every other series has none. */
+  atFailedScrapes?: boolean;
 }
 
 function unescapePromqlString(text: string): string {
@@ -150,14 +152,25 @@ function seriesOf(world: ServiceWorld, id: SeriesIdentity): BenchSeries[] {
   if (cached) return cached;
   const out: BenchSeries[] = [];
   world.pods.forEach((pod, i) => {
+    const target = {
+      instance: `10.0.${pod.version === "canary" ? 2 : 1}.${i}:15020`,
+      job: "kubernetes-pods",
+    };
+    // Prometheus' own series per target: 1 for a scrape that worked, 0 for one that failed.
+    out.push({
+      labels: { __name__: "up", ...target },
+      pod,
+      value: (s) => (s.missed ? 0 : 1),
+      exists: () => true,
+      atFailedScrapes: true,
+    });
     const base = {
       reporter: id.reporter,
       destination_service_name: id.service,
       destination_service_namespace: id.namespace,
       destination_version: id.versionLabel[pod.version],
       pod: pod.name,
-      instance: `10.0.${pod.version === "canary" ? 2 : 1}.${i}:15020`,
-      job: "kubernetes-pods",
+      ...target,
     };
     for (const [code, count, slow] of [
       ["200", (s: PodScrape) => s.ok, (s: PodScrape) => s.slowOk],
@@ -244,7 +257,7 @@ export function answer(world: ServiceWorld, id: SeriesIdentity, query: string, a
     for (const s of selected) {
       const values = world
         .scrapesIn(s.pod, at - parsed.rangeMs + 1, at)
-        .filter((x) => !x.missed && s.exists(x))
+        .filter((x) => (s.atFailedScrapes || !x.missed) && s.exists(x))
         .map((x) => [fmt(x.at), String(s.value(x))]);
       if (values.length > 0) result.push({ metric: metric(s.labels), values });
     }
@@ -253,7 +266,7 @@ export function answer(world: ServiceWorld, id: SeriesIdentity, query: string, a
   const result = [];
   for (const s of selected) {
     const latest = world.scrapesIn(s.pod, at - LOOKBACK_MS, at).at(-1);
-    if (!latest || latest.missed || !s.exists(latest)) continue;
+    if (!latest || (latest.missed && !s.atFailedScrapes) || !s.exists(latest)) continue;
     result.push({ metric: metric(s.labels), value: [fmt(at), String(s.value(latest))] });
   }
   return { status: "success", data: { resultType: "vector", result } };

@@ -22,6 +22,7 @@
  */
 import type { VersionCounts } from "../analysis/types.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
+import { type Target, targetsOf } from "./targets.ts";
 
 /** Series values split the way the judge counts them. */
 export interface SeriesSamples {
@@ -37,6 +38,8 @@ export interface SeriesSamples {
   latencyProblems: string[];
   /** How many request-counter series matched. */
   series: number;
+  /** The scrape targets (job and instance) the request series came from. */
+  targets?: Target[];
 }
 
 /** Identity of a series: every label but the metric name and `le`, sorted. */
@@ -110,7 +113,16 @@ export function seriesSamples(
         `${unmatched} latency series had no sample-for-sample match in the threshold's bucket (is the threshold one of the histogram's buckets?)`,
       );
   }
-  return { requests, errors, times, slow, problems, latencyProblems, series: requestSeries.length };
+  return {
+    requests,
+    errors,
+    times,
+    slow,
+    problems,
+    latencyProblems,
+    series: requestSeries.length,
+    targets: targetsOf(requestSeries),
+  };
 }
 
 /** Each series' last value: what an instant query at the start returns. */
@@ -235,6 +247,41 @@ export function commonInstant(
   return Math.max(notBefore, Math.min(...latest.filter((t) => newest - t < spacingMs)));
 }
 
+/** The read with each series' samples after `t` only (the start values at `t` stand for the rest). */
+export function samplesAfter(read: SeriesSamples, t: number): SeriesSamples {
+  const times = read.times ?? new Map<string, number[]>();
+  const trim = (samples: Map<string, number[]>) =>
+    new Map(
+      [...samples].map(([key, values]) => {
+        const at = times.get(key);
+        return [key, at ? values.filter((_, i) => (at[i] as number) > t) : values];
+      }),
+    );
+  return {
+    ...read,
+    requests: trim(read.requests),
+    errors: trim(read.errors),
+    ...(read.slow ? { slow: trim(read.slow) } : {}),
+    times: new Map([...times].map(([key, at]) => [key, at.filter((x) => x > t)])),
+  };
+}
+
+/**
+ * After a move of the weights at `after`: the instant both versions count from, the latest of the
+ * series' first samples since the move (among the series that existed then: a first sample within
+ * one interval of it). Every sample around that instant was taken after the move, so no increment
+ * that began before it is interpolated into the counts. Undefined until every such series has one.
+ */
+export function firstCommonSample(
+  spacingMs: number,
+  after: number,
+  reads: SeriesSamples[],
+): number | undefined {
+  const firsts = reads.flatMap((read) => [...(read.times?.values() ?? [])].map((t) => t[0] ?? Infinity));
+  const existing = firsts.filter((t) => t <= after + spacingMs);
+  return existing.length > 0 ? Math.max(...existing) : undefined;
+}
+
 export interface StartValues {
   requests: LastValues;
   /** When each request series' start value was sampled (a range read gives it). */
@@ -243,17 +290,64 @@ export interface StartValues {
   slow?: LastValues;
   problems: string[];
   latencyProblems: string[];
+  /** The scrape targets the version's series came from at the start. */
+  targets?: Target[];
 }
 
-export function startValues(at: SeriesSamples): StartValues {
+export function startValues(at: SeriesSamples, instant?: number): StartValues {
+  if (instant === undefined || !at.times)
+    return {
+      requests: lastValues(at.requests),
+      ...(at.times ? { times: lastValues(at.times) } : {}),
+      errors: lastValues(at.errors),
+      slow: at.slow ? lastValues(at.slow) : undefined,
+      problems: at.problems,
+      latencyProblems: at.latencyProblems,
+      ...(at.targets ? { targets: at.targets } : {}),
+    };
+  const times = at.times;
+  const valuesAt = (samples: Map<string, number[]>) => {
+    const out: LastValues = new Map();
+    for (const [key, values] of samples) {
+      const value = valueAt(values, times.get(key), instant);
+      if (value !== undefined) out.set(key, value);
+    }
+    return out;
+  };
+  const startTimes: LastValues = new Map();
+  for (const [key, t] of times) {
+    const last = t.filter((x) => x <= instant).at(-1);
+    if (last !== undefined) startTimes.set(key, t.some((x) => x > instant) ? instant : last);
+  }
   return {
-    requests: lastValues(at.requests),
-    ...(at.times ? { times: lastValues(at.times) } : {}),
-    errors: lastValues(at.errors),
-    slow: at.slow ? lastValues(at.slow) : undefined,
+    requests: valuesAt(at.requests),
+    times: startTimes,
+    errors: valuesAt(at.errors),
+    slow: at.slow ? valuesAt(at.slow) : undefined,
     problems: at.problems,
     latencyProblems: at.latencyProblems,
+    ...(at.targets ? { targets: at.targets } : {}),
   };
+}
+
+/**
+ * A counter's value at `instant`: linear between the samples around it (as `increments` counts up
+ * to an instant), its latest value when every sample is older, undefined when every sample is
+ * newer (the series was born since: it counts from zero). A fall between the two samples is a
+ * reset after the instant: the value before it.
+ */
+function valueAt(values: number[], times: number[] | undefined, instant: number): number | undefined {
+  if (!times || times.length !== values.length) return values.at(-1);
+  let i = -1;
+  while (i + 1 < times.length && (times[i + 1] as number) <= instant) i++;
+  if (i < 0) return undefined;
+  const before = values[i] as number;
+  if (i === times.length - 1) return before;
+  const after = values[i + 1] as number;
+  const t0 = times[i] as number;
+  const t1 = times[i + 1] as number;
+  if (after < before || t1 <= t0) return before;
+  return before + ((after - before) * (instant - t0)) / (t1 - t0);
 }
 
 /**
@@ -278,9 +372,10 @@ export function countsSince(
           ...(start.times ? { startTimes: start.times } : {}),
         }
       : undefined;
-  // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing.
+  // Rounding each cumulative total (not each window) keeps errors <= requests and loses nothing;
+  // it matters where the start values or the end were interpolated at an instant.
   const count = (from: LastValues, samples: Map<string, number[]>) =>
-    upTo ? Math.round(increments(from, samples, upTo)) : increments(from, samples);
+    Math.round(increments(from, samples, upTo));
   const counts: VersionCounts = {
     requests: count(start.requests, since.requests),
     errors: count(start.errors, since.errors),

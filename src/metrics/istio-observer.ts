@@ -13,16 +13,19 @@ import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
 import {
   commonInstant,
   countsSince,
+  firstCommonSample,
   grewLately,
   type SeriesSamples,
   type StartValues,
   sampleSpacing,
+  samplesAfter,
   seriesSamples,
   startValues,
 } from "./counts.ts";
-import { freshnessProblems } from "./freshness.ts";
+import { freshnessProblems, STALE_SCRAPES } from "./freshness.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
+import { targetProblems, unionOfTargets, upQuery } from "./targets.ts";
 
 /** How far back the start looks for each series' latest sample: Prometheus' default lookback. */
 const START_LOOKBACK_MS = 5 * 60_000;
@@ -31,6 +34,18 @@ const START_LOOKBACK_MS = 5 * 60_000;
 export interface MetricsStart extends MetricsMark {
   canary: StartValues;
   stable: StartValues;
+  /**
+   * The instant (ms) both versions count from, when their samples were lined up at the start: each
+   * series' value there is interpolated between its samples around it, so the first window covers
+   * the same moments of each version (the range reads start here, to hold those samples).
+   */
+  countFrom?: number;
+  /**
+   * After a move of the weights (a step back): count from the first samples taken after this
+   * instant (ms), lined up when they are read (see counts.ts, firstCommonSample); the start values
+   * are empty until then.
+   */
+  firstSamplesAfter?: number;
 }
 
 export interface IstioSelectors {
@@ -85,7 +100,11 @@ export class IstioPrometheusObserver implements MetricsPort {
     return seriesSamples(requests.series, latency?.series, requests.warnings, latency?.warnings ?? []);
   }
 
-  async start(at: Date, signal?: AbortSignal): Promise<MetricsStart> {
+  async start(at: Date, signal?: AbortSignal, options: { afterMove?: boolean } = {}): Promise<MetricsStart> {
+    if (options.afterMove) {
+      const none = startValues(seriesSamples([]));
+      return { at, canary: none, stable: none, firstSamplesAfter: at.getTime() };
+    }
     // Each series' latest sample over Prometheus' lookback, read as a range: an instant query
     // drops a series for one interval after a failed scrape (its staleness marker), and that
     // series would then count in full, as if born after the start.
@@ -104,19 +123,44 @@ export class IstioPrometheusObserver implements MetricsPort {
         },
       );
     this.spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
-    return { at, canary: startValues(canary), stable: startValues(stable) };
+    // Each series' latest sample was taken at its own phase: counting from each would make the
+    // first window of each version start at different moments. Both count from one instant
+    // instead, the earliest latest-sample of the series scraped on time (as every later read).
+    const countFrom =
+      this.align && this.spacingMs !== undefined
+        ? commonInstant(this.spacingMs, [canary, stable])
+        : undefined;
+    return {
+      at,
+      canary: startValues(canary, countFrom),
+      stable: startValues(stable, countFrom),
+      ...(countFrom !== undefined ? { countFrom } : {}),
+    };
   }
 
   async observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation> {
     const start = mark as MetricsStart;
-    const windowMs = now.getTime() - start.at.getTime();
+    let from = start.firstSamplesAfter ?? start.countFrom ?? start.at.getTime();
+    const windowMs = now.getTime() - from;
     try {
-      const [canary, stable] = await Promise.all([
+      const read = await Promise.all([
         this.read(this.selectors.canary, now, windowMs, signal),
         this.read(this.selectors.stable, now, windowMs, signal),
       ]);
-      const spacingMs = sampleSpacing(canary, stable) ?? this.spacingMs;
+      const spacingMs = sampleSpacing(...read) ?? this.spacingMs;
       this.spacingMs = spacingMs;
+      let [canary, stable] = read;
+      if (start.firstSamplesAfter !== undefined) {
+        // Counting from the first samples since the move, lined up now that they are read.
+        const t0 =
+          spacingMs === undefined ? undefined : firstCommonSample(spacingMs, start.firstSamplesAfter, read);
+        from = t0 ?? now.getTime();
+        const begin = (r: SeriesSamples) => (t0 === undefined ? startValues(r) : startValues(r, t0));
+        start.canary = begin(canary);
+        start.stable = begin(stable);
+        canary = samplesAfter(canary, from);
+        stable = samplesAfter(stable, from);
+      }
       const stale = freshnessProblems({
         now: now.getTime(),
         spacingMs,
@@ -131,6 +175,8 @@ export class IstioPrometheusObserver implements MetricsPort {
         allHistory: this.allGrowth.history,
         stableStart: start.stable.requests,
       });
+      if (stale.length === 0 && spacingMs !== undefined)
+        stale.push(...(await this.targetsDown(start, { canary, stable }, spacingMs, now, signal)));
       if (stale.length > 0) return { ok: false, problem: "stale", message: stale.join("; ") };
       this.hadSeries = {
         canary: this.hadSeries.canary || canary.series > 0,
@@ -145,11 +191,13 @@ export class IstioPrometheusObserver implements MetricsPort {
       const instant =
         spacingMs === undefined || !this.align || !grewLately(stable, start.stable.requests)
           ? undefined
-          : commonInstant(spacingMs, [canary, stable], this.canaryGrowth.lastInstant(mark));
+          : commonInstant(
+              spacingMs,
+              [canary, stable],
+              Math.max(from, this.canaryGrowth.lastInstant(mark) ?? from),
+            );
       const at =
-        instant === undefined || spacingMs === undefined
-          ? undefined
-          : { instant, spacingMs, startAt: start.at.getTime() };
+        instant === undefined || spacingMs === undefined ? undefined : { instant, spacingMs, startAt: from };
       const counts = {
         canary: countsSince(start.canary, canary, at),
         stable: countsSince(start.stable, stable, at),
@@ -169,6 +217,28 @@ export class IstioPrometheusObserver implements MetricsPort {
     } catch (error) {
       return failedObservation(error);
     }
+  }
+
+  /**
+   * Each version's scrape targets (at the start and in this read) against their `up` samples over
+   * the last STALE_SCRAPES intervals: a target down, or a version whose targets are all gone, is no
+   * data (see targets.ts).
+   */
+  private async targetsDown(
+    start: MetricsStart,
+    reads: Record<"canary" | "stable", SeriesSamples>,
+    spacingMs: number,
+    now: Date,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const targets = {
+      canary: unionOfTargets(start.canary.targets ?? [], reads.canary.targets ?? []),
+      stable: unionOfTargets(start.stable.targets ?? [], reads.stable.targets ?? []),
+    };
+    const query = upQuery([...targets.canary, ...targets.stable], STALE_SCRAPES * spacingMs);
+    if (query === undefined) return [];
+    const up = await this.client.querySeries(query, now, signal);
+    return targetProblems(targets, up.series);
   }
 
   /**

@@ -120,8 +120,12 @@ export interface MetricsMark {
 
 /** What the rollout engine needs from a metrics backend. */
 export interface MetricsPort {
-  /** Counter values at `at` (now), to count from. */
-  start(at: Date, signal?: AbortSignal): Promise<MetricsMark>;
+  /**
+   * Counter values at `at` (now), to count from, at one instant for both versions. `afterMove`
+   * (right after a step back): from the first samples taken after `at`, so that no increment that
+   * began before the move counts.
+   */
+  start(at: Date, signal?: AbortSignal, options?: { afterMove?: boolean }): Promise<MetricsMark>;
   /** Exact counts from `mark` to `now`: cumulative since the mark, never an exception. */
   observeSince(mark: MetricsMark, now: Date, signal?: AbortSignal): Promise<Observation>;
   /** Preflight: the backend answers and has series for the stable version. */

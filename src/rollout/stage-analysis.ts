@@ -283,6 +283,27 @@ class StageAnalyser {
     };
   }
 
+  /**
+   * After a step back, counting starts again from the first samples taken after the move. Counting
+   * on from the last read's instant would interpolate across the move: Prometheus' samples are
+   * spread over the scrape interval, so a window starting just after the move still carries a share
+   * of the canary's increments served at 100 %, when stable served nothing, and an incident that
+   * ended just before the step back would read as the canary's own. A mark that cannot be taken is
+   * taken at the next read instead.
+   */
+  private async countAfterMove(): Promise<void> {
+    const { metrics, clock, signal } = this.ports;
+    const at = clock.now();
+    this.mark = await abortable(metrics.start(at, signal, { afterMove: true }), signal).catch(
+      (error: unknown) => {
+        if (signal?.aborted) throw error;
+        return undefined;
+      },
+    );
+    this.counted = nothingCounted(this.input.evidence.latency !== undefined);
+    this.lastReadAt = at.getTime();
+  }
+
   /** Moves the weight; undefined to read on at the new weight, or the halt a person's edit causes. */
   private async moveWeight(to: number, verdict: Verdict, weight: number): Promise<StageAnalysis | undefined> {
     try {
@@ -300,6 +321,7 @@ class StageAnalyser {
     }
     this.reads = 0;
     this.share.restart();
+    if (to < weight) await this.countAfterMove();
     return undefined;
   }
 }

@@ -39,6 +39,11 @@ export class StepBack {
    * were served at 100 % (the samples lag), with no stable requests at the same moments.
    */
   private absorbUntil = 0;
+  /**
+   * The first window after a step back may be a moment long (counting starts from the first samples
+   * after the move): too few of stable's requests to settle anything, it is passed over, once.
+   */
+  private passedOver: "no" | "now" | "done" = "no";
   /** The streak that caused a step back, until stable's first window beside the canary settles it. */
   private streakToSettle = false;
   /** The canary's requests in the latest window: how much stable would serve after a step back. */
@@ -59,13 +64,19 @@ export class StepBack {
 
   /** Whether a read at `t` is judged (after a step back, not before settle-time). */
   judges(t: number): boolean {
-    return t >= this.absorbUntil;
+    return t >= this.absorbUntil && this.passedOver !== "now";
   }
 
   /** The evidence after a window read at `t`: a streak waiting to be settled is settled first. */
   add(evidence: Evidence, window: WindowCounts, t: number): Evidence {
     this.lastCanaryWindow = window.canary.requests;
+    if (this.passedOver === "now") this.passedOver = "done";
     if (!this.judges(t)) return evidence;
+    const limit = Math.min(this.settings.maxErrorRate, this.settings.maxSlowFraction);
+    if (this.streakToSettle && this.passedOver === "no" && (window.stable?.requests ?? 0) * limit < 1) {
+      this.passedOver = "now";
+      return evidence;
+    }
     let next = evidence;
     if (this.streakToSettle && (window.stable?.requests ?? 0) > 0) {
       next = settleStreak(next, window, this.settings);
@@ -105,5 +116,6 @@ export class StepBack {
     this.weight = to;
     this.changedAt = now;
     this.absorbUntil = this.below ? now + this.settleMs : 0;
+    this.passedOver = "no";
   }
 }

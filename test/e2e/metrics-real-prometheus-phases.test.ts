@@ -138,6 +138,34 @@ describe("pods scraped at their own phases (real Prometheus, one target per pod)
     expect(Math.abs(a.canary.errors - a.stable.errors)).toBeLessThanOrEqual(2 * PODS + 2);
   });
 
+  it("counts the first window of a stage from one instant too: equal traffic gives equal first windows", async () => {
+    const { client, server } = await podsAndPrometheus();
+    const aligned = new IstioPrometheusObserver(client, selectors);
+    const unaligned = new IstioPrometheusObserver(
+      new PrometheusClient({ url: server.url, retries: 1, timeoutMs: 3000 }),
+      selectors,
+      undefined,
+      { align: false },
+    );
+    // The start is read at an instant away from the scrapes, so each series' latest sample before
+    // it was taken at its own moment.
+    const marks = [await aligned.start(new Date()), await unaligned.start(new Date())] as const;
+    await sleep(2600);
+    const firstAligned = countsOf(await aligned.observeSince(marks[0], new Date()));
+    const firstUnaligned = countsOf(await unaligned.observeSince(marks[1], new Date()));
+    const gap = (c: { canary: VersionCounts; stable: VersionCounts }) =>
+      Math.abs(c.canary.requests - c.stable.requests);
+    console.log(
+      `first window from one instant: canary ${JSON.stringify(firstAligned.canary)} stable ${JSON.stringify(firstAligned.stable)}; from each series' own latest sample: canary ${JSON.stringify(firstUnaligned.canary)} stable ${JSON.stringify(firstUnaligned.stable)}`,
+    );
+    expect(firstAligned.canary.requests).toBeGreaterThan(150);
+    // Interpolated at both ends: one request of rounding per series and end, and each total's own.
+    expect(gap(firstAligned)).toBeLessThanOrEqual(2 * 2 * PODS + 2);
+    expect(Math.abs(firstAligned.canary.errors - firstAligned.stable.errors)).toBeLessThanOrEqual(
+      2 * PODS + 2,
+    );
+  });
+
   it("a version whose targets all went down is no data (stale), never zero traffic", async () => {
     const { pods, client } = await podsAndPrometheus();
     const reader = new IstioPrometheusObserver(client, selectors);
@@ -151,5 +179,21 @@ describe("pods scraped at their own phases (real Prometheus, one target per pod)
     const after = await reader.observeSince(mark, new Date());
     expect(after).toMatchObject({ ok: false, problem: "stale" });
     if (!after.ok) expect(after.message).toMatch(/the canary's/);
+  });
+
+  it("a version with one scrape target down of three is no data (up == 0), not a third less traffic", async () => {
+    const { pods, client } = await podsAndPrometheus();
+    const reader = new IstioPrometheusObserver(client, selectors);
+    const mark = await reader.start(new Date());
+    await sleep(2100);
+    expect((await reader.observeSince(mark, new Date())).ok).toBe(true);
+    await (pods.canary[0] as { stop(): Promise<void> }).stop();
+    // Prometheus records up == 0 at each failed scrape; after three intervals of them the reader
+    // says so. The canary's other two pods are still scraped, so its newest samples stay fresh.
+    await sleep(4500);
+    const after = await reader.observeSince(mark, new Date());
+    console.log(`one canary pod down: ${JSON.stringify(after)}`);
+    expect(after).toMatchObject({ ok: false, problem: "stale" });
+    if (!after.ok) expect(after.message).toMatch(/1 of the canary's scrape targets is down/);
   });
 });

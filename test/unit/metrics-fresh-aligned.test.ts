@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest";
 import {
   commonInstant,
   countsSince,
+  firstCommonSample,
   type SeriesSamples,
+  samplesAfter,
   seriesSamples,
   startValues,
 } from "../../src/metrics/counts.ts";
@@ -73,6 +75,46 @@ describe("counting both versions up to one instant", () => {
     const gone = scraped({ pod: "b" }, 9 * S, 0, 60 * S, served);
     const read = seriesSamples([live, gone]);
     expect(commonInstant(15 * S, [read])).toBe(200 * S);
+  });
+});
+
+describe("counting afresh after a step back", () => {
+  // The canary served everything until the step back at 100 s, and an incident made half its
+  // requests fail from 90 s to 100 s; from 100 s both versions serve 5 req/s, none failing.
+  const canaryServed = (t: number) =>
+    t <= 100 * S ? Math.floor(t / 100) : 1000 + Math.floor((t - 100 * S) / 200);
+  const canaryFailed = (t: number) => Math.floor(Math.max(0, Math.min(t, 100 * S) - 90 * S) / 200);
+  const stableServed = (t: number) => (t <= 100 * S ? 0 : Math.floor((t - 100 * S) / 200));
+  const canary = seriesSamples([
+    scraped(
+      { v: "canary", response_code: "200" },
+      2 * S,
+      0,
+      160 * S,
+      (t) => canaryServed(t) - canaryFailed(t),
+    ),
+    scraped({ v: "canary", response_code: "503" }, 2 * S, 0, 160 * S, canaryFailed),
+  ]);
+  const stable = seriesSamples([
+    scraped({ v: "stable", response_code: "200" }, 12 * S, 0, 160 * S, stableServed),
+  ]);
+  const sinceMove = (read: SeriesSamples) => samplesAfter(read, 100 * S);
+
+  it("counts from the latest of the first samples after the move, so no error served before it counts", () => {
+    const t0 = firstCommonSample(15 * S, 100 * S, [sinceMove(canary), sinceMove(stable)]) as number;
+    // The canary's first sample after the move is at 107 s, stable's at 102 s.
+    expect(t0).toBe(107 * S);
+    const instant = commonInstant(15 * S, [canary, stable]) as number;
+    const at = { instant, spacingMs: 15 * S, startAt: t0 };
+    const c = countsSince(startValues(sinceMove(canary), t0), samplesAfter(canary, t0), at);
+    const s = countsSince(startValues(sinceMove(stable), t0), samplesAfter(stable, t0), at);
+    expect(c?.errors).toBe(0);
+    expect(Math.abs((c?.requests ?? 0) - (s?.requests ?? 0))).toBeLessThanOrEqual(2);
+    // Counting on from an instant before the move interpolates across it: the increment from the
+    // canary's sample at 92 s to 107 s holds incident errors, and a share of them lands after 100 s.
+    const before = startValues(canary, 95 * S);
+    const leaked = countsSince(before, samplesAfter(canary, 95 * S), { ...at, startAt: 95 * S });
+    expect(leaked?.errors).toBeGreaterThan(0);
   });
 });
 
