@@ -8,7 +8,7 @@
 import type { BackendRef, GatewayHttpRoute, HttpRouteRule } from "../rollout/model/http-route.ts";
 import { type OriginalRoute, routePosition } from "../rollout/model/routes.ts";
 import { MeshError } from "./errors.ts";
-import { type ManagedRoute, sameHost, type Target } from "./routes.ts";
+import { type ManagedRoute, originalOf, sameHost, type Target } from "./routes.ts";
 
 export const where = (route: GatewayHttpRoute): string =>
   `HTTPRoute ${route.metadata.namespace ?? "default"}/${route.metadata.name}`;
@@ -163,16 +163,7 @@ export function ruleCanaryWeight(route: GatewayHttpRoute, m: ManagedRoute): numb
 }
 
 export function originalRules(route: GatewayHttpRoute, managed: readonly ManagedRoute[]): OriginalRoute[] {
-  return managed.map((m) => {
-    const refs = route.spec.rules?.[m.index]?.backendRefs ?? [];
-    return {
-      index: m.index,
-      name: m.name,
-      canaryAdded: m.canaryIndex === undefined,
-      stableWeight: refs[m.stableIndex]?.weight,
-      canaryWeight: m.canaryIndex === undefined ? undefined : refs[m.canaryIndex]?.weight,
-    };
-  });
+  return originalOf(managed, (index) => route.spec.rules?.[index]?.backendRefs ?? []);
 }
 
 /** Rules outside `managed` that send traffic to stable or the canary. */

@@ -201,14 +201,25 @@ export function canaryWeightOf(vs: VirtualService, route: ManagedRoute): number 
 }
 
 export function originalRoutes(vs: VirtualService, managed: readonly ManagedRoute[]): OriginalRoute[] {
+  return originalOf(managed, (index) => vs.spec.http?.[index]?.route ?? []);
+}
+
+/**
+ * The record of `managed` as found, for either kind: `weighted(index)` is the route's (or rule's)
+ * weighted entries (a VirtualService's destinations, an HTTPRoute's backendRefs).
+ */
+export function originalOf(
+  managed: readonly ManagedRoute[],
+  weighted: (index: number) => ReadonlyArray<{ weight?: number }>,
+): OriginalRoute[] {
   return managed.map((m) => {
-    const destinations = vs.spec.http?.[m.index]?.route ?? [];
+    const entries = weighted(m.index);
     return {
       index: m.index,
       name: m.name,
       canaryAdded: m.canaryIndex === undefined,
-      stableWeight: destinations[m.stableIndex]?.weight,
-      canaryWeight: m.canaryIndex === undefined ? undefined : destinations[m.canaryIndex]?.weight,
+      stableWeight: entries[m.stableIndex]?.weight,
+      canaryWeight: m.canaryIndex === undefined ? undefined : entries[m.canaryIndex]?.weight,
     };
   });
 }
