@@ -17,17 +17,23 @@
  *   Binomial(E, q) with q = n_c·r / (n_c·r + n_s), where r is the ratio of their rates: no nuisance
  *   rate is estimated or plugged in, and an incident that multiplies both rates leaves q unchanged.
  *   A mixture over alternatives r = 1.5·R … 16·R.
+ * Both harm tests are mixtures over the window a change began in (./change-point.ts), so a canary
+ * that goes bad after minutes of health is caught as fast as one bad from the start.
  * - safety ("safe"): H0 "the canary's rate ≥ L", on the same clean windows. A likelihood ratio of an alternative below L chosen
  *   from the windows before (a predictable plug-in, which keeps the supermartingale property), so
  *   the proof adapts to the canary's actual rate. Promotion needs it at 1/β.
  */
-import { aboveLimitLogE, bernoulliKl, bernoulliLlr, logMeanExp } from "./likelihood.ts";
+import { type ChangePointState, changePointStep, limitChangeLogE } from "./change-point.ts";
+import { incidentEdge, incidentEdgeAround, meaningfullyAbove } from "./incident-edges.ts";
+import { aboveLimitLogE, bernoulliLlr, usableAbsAlternatives } from "./likelihood.ts";
 import type { EvidenceSettings, VersionCounts } from "./types.ts";
 
 /** One interval's exact counts: what each version served between two reads. */
 export interface WindowCounts {
   canary: VersionCounts;
   stable?: VersionCounts;
+  /** Stable's counts from the window's start through its latest samples, past the window's end (see Observation). */
+  stableAhead?: VersionCounts;
   /** How long the window lasted. */
   ms: number;
 }
@@ -46,6 +52,15 @@ export interface SignalEvidence {
   pairedStableK: number;
   /** Log likelihood ratio of each relative-test alternative. */
   rel: number[];
+  /**
+   * The change-point e-processes of each limit alternative (usableAbsAlternatives) and of each
+   * relative alternative (./change-point.ts): S, and D (what decides). Absent in records written
+   * before them: they start afresh, which only lowers the evidence.
+   */
+  absCp?: ChangePointState;
+  relCp?: ChangePointState;
+  /** absCp as it was before the current streak above the limit: restored when the streak is forgiven. */
+  streakAbsCp?: ChangePointState;
   /** Log likelihood ratio of the safety test. */
   safe: number;
   /**
@@ -60,6 +75,8 @@ export interface SignalEvidence {
   streakSafe: number;
   /** Blips forgiven so far. */
   forgiven: number;
+  /** Whether stable was above the limit in the latest window where it served (an incident's edge follows a change). */
+  stableAbove?: boolean;
 }
 
 export interface Evidence {
@@ -84,6 +101,8 @@ function emptySignal(): SignalEvidence {
     pairedStableN: 0,
     pairedStableK: 0,
     rel: REL_ALTERNATIVES.map(() => 0),
+    absCp: { s: [], d: [] },
+    relCp: { s: [], d: [] },
     safe: 0,
     aboveWindows: 0,
     aboveMs: 0,
@@ -111,15 +130,16 @@ function safetyAlternative(signal: SignalEvidence, limit: number): number {
 
 /** The signal with its streak above the limit ended: forgiven if the limit's test rejected on it. */
 function endStreak(signal: SignalEvidence, limit: number, settings: EvidenceSettings): SignalEvidence {
-  const forgive =
-    signal.streakN > 0 && aboveLimitLogE(signal.cleanN, signal.cleanK, limit) >= settings.harmLogE;
+  const forgive = signal.streakN > 0 && limitChangeLogE(signal.absCp, limit) >= settings.harmLogE;
+  const { streakAbsCp, ...rest } = signal;
   return {
-    ...signal,
+    ...rest,
     ...(forgive
       ? {
           cleanN: signal.cleanN - signal.streakN,
           cleanK: signal.cleanK - signal.streakK,
           safe: signal.safe - signal.streakSafe,
+          absCp: streakAbsCp ?? { s: [], d: [] },
           forgiven: signal.forgiven + 1,
         }
       : {}),
@@ -133,9 +153,10 @@ function endStreak(signal: SignalEvidence, limit: number, settings: EvidenceSett
 
 /**
  * After a step back from 100 %, the first window in which stable serves beside the canary again
- * settles the streak that caused it (per signal): stable within the limit while the canary is still
- * above it confirms the streak as the canary's own (its windows stay in the evidence); anything else
- * (stable above the limit too: an incident everything shares; or the canary back below it)
+ * settles the streak that caused it (per signal): stable within the limit while the canary's counts
+ * in that window alone reject the limit confirms the streak as the canary's own (its windows stay in
+ * the evidence); anything else (stable above the limit too: an incident everything shares; or the
+ * canary not clearly above it, when the change-point tests judge it afresh in a window or two)
  * forgives it: taken out, as if not served, and the canary is judged afresh beside stable. Which it
  * is only ever decides after the limit's test or the streak's own rejected, and forgiving only
  * lowers the chance of a rollback, so the false-rollback promise stands.
@@ -144,32 +165,34 @@ export function settleStreak(evidence: Evidence, window: WindowCounts, settings:
   const settle = (
     signal: SignalEvidence,
     limit: number,
-    canaryBad: number | undefined,
-    stableBad: number | undefined,
+    bad: (counts: VersionCounts | undefined) => number | undefined,
   ): SignalEvidence => {
-    const above = (requests: number, bad: number | undefined) =>
-      bad !== undefined && requests * limit >= 1 && bad > requests * limit;
-    const stableRequests = window.stable?.requests ?? 0;
+    const above = (counts: VersionCounts | undefined) => {
+      const k = bad(counts);
+      return (
+        counts !== undefined && k !== undefined && counts.requests * limit >= 1 && k > counts.requests * limit
+      );
+    };
+    const canaryBad = bad(window.canary);
+    // The canary's own only when its counts beside stable alone reject the limit, and stable is
+    // within it in the window and just after: an incident ending at the step back leaves its last
+    // seconds in the canary's first window in another proportion than in stable's.
     const canaryOwn =
-      stableRequests * limit >= 1 &&
-      !above(stableRequests, stableBad) &&
-      above(window.canary.requests, canaryBad);
+      (window.stable?.requests ?? 0) * limit >= 1 &&
+      !above(window.stable) &&
+      !above(window.stableAhead) &&
+      canaryBad !== undefined &&
+      aboveLimitLogE(window.canary.requests, canaryBad, limit) >= settings.harmLogE;
+    const { streakAbsCp: _confirmed, ...rest } = signal;
     return canaryOwn
-      ? { ...signal, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
+      ? { ...rest, streakN: 0, streakK: 0, streakSafe: 0, aboveWindows: 0, aboveMs: 0 }
       : endStreak(signal, limit, settings);
   };
   return {
     ...evidence,
-    errors: settle(evidence.errors, settings.maxErrorRate, window.canary.errors, window.stable?.errors),
+    errors: settle(evidence.errors, settings.maxErrorRate, (counts) => counts?.errors),
     ...(evidence.latency
-      ? {
-          latency: settle(
-            evidence.latency,
-            settings.maxSlowFraction,
-            window.canary.slow,
-            window.stable?.slow,
-          ),
-        }
+      ? { latency: settle(evidence.latency, settings.maxSlowFraction, (counts) => counts?.slow) }
       : {}),
   };
 }
@@ -179,7 +202,11 @@ interface SignalWindow {
   canaryN: number;
   canaryK: number;
   stable: { n: number; k: number } | undefined;
+  /** Stable through its latest samples (the window and just after it). */
+  stableAhead?: { n: number; k: number } | undefined;
   ms: number;
+  /** The window's index in the evidence (1-based): where a change beginning in it is weighted. */
+  index: number;
 }
 
 function addToSignal(
@@ -204,9 +231,14 @@ function addToSignal(
     // ever happens after that test rejected, which for a canary within the limit has probability at
     // most α, so the promises stand (see docs/analysis.md).
     Object.assign(next, endStreak(signal, limit, settings));
+    delete next.streakAbsCp;
   }
   const stableRate = stableServed ? stable.k / stable.n : undefined;
-  const clean = stableRate === undefined || stableRate <= limit;
+  const edge = stableServed && incidentEdge(signal.stableAbove, window, limit);
+  const edgeForRatio = stableServed && incidentEdgeAround(signal.stableAbove, window, limit);
+  if (stableServed) next.stableAbove = meaningfullyAbove(stable, limit);
+  else delete next.stableAbove;
+  const clean = stableRate === undefined || (stableRate <= limit && !edge);
   // Safety, on clean windows too (an incident everything shares says nothing about the canary),
   // with the alternative chosen before this window's data is looked at. Which windows are clean
   // depends on stable's counts only, so the choice keeps the test valid.
@@ -222,19 +254,33 @@ function addToSignal(
     next.cleanN += canaryN;
     next.cleanK += canaryK;
   }
+  if (streak && next.streakN === 0) next.streakAbsCp = signal.absCp ?? { s: [], d: [] };
+  const absLlrs = usableAbsAlternatives(limit).map((alternative) =>
+    clean ? bernoulliLlr(canaryN, canaryK, limit, alternative.rate) : 0,
+  );
+  next.absCp = changePointStep(signal.absCp?.s ?? [], window.index, absLlrs);
   if (streak) {
     next.streakN += canaryN;
     next.streakK += canaryK;
     next.streakSafe += safeGain;
   }
-  if (stable && stable.n > 0) addPairedWindow(next, canaryN, canaryK, stable, settings.maxRatioToStable);
+  const relLlrs =
+    stable && stable.n > 0 && !edgeForRatio
+      ? addPairedWindow(next, canaryN, canaryK, stable, settings.maxRatioToStable)
+      : [];
+  next.relCp = changePointStep(
+    signal.relCp?.s ?? [],
+    window.index,
+    REL_ALTERNATIVES.map((_, index) => relLlrs[index] ?? 0),
+  );
   return next;
 }
 
 /**
  * The relative test's step, in place on `next`: conditional on the bad requests both versions saw,
  * the canary's share of them is Binomial(E, q); q0 is that share at the null's ratio R
- * (max-ratio-to-stable), q1 at each alternative's.
+ * (max-ratio-to-stable), q1 at each alternative's. Returns each alternative's log likelihood ratio
+ * in this window (none when neither version saw a bad request).
  */
 function addPairedWindow(
   next: SignalEvidence,
@@ -242,19 +288,20 @@ function addPairedWindow(
   canaryK: number,
   stable: { n: number; k: number },
   maxRatio: number,
-): void {
+): number[] {
   next.pairedCanaryN += canaryN;
   next.pairedCanaryK += canaryK;
   next.pairedStableN += stable.n;
   next.pairedStableK += stable.k;
-  if (canaryK + stable.k > 0) {
-    const q0 = (canaryN * maxRatio) / (canaryN * maxRatio + stable.n);
-    REL_ALTERNATIVES.forEach((multiple, index) => {
-      const ratio = maxRatio * multiple;
-      const q1 = (canaryN * ratio) / (canaryN * ratio + stable.n);
-      next.rel[index] = (next.rel[index] ?? 0) + bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
-    });
-  }
+  if (canaryK + stable.k <= 0) return [];
+  const q0 = (canaryN * maxRatio) / (canaryN * maxRatio + stable.n);
+  return REL_ALTERNATIVES.map((multiple, index) => {
+    const ratio = maxRatio * multiple;
+    const q1 = (canaryN * ratio) / (canaryN * ratio + stable.n);
+    const llr = bernoulliLlr(canaryK + stable.k, canaryK, q0, q1);
+    next.rel[index] = (next.rel[index] ?? 0) + llr;
+    return llr;
+  });
 }
 
 /** The evidence after one more window. Windows without canary requests change nothing. */
@@ -267,7 +314,14 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
       canaryN: canary.requests,
       canaryK: Math.min(canary.errors, canary.requests),
       stable: stable ? { n: stable.requests, k: Math.min(stable.errors, stable.requests) } : undefined,
+      stableAhead: window.stableAhead
+        ? {
+            n: window.stableAhead.requests,
+            k: Math.min(window.stableAhead.errors, window.stableAhead.requests),
+          }
+        : undefined,
       ms: window.ms,
+      index: evidence.windows + 1,
     },
     settings.maxErrorRate,
     settings,
@@ -283,7 +337,15 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
               stable && stable.slow !== undefined
                 ? { n: stable.requests, k: Math.min(stable.slow, stable.requests) }
                 : undefined,
+            stableAhead:
+              window.stableAhead?.slow !== undefined
+                ? {
+                    n: window.stableAhead.requests,
+                    k: Math.min(window.stableAhead.slow, window.stableAhead.requests),
+                  }
+                : undefined,
             ms: window.ms,
+            index: evidence.windows + 1,
           },
           settings.maxSlowFraction,
           settings,
@@ -295,77 +357,4 @@ export function addWindow(evidence: Evidence, window: WindowCounts, settings: Ev
     windows: evidence.windows + 1,
     ...(evidence.inputs ? { inputs: evidence.inputs } : {}),
   };
-}
-
-/** The three tests' log e-values for one signal. */
-export interface SignalAssessment {
-  signal: "errors" | "latency";
-  limit: number;
-  /** Log e-value against "the canary's rate ≤ the limit" (clean windows). */
-  absLogE: number;
-  /** Log e-value against "the canary's rate ≤ R·stable's". */
-  relLogE: number;
-  /** Log e-value against "the canary's rate ≥ the limit" (the safety proof). */
-  safeLogE: number;
-  canaryRate: number;
-  /** Stable's rate over the windows both versions served. */
-  stableRate?: number;
-  /** The canary's rate over those same windows. */
-  pairedCanaryRate?: number;
-  /** The canary's requests and bad requests (errors or slow) over every window. */
-  requests: number;
-  bad: number;
-  aboveWindows: number;
-  aboveMs: number;
-  /**
-   * Log e-value of the limit's mixture on the current streak alone (the latest windows with no
-   * stable traffic that did not show the canary below the limit): what a step back from 100 % acts
-   * on. It decides no rollback, so it needs no share of α.
-   */
-  streakLogE: number;
-}
-
-export function assessSignal(
-  kind: "errors" | "latency",
-  signal: SignalEvidence,
-  limit: number,
-): SignalAssessment {
-  return {
-    signal: kind,
-    limit,
-    absLogE: aboveLimitLogE(signal.cleanN, signal.cleanK, limit),
-    relLogE: logMeanExp(signal.rel),
-    safeLogE: signal.safe,
-    canaryRate: signal.n > 0 ? signal.k / signal.n : 0,
-    ...(signal.pairedStableN > 0
-      ? {
-          stableRate: signal.pairedStableK / signal.pairedStableN,
-          pairedCanaryRate: signal.pairedCanaryN > 0 ? signal.pairedCanaryK / signal.pairedCanaryN : 0,
-        }
-      : {}),
-    requests: signal.n,
-    bad: signal.k,
-    aboveWindows: signal.aboveWindows,
-    aboveMs: signal.aboveMs,
-    streakLogE: aboveLimitLogE(signal.streakN, signal.streakK, limit),
-  };
-}
-
-/**
- * Canary requests the safety proof would still need at the canary's observed rate (Wald's
- * approximation: the remaining log-evidence over the expected gain per request); Infinity when the
- * observed rate is not below the limit.
- */
-export function requestsToProveSafe(assessment: SignalAssessment, beta: number): number {
-  const target = Math.log(1 / beta);
-  if (assessment.safeLogE >= target) return 0;
-  const rate = Math.max(assessment.canaryRate, 1e-6);
-  if (rate >= assessment.limit) return Number.POSITIVE_INFINITY;
-  const gain = bernoulliKl(rate, assessment.limit);
-  return Math.ceil((target - assessment.safeLogE) / gain);
-}
-
-/** Requests that prove a canary at half the limit below it (Wald's approximation, ln(1/β) / KL). */
-export function requestsToProveHalfLimit(limit: number, beta: number): number {
-  return Math.ceil(Math.log(1 / beta) / bernoulliKl(limit / 2, limit));
 }

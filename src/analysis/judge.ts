@@ -15,7 +15,8 @@
  *
  * The rules themselves, in the order asked, are in ./rules.ts.
  */
-import { assessSignal, type Evidence, type SignalAssessment } from "./evidence.ts";
+import { assessSignal, type SignalAssessment } from "./assessment.ts";
+import type { Evidence } from "./evidence.ts";
 import {
   earlierStageVerdict,
   harmRule,

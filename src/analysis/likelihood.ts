@@ -41,7 +41,7 @@ export function bernoulliKl(p: number, q: number): number {
 }
 
 /** log(Σ w·exp(x)) without overflow. */
-function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
+export function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): number {
   const max = Math.max(...terms.map((t) => t.x));
   if (!Number.isFinite(max)) return max;
   return max + Math.log(terms.reduce((sum, t) => sum + t.w * Math.exp(t.x - max), 0));
@@ -53,13 +53,23 @@ function logWeightedSumExp(terms: ReadonlyArray<{ x: number; w: number }>): numb
  */
 export function aboveLimitLogE(requests: number, bad: number, limit: number): number {
   if (requests <= 0) return 0;
-  // Alternatives at or past a rate of 1 are impossible; their weight goes to the others.
-  const usable = ABS_ALTERNATIVES.filter((alternative) => alternative.multiple * limit < 1);
-  const total = usable.reduce((sum, alternative) => sum + alternative.weight, 0);
   return logWeightedSumExp(
-    usable.map((alternative) => ({
-      x: bernoulliLlr(requests, bad, limit, alternative.multiple * limit),
-      w: alternative.weight / total,
+    usableAbsAlternatives(limit).map((alternative) => ({
+      x: bernoulliLlr(requests, bad, limit, alternative.rate),
+      w: alternative.weight,
     })),
   );
+}
+
+/**
+ * The absolute-harm alternatives a limit allows, as rates with their prior weights: alternatives at
+ * or past a rate of 1 are impossible, and their weight goes to the others.
+ */
+export function usableAbsAlternatives(limit: number): Array<{ rate: number; weight: number }> {
+  const usable = ABS_ALTERNATIVES.filter((alternative) => alternative.multiple * limit < 1);
+  const total = usable.reduce((sum, alternative) => sum + alternative.weight, 0);
+  return usable.map((alternative) => ({
+    rate: alternative.multiple * limit,
+    weight: alternative.weight / total,
+  }));
 }

@@ -3,7 +3,8 @@
  * data, then the rules of a stage below the last or of the last. Each returns a verdict when it
  * decides, or undefined to let the next one speak. The reasons are sentences for people.
  */
-import { requestsToProveHalfLimit, requestsToProveSafe, type SignalAssessment } from "./evidence.ts";
+import type { SignalAssessment } from "./assessment.ts";
+import { requestsToProveHalfLimit, requestsToProveSafe } from "./proof.ts";
 import type { JudgeSettings, VersionCounts } from "./types.ts";
 import type { CheckInput, Rule, Verdict } from "./verdict.ts";
 
@@ -47,6 +48,15 @@ const CHECKS_BEFORE_NO_TRAFFIC = 3;
 
 /** Expected canary requests that make "none arrived" a safe conclusion (e^-20: never by chance). */
 const EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC = 20;
+
+/**
+ * The stage before 100 % lasts this many times min-stage-duration. It is the last stage where stable
+ * serves beside the canary: a canary going bad there is caught against stable in a read or two, at
+ * part of the traffic; at 100 % it is caught only by stepping back (a read at full traffic, the step
+ * back, settle-time, a judgement beside stable), which costs several times the errors. Half a stage
+ * more there costs a healthy canary half a minute at the defaults (npm run bench, the degrading row).
+ */
+const LAST_BESIDE_STABLE_HOLD = 1.5;
 
 /** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
 const NEAR_LIMIT = 0.9;
@@ -168,7 +178,10 @@ function errorRateWords(errors: SignalAssessment, counts: string): string {
  */
 export function earlierStageVerdict(judging: Judging): Verdict {
   const { input, settings, atMax } = judging;
-  if (!(input.elapsedMs >= settings.minStageDurationMs))
+  const minimumMs = input.lastBesideStable
+    ? Math.min(settings.minStageDurationMs * LAST_BESIDE_STABLE_HOLD, settings.maxStageDurationMs)
+    : settings.minStageDurationMs;
+  if (!(input.elapsedMs >= minimumMs))
     return verdict(judging, "continue", "min-duration", `No harm shown so far (${seconds(input.elapsedMs)})`);
   if (input.stableAboveLimit && !atMax) {
     return verdict(
@@ -178,9 +191,7 @@ export function earlierStageVerdict(judging: Judging): Verdict {
       `Holding at ${input.weight} %: stable's own rate is above the limit right now (an incident everything shares); the canary's weight is not raised in it`,
     );
   }
-  const suspect = judging.assessments.find(
-    (assessment) => Math.max(assessment.absLogE, assessment.relLogE) >= SUSPICION_LOG_E,
-  );
+  const suspect = judging.assessments.find((assessment) => assessment.suspicionLogE >= SUSPICION_LOG_E);
   if (suspect && !atMax) {
     return verdict(
       judging,
@@ -278,12 +289,12 @@ function notPromotable(judging: Judging): { rule: "near-limit" | "above-limit"; 
   // one alone (its counts favour the limit or below).
   const aboveLimit = judging.assessments.find(
     (assessment) =>
-      assessment.requests > 0 && assessment.absLogE >= 0 && !(assessment.safeLogE >= proofLevel),
+      assessment.requests > 0 && assessment.absWholeLogE >= 0 && !(assessment.safeLogE >= proofLevel),
   );
   if (aboveLimit)
     return {
       rule: "above-limit",
-      reason: `Not shown within the limit, and the canary's own counts point above it: its ${measured(aboveLimit.signal, settings)} is ${pct(aboveLimit.canaryRate)} (${aboveLimit.bad} of ${aboveLimit.requests}) against the ${pct(aboveLimit.limit)} limit (the evidence for "above the limit" is ${evidenceWords(aboveLimit.absLogE)}, short of 1/α)`,
+      reason: `Not shown within the limit, and the canary's own counts point above it: its ${measured(aboveLimit.signal, settings)} is ${pct(aboveLimit.canaryRate)} (${aboveLimit.bad} of ${aboveLimit.requests}) against the ${pct(aboveLimit.limit)} limit (the evidence for "above the limit" is ${evidenceWords(aboveLimit.absWholeLogE)}, short of 1/α)`,
     };
   return undefined;
 }

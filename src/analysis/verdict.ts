@@ -13,6 +13,12 @@ export type Observation =
       ok: true;
       canary?: VersionCounts;
       stable?: VersionCounts;
+      /**
+       * Stable's counts through each series' latest sample, past the instant both versions were
+       * counted up to (each increment that straddles it in full): what stable saw just after the
+       * window, to tell the window at an incident's edge (see src/analysis/evidence.ts).
+       */
+      stableAhead?: VersionCounts;
       /** Warnings or unusable values: the data may be partial. */
       partial: readonly string[];
       /** The same for the latency histogram only: errors still count, latency does not. */
@@ -30,6 +36,11 @@ export interface CheckInput {
   weight: number;
   /** Whether this is the last stage (promotion follows a pass). */
   final: boolean;
+  /**
+   * The stage before the last at 100 %: the last one with stable serving beside the canary. It holds
+   * longer than min-stage-duration (see the rules' LAST_BESIDE_STABLE_HOLD).
+   */
+  lastBesideStable?: boolean;
   /** Time since this stage's weight change. */
   elapsedMs: number;
   /** Counts since this stage's weight change (for the report and the split check). */

@@ -11,7 +11,8 @@
  *   `breaches` consecutive reads in breach. It carries no sequential guarantee: a gauge has no
  *   likelihood to build evidence from, and how often a healthy canary breaches depends on the query.
  */
-import { addWindow, assessSignal, type Evidence, emptyEvidence } from "../analysis/evidence.ts";
+import { assessSignal } from "../analysis/assessment.ts";
+import { addWindow, type Evidence, emptyEvidence } from "../analysis/evidence.ts";
 import type { CustomCheckDefinition } from "../inputs/types.ts";
 import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 

@@ -30,6 +30,38 @@ import { targetProblems, unionOfTargets, upQuery } from "./targets.ts";
 /** How far back the start looks for each series' latest sample: Prometheus' default lookback. */
 const START_LOOKBACK_MS = 5 * 60_000;
 
+/**
+ * Counting from the first samples since a move at `movedAt`, lined up now that they are read: the
+ * start values are set at that instant, and each read keeps the samples after it. Undefined while
+ * nothing can be counted yet: within two intervals of the move no series may have been scraped
+ * twice since (later, no sample since the move is stale data, as in any read).
+ */
+function lineUpAfterMove(
+  start: MetricsStart,
+  movedAt: number,
+  read: [SeriesSamples, SeriesSamples],
+  now: number,
+  spacingMs: number | undefined,
+): { from: number; canary: SeriesSamples; stable: SeriesSamples } | undefined {
+  const t0 = spacingMs === undefined ? undefined : firstCommonSample(spacingMs, movedAt, read);
+  const from = t0 ?? now;
+  const [canary, stable] = read;
+  const after = { canary: samplesAfter(canary, from), stable: samplesAfter(stable, from) };
+  const scraped = [after.canary, after.stable].some((r) =>
+    [...(r.times?.values() ?? [])].some((t) => t.length > 0),
+  );
+  if (!scraped && now - movedAt < 2 * (spacingMs ?? 0)) return undefined;
+  const begin = (r: SeriesSamples) => (t0 === undefined ? startValues(r) : startValues(r, t0));
+  start.canary = begin(canary);
+  start.stable = begin(stable);
+  return { from, ...after };
+}
+
+/** Nothing counted yet, in the shape a read's counts take. */
+function zeroCounts(latencyThresholdMs: number | undefined) {
+  return { requests: 0, errors: 0, ...(latencyThresholdMs !== undefined ? { slow: 0 } : {}) };
+}
+
 /** Where counting starts: each version's counters at one instant. */
 export interface MetricsStart extends MetricsMark {
   canary: StartValues;
@@ -151,15 +183,12 @@ export class IstioPrometheusObserver implements MetricsPort {
       this.spacingMs = spacingMs;
       let [canary, stable] = read;
       if (start.firstSamplesAfter !== undefined) {
-        // Counting from the first samples since the move, lined up now that they are read.
-        const t0 =
-          spacingMs === undefined ? undefined : firstCommonSample(spacingMs, start.firstSamplesAfter, read);
-        from = t0 ?? now.getTime();
-        const begin = (r: SeriesSamples) => (t0 === undefined ? startValues(r) : startValues(r, t0));
-        start.canary = begin(canary);
-        start.stable = begin(stable);
-        canary = samplesAfter(canary, from);
-        stable = samplesAfter(stable, from);
+        const lined = lineUpAfterMove(start, start.firstSamplesAfter, read, now.getTime(), spacingMs);
+        if (!lined) {
+          const zero = zeroCounts(this.latencyThresholdMs);
+          return { ok: true, canary: zero, stable: { ...zero }, partial: [] };
+        }
+        ({ from, canary, stable } = lined);
       }
       const stale = freshnessProblems({
         now: now.getTime(),
@@ -202,6 +231,7 @@ export class IstioPrometheusObserver implements MetricsPort {
         canary: countsSince(start.canary, canary, at),
         stable: countsSince(start.stable, stable, at),
       };
+      const stableAhead = at ? countsSince(start.stable, stable) : undefined;
       const readAt = instant ?? now.getTime();
       this.canaryGrowth.add(mark, counts.canary?.requests ?? 0, readAt);
       this.allGrowth.add(mark, (counts.canary?.requests ?? 0) + (counts.stable?.requests ?? 0), readAt);
@@ -211,6 +241,7 @@ export class IstioPrometheusObserver implements MetricsPort {
       return {
         ok: true,
         ...counts,
+        ...(stableAhead ? { stableAhead } : {}),
         partial,
         ...(partialLatency.length > 0 ? { partialLatency } : {}),
       };

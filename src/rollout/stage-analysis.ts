@@ -42,6 +42,8 @@ export interface StageAnalysisInput {
    */
   foundWeights?: readonly number[];
   final: boolean;
+  /** The stage before the last at 100 %: the last one with stable beside the canary. */
+  lastBesideStable?: boolean;
   /** When the weight was written: counting and stage time start here. */
   changedAt: number;
   /** Counters taken just before the weight change; undefined when they could not be read. */
@@ -255,6 +257,7 @@ class StageAnalyser {
       {
         weight: read.weight,
         final: this.input.final && !this.stepBack.below,
+        ...(this.input.lastBesideStable ? { lastBesideStable: true } : {}),
         elapsedMs: read.elapsedMs,
         observation,
         evidence: this.evidence,

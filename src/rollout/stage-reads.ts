@@ -64,11 +64,19 @@ export function windowOf(
   // At 100 % stable serves nothing: what a read still counts for it was served before the
   // weight change, not at the same moments as the canary's requests, so it is no comparison.
   const stable = weight < 100 ? delta(observation.stable, before.stable) : undefined;
-  const window = { canary: delta(observation.canary, before.canary), stable, ms };
+  const stableAhead =
+    stable && observation.stableAhead ? delta(observation.stableAhead, before.stable) : undefined;
+  const window: WindowCounts = {
+    canary: delta(observation.canary, before.canary),
+    ...(stable ? { stable } : {}),
+    ...(stableAhead ? { stableAhead } : {}),
+    ms,
+  };
   // Partial latency data leaves the error counts usable: judge errors, skip latency.
   if (observation.partialLatency?.length) {
     delete window.canary.slow;
     delete window.stable?.slow;
+    delete window.stableAhead?.slow;
   }
   return window;
 }

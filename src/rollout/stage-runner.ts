@@ -127,12 +127,20 @@ export class StageRunner {
     const metrics = this.judgingMetrics;
     const before = `The job was cancelled before stage ${index + 1}`;
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
-    // Count from the weight change: requests are labelled by the version that served them.
+    // Count from the first samples taken after the weight change, lined up for both versions: a
+    // window that spans the change would interpolate increments across it (the rates changed
+    // inside them), and a burst after it would fall on the canary's new share while its requests
+    // are counted at the old one and the new together (see docs/analysis.md, "Counting").
     let mark: MetricsMark | undefined;
     // Stage 1 of a rollout that follows its preview counts from the preview: its requests are the canary's.
-    const from = this.countFrom && index === 0 ? this.countFrom : clock.now();
+    const fromPreview = this.countFrom !== undefined && index === 0;
+    const from = fromPreview && this.countFrom ? this.countFrom : clock.now();
     this.countFrom = undefined;
-    if (metrics) mark = await abortable(metrics.start(from, signal), signal).catch(() => undefined);
+    if (metrics)
+      mark = await abortable(
+        metrics.start(from, signal, fromPreview ? {} : { afterMove: true }),
+        signal,
+      ).catch(() => undefined);
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
     await context.emit({
       type: "moving",
@@ -291,12 +299,15 @@ export class StageRunner {
         return { decision: "skipped", reason: "analysis skipped (skip-analysis)" };
       }
       const stepBack = final && weight === 100 && index > 0 ? this.stepBackFor(progress, index) : undefined;
+      const { stages } = progress.state;
+      const lastBesideStable = index === stages.length - 2 && stages[stages.length - 1] === 100;
       const analysis = await analyseStage(
         { metrics, checks: context.ports.checks, traffic, clock, events: context.ports.events, signal },
         {
           index,
           weight,
           final,
+          lastBesideStable,
           changedAt,
           mark,
           evidence: progress.evidence,

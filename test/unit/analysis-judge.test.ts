@@ -1,9 +1,23 @@
 /** The judge and the evidence it carries: pure, counts in, verdict out. */
 import { describe, expect, it } from "vitest";
-import { addWindow, assessSignal, emptyEvidence, requestsToProveSafe } from "../../src/analysis/evidence.ts";
-import { judgeCheck, splitCheck } from "../../src/analysis/judge.ts";
+import { assessSignal } from "../../src/analysis/assessment.ts";
+import { addWindow, emptyEvidence } from "../../src/analysis/evidence.ts";
+import { evidenceSettings, judgeCheck, splitCheck } from "../../src/analysis/judge.ts";
+import { requestsToProveSafe } from "../../src/analysis/proof.ts";
 import { judgeDefaults, StageJudging } from "../support/judging.ts";
 import { binomial, seededRandom } from "../support/random.ts";
+
+const baseInput = (
+  evidence: ReturnType<typeof emptyEvidence>,
+  window: { canary: { requests: number; errors: number }; stable: { requests: number; errors: number } },
+) => ({
+  weight: 50,
+  final: false,
+  elapsedMs: 0,
+  observation: { ok: true, canary: window.canary, stable: window.stable, partial: [] } as const,
+  evidence,
+  stableServed: true,
+});
 
 const ok = (
   canary: { requests: number; errors: number; slow?: number } | undefined,
@@ -90,6 +104,50 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
         stableRequests: 300,
         canaryRate: () => 0.01,
         stableRate: () => 0.01,
+      });
+      if (r.verdict?.decision === "fail") fails++;
+    }
+    expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
+  });
+
+  it("catches a canary that goes bad after minutes of health in a window or two, where the whole-rollout test needs a minute more", () => {
+    // 50 % at 100 req/s: 750 requests a version per 15 s window. Healthy (0.5 %) for 12 windows, then 5 %.
+    const judging = new StageJudging({ maxStageDurationMs: Number.POSITIVE_INFINITY }, 50);
+    const random = seededRandom(31);
+    const total = { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 } };
+    let caughtAfter: number | undefined;
+    for (let w = 0; w < 24 && caughtAfter === undefined; w++) {
+      const rate = w < 12 ? 0.005 : 0.05;
+      total.canary = {
+        requests: total.canary.requests + 750,
+        errors: total.canary.errors + binomial(random, 750, rate),
+      };
+      total.stable = {
+        requests: total.stable.requests + 750,
+        errors: total.stable.errors + binomial(random, 750, 0.005),
+      };
+      const v = judging.check(ok({ ...total.canary }, { ...total.stable }), 0);
+      if (v.decision === "fail") {
+        caughtAfter = w - 11;
+        // The mixture over the whole rollout, from the first window, is still far from 1/α here.
+        const whole = assessSignal("errors", judging.evidence.errors, 0.01).absWholeLogE;
+        expect(whole).toBeLessThan(Math.log(40));
+      }
+    }
+    expect(caughtAfter).toBeDefined();
+    expect(caughtAfter).toBeLessThanOrEqual(2);
+  });
+
+  it("keeps the false-rollback promise with a change possible at any window (a canary at the limit, 1,000 windows)", () => {
+    const random = seededRandom(32);
+    let fails = 0;
+    for (let run = 0; run < 200; run++) {
+      const r = simulate(random, {
+        windows: 1000,
+        canaryRequests: 100,
+        stableRequests: 100,
+        canaryRate: () => 0.01,
+        stableRate: () => 0.005,
       });
       if (r.verdict?.decision === "fail") fails++;
     }
@@ -188,6 +246,40 @@ describe("moving on and promoting", () => {
     );
     const v = judging.check(ok({ requests: 6, errors: 0 }, { requests: 600, errors: 3 }), 60_000);
     expect(v).toMatchObject({ decision: "pass", rule: "no-harm" });
+  });
+
+  it("the stage before 100 % (the last with stable beside the canary) holds for 1.5x min-stage-duration", () => {
+    const settings = { ...judgeDefaults };
+    const window = {
+      canary: { requests: 3000, errors: 15 },
+      stable: { requests: 3000, errors: 15 },
+      ms: 60_000,
+    };
+    const evidence = addWindow(emptyEvidence(false), window, evidenceSettings(settings));
+    const at = (elapsedMs: number, lastBesideStable: boolean) =>
+      judgeCheck(
+        {
+          weight: 50,
+          final: false,
+          ...(lastBesideStable ? { lastBesideStable } : {}),
+          elapsedMs,
+          observation: ok(window.canary, window.stable),
+          evidence,
+          stableServed: true,
+        },
+        settings,
+      );
+    expect(at(60_000, false)).toMatchObject({ decision: "pass", rule: "no-harm" });
+    expect(at(60_000, true)).toMatchObject({ decision: "continue", rule: "min-duration" });
+    expect(at(75_000, true)).toMatchObject({ decision: "continue", rule: "min-duration" });
+    expect(at(90_000, true)).toMatchObject({ decision: "pass", rule: "no-harm" });
+    // Never past max-stage-duration.
+    expect(
+      judgeCheck(
+        { ...baseInput(evidence, window), lastBesideStable: true, elapsedMs: 70_000 },
+        { ...settings, maxStageDurationMs: 70_000 },
+      ),
+    ).toMatchObject({ decision: "pass" });
   });
 
   it("holds a stage below the last while some evidence of harm has built up", () => {

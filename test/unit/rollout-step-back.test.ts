@@ -63,8 +63,8 @@ async function rollout(rates: Rates, seed = 7) {
   return { outcome, weights, warnings, traffic, metrics, clock, log };
 }
 
-/** The stages are 1, 10, 50, 100 at one minute each: 100 % from minute 3. */
-const AT_100 = 3;
+/** The stages are 1, 10, 50, 100: a minute each, the 50 % stage before 100 % a minute and a half (LAST_BESIDE_STABLE_HOLD): 100 % from minute 3.5. */
+const AT_100 = 3.5;
 
 describe("stepping back from 100 % (issue 21)", () => {
   it("a 90 s incident everything shares, at 100 %: steps back to 50 %, stable shows it, back up and promoted", async () => {
@@ -105,10 +105,12 @@ describe("stepping back from 100 % (issue 21)", () => {
   });
 
   it("a canary gone bad at 100 %: steps back, stable within the limit beside it confirms, rolled back from 50 %", async () => {
-    const { outcome, weights, clock, traffic } = await rollout((m) => ({
-      stable: HEALTHY,
-      canary: m >= AT_100 ? 0.05 : HEALTHY,
-    }));
+    // Bad from its first read at 100 % on, at every weight after.
+    let bad = false;
+    const { outcome, weights, clock, traffic } = await rollout((_m, weight) => {
+      bad ||= weight === 100;
+      return { stable: HEALTHY, canary: bad ? 0.05 : HEALTHY };
+    });
     expect(outcome).toMatchObject({ result: "rolled-back", weight: 0, failed: true });
     expect(weights).toEqual([1, 10, 50, 100, 50, 0]);
     expect(traffic.state?.reason).toMatch(/^Failed at 50 %: The canary's error rate is/);

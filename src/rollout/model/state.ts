@@ -68,6 +68,9 @@ const OriginalRoute = v.object({
   canaryWeight: v.optional(v.pipe(v.number(), v.integer())),
 });
 
+/** A change-point e-process's S and D per alternative (src/analysis/change-point.ts), in logs. */
+const ChangePoint = v.object({ s: v.array(v.number()), d: v.array(v.number()) });
+
 const SignalEvidence = v.object({
   n: Amount,
   k: Amount,
@@ -78,6 +81,9 @@ const SignalEvidence = v.object({
   pairedStableN: Amount,
   pairedStableK: Amount,
   rel: v.array(v.number()),
+  absCp: v.optional(ChangePoint),
+  relCp: v.optional(ChangePoint),
+  streakAbsCp: v.optional(ChangePoint),
   safe: v.number(),
   aboveWindows: Index,
   aboveMs: Amount,
@@ -85,6 +91,7 @@ const SignalEvidence = v.object({
   streakK: Amount,
   streakSafe: v.number(),
   forgiven: Index,
+  stableAbove: v.optional(v.boolean()),
 });
 
 /** The canary version's evidence (src/analysis/evidence.ts), carried across stages and runs. */
