@@ -127,20 +127,12 @@ export class StageRunner {
     const metrics = this.judgingMetrics;
     const before = `The job was cancelled before stage ${index + 1}`;
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
-    // Count from the first samples taken after the weight change, lined up for both versions: a
-    // window that spans the change would interpolate increments across it (the rates changed
-    // inside them), and a burst after it would fall on the canary's new share while its requests
-    // are counted at the old one and the new together (see docs/analysis.md, "Counting").
+    // Count from the weight change: requests are labelled by the version that served them.
     let mark: MetricsMark | undefined;
     // Stage 1 of a rollout that follows its preview counts from the preview: its requests are the canary's.
-    const fromPreview = this.countFrom !== undefined && index === 0;
-    const from = fromPreview && this.countFrom ? this.countFrom : clock.now();
+    const from = this.countFrom && index === 0 ? this.countFrom : clock.now();
     this.countFrom = undefined;
-    if (metrics)
-      mark = await abortable(
-        metrics.start(from, signal, fromPreview ? {} : { afterMove: true }),
-        signal,
-      ).catch(() => undefined);
+    if (metrics) mark = await abortable(metrics.start(from, signal), signal).catch(() => undefined);
     if (this.aborted) return this.endings.cancelled(progress.state, progress.weightNow, before);
     await context.emit({
       type: "moving",
