@@ -94,21 +94,39 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     expect(mean).toBeLessThan(45_000);
   });
 
-  it("keeps the false-rollback promise for a canary at the limit under the near alternatives (1 %, 300 windows)", () => {
-    const random = seededRandom(22);
-    let fails = 0;
-    for (let run = 0; run < 200; run++) {
-      const r = simulate(random, {
-        windows: 300,
-        canaryRequests: 300,
-        stableRequests: 300,
-        canaryRate: () => 0.01,
-        stableRate: () => 0.01,
-      });
-      if (r.verdict?.decision === "fail") fails++;
-    }
-    expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
-  });
+  it.each([
+    {
+      what: "under the near alternatives (both at 1 %, 300 windows)",
+      seed: 22,
+      windows: 300,
+      requests: 300,
+      stableRate: 0.01,
+    },
+    {
+      what: "with a change possible at any window (stable at 0.5 %, 1,000 windows)",
+      seed: 32,
+      windows: 1000,
+      requests: 100,
+      stableRate: 0.005,
+    },
+  ])(
+    "keeps the false-rollback promise for a canary at the limit $what",
+    ({ seed, windows, requests, stableRate }) => {
+      const random = seededRandom(seed);
+      let fails = 0;
+      for (let run = 0; run < 200; run++) {
+        const r = simulate(random, {
+          windows,
+          canaryRequests: requests,
+          stableRequests: requests,
+          canaryRate: () => 0.01,
+          stableRate: () => stableRate,
+        });
+        if (r.verdict?.decision === "fail") fails++;
+      }
+      expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
+    },
+  );
 
   it("catches a canary that goes bad after minutes of health in a window or two, where the whole-rollout test needs a minute more", () => {
     // 50 % at 100 req/s: 750 requests a version per 15 s window. Healthy (0.5 %) for 12 windows, then 5 %.
@@ -138,20 +156,36 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     expect(caughtAfter).toBeLessThanOrEqual(2);
   });
 
-  it("keeps the false-rollback promise with a change possible at any window (a canary at the limit, 1,000 windows)", () => {
-    const random = seededRandom(32);
-    let fails = 0;
-    for (let run = 0; run < 200; run++) {
-      const r = simulate(random, {
-        windows: 1000,
-        canaryRequests: 100,
-        stableRequests: 100,
-        canaryRate: () => 0.01,
-        stableRate: () => 0.005,
-      });
-      if (r.verdict?.decision === "fail") fails++;
-    }
-    expect(fails / 200).toBeLessThanOrEqual(judgeDefaults.falseRollbackBudget);
+  it("does not count a window at an incident's edge: stable's samples just past it show the incident", () => {
+    // 1,000 req/s at 50 %: 7,500 requests a version per window. An incident starts at a window's
+    // end; the canary's pods, scraped later, carry its first seconds into that window, stable's not.
+    const settings = evidenceSettings(judgeDefaults);
+    const healthy = { requests: 7500, errors: 37 };
+    const run = (withAhead: boolean) => {
+      let evidence = emptyEvidence(false);
+      for (let w = 0; w < 10; w++)
+        evidence = addWindow(evidence, { canary: healthy, stable: healthy, ms: 15_000 }, settings);
+      const edge = {
+        canary: { requests: 7500, errors: 300 },
+        stable: healthy,
+        ...(withAhead ? { stableAhead: { requests: 9000, errors: 337 } } : {}),
+        ms: 15_000,
+      };
+      evidence = addWindow(evidence, edge, settings);
+      // The incident itself, both versions in it: no clean window, and no worse a share for the canary.
+      evidence = addWindow(
+        evidence,
+        { canary: { requests: 7500, errors: 1500 }, stable: { requests: 7500, errors: 1500 }, ms: 15_000 },
+        settings,
+      );
+      return assessSignal("errors", evidence.errors, 0.01);
+    };
+    const reject = Math.log(1 / 0.025);
+    const counted = run(false);
+    expect(Math.max(counted.absLogE, counted.relLogE)).toBeGreaterThanOrEqual(reject);
+    const notCounted = run(true);
+    expect(notCounted.absLogE).toBeLessThan(reject);
+    expect(notCounted.relLogE).toBeLessThan(reject);
   });
 
   it("fails a canary three times stable's rate even below the limit (0.6 % against 0.2 %)", () => {
