@@ -259,3 +259,66 @@ describe("a replica of an HA pair restarted with empty storage", () => {
       expect(observation.message).toMatch(/canary's series at the start of counting have no sample since/);
   });
 });
+
+describe("stable's samples just past the common instant (incident edges)", () => {
+  // Both versions serve 10 req/s; from 100 s on half of the requests fail (an incident).
+  const served = (t: number) => Math.floor(t / 100);
+  const failed = (t: number) => Math.floor(Math.max(0, t - 100 * S) / 200);
+  const phases = { v2: 1 * S, v1: 11 * S };
+
+  function reader() {
+    const fetch = (async (_url: unknown, init?: { body?: unknown }) => {
+      const form = new URLSearchParams(String(init?.body ?? ""));
+      const query = form.get("query") ?? "";
+      const at = Number(form.get("time")) * 1000;
+      const range = Number(/\[(\d+)ms\]$/.exec(query)?.[1] ?? 0);
+      const version = query.includes('"v2"') ? "v2" : "v1";
+      const result = query.startsWith("istio_requests_total")
+        ? [
+            { code: "200", value: (t: number) => served(t) - failed(t) },
+            { code: "503", value: failed },
+          ].map(({ code, value }) => {
+            const s = scraped(
+              { destination_version: version, response_code: code },
+              phases[version],
+              0,
+              at,
+              value,
+            );
+            const values = s.times
+              .map((t, i) => [t, s.values[i] as number] as const)
+              .filter(([t]) => t > at - range)
+              .map(([t, v]) => [t / 1000, String(v)]);
+            return { metric: s.metric, values };
+          })
+        : [];
+      const text = JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
+      return {
+        ok: true,
+        status: 200,
+        statusText: "OK",
+        headers: { get: () => null },
+        text: async () => text,
+      };
+    }) as unknown as typeof globalThis.fetch;
+    return new IstioPrometheusObserver(new PrometheusClient({ url: "http://prometheus", fetch }), {
+      canary: 'destination_version="v2"',
+      stable: 'destination_version="v1"',
+    });
+  }
+
+  it("counts both versions to the common instant, and stable on through its latest samples as stableAhead", async () => {
+    const metrics = reader();
+    const mark = await metrics.start(new Date(60 * S));
+    // Read at 118 s: the canary was last scraped at 106 s, stable at 116 s; the instant is 106 s.
+    const observation = await metrics.observeSince(mark, new Date(118 * S));
+    expect(observation.ok).toBe(true);
+    if (!observation.ok) return;
+    const { stable, stableAhead } = observation;
+    expect(Math.abs((stable?.errors ?? 0) - failed(106 * S))).toBeLessThanOrEqual(10);
+    // Past the instant stable's samples already show the incident: 50 of its requests failed by 116 s.
+    expect(stableAhead?.errors).toBe(failed(116 * S));
+    expect((stableAhead?.errors ?? 0) - (stable?.errors ?? 0)).toBeGreaterThanOrEqual(20);
+    expect(stableAhead?.requests).toBeGreaterThan(stable?.requests ?? 0);
+  });
+});
