@@ -35,24 +35,28 @@ export interface ChangePointState {
  * window), the window's index k and each alternative's log likelihood ratio in it (0: the window
  * says nothing, as a window this test does not count).
  *
- * Decisions use D(n) = S(n−1) · LR_n, the changes that began before the latest window: a change
- * must show in two windows. One window alone can be wrong by the counting's timing: each pod is
- * scraped at its own moment, and a burst that hits both versions lands in the canary's window and
- * stable's in different proportions for the window it starts in. D(n) ≤ S(n), so D reaches 1/α no
- * more often than S.
+ * Decisions use D(n) = S(n−1) · LR_n, the changes that began before the latest window: the latest
+ * window's evidence is discounted by the window before it (a healthy one costs its own likelihood
+ * ratio; one this test did not count costs nothing, so then the latest window can decide alone).
+ * One window can be wrong by the counting's timing: each pod is scraped at its own moment, and a
+ * burst that hits both versions lands in the canary's window and stable's in different proportions
+ * for the window it starts in. D(n) ≤ S(n), so D reaches 1/α no more often than S.
  */
 export function changePointStep(
   previous: readonly number[],
   k: number,
   llrs: readonly number[],
 ): ChangePointState {
+  // A state of another length (alternatives changed, or a record edited by hand) starts afresh:
+  // reading a missing S(n−1) as 1 would let the latest window decide alone.
+  const prior = previous.length === llrs.length ? previous : [];
   const logW = logStartWeight(k);
   const s = llrs.map((llr, index) => {
-    const before = previous[index];
+    const before = prior[index];
     return (before === undefined ? logW : logAddExp(before, logW)) + llr;
   });
-  // Before the second window there is no D: no change can have shown in two windows yet.
-  const d = previous.length === 0 ? [] : llrs.map((llr, index) => (previous[index] ?? 0) + llr);
+  // Before the second window there is no D.
+  const d = prior.length === 0 ? [] : llrs.map((llr, index) => (prior[index] as number) + llr);
   return { s, d };
 }
 

@@ -254,11 +254,12 @@ function addToSignal(
     next.cleanN += canaryN;
     next.cleanK += canaryK;
   }
-  if (streak && next.streakN === 0) next.streakAbsCp = signal.absCp ?? { s: [], d: [] };
+  if (streak && next.streakN === 0) next.streakAbsCp = next.absCp ?? { s: [], d: [] };
   const absLlrs = usableAbsAlternatives(limit).map((alternative) =>
     clean ? bernoulliLlr(canaryN, canaryK, limit, alternative.rate) : 0,
   );
-  next.absCp = changePointStep(signal.absCp?.s ?? [], window.index, absLlrs);
+  // From the state after a forgiven streak (endStreak above restored it), not the one before.
+  next.absCp = changePointStep(next.absCp?.s ?? [], window.index, absLlrs);
   if (streak) {
     next.streakN += canaryN;
     next.streakK += canaryK;

@@ -17,7 +17,8 @@ export function meaningfullyAbove(counts: { n: number; k: number }, limit: numbe
 
 /**
  * A window at an incident's edge: stable above the limit in it and not in the window before, or
- * the other way round, or not in it but in its samples just after it. Counting by scrape places
+ * the other way round, or not in it but over it and its samples just past its end together (the
+ * part past the end alone is a few seconds: too noisy on its own). Counting by scrape places
  * each pod's increments in a window by their sample times, each pod at its own phase, so an
  * incident's first and last seconds fall in the canary's window and in stable's in different
  * proportions: such a window says nothing of the canary against stable or against the limit, and
@@ -36,8 +37,10 @@ export function incidentEdge(stableAbove: boolean | undefined, window: StableCou
 /**
  * The same edge for the test against stable, from the windows around this one only: the window
  * before, and stable's samples just after this one (the part past its end). The relative test is
- * conditional on the bad requests both versions saw in the window, so which windows it counts must
- * not depend on stable's share of them.
+ * conditional on the bad requests both versions saw in the window, so which windows it counts should
+ * not depend on stable's share of them. Only approximately so: the part past the end is the rest of
+ * the increments that straddle the window's end, whose other part is in the window's count, so a
+ * straddle with many errors both lowers stable's share in the window and marks the edge.
  */
 export function incidentEdgeAround(
   stableAbove: boolean | undefined,

@@ -58,6 +58,16 @@ const EXPECTED_CANARY_REQUESTS_FOR_NO_TRAFFIC = 20;
  */
 const LAST_BESIDE_STABLE_HOLD = 1.5;
 
+/** How long a stage below the last lasts at least: min-stage-duration, or the hold before 100 %. */
+export function stageMinimumMs(
+  settings: { minStageDurationMs: number; maxStageDurationMs: number },
+  lastBesideStable: boolean,
+): number {
+  return lastBesideStable
+    ? Math.min(settings.minStageDurationMs * LAST_BESIDE_STABLE_HOLD, settings.maxStageDurationMs)
+    : settings.minStageDurationMs;
+}
+
 /** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
 const NEAR_LIMIT = 0.9;
 
@@ -178,9 +188,7 @@ function errorRateWords(errors: SignalAssessment, counts: string): string {
  */
 export function earlierStageVerdict(judging: Judging): Verdict {
   const { input, settings, atMax } = judging;
-  const minimumMs = input.lastBesideStable
-    ? Math.min(settings.minStageDurationMs * LAST_BESIDE_STABLE_HOLD, settings.maxStageDurationMs)
-    : settings.minStageDurationMs;
+  const minimumMs = stageMinimumMs(settings, input.lastBesideStable === true);
   if (!(input.elapsedMs >= minimumMs))
     return verdict(judging, "continue", "min-duration", `No harm shown so far (${seconds(input.elapsedMs)})`);
   if (input.stableAboveLimit && !atMax) {

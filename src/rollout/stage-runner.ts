@@ -6,6 +6,7 @@
  */
 import type { Evidence } from "../analysis/evidence.ts";
 import { evidenceSettings } from "../analysis/judge.ts";
+import { stageMinimumMs } from "../analysis/rules.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { ending } from "./ending.ts";
@@ -285,14 +286,14 @@ export class StageRunner {
     const { traffic, clock, signal } = context.ports;
     const { index, weight, final } = plan;
     const metrics = this.judgingMetrics;
+    const { stages } = progress.state;
+    const lastBesideStable = index === stages.length - 2 && stages[stages.length - 1] === 100;
     try {
       if (!metrics) {
-        await clock.sleep(context.settings.analysis.minStageDurationMs, signal);
+        await clock.sleep(stageMinimumMs(context.settings.analysis, lastBesideStable), signal);
         return { decision: "skipped", reason: "analysis skipped (skip-analysis)" };
       }
       const stepBack = final && weight === 100 && index > 0 ? this.stepBackFor(progress, index) : undefined;
-      const { stages } = progress.state;
-      const lastBesideStable = index === stages.length - 2 && stages[stages.length - 1] === 100;
       const analysis = await analyseStage(
         { metrics, checks: context.ports.checks, traffic, clock, events: context.ports.events, signal },
         {

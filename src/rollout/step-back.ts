@@ -69,6 +69,9 @@ export class StepBack {
 
   /** The evidence after a window read at `t`: a streak waiting to be settled is settled first. */
   add(evidence: Evidence, window: WindowCounts, t: number): Evidence {
+    // A read before any series was scraped since the move counts nothing: it neither spends the
+    // pass-over nor says what stable would serve.
+    if (window.canary.requests === 0 && (window.stable?.requests ?? 0) === 0) return evidence;
     this.lastCanaryWindow = window.canary.requests;
     if (this.passedOver === "now") this.passedOver = "done";
     if (!this.judges(t)) return evidence;

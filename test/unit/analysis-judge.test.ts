@@ -156,6 +156,18 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     expect(caughtAfter).toBeLessThanOrEqual(2);
   });
 
+  it("a blip forgiven at 100 % leaves nothing in the limit's change-point test", () => {
+    // No step back available (a single stage, or both used): a 30 s incident at 100 %, then a window below.
+    const settings = evidenceSettings(judgeDefaults);
+    const w = (errors: number) => ({ canary: { requests: 3000, errors }, ms: 15_000 });
+    let evidence = emptyEvidence(false);
+    for (let i = 0; i < 6; i++) evidence = addWindow(evidence, w(15), settings);
+    for (let i = 0; i < 2; i++) evidence = addWindow(evidence, w(600), settings);
+    evidence = addWindow(evidence, w(12), settings);
+    expect(evidence.errors.forgiven).toBe(1);
+    expect(assessSignal("errors", evidence.errors, 0.01).absLogE).toBeLessThan(Math.log(40));
+  });
+
   it("does not count a window at an incident's edge: stable's samples just past it show the incident", () => {
     // 1,000 req/s at 50 %: 7,500 requests a version per window. An incident starts at a window's
     // end; the canary's pods, scraped later, carry its first seconds into that window, stable's not.
