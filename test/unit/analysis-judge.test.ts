@@ -156,6 +156,51 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
     expect(caughtAfter).toBeLessThanOrEqual(2);
   });
 
+  it("keeps the relative test's level when the edge rule reads the straddling increments' rest (canary at 2x stable)", () => {
+    // Per window: stable's pods add their whole increments plus a share f of the one that straddles
+    // the window's end; the rest (1 - f) is what stableAhead adds past the end, drawn from the same
+    // increment, as the reader counts it. The canary sits exactly at max-ratio-to-stable x stable.
+    const settings = evidenceSettings(judgeDefaults);
+    const random = seededRandom(41);
+    const runs = 1000;
+    let rejected = 0;
+    for (let run = 0; run < runs; run++) {
+      let evidence = emptyEvidence(false);
+      let stableCarry = { requests: 0, errors: 0 };
+      for (let w = 0; w < 60; w++) {
+        const f = random();
+        const straddle = { requests: binomial(random, 600, 0.5), errors: 0 };
+        straddle.errors = binomial(random, straddle.requests, 0.008);
+        const inWindow = Math.round(f * straddle.requests);
+        const errorsIn = Math.round(f * straddle.errors);
+        const base = binomial(random, 900, 0.5);
+        const stable = {
+          requests: stableCarry.requests + base + inWindow,
+          errors: stableCarry.errors + binomial(random, base, 0.008) + errorsIn,
+        };
+        const past = { requests: straddle.requests - inWindow, errors: straddle.errors - errorsIn };
+        stableCarry = past;
+        const canaryRequests = binomial(random, 1500, 0.5);
+        const canary = { requests: canaryRequests, errors: binomial(random, canaryRequests, 0.016) };
+        evidence = addWindow(
+          evidence,
+          {
+            canary,
+            stable,
+            stableAhead: { requests: stable.requests + past.requests, errors: stable.errors + past.errors },
+            ms: 15_000,
+          },
+          settings,
+        );
+        if (assessSignal("errors", evidence.errors, 0.01).relLogE >= Math.log(40)) {
+          rejected++;
+          break;
+        }
+      }
+    }
+    expect(rejected / runs).toBeLessThanOrEqual(0.025);
+  });
+
   it("a blip forgiven at 100 % leaves nothing in the limit's change-point test", () => {
     // No step back available (a single stage, or both used): a 30 s incident at 100 %, then a window below.
     const settings = evidenceSettings(judgeDefaults);
