@@ -31,6 +31,19 @@ function scraped(
   return { metric: labels, times, values: times.map(valueAt) };
 }
 
+/** The reader over a Prometheus whose range queries `answer` gives the matrix result of. */
+function observerAnswering(answer: (form: URLSearchParams) => unknown[], url: string) {
+  const fetch = (async (_url: unknown, init?: { body?: unknown }) => {
+    const result = answer(new URLSearchParams(String(init?.body ?? "")));
+    const text = JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
+    return { ok: true, status: 200, statusText: "OK", headers: { get: () => null }, text: async () => text };
+  }) as unknown as typeof globalThis.fetch;
+  return new IstioPrometheusObserver(new PrometheusClient({ url, fetch }), {
+    canary: 'destination_version="v2"',
+    stable: 'destination_version="v1"',
+  });
+}
+
 describe("counting both versions up to one instant", () => {
   // Both versions serve 10 req/s of which, during a shared incident from 100 s to 130 s, half fail.
   const served = (t: number) => Math.floor(t / 100);
@@ -219,8 +232,7 @@ describe("a replica of an HA pair restarted with empty storage", () => {
         values.push([t / 1000, String(t / 100)]);
       return values;
     };
-    const fetch = (async (_url: unknown, init?: { body?: unknown }) => {
-      const form = new URLSearchParams(String(init?.body ?? ""));
+    return observerAnswering((form) => {
       const query = form.get("query") ?? "";
       const at = Number(form.get("time")) * 1000;
       const range = Number(/\[(\d+)ms\]$/.exec(query)?.[1] ?? 0);
@@ -234,19 +246,8 @@ describe("a replica of an HA pair restarted with empty storage", () => {
         : samples(at - range, at);
       const result =
         values.length > 0 ? [{ metric: { destination_version: version, response_code: "200" }, values }] : [];
-      const text = JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
-      return {
-        ok: true,
-        status: 200,
-        statusText: "OK",
-        headers: { get: () => null },
-        text: async () => text,
-      };
-    }) as unknown as typeof globalThis.fetch;
-    return new IstioPrometheusObserver(new PrometheusClient({ url: "http://pair", fetch }), {
-      canary: 'destination_version="v2"',
-      stable: 'destination_version="v1"',
-    });
+      return result;
+    }, "http://pair");
   }
 
   it("makes a read without the canary's series no data, never 'no canary traffic'", async () => {
@@ -267,8 +268,7 @@ describe("stable's samples just past the common instant (incident edges)", () =>
   const phases = { v2: 1 * S, v1: 11 * S };
 
   function reader() {
-    const fetch = (async (_url: unknown, init?: { body?: unknown }) => {
-      const form = new URLSearchParams(String(init?.body ?? ""));
+    return observerAnswering((form) => {
       const query = form.get("query") ?? "";
       const at = Number(form.get("time")) * 1000;
       const range = Number(/\[(\d+)ms\]$/.exec(query)?.[1] ?? 0);
@@ -292,19 +292,8 @@ describe("stable's samples just past the common instant (incident edges)", () =>
             return { metric: s.metric, values };
           })
         : [];
-      const text = JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
-      return {
-        ok: true,
-        status: 200,
-        statusText: "OK",
-        headers: { get: () => null },
-        text: async () => text,
-      };
-    }) as unknown as typeof globalThis.fetch;
-    return new IstioPrometheusObserver(new PrometheusClient({ url: "http://prometheus", fetch }), {
-      canary: 'destination_version="v2"',
-      stable: 'destination_version="v1"',
-    });
+      return result;
+    }, "http://prometheus");
   }
 
   it("counts both versions to the common instant, and stable on through its latest samples as stableAhead", async () => {
