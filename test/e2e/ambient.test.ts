@@ -10,7 +10,7 @@ import { type AmbientRunbookOptions, seedAmbientRunbook } from "../mesh/ambient.
 import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
 import { backendWeights, CANARY_SERVICE, STABLE_SERVICE } from "../mesh/gateway-fixtures.ts";
 import { type Mesh, startMesh } from "../mesh/index.ts";
-import { canaryWeight, errorLines, fastInputs, runOnMesh, useMesh } from "../support/e2e.ts";
+import { canaryWeight, errorLines, fastInputs, fastRouteInputs, runOnMesh, useMesh } from "../support/e2e.ts";
 
 const meshWith = useMesh();
 
@@ -106,18 +106,6 @@ describe("ambient mode with a waypoint, end to end", () => {
   });
 });
 
-/** The inputs for the HTTPRoute: http-route and the versions' Services instead of virtual-service and subsets. */
-function routeInputs(m: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
-  const { "virtual-service": _, "stable-subset": __, "canary-subset": ___, ...rest } = fastInputs(m);
-  return {
-    ...rest,
-    "http-route": SERVICE,
-    "stable-host": STABLE_SERVICE,
-    "canary-host": CANARY_SERVICE,
-    ...overrides,
-  };
-}
-
 const writes = (m: Mesh) => m.kube.audit.filter((e) => ["patch", "update", "create"].includes(e.verb));
 
 describe("ambient mode with a waypoint and an HTTPRoute on the Service (GAMMA), end to end", () => {
@@ -133,7 +121,7 @@ describe("ambient mode with a waypoint and an HTTPRoute on the Service (GAMMA), 
   for (const enrol of ["namespace", "service"] as const) {
     it(`promotes a healthy canary, the waypoint enrolled on the ${enrol}, reading reporter="waypoint"`, async () => {
       const m = await routeMesh({ enrol });
-      const run = await runOnMesh(m, { inputs: routeInputs(m) });
+      const run = await runOnMesh(m, { inputs: fastRouteInputs(m) });
       expect(run.exitCode, run.stdout).toBe(0);
       expect(run.outputs.result).toBe("promoted");
       expect(run.stdout).toContain("canary pods ready in ambient mode, served by waypoint shop/waypoint");
@@ -161,7 +149,7 @@ describe("ambient mode with a waypoint and an HTTPRoute on the Service (GAMMA), 
 
   it("rolls back a canary at 20 % errors: the rule back as it was, 100 % stable", async () => {
     const m = await routeMesh({}, { errorRate: 0.2 });
-    const run = await runOnMesh(m, { inputs: routeInputs(m) });
+    const run = await runOnMesh(m, { inputs: fastRouteInputs(m) });
     expect(run.exitCode).toBe(1);
     expect(run.outputs.result).toBe("rolled-back");
     expect(errorLines(run)[0]).toMatch(
@@ -178,7 +166,7 @@ describe("ambient mode with a waypoint and an HTTPRoute on the Service (GAMMA), 
       requestsPerSecond: 300,
     });
     try {
-      const run = await runOnMesh(mesh, { inputs: routeInputs(mesh) });
+      const run = await runOnMesh(mesh, { inputs: fastRouteInputs(mesh) });
       expect(run.exitCode).toBe(1);
       expect(writes(mesh)).toEqual([]);
       const error = errorLines(run).join("\n");

@@ -9,20 +9,10 @@ import { httpRouteCases } from "../corpus/http-route-expectations.ts";
 import { httpRouteInputs, httpRouteProblems, startHttpRouteMesh } from "../corpus/http-route-harness.ts";
 import type { KubeObject } from "../mesh/kube-api.ts";
 import { runOnMesh } from "../support/e2e.ts";
+import { slots } from "../support/slots.ts";
 
 const MESHES_AT_ONCE = 4;
-let running = 0;
-const waiting: Array<() => void> = [];
-async function slot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MESHES_AT_ONCE) await new Promise<void>((go) => waiting.push(go));
-  running += 1;
-  try {
-    return await work();
-  } finally {
-    running -= 1;
-    waiting.shift()?.();
-  }
-}
+const slot = slots(MESHES_AT_ONCE);
 
 describe.concurrent("published HTTPRoutes", () => {
   for (const given of httpRouteCases()) {

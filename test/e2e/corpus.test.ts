@@ -8,24 +8,14 @@ import { describe, expect, it } from "vitest";
 import { CORPUS } from "../corpus/expectations.ts";
 import { caseInputs, loadFixture, runProblems, snapshot, startCorpusMesh } from "../corpus/harness.ts";
 import { runOnMesh } from "../support/e2e.ts";
+import { slots } from "../support/slots.ts";
 
 /**
  * At most this many meshes (each a Prometheus, a simulator and the action's process) at once: on
  * two cores more make Prometheus answer slower than the action's query timeout.
  */
 const MESHES_AT_ONCE = 5;
-let running = 0;
-const waiting: Array<() => void> = [];
-async function slot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MESHES_AT_ONCE) await new Promise<void>((go) => waiting.push(go));
-  running += 1;
-  try {
-    return await work();
-  } finally {
-    running -= 1;
-    waiting.shift()?.();
-  }
-}
+const slot = slots(MESHES_AT_ONCE);
 
 describe.concurrent("published VirtualServices", () => {
   for (const c of CORPUS) {

@@ -14,7 +14,7 @@ import {
   seedHttpRouteRunbook,
 } from "../mesh/gateway-fixtures.ts";
 import type { Mesh } from "../mesh/index.ts";
-import { errorLines, fastInputs, runOnMesh, useMesh } from "../support/e2e.ts";
+import { errorLines, fastInputs, fastRouteInputs, runOnMesh, useMesh } from "../support/e2e.ts";
 
 const meshWith = useMesh();
 
@@ -24,18 +24,6 @@ function routeMesh(attach: Attachment, canary: { errorRate: number } = { errorRa
     traffic: httpRouteTraffic(attach),
     canary,
   });
-}
-
-/** The inputs for the HTTPRoute: http-route and the two Services instead of virtual-service and subsets. */
-function routeInputs(m: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
-  const { "virtual-service": _, "stable-subset": __, "canary-subset": ___, ...rest } = fastInputs(m);
-  return {
-    ...rest,
-    "http-route": SERVICE,
-    "stable-host": STABLE_SERVICE,
-    "canary-host": CANARY_SERVICE,
-    ...overrides,
-  };
 }
 
 /** The weights of each of the action's writes of the HTTPRoute: `[stable, canary]` of the managed rule. */
@@ -56,7 +44,7 @@ describe("HTTPRoute end to end", () => {
 
     it(`promotes a healthy canary on an HTTPRoute ${on}`, async () => {
       const m = await routeMesh(attach);
-      const run = await runOnMesh(m, { inputs: routeInputs(m) });
+      const run = await runOnMesh(m, { inputs: fastRouteInputs(m) });
       expect(run.exitCode, run.stdout).toBe(0);
       expect(run.outputs.result).toBe("promoted");
       expect(run.stdout).toMatch(
@@ -79,7 +67,7 @@ describe("HTTPRoute end to end", () => {
 
     it(`rolls back a failing canary on an HTTPRoute ${on}, restoring the rule exactly`, async () => {
       const m = await routeMesh(attach, { errorRate: 0.2 });
-      const run = await runOnMesh(m, { inputs: routeInputs(m) });
+      const run = await runOnMesh(m, { inputs: fastRouteInputs(m) });
       expect(run.exitCode).toBe(1);
       expect(run.outputs.result).toBe("rolled-back");
       expect(errorLines(run)[0]).toMatch(/^::error::Rolled back at 10 %/);
@@ -92,7 +80,7 @@ describe("HTTPRoute end to end", () => {
   it("takes a stage below 1 %: 0.1 % is written as canary 1, stable 999", async () => {
     const m = await routeMesh("gateway");
     const run = await runOnMesh(m, {
-      inputs: routeInputs(m, { stages: "0.1,50,100", "max-stage-duration": "6s" }),
+      inputs: fastRouteInputs(m, { stages: "0.1,50,100", "max-stage-duration": "6s" }),
     });
     expect(run.exitCode, run.stdout).toBe(0);
     expect(run.outputs.result).toBe("promoted");
@@ -114,7 +102,7 @@ describe("HTTPRoute end to end", () => {
     const m = await routeMesh("gateway");
     let edited = false;
     const run = await runOnMesh(m, {
-      inputs: routeInputs(m, { "min-stage-duration": "6s" }),
+      inputs: fastRouteInputs(m, { "min-stage-duration": "6s" }),
       onStdout: (chunk) => {
         if (edited || !/stage 1\/\d+ · /.test(chunk)) return;
         edited = true;
@@ -143,7 +131,7 @@ describe("HTTPRoute end to end", () => {
         { name: CANARY_SERVICE, port: 8080, weight: 3 },
       ];
     });
-    const run = await runOnMesh(m, { inputs: routeInputs(m, { command: "rollback" }) });
+    const run = await runOnMesh(m, { inputs: fastRouteInputs(m, { command: "rollback" }) });
     expect(run.outputs.result, run.stdout).toBe("rolled-back");
     expect(backendWeights(m.kube)).toEqual([
       { name: STABLE_SERVICE, weight: 100 },
@@ -154,7 +142,7 @@ describe("HTTPRoute end to end", () => {
 
   it("dry-run prints the JSON Patch of the backendRefs and writes nothing", async () => {
     const m = await routeMesh("service");
-    const run = await runOnMesh(m, { inputs: routeInputs(m, { "dry-run": "true" }) });
+    const run = await runOnMesh(m, { inputs: fastRouteInputs(m, { "dry-run": "true" }) });
     expect(run.exitCode, run.stdout).toBe(0);
     expect(m.kube.audit.filter((e) => e.verb === "patch")).toEqual([]);
     const patches = [
@@ -179,7 +167,7 @@ describe("HTTPRoute end to end", () => {
     expect(errorLines(wrong).join("\n")).toContain(
       "VirtualService shop/backend does not exist, but Gateway API HTTPRoute shop/backend does: name it in the 'http-route' input",
     );
-    const both = await runOnMesh(m, { inputs: { ...routeInputs(m), "virtual-service": SERVICE } });
+    const both = await runOnMesh(m, { inputs: { ...fastRouteInputs(m), "virtual-service": SERVICE } });
     expect(errorLines(both).join("\n")).toContain(
       "Input 'http-route': cannot be combined with virtual-service",
     );

@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { CommitHistory } from "./github-commits.ts";
 import { GitHubFaultPlan } from "./github-faults.ts";
+import { pageOf } from "./github-pages.ts";
 
 export interface GitHubUser {
   login: string;
@@ -295,29 +296,14 @@ export class GitHubApiEmulator {
     });
   }
 
-  /** GitHub's pagination: per_page (default 30, at most 100), page, and a Link header. */
+  /** GitHub's pagination (./github-pages.ts). */
   private paginate(
     send: (s: number, p: unknown, h?: Record<string, string>) => void,
     url: URL,
     items: unknown[],
   ): void {
-    const perPage = Math.min(Math.max(Number(url.searchParams.get("per_page") ?? 30) || 30, 1), 100);
-    const page = Math.max(Number(url.searchParams.get("page") ?? 1) || 1, 1);
-    const last = Math.max(Math.ceil(items.length / perPage), 1);
-    const link = (p: number, rel: string) => {
-      const u = new URL(url);
-      u.searchParams.set("per_page", String(perPage));
-      u.searchParams.set("page", String(p));
-      return `<${u.toString()}>; rel="${rel}"`;
-    };
-    const links: string[] = [];
-    if (page > 1) links.push(link(page - 1, "prev"), link(1, "first"));
-    if (page < last) links.push(link(page + 1, "next"), link(last, "last"));
-    send(
-      200,
-      items.slice((page - 1) * perPage, page * perPage),
-      links.length ? { link: links.join(", ") } : {},
-    );
+    const { perPage, page, headers } = pageOf(url, items.length);
+    send(200, items.slice((page - 1) * perPage, page * perPage), headers);
   }
 }
 

@@ -13,6 +13,7 @@
  * - 404 when base or head is not a commit of the repository, and when they share no history.
  */
 import { randomBytes } from "node:crypto";
+import { pageOf } from "./github-pages.ts";
 
 export interface GitCommit {
   sha: string;
@@ -114,8 +115,7 @@ export class CommitHistory {
     const status =
       ahead.length > 0 ? (behindBy > 0 ? "diverged" : "ahead") : behindBy > 0 ? "behind" : "identical";
     const paged = url.searchParams.has("per_page") || url.searchParams.has("page");
-    const perPage = Math.min(Math.max(Number(url.searchParams.get("per_page") ?? 30) || 30, 1), 100);
-    const page = Math.max(Number(url.searchParams.get("page") ?? 1) || 1, 1);
+    const { perPage, page, headers } = pageOf(url, ahead.length);
     const listed = paged ? ahead.slice((page - 1) * perPage, page * perPage) : ahead.slice(-250);
     const object = (c: GitCommit) => commitObject(apiUrl, repo, c);
     const body = {
@@ -133,17 +133,8 @@ export class CommitHistory {
       commits: listed.map(object),
       ...(page === 1 ? { files: [] } : {}),
     };
-    const last = Math.max(Math.ceil(ahead.length / perPage), 1);
-    const link = (p: number, rel: string) => {
-      const u = new URL(url);
-      u.searchParams.set("per_page", String(perPage));
-      u.searchParams.set("page", String(p));
-      return `<${u.toString()}>; rel="${rel}"`;
-    };
-    const links: string[] = [];
-    if (paged && page > 1) links.push(link(page - 1, "prev"), link(1, "first"));
-    if (paged && page < last) links.push(link(page + 1, "next"), link(last, "last"));
-    return { status: 200, body, headers: links.length ? { link: links.join(", ") } : {} };
+    // Without per_page or page, compare answers with at most 250 commits and no Link header.
+    return { status: 200, body, headers: paged ? headers : {} };
   }
 }
 

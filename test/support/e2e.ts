@@ -4,7 +4,8 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { afterEach } from "vitest";
-import { NAMESPACE } from "../mesh/fixtures.ts";
+import { NAMESPACE, SERVICE } from "../mesh/fixtures.ts";
+import { CANARY_SERVICE, STABLE_SERVICE } from "../mesh/gateway-fixtures.ts";
 import { type Mesh, type MeshOptions, startMesh } from "../mesh/index.ts";
 import { type ActionRun, type ActionRunOptions, runAction } from "./action-runner.ts";
 
@@ -36,6 +37,18 @@ export function fastInputs(mesh: Mesh, overrides: Record<string, string> = {}): 
     "max-stage-duration": "20s",
     interval: "1s",
     "settle-time": "2s",
+    ...overrides,
+  };
+}
+
+/** fastInputs for the HTTPRoute: http-route and the versions' Services instead of virtual-service and subsets. */
+export function fastRouteInputs(mesh: Mesh, overrides: Record<string, string> = {}): Record<string, string> {
+  const { "virtual-service": _, "stable-subset": __, "canary-subset": ___, ...rest } = fastInputs(mesh);
+  return {
+    ...rest,
+    "http-route": SERVICE,
+    "stable-host": STABLE_SERVICE,
+    "canary-host": CANARY_SERVICE,
     ...overrides,
   };
 }
