@@ -169,9 +169,7 @@ export function settleStreak(evidence: Evidence, window: WindowCounts, settings:
   ): SignalEvidence => {
     const above = (counts: VersionCounts | undefined) => {
       const k = bad(counts);
-      return (
-        counts !== undefined && k !== undefined && counts.requests * limit >= 1 && k > counts.requests * limit
-      );
+      return counts !== undefined && k !== undefined && meaningfullyAbove({ n: counts.requests, k }, limit);
     };
     const canaryBad = bad(window.canary);
     // The canary's own only when its counts beside stable alone reject the limit, and stable is

@@ -3,6 +3,7 @@
  * the counts before it, and the clock of a metrics outage.
  */
 import type { WindowCounts } from "../analysis/evidence.ts";
+import { meaningfullyAbove } from "../analysis/incident-edges.ts";
 import type { Observation, Verdict } from "../analysis/judge.ts";
 import type { VersionCounts } from "../analysis/types.ts";
 import type { Clock } from "./ports.ts";
@@ -83,7 +84,7 @@ export function windowOf(
 
 /** A window in which stable's own rate was above the limit, over enough requests to mean it. */
 export function stableAboveLimit(stable: VersionCounts | undefined, limit: number): boolean {
-  return stable !== undefined && stable.requests * limit >= 1 && stable.errors > stable.requests * limit;
+  return stable !== undefined && meaningfullyAbove({ n: stable.requests, k: stable.errors }, limit);
 }
 
 /**
