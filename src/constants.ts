@@ -122,6 +122,8 @@ export const REPORT_FLUSH_ON_CANCEL_MS = 4_000;
  * not at all.
  */
 export const REPORT_COMMITS_WAIT_MS = 5_000;
+/** How far back a start of counting looks for each series' latest sample: Prometheus' default lookback. */
+export const START_LOOKBACK_MS = 5 * 60_000;
 /** The field manager named on every write to the cluster, so `kubectl get --show-managed-fields` says who. */
 export const FIELD_MANAGER = "istio-canary-action";
 /** kube-controller-manager's default progressDeadlineSeconds for a Deployment that sets none. */

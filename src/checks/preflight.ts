@@ -10,12 +10,14 @@
  * rules), the name must end in `_total`, `_count` or `_bucket`, the OpenMetrics names of counters.
  * A gauge read as a counter would count every fall as a reset and every rise as events.
  */
+
+import { START_LOOKBACK_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
 import { fillPlaceholders, metricName, type VersionPlaceholders } from "../inputs/checks.ts";
 import type { CustomCheckDefinition } from "../inputs/types.ts";
 import { type PrometheusClient, PrometheusError } from "../metrics/prometheus-client.ts";
+import { range } from "../promql-text.ts";
 import type { CounterCheck } from "./judge.ts";
-import { rangeOf, START_LOOKBACK_MS } from "./reads.ts";
 
 const COUNTER_NAME = /_(total|count|bucket)$/;
 
@@ -57,7 +59,7 @@ async function counterProblems(
       problems.push(`${field} ${errorMessage(error)}`);
       continue;
     }
-    const result = await client.querySeries(rangeOf(query, START_LOOKBACK_MS), at).catch((error: unknown) => {
+    const result = await client.querySeries(range(query, START_LOOKBACK_MS), at).catch((error: unknown) => {
       problems.push(`${field} ${JSON.stringify(query)} ${queryProblem(error)}`);
       return undefined;
     });

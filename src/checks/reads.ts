@@ -6,6 +6,7 @@
  * one instant query per version.
  */
 
+import { START_LOOKBACK_MS } from "../constants.ts";
 import { fillPlaceholders, type VersionPlaceholders } from "../inputs/checks.ts";
 import {
   countsSince,
@@ -15,15 +16,8 @@ import {
   startValues,
 } from "../metrics/counts.ts";
 import type { PrometheusClient, RangeSeries, SeriesResult } from "../metrics/prometheus-client.ts";
+import { range } from "../promql-text.ts";
 import type { CounterCheck, CounterCounts } from "./judge.ts";
-
-/** How far back a start looks for each series' latest sample: Prometheus' default lookback. */
-export const START_LOOKBACK_MS = 5 * 60_000;
-
-/** A range selector over the last `ms` milliseconds: every raw sample. */
-export function rangeOf(selector: string, ms: number): string {
-  return `${selector}[${Math.max(1, Math.round(ms))}ms]`;
-}
 
 function usable(series: RangeSeries, problems: string[]): boolean {
   if (series.values.every((value) => Number.isFinite(value) && value >= 0)) return true;
@@ -56,8 +50,8 @@ export async function readCounter(
   signal?: AbortSignal,
 ): Promise<SeriesSamples> {
   const [bad, total] = await Promise.all([
-    client.querySeries(rangeOf(fillPlaceholders(check.bad, version), ms), at, signal),
-    client.querySeries(rangeOf(fillPlaceholders(check.total, version), ms), at, signal),
+    client.querySeries(range(fillPlaceholders(check.bad, version), ms), at, signal),
+    client.querySeries(range(fillPlaceholders(check.total, version), ms), at, signal),
   ]);
   return samplesOf(bad, total);
 }

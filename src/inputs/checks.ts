@@ -14,6 +14,7 @@
  */
 import { load } from "js-yaml";
 import * as v from "valibot";
+import { escapeLabelValue, escapeRegexValue } from "../promql-text.ts";
 import { parseFraction } from "./parsers.ts";
 import type { CustomCheckDefinition } from "./types.ts";
 
@@ -26,11 +27,6 @@ export interface VersionPlaceholders {
 
 const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
 const QUOTED_VERSION = /(=~|!~|!=|=)(\s*)"\{\{\s*version\s*\}\}"/g;
-
-/** Escapes a value for a double-quoted PromQL string. */
-function quoted(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
 
 /** Why a query's placeholders are not usable, or undefined. */
 export function placeholderProblem(query: string): string | undefined {
@@ -54,8 +50,8 @@ export function fillPlaceholders(query: string, version: VersionPlaceholders): s
           "uses {{ version }}, but the version's label value is unknown (no 'version' label or canonical revision on the subset, or a host split); use {{ selector }}",
         );
       const regex = op === "=~" || op === "!~";
-      const value = regex ? version.version.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") : version.version;
-      return `${op}${space}"${quoted(value)}"`;
+      const value = regex ? escapeRegexValue(version.version) : version.version;
+      return `${op}${space}"${escapeLabelValue(value)}"`;
     })
     .replace(/\{\{\s*selector\s*\}\}/g, version.selector);
 }

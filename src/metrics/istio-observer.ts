@@ -6,7 +6,7 @@
  */
 import * as core from "@actions/core";
 import type { Observation } from "../analysis/judge.ts";
-import { PREFLIGHT_METRICS_BUDGET_MS } from "../constants.ts";
+import { PREFLIGHT_METRICS_BUDGET_MS, START_LOOKBACK_MS } from "../constants.ts";
 import { errorMessage } from "../error-message.ts";
 import { retry } from "../retry.ts";
 import type { MetricsMark, MetricsPort } from "../rollout/ports.ts";
@@ -26,9 +26,6 @@ import { freshnessProblems, STALE_SCRAPES } from "./freshness.ts";
 import { latencyQuery, requestsQuery } from "./istio-queries.ts";
 import { type PrometheusClient, PrometheusError } from "./prometheus-client.ts";
 import { targetProblems, unionOfTargets, upQuery } from "./targets.ts";
-
-/** How far back the start looks for each series' latest sample: Prometheus' default lookback. */
-const START_LOOKBACK_MS = 5 * 60_000;
 
 /**
  * Counting from the first samples since a move at `movedAt`, lined up now that they are read: the

@@ -4,12 +4,9 @@
  * series' first increment; counts are differences of raw counters (see counts.ts).
  */
 
-export type LabelMatchers = string;
+import { escapeLabelValue, range } from "../promql-text.ts";
 
-/** Escapes a value for a double-quoted PromQL string. */
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
+export type LabelMatchers = string;
 
 export function matcher(label: string, value: string): string {
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) throw new Error(`not a Prometheus label name: ${label}`);
@@ -71,11 +68,6 @@ export function serviceMatchers(reporter: string, serviceName: string, namespace
     matcher("destination_service_name", serviceName),
     matcher("destination_service_namespace", namespace),
   ].join(",");
-}
-
-/** A range selector over the last `ms` milliseconds: every raw sample, nothing computed. */
-function range(metric: string, windowMs?: number): string {
-  return windowMs === undefined ? metric : `${metric}[${Math.max(1, Math.round(windowMs))}ms]`;
 }
 
 /** Every series of the request counter: its value now, or its raw samples over the window. */

@@ -10,7 +10,7 @@
  * relabelled away) name no target, and the check is skipped for them.
  */
 
-import { escapeLabelValue } from "./istio-queries.ts";
+import { escapeLabelValue, escapeRegexValue, range } from "../promql-text.ts";
 import type { RangeSeries } from "./prometheus-client.ts";
 
 /** A scrape target, as `job` and `instance` name it. */
@@ -40,19 +40,14 @@ export function unionOfTargets(...lists: ReadonlyArray<readonly Target[]>): Targ
   return [...all.values()];
 }
 
-/** Escapes a value for a regular expression (RE2, as Prometheus uses), so it matches only itself. */
-function escapeRegex(value: string): string {
-  return value.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
-}
-
 /**
  * Every `up` sample of these targets' instances over the last `windowMs`: a raw range, one query
  * for both versions (the job is matched in code, as label values come from Prometheus).
  */
 export function upQuery(targets: readonly Target[], windowMs: number): string | undefined {
   if (targets.length === 0) return undefined;
-  const instances = [...new Set(targets.map((t) => escapeRegex(t.instance)))].sort();
-  return `up{instance=~"${escapeLabelValue(instances.join("|"))}"}[${Math.max(1, Math.round(windowMs))}ms]`;
+  const instances = [...new Set(targets.map((t) => escapeRegexValue(t.instance)))].sort();
+  return range(`up{instance=~"${escapeLabelValue(instances.join("|"))}"}`, windowMs);
 }
 
 /**
