@@ -22,6 +22,20 @@ export function runningContainerStatuses<S extends { name: string }>(pod: {
 }
 
 /**
+ * Whether ztunnel carries a pod by the pod's own marks (ambient mode): istio-cni's capture
+ * annotation, or the pod's `istio.io/dataplane-mode: ambient`; never when the pod opts out with
+ * `none`. The namespace's label is the mesh preflight's to add (src/mesh/ambient.ts, podDataplane).
+ */
+export function capturedByZtunnel(metadata?: {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}): boolean {
+  const mode = metadata?.labels?.["istio.io/dataplane-mode"];
+  if (mode === "none") return false;
+  return mode === "ambient" || metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled";
+}
+
+/**
  * READY 2/2 as kubectl shows it: every container ready, and an `istio-proxy` sidecar, either a
  * regular container or (Istio's native sidecars) a restartable init container.
  */

@@ -5,7 +5,7 @@
  * captured by ztunnel and ready). Pure: the
  * adapter reads the objects, this judges them and names what is wrong for a person.
  */
-import { runningContainerStatuses } from "../mesh/containers.ts";
+import { capturedByZtunnel, runningContainerStatuses } from "../mesh/containers.ts";
 
 type Condition = { type?: string; status?: string; reason?: string; message?: string };
 
@@ -76,17 +76,6 @@ export interface PodVerdict {
 }
 
 /**
- * Ambient mode: istio-cni marks each pod ztunnel captures (or the pod asks for it by label); such a
- * pod has no istio-proxy, and is ready for the mesh when it is ready.
- */
-function capturedByZtunnel(pod: PodLike): boolean {
-  return (
-    pod.metadata?.annotations?.["ambient.istio.io/redirection"] === "enabled" ||
-    pod.metadata?.labels?.["istio.io/dataplane-mode"] === "ambient"
-  );
-}
-
-/**
  * A pod is ready for the mesh when its Ready condition is true and its istio-proxy (a container or
  * a native sidecar) is ready; in ambient mode, when its Ready condition is true.
  */
@@ -108,7 +97,8 @@ export function podVerdict(pod: PodLike): PodVerdict {
   }
   const podReady = (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
   const sidecar = statuses.find((s) => s.name === "istio-proxy");
-  const ambient = !sidecar && capturedByZtunnel(pod);
+  // Ambient: a pod ztunnel captures has no istio-proxy, and is ready for the mesh when it is ready.
+  const ambient = !sidecar && capturedByZtunnel(pod.metadata);
   if (statuses.length > 0 && !sidecar && !ambient)
     problems.push(
       `pod ${name}: no istio-proxy sidecar and not captured by ztunnel (enable sidecar injection, or ambient mode: istio.io/dataplane-mode=ambient)`,

@@ -107,5 +107,10 @@ describe("podVerdict", () => {
     ambient.status.containerStatuses = ambient.status.containerStatuses.slice(0, 1);
     Object.assign(ambient.metadata, { annotations: { "ambient.istio.io/redirection": "enabled" } });
     expect(podVerdict(ambient)).toEqual({ name: "p", ready: true, problems: [] });
+    // A pod that opts out of ambient (istio.io/dataplane-mode=none) is not ztunnel's, whatever the mark.
+    Object.assign(ambient.metadata, { labels: { "istio.io/dataplane-mode": "none" } });
+    expect(podVerdict(ambient).problems).toEqual([
+      "pod p: no istio-proxy sidecar and not captured by ztunnel (enable sidecar injection, or ambient mode: istio.io/dataplane-mode=ambient)",
+    ]);
   });
 });
