@@ -7,6 +7,7 @@ import type { SignalAssessment } from "./assessment.ts";
 import { requestsToProveHalfLimit, requestsToProveSafe } from "./proof.ts";
 import type { JudgeSettings, VersionCounts } from "./types.ts";
 import type { CheckInput, Rule, Verdict } from "./verdict.ts";
+import { evidenceWords, pct } from "./words.ts";
 
 /** One check as the rules see it: the input and what every rule needs, computed once. */
 export interface Judging {
@@ -70,13 +71,6 @@ export function stageMinimumMs(
 
 /** A canary's rate this close to its limit, unproven over enough requests, is not promoted. */
 const NEAR_LIMIT = 0.9;
-
-const pct = (x: number): string => `${(x * 100).toFixed(x < 0.001 && x > 0 ? 3 : 2).replace(/\.?0+$/, "")} %`;
-
-/** An e-value for people: "25", "1,200", "more than a million". */
-function evidenceWords(logE: number): string {
-  return logE > Math.log(1e6) ? "more than a million" : Math.round(Math.exp(logE)).toLocaleString("en-US");
-}
 
 /** The signal's name for people. */
 function measured(signal: "errors" | "latency", settings: JudgeSettings): string {

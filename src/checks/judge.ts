@@ -13,6 +13,7 @@
  */
 import { assessSignal } from "../analysis/assessment.ts";
 import { addWindow, type Evidence, emptyEvidence } from "../analysis/evidence.ts";
+import { evidenceWords, pct } from "../analysis/words.ts";
 import type { CustomCheckDefinition } from "../inputs/types.ts";
 import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 
@@ -76,12 +77,6 @@ export function addCounterWindow(
   return { evidence, canary: add(state.canary, window.canary), stable: add(state.stable, window.stable) };
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(x < 0.001 ? 3 : 2)} %`;
-const times = (logE: number) =>
-  logE > Math.log(1e6)
-    ? "more than a million"
-    : Math.round(Math.exp(Math.max(0, logE))).toLocaleString("en-US");
-
 export function judgeCounter(check: CounterCheck, state: CounterState, alpha: number): CustomCheckResult {
   const assessment = assessSignal("errors", state.evidence.errors, check.maxRate);
   const reject = Math.log(1 / alpha);
@@ -96,10 +91,10 @@ export function judgeCounter(check: CounterCheck, state: CounterState, alpha: nu
     canary.total === 0
       ? "no canary events counted yet"
       : aboveLimit
-        ? `${counts}: above the ${pct(check.maxRate)} limit (evidence ${times(assessment.absLogE)}, rolls back at ${times(reject)})`
+        ? `${counts}: above the ${pct(check.maxRate)} limit (evidence ${evidenceWords(assessment.absLogE)}, rolls back at ${evidenceWords(reject)})`
         : aboveStable
-          ? `${counts}: at the same moments the canary's share ${pct(assessment.pairedCanaryRate ?? rate)} is more than ${check.maxRatioToStable}× stable's ${pct(assessment.stableRate ?? 0)} (evidence ${times(assessment.relLogE)}, rolls back at ${times(reject)})`
-          : `${counts}; evidence of harm ${times(Math.max(assessment.absLogE, ratioJudged ? assessment.relLogE : 0))} (rolls back at ${times(reject)})`;
+          ? `${counts}: at the same moments the canary's share ${pct(assessment.pairedCanaryRate ?? rate)} is more than ${check.maxRatioToStable}× stable's ${pct(assessment.stableRate ?? 0)} (evidence ${evidenceWords(assessment.relLogE)}, rolls back at ${evidenceWords(reject)})`
+          : `${counts}; evidence of harm ${evidenceWords(Math.max(assessment.absLogE, ratioJudged ? assessment.relLogE : 0))} (rolls back at ${evidenceWords(reject)})`;
   return {
     name: check.name,
     kind: "counter",
