@@ -4,17 +4,13 @@
  */
 import type { CustomCheckResult } from "../rollout/custom-checks.ts";
 import { markdownText } from "../untrusted-text.ts";
-
-const NBSP = "\u00a0";
+import { NBSP, pct } from "./format.ts";
 
 const STATUS: Record<CustomCheckResult["status"], string> = {
   ok: "✅ ok",
   failing: "❌ failing",
   "no-data": "⚠️ no data",
 };
-
-const pct = (x: number | undefined): string =>
-  x === undefined || !Number.isFinite(x) ? "—" : `${(x * 100).toFixed(x < 0.001 ? 3 : 2)}${NBSP}%`;
 
 function counts(c: { bad: number; total: number } | undefined): string {
   return c ? `${pct(c.total > 0 ? c.bad / c.total : undefined)}${NBSP}(${c.bad}/${c.total})` : "—";

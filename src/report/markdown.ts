@@ -9,18 +9,12 @@ import { codeSpanText, markdownText } from "../untrusted-text.ts";
 import { errorRateChart, weightChart } from "./chart.ts";
 import { checksTable } from "./checks-table.ts";
 import { renderCommits } from "./commits.ts";
+import { NBSP, pct } from "./format.ts";
 import { errorRate, type ReportModel, type StageRow } from "./model.ts";
 
 /** GitHub rejects comments over 65,536 characters; stay well below, cutting at a line. */
 export const MAX_COMMENT_CHARS = 60_000;
 
-/** U+00A0: keeps a number and its unit, or a count and its total, on one line. */
-export const NBSP = "\u00a0";
-const pct = (x: number | undefined): string => {
-  if (x === undefined || !Number.isFinite(x)) return "—";
-  const p = x * 100;
-  return `${p < 0.1 && p > 0 ? p.toFixed(3) : p < 10 ? p.toFixed(2) : p.toFixed(1)}${NBSP}%`;
-};
 /** "0.17 % (2/1200)": the rate a reader compares, then the errors and requests it comes from. */
 const counts = (c?: { requests: number; errors: number }): string =>
   c ? `${pct(errorRate(c))}${NBSP}(${c.errors}/${c.requests})` : "—";
