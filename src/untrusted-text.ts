@@ -17,7 +17,7 @@
 const ZWSP = "\u200b";
 
 /** Every line break a runner or a Markdown renderer splits lines at. */
-const LINE_BREAKS = /\r\n|[\n\r\u2028\u2029\u0085]/;
+export const LINE_BREAKS = /\r\n|[\n\r\u2028\u2029\u0085]/;
 
 /** One log line or more, none of which the runner can take as a workflow command. */
 export function logText(text: string): string {

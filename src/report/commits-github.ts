@@ -16,7 +16,7 @@ import {
   laterPages,
   parseComparePage,
 } from "./commits.ts";
-import type { Octokit } from "./github-client.ts";
+import { type Octokit, within } from "./github-client.ts";
 import type { CommitList } from "./types.ts";
 
 export interface CommitLister {
@@ -84,9 +84,7 @@ export class CompareCommitLister implements CommitLister {
 
   async settle(ms: number): Promise<void> {
     if (this.list?.kind !== "pending") return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.work, new Promise<void>((done) => (timer = setTimeout(done, ms)))]);
-    clearTimeout(timer);
+    await within(this.work, ms);
     if (this.list?.kind !== "pending") return;
     this.stop.abort();
     const why =

@@ -5,7 +5,7 @@
  * Everything here comes from GitHub and the cluster's record: a sha is used only when it is 40 hex
  * digits, a page only when its counts add up, and messages and names are text (escaped where shown).
  */
-import { codeSpanText, markdownText } from "../untrusted-text.ts";
+import { codeSpanText, LINE_BREAKS, markdownText } from "../untrusted-text.ts";
 import type { CommitList, ListedCommit, ReportModel } from "./types.ts";
 
 /** The report lists at most this many commits (the newest), then links to GitHub's compare page. */
@@ -43,7 +43,7 @@ const INVISIBLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 
 /** The first line of `text`, without invisible characters, cut to `max` characters (not within a surrogate pair). */
 export function shortText(text: string, max: number): string {
-  const line = (text.split(/\r\n|[\n\r\u2028\u2029\u0085]/)[0] ?? "").replace(INVISIBLE, " ").trim();
+  const line = (text.split(LINE_BREAKS)[0] ?? "").replace(INVISIBLE, " ").trim();
   const chars = [...line];
   return chars.length <= max ? line : `${chars.slice(0, max - 1).join("")}…`;
 }

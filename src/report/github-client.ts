@@ -153,3 +153,10 @@ export function isTooLong(error: unknown): boolean {
   const e = error as { status?: number; message?: string; response?: { data?: unknown } };
   return e.status === 422 && /too long/i.test(`${e.message ?? ""} ${JSON.stringify(e.response?.data ?? "")}`);
 }
+
+/** Waits for `work` or `ms`, whichever comes first, leaving no timer behind (it would keep the step alive). */
+export async function within(work: Promise<void> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((done) => (timer = setTimeout(done, Math.max(0, ms))))]);
+  clearTimeout(timer);
+}

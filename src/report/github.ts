@@ -16,7 +16,14 @@ import type { Config } from "../inputs/types.ts";
 import { scrub } from "../redact.ts";
 import type { RunContext } from "../run-context.ts";
 import { logText } from "../untrusted-text.ts";
-import { createOctokit, type Failure, failureOf, type Octokit, ReportAborted } from "./github-client.ts";
+import {
+  createOctokit,
+  type Failure,
+  failureOf,
+  type Octokit,
+  ReportAborted,
+  within,
+} from "./github-client.ts";
 import { PullRequestComment } from "./github-comment.ts";
 import { marker } from "./markdown.ts";
 import type { ReportModel } from "./model.ts";
@@ -46,13 +53,6 @@ type Channel = "comment" | "status" | "deployment";
 const FLUSH_RETRY_DELAY_MS = 1_000;
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, Math.max(0, ms)));
-
-/** Waits for `work` or `ms`, whichever comes first, leaving no timer behind (it would keep the step alive). */
-async function within(work: Promise<void> | undefined, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise<void>((done) => (timer = setTimeout(done, Math.max(0, ms))))]);
-  clearTimeout(timer);
-}
 
 class OctokitReporter implements GitHubReporter {
   private latest?: Report;
