@@ -114,7 +114,9 @@ class OctokitReporter implements GitHubReporter {
     this.flushing = true;
     // An older report still in flight is not worth waiting for: the final one goes next.
     if (this.inFlight && this.inFlight.version < this.version) this.inFlight.controller.abort();
-    while (!this.stopped && this.sentVersion < this.version && Date.now() < deadline) {
+    // The deadline is looked at again after every wait: a Retry-After can arrive during one (an
+    // answer to the request in flight when the flush began), and it moves the deadline.
+    while (!this.stopped && this.sentVersion < this.version) {
       // GitHub said when to come back: within the bound, the final report waits for it.
       if (this.askedToWait && this.notBefore + 1 > deadline && this.notBefore - start <= maxRetryAfterMs) {
         deadline = this.notBefore + timeoutMs;
@@ -124,6 +126,7 @@ class OctokitReporter implements GitHubReporter {
           );
         told = true;
       }
+      if (Date.now() >= deadline) break;
       if (Date.now() < this.notBefore) await sleep(Math.min(this.notBefore, deadline) - Date.now());
       if (Date.now() >= deadline) break;
       this.kick();

@@ -327,4 +327,25 @@ describe("the GitHub reporter", () => {
     expect(Date.now() - started).toBeGreaterThan(1_500);
     expect(warnings).toEqual([]);
   }, 20_000);
+
+  it("a Retry-After that arrives while the final flush waits is honoured too", async () => {
+    // GitHub answers the final report's PATCH only after the flush has begun: the flush learns of
+    // the Retry-After mid-wait, and must not give up at its first deadline for want of looking again.
+    github.faultPlan.secondaryRateLimit({
+      method: "PATCH",
+      path: /\/issues\/comments\//,
+      retryAfterSeconds: 7,
+      answerAfterMs: 500,
+    });
+    const gh = reporter(0);
+    gh.update(...report(10));
+    await vi.waitFor(() => expect(commentBody()).toContain("In progress"), { timeout: 8_000 });
+    gh.update(...report(100, "promoted"));
+    await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
+    const started = Date.now();
+    await gh.flush(1_000, 10_000);
+    expect(commentBody()).toContain("### ✅ Promoted");
+    expect(Date.now() - started).toBeGreaterThan(6_000);
+    expect(warnings).toEqual([]);
+  }, 20_000);
 });

@@ -164,7 +164,11 @@ export class GitHubApiEmulator {
     };
     // faults helper: the fault plan answers or holds a request before GitHub would serve it.
     const planned = this.faultPlan.decide(record.method, url.pathname);
-    if (planned?.kind === "answer") return send(planned.status, planned.body, planned.headers);
+    if (planned?.kind === "answer") {
+      if (planned.afterMs) await new Promise((done) => setTimeout(done, planned.afterMs));
+      if (res.destroyed) return;
+      return send(planned.status, planned.body, planned.headers);
+    }
     if (planned?.kind === "hold") {
       await planned.released;
       if (res.destroyed) return;

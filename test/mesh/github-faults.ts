@@ -8,6 +8,9 @@
  * - `primaryRateLimit`: 403 with `x-ratelimit-remaining: 0` and the reset time, no `Retry-After`
  *   (the same page: the hour's requests are used up; retry only after `x-ratelimit-reset`);
  * - `hold`: requests held unanswered until `release()` (GitHub not answering).
+ *
+ * `answerAfterMs` delays an answer (a slow GitHub): the hit is recorded when the request arrives,
+ * the client sees the answer that much later.
  */
 
 export interface GitHubFaultMatch {
@@ -17,7 +20,7 @@ export interface GitHubFaultMatch {
 }
 
 export type GitHubFaultDecision =
-  | { kind: "answer"; status: number; body: unknown; headers: Record<string, string> }
+  | { kind: "answer"; status: number; body: unknown; headers: Record<string, string>; afterMs?: number }
   | { kind: "hold"; released: Promise<void> };
 
 interface Rule {
@@ -51,15 +54,21 @@ export class GitHubFaultPlan {
   }
 
   secondaryRateLimit(
-    options: { count?: number; retryAfterSeconds?: number; status?: 403 | 429 } & GitHubFaultMatch = {},
+    options: {
+      count?: number;
+      retryAfterSeconds?: number;
+      status?: 403 | 429;
+      answerAfterMs?: number;
+    } & GitHubFaultMatch = {},
   ): void {
-    const { count = 1, retryAfterSeconds = 1, status = 403, ...match } = options;
+    const { count = 1, retryAfterSeconds = 1, status = 403, answerAfterMs, ...match } = options;
     this.rules.push({
       match,
       remaining: count,
       decide: () => ({
         kind: "answer",
         status,
+        afterMs: answerAfterMs,
         body: {
           message: SECONDARY_RATE_LIMIT_MESSAGE,
           documentation_url:
