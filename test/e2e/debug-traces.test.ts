@@ -49,6 +49,21 @@ describe("debug output of the bundled action", () => {
     expect(errors[0]).not.toMatch(/%0A|\(\S+:\d+:\d+\)|\.ts:\d+/);
   });
 
+  it("without step debugging the same crash logs no stack (the source map is not parsed for it)", async () => {
+    const run = await runAction({
+      inputs: {
+        "virtual-service": "backend",
+        "stable-subset": "v1",
+        "canary-subset": "v2",
+        "prometheus-url": "http://127.0.0.1:9",
+        stages: "50,10,100",
+      },
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("::error::");
+    expect(debugLines(run.stdout).filter((line) => /\n\s+at /.test(line))).toEqual([]);
+  });
+
   it("shows the PromQL, the counts, the JSON Patch and the verdict, and no credential", async () => {
     const m = await meshWith();
     const headerSecret = "prom-header-secret-debug-7";
