@@ -128,13 +128,54 @@ export function harmRule(judging: Judging): RuleVerdict {
   return undefined;
 }
 
+/**
+ * Why a harm test convicted, in numbers. The tests weigh the windows since a change began
+ * (./change-point.ts): a canary that went bad after minutes of health is convicted while its rate
+ * over the rollout is still within the limit, so the reason then leads with the latest window.
+ */
 function harmReason(judging: Judging, assessment: SignalAssessment, byLimit: boolean): string {
   const { settings, alpha } = judging;
   const what = measured(assessment.signal, settings);
+  const latest = latestCounts(judging.input.latest, assessment.signal);
+  const ratio = settings.maxRatioToStable;
   if (byLimit) {
-    return `The canary's ${what} is ${pct(assessment.canaryRate)} (${assessment.bad} of ${assessment.requests}), above the ${pct(assessment.limit)} limit: the evidence against "within the limit" reached ${evidenceWords(assessment.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+    const reached = `${evidenceWords(assessment.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+    const overall = `${pct(assessment.canaryRate)} (${assessment.bad} of ${assessment.requests})`;
+    if (assessment.canaryRate > assessment.limit)
+      return `The canary's ${what} is ${overall}, above the ${pct(assessment.limit)} limit: the evidence against "within the limit" reached ${reached}`;
+    const recent = latest ? `${pct(latest.canary.rate)} in the latest window (${latest.canary.words}), ` : "";
+    return `The canary's ${what} went above the ${pct(assessment.limit)} limit in its latest windows: ${recent}${overall} over the rollout; the evidence of that change reached ${reached}`;
   }
-  return `The canary's ${what} is ${pct(assessment.pairedCanaryRate ?? assessment.canaryRate)} against stable's ${pct(assessment.stableRate ?? 0)} at the same moments, more than ${settings.maxRatioToStable}× worse: the evidence reached ${evidenceWords(assessment.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+  const reached = `${evidenceWords(assessment.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
+  const canary = assessment.pairedCanaryRate ?? assessment.canaryRate;
+  const stable = assessment.stableRate ?? 0;
+  if (canary > ratio * stable)
+    return `The canary's ${what} is ${pct(canary)} against stable's ${pct(stable)} at the same moments, more than ${ratio}× worse: the evidence reached ${reached}`;
+  const recent = latest?.stable
+    ? `${pct(latest.canary.rate)} against stable's ${pct(latest.stable.rate)} in the latest window, `
+    : "";
+  return `The canary's ${what} became more than ${ratio}× stable's in its latest windows: ${recent}${pct(canary)} against ${pct(stable)} over the windows both served; the evidence of that change reached ${reached}`;
+}
+
+interface WindowRate {
+  rate: number;
+  words: string;
+}
+
+/** The latest window's rate of the signal for each version, where it counted any requests. */
+function latestCounts(
+  latest: CheckInput["latest"],
+  signal: "errors" | "latency",
+): { canary: WindowRate; stable?: WindowRate } | undefined {
+  const rate = (counts: VersionCounts | undefined): WindowRate | undefined => {
+    const bad = signal === "errors" ? counts?.errors : counts?.slow;
+    if (!counts || bad === undefined || counts.requests <= 0) return undefined;
+    return { rate: bad / counts.requests, words: `${bad} of ${counts.requests}` };
+  };
+  const canary = rate(latest?.canary);
+  if (!canary) return undefined;
+  const stable = rate(latest?.stable);
+  return stable ? { canary, stable } : { canary };
 }
 
 /** Data a stage never passes on: partial data, no series at all, or no canary traffic where some was due. */

@@ -52,6 +52,11 @@ export interface CheckInput {
   /** Reads so far in this stage, this one included. */
   check?: number;
   /**
+   * The counts of the latest window alone (this read's increments): a harm verdict quotes them when
+   * a change in the latest windows, not the rollout's whole rate, crossed the limit.
+   */
+  latest?: { canary: VersionCounts; stable?: VersionCounts };
+  /**
    * Stable's rate in the latest window was above the limit over enough requests to mean it (an
    * incident everything shares): a stage below the last does not move on in it.
    */

@@ -4,7 +4,7 @@
  * Returns how the stage ended; the engine acts on it.
  */
 import type { Evidence } from "../analysis/evidence.ts";
-import { judgeCheck, type Observation, type Verdict } from "../analysis/judge.ts";
+import { type CheckInput, judgeCheck, type Observation, type Verdict } from "../analysis/judge.ts";
 import type { EvidenceSettings, JudgeSettings } from "../analysis/types.ts";
 import { errorMessage } from "../error-message.ts";
 import { abortable } from "./abortable.ts";
@@ -264,6 +264,7 @@ class StageAnalyser {
         stableServed: stable.served,
         check: read.check,
         stableAboveLimit: stable.aboveLimit,
+        ...(stable.latest ? { latest: stable.latest } : {}),
         ...(stepBackTo !== undefined ? { stepBackTo } : {}),
       },
       this.input.judge,
@@ -274,7 +275,10 @@ class StageAnalyser {
    * A complete read's window joins the evidence (partial data adds none); returns what the window
    * showed of stable, for the judge.
    */
-  private takeIn(observation: Observation, read: Read): { served: boolean; aboveLimit: boolean } {
+  private takeIn(
+    observation: Observation,
+    read: Read,
+  ): { served: boolean; aboveLimit: boolean; latest?: CheckInput["latest"] } {
     if (!observation.ok || observation.partial.length > 0) return { served: false, aboveLimit: false };
     const window = windowOf(observation, this.counted, read.weight, read.issuedAt - this.lastReadAt);
     this.lastReadAt = read.issuedAt;
@@ -283,6 +287,7 @@ class StageAnalyser {
     return {
       served: (window.stable?.requests ?? 0) > 0,
       aboveLimit: stableAboveLimit(window.stable, this.input.evidenceSettings.maxErrorRate),
+      latest: window.stable ? { canary: window.canary, stable: window.stable } : { canary: window.canary },
     };
   }
 

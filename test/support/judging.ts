@@ -3,7 +3,13 @@
  * observation since a stage's start adds the window since the previous one to the evidence.
  */
 import { addWindow, type Evidence, emptyEvidence } from "../../src/analysis/evidence.ts";
-import { evidenceSettings, judgeCheck, type Observation, type Verdict } from "../../src/analysis/judge.ts";
+import {
+  type CheckInput,
+  evidenceSettings,
+  judgeCheck,
+  type Observation,
+  type Verdict,
+} from "../../src/analysis/judge.ts";
 import type { JudgeSettings, VersionCounts } from "../../src/analysis/types.ts";
 
 export const judgeDefaults: JudgeSettings = {
@@ -28,6 +34,7 @@ export class StageJudging {
   evidence: Evidence;
   private seen: { canary?: VersionCounts; stable?: VersionCounts } = {};
   private lastElapsed = 0;
+  private latest?: CheckInput["latest"];
   private readonly settings: JudgeSettings;
   private readonly weight: number;
   private readonly final: boolean;
@@ -50,6 +57,7 @@ export class StageJudging {
       this.lastElapsed = elapsedMs;
       stableServed = window.stable.requests > 0;
       this.evidence = addWindow(this.evidence, window, evidenceSettings(this.settings));
+      this.latest = { canary: window.canary, stable: window.stable };
       this.seen = { canary: observation.canary, stable: observation.stable };
     }
     return judgeCheck(
@@ -60,6 +68,7 @@ export class StageJudging {
         observation,
         evidence: this.evidence,
         stableServed,
+        latest: this.latest,
       },
       this.settings,
     );

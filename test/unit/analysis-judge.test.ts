@@ -147,6 +147,14 @@ describe("harm: the canary clearly above the limit or clearly worse than stable"
       const v = judging.check(ok({ ...total.canary }, { ...total.stable }), 0);
       if (v.decision === "fail") {
         caughtAfter = w - 11;
+        // The rollout's rate is still within the limit: the reason leads with the latest window's
+        // rate, and never calls a rate below the limit "above" it.
+        const rollout = total.canary.errors / total.canary.requests;
+        expect(rollout).toBeLessThan(0.01);
+        expect(v.reason).toMatch(
+          /went above the 1 % limit in its latest windows: [\d.]+ % in the latest window \(\d+ of 750\)/,
+        );
+        expect(v.reason).toContain(`(${total.canary.errors} of ${total.canary.requests}) over the rollout`);
         // The mixture over the whole rollout, from the first window, is still far from 1/α here.
         const whole = assessSignal("errors", judging.evidence.errors, 0.01).absWholeLogE;
         expect(whole).toBeLessThan(Math.log(40));

@@ -122,6 +122,33 @@ describe("the first line of each outcome's comment", () => {
     expect(run.first).toMatch(/The canary's error rate is above the limit\.$/);
   });
 
+  it("rolled back for a change in its latest windows: does not call the rollout's rate, within the limit, above it", async () => {
+    // 1,000 req/s, healthy (0.5 %) until well into the 50 % stage, then 2 %: convicted while the
+    // canary's rate over the stages is still about 1 %.
+    let reads = 0;
+    const run = await rollout(
+      { stableErrorRate: 0.005, canaryErrorRate: 0.005, requestsPerSecond: 1_000 },
+      {},
+      (e, { metrics }) => {
+        if (e.type === "analysis" && e.weight === 50 && ++reads === 4)
+          metrics.behaviour.canaryErrorRate = 0.02;
+      },
+    );
+    const end = run.events.find((e): e is StageEnd => e.type === "stage-end" && e.decision === "fail");
+    expect(end?.weight).toBe(50);
+    const signal = end?.verdict?.signals[0];
+    expect(signal).toBeDefined();
+    if (end?.verdict?.rule === "harm-limit") {
+      expect(signal?.canaryRate).toBeLessThanOrEqual(0.01);
+      expect(run.first).toMatch(/The canary's error rate went above the limit in its latest windows\.$/);
+    } else {
+      expect(end?.verdict?.rule).toBe("harm-stable");
+      expect(signal?.pairedCanaryRate).toBeLessThanOrEqual(2 * (signal?.stableRate ?? 0));
+      expect(run.first).toMatch(/In its latest windows the canary's error rate became more than 2× stable's/);
+    }
+    expect(run.first).not.toMatch(/is above the limit|was more than/);
+  });
+
   it("paused: where it waits, the figures so far, and how to go on", async () => {
     const run = await rollout({ stableErrorRate: 0.001, canaryErrorRate: 0.001 }, { pauseAfter: 10 });
     expect(run.markdown).toContain("### ⏸️ Paused");

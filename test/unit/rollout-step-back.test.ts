@@ -21,9 +21,15 @@ type Rates = (minute: number, weight: number) => { stable: number; canary: numbe
 class ScriptedMetrics extends SimulatedMetrics {
   private readonly rates: Rates;
   private readonly weightOf: () => number;
-  constructor(clock: VirtualClock, traffic: InMemoryTraffic, rates: Rates, seed: number) {
+  constructor(
+    clock: VirtualClock,
+    traffic: InMemoryTraffic,
+    rates: Rates,
+    seed: number,
+    requestsPerSecond = 100,
+  ) {
     super(clock, traffic, {
-      requestsPerSecond: 100,
+      requestsPerSecond,
       stableErrorRate: HEALTHY,
       canaryErrorRate: HEALTHY,
       seed,
@@ -46,10 +52,10 @@ class ScriptedMetrics extends SimulatedMetrics {
   }
 }
 
-async function rollout(rates: Rates, seed = 7) {
+async function rollout(rates: Rates, seed = 7, requestsPerSecond = 100) {
   const clock = new VirtualClock(START);
   const traffic = new InMemoryTraffic();
-  const metrics = new ScriptedMetrics(clock, traffic, rates, seed);
+  const metrics = new ScriptedMetrics(clock, traffic, rates, seed, requestsPerSecond);
   const log = new EventLog();
   const engine = new RolloutEngine(
     defaultEngineSettings(),
@@ -117,6 +123,21 @@ describe("stepping back from 100 % (issue 21)", () => {
     // Within a minute and a half of going bad (persistence alone takes a minute at 100 % after the
     // evidence; here most of the time is at 50 %).
     expect(clock.now().getTime() - START).toBeLessThanOrEqual((AT_100 + 1.5) * 60_000);
+  });
+
+  it("a canary that goes bad after minutes of health is convicted for its latest windows, and the reason says so", async () => {
+    // 1,000 req/s; 0.5 % until minute 3 (mid 50 % stage), then 2 %: convicted while its rate over
+    // the rollout is still near 0.5 %, which the reason must not call "above the limit".
+    const { outcome, traffic } = await rollout(
+      (minute) => ({ stable: HEALTHY, canary: minute < 3 ? HEALTHY : 0.02 }),
+      7,
+      1_000,
+    );
+    expect(outcome).toMatchObject({ result: "rolled-back", failed: true });
+    const reason = traffic.state?.reason ?? "";
+    expect(reason).toMatch(
+      /^Failed at 50 %: The canary's error rate (went above the 1 % limit|became more than 2× stable's) in its latest windows: [\d.]+ % (against stable's [\d.]+ % )?in the latest window/,
+    );
   });
 
   it("steps back at most twice; a canary that fails only at 100 % is then rolled back once it persists", async () => {
