@@ -24,17 +24,19 @@ function debugLines(stdout: string): string[] {
 
 const meshWith = useMesh();
 
+/** Stages that do not increase: the input parser throws after the action started. */
+const CRASHING_INPUTS = {
+  "virtual-service": "backend",
+  "stable-subset": "v1",
+  "canary-subset": "v2",
+  "prometheus-url": "http://127.0.0.1:9",
+  stages: "50,10,100",
+};
+
 describe("debug output of the bundled action", () => {
   it("logs a crash's stack with src/ file names and lines, and keeps the error line to one line", async () => {
-    // Stages that do not increase: the input parser throws after the action started.
     const run = await runAction({
-      inputs: {
-        "virtual-service": "backend",
-        "stable-subset": "v1",
-        "canary-subset": "v2",
-        "prometheus-url": "http://127.0.0.1:9",
-        stages: "50,10,100",
-      },
+      inputs: CRASHING_INPUTS,
       env: DEBUG_ENV,
     });
     expect(run.exitCode).toBe(1);
@@ -50,15 +52,7 @@ describe("debug output of the bundled action", () => {
   });
 
   it("without step debugging the same crash logs no stack (the source map is not parsed for it)", async () => {
-    const run = await runAction({
-      inputs: {
-        "virtual-service": "backend",
-        "stable-subset": "v1",
-        "canary-subset": "v2",
-        "prometheus-url": "http://127.0.0.1:9",
-        stages: "50,10,100",
-      },
-    });
+    const run = await runAction({ inputs: CRASHING_INPUTS });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain("::error::");
     expect(debugLines(run.stdout).filter((line) => /\n\s+at /.test(line))).toEqual([]);

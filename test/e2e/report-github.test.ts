@@ -308,44 +308,32 @@ describe("the GitHub reporter", () => {
     expect(warnings).toEqual([]);
   });
 
-  it("the final report waits for a Retry-After within the bound it is given", async () => {
-    github.faultPlan.secondaryRateLimit({
-      method: "PATCH",
-      path: /\/issues\/comments\//,
-      retryAfterSeconds: 7,
-    });
-    const gh = reporter(0);
-    gh.update(...report(10));
-    await vi.waitFor(() => expect(commentBody()).toContain("In progress"), { timeout: 8_000 });
-    gh.update(...report(100, "promoted"));
-    await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
-    const started = Date.now();
-    // A flush of 1 s alone would give up; within a 10 s bound it waits the 7 s GitHub asked for
-    // (longer than Octokit waits by itself, so the reporter sees it).
-    await gh.flush(1_000, 10_000);
-    expect(commentBody()).toContain("### ✅ Promoted");
-    expect(Date.now() - started).toBeGreaterThan(1_500);
-    expect(warnings).toEqual([]);
-  }, 20_000);
-
-  it("a Retry-After that arrives while the final flush waits is honoured too", async () => {
-    // GitHub answers the final report's PATCH only after the flush has begun: the flush learns of
-    // the Retry-After mid-wait, and must not give up at its first deadline for want of looking again.
-    github.faultPlan.secondaryRateLimit({
-      method: "PATCH",
-      path: /\/issues\/comments\//,
-      retryAfterSeconds: 7,
-      answerAfterMs: 500,
-    });
-    const gh = reporter(0);
-    gh.update(...report(10));
-    await vi.waitFor(() => expect(commentBody()).toContain("In progress"), { timeout: 8_000 });
-    gh.update(...report(100, "promoted"));
-    await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
-    const started = Date.now();
-    await gh.flush(1_000, 10_000);
-    expect(commentBody()).toContain("### ✅ Promoted");
-    expect(Date.now() - started).toBeGreaterThan(6_000);
-    expect(warnings).toEqual([]);
-  }, 20_000);
+  // A flush of 1 s alone would give up; within a 10 s bound it waits the 7 s GitHub asked for
+  // (longer than Octokit waits by itself, so the reporter sees it). When GitHub answers only after
+  // the flush has begun, the flush learns of the Retry-After mid-wait and must look again.
+  it.each([
+    { when: "before the final flush", answerAfterMs: undefined, waitsMs: 1_500 },
+    { when: "while the final flush waits", answerAfterMs: 500, waitsMs: 6_000 },
+  ])(
+    "the final report waits for a Retry-After answered $when, within the bound it is given",
+    async ({ answerAfterMs, waitsMs }) => {
+      github.faultPlan.secondaryRateLimit({
+        method: "PATCH",
+        path: /\/issues\/comments\//,
+        retryAfterSeconds: 7,
+        answerAfterMs,
+      });
+      const gh = reporter(0);
+      gh.update(...report(10));
+      await vi.waitFor(() => expect(commentBody()).toContain("In progress"), { timeout: 8_000 });
+      gh.update(...report(100, "promoted"));
+      await vi.waitFor(() => expect(github.faultPlan.hits).toHaveLength(1), { timeout: 8_000 });
+      const started = Date.now();
+      await gh.flush(1_000, 10_000);
+      expect(commentBody()).toContain("### ✅ Promoted");
+      expect(Date.now() - started).toBeGreaterThan(waitsMs);
+      expect(warnings).toEqual([]);
+    },
+    20_000,
+  );
 });
