@@ -1,8 +1,9 @@
 /**
  * The custom checks port over Prometheus (issue 23): at every read of a stage, each counter check's
- * counts since the stage's weight change (so each read's window is what each version served since
- * the read before), added to the check's own evidence; each threshold check's value now. The
- * evidence lives for this run: a later run (`command: promote` after a pause) starts it afresh.
+ * counts since the latest weight change (the stage's, or a step back or the return up inside it; so
+ * each read's window is what each version served since the read before, at one weight), added to
+ * the check's own evidence; each threshold check's value now. The evidence lives for this run: a
+ * later run (`command: promote` after a pause) starts it afresh.
  */
 
 import { errorMessage } from "../error-message.ts";
@@ -36,7 +37,7 @@ export interface CheckVersions {
   stable: VersionPlaceholders;
 }
 
-/** Where a stage's counting starts: each counter check's values at its weight change. */
+/** Where counting starts: each counter check's values at the latest weight change. */
 interface StageMark {
   changedAt: number;
   starts: Map<string, { canary: StartValues; stable: StartValues }>;
@@ -90,6 +91,11 @@ export class PrometheusChecks implements CustomChecksPort {
   }
 
   async judge(read: CustomChecksRead, signal?: AbortSignal): Promise<CustomCheckResult[]> {
+    // A new weight (a stage's, or a move inside one) restarts the counting, as the built-in counts
+    // restart. The evidence (`counters`) and the threshold streaks carry on across it, as the
+    // built-in evidence does: each window is judged against stable at the same moments whatever the
+    // weight, and the tests are anytime-valid over the run's windows; starting them afresh would
+    // forget harm already shown, and a canary that fails a check at 100 % would start over clean.
     if (this.mark?.changedAt !== read.changedAt) {
       this.mark = { changedAt: read.changedAt, starts: new Map() };
       this.counted.clear();

@@ -34,11 +34,14 @@ export interface CustomCheckResult {
   breachesToFail?: number;
 }
 
-/** When a read happens: the stage, its weight, when its weight was written, and now. */
+/** When a read happens: the stage, the weight on the routes, when that weight was written, and now. */
 export interface CustomChecksRead {
   stage: number;
   weight: number;
-  /** When the stage's weight was written: counting for the stage starts here. */
+  /**
+   * When the weight on the routes was written (the stage's change, or a step back or the return up
+   * inside the stage): counting starts again here, as the built-in counts do after a move.
+   */
   changedAt: number;
   now: Date;
 }

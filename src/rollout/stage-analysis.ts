@@ -172,14 +172,16 @@ class StageAnalyser {
 
   /**
    * The custom checks at this read, reported; a failing one in fail mode fails the stage. Not asked
-   * when the built-in signals already fail it: the rollback comes first.
+   * when the built-in signals already fail it: the rollback comes first. They count from the latest
+   * move, as the built-in counts do: from the stage's weight change, or from a step back or the
+   * return up inside the stage, so that no window of theirs spans two weights.
    */
   private async withChecks(verdict: Verdict, read: Read): Promise<Verdict> {
     const { checks, clock, signal, events } = this.ports;
     if (!checks || verdict.decision === "fail") return verdict;
     const now = clock.now();
     const results = await checks.judge(
-      { stage: this.input.index, weight: read.weight, changedAt: this.input.changedAt, now },
+      { stage: this.input.index, weight: read.weight, changedAt: this.stepBack.changedAt, now },
       signal,
     );
     await events.emit({ type: "checks", at: now.toISOString(), stage: this.input.index, checks: results });

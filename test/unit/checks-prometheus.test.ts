@@ -1,7 +1,8 @@
 /**
  * The custom checks port over Prometheus' HTTP API (src/checks/prometheus-checks.ts), against a
- * scripted API in process: counts from the stage's weight change (a start read at that instant),
- * windows between reads, and a Prometheus outage that reports the check without failing it.
+ * scripted API in process: counts from the weight change (a start read at that instant; again after
+ * a move inside the stage), windows between reads, and a Prometheus outage that reports the check
+ * without failing it.
  */
 import { describe, expect, it } from "vitest";
 import { PrometheusChecks } from "../../src/checks/prometheus-checks.ts";
@@ -83,6 +84,25 @@ describe("custom checks over Prometheus", () => {
     expect(later[0]?.canary).toEqual({ bad: 60, total: 200 });
     expect(later[0]?.status).toBe("failing");
     expect(later[0]?.limitLogE).toBeGreaterThan(Math.log(80));
+  });
+
+  it("after a move inside the stage counts from the move, and the check's counts and evidence carry on", async () => {
+    const state = { down: false, queries: [] as string[] };
+    const checks = port(state);
+    const read = (changedAt: number, seconds: number) =>
+      checks.judge({ stage: 3, weight: 100, changedAt, now: new Date(T0 + seconds * 1000) });
+    await read(T0, 5);
+    const before = await read(T0, 20);
+    state.queries.length = 0;
+    // A step back written at 20 s: the next read counts from it, over the 10 s since, not 30 s.
+    const after = await read(T0 + 20_000, 30);
+    expect(state.queries).toContain('business_orders_total{version="v2"}[10000ms]');
+    expect(state.queries).not.toContain('business_orders_total{version="v2"}[30000ms]');
+    // The 10 s since the move added to the 20 s before it: nothing lost, nothing counted twice.
+    expect(before[0]?.canary).toEqual({ bad: 60, total: 200 });
+    expect(after[0]?.canary).toEqual({ bad: 90, total: 300 });
+    expect(after[0]?.stable).toEqual({ bad: 30, total: 3000 });
+    expect(after[0]?.limitLogE).toBeGreaterThan(before[0]?.limitLogE ?? Number.POSITIVE_INFINITY);
   });
 
   it("counts both versions up to one instant while stable serves: the same moments of each", async () => {

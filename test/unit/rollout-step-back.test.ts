@@ -7,6 +7,11 @@
 import { describe, expect, it } from "vitest";
 import type { Observation } from "../../src/analysis/judge.ts";
 import type { MetricsStart } from "../../src/metrics/istio-observer.ts";
+import type {
+  CustomCheckResult,
+  CustomChecksPort,
+  CustomChecksRead,
+} from "../../src/rollout/custom-checks.ts";
 import { RolloutEngine } from "../../src/rollout/engine.ts";
 import type { RolloutEvent } from "../../src/rollout/events.ts";
 import { defaultEngineSettings, EventLog, InMemoryTraffic, SimulatedMetrics } from "../support/fake-ports.ts";
@@ -52,7 +57,7 @@ class ScriptedMetrics extends SimulatedMetrics {
   }
 }
 
-async function rollout(rates: Rates, seed = 7, requestsPerSecond = 100) {
+async function rollout(rates: Rates, seed = 7, requestsPerSecond = 100, checks?: CustomChecksPort) {
   const clock = new VirtualClock(START);
   const traffic = new InMemoryTraffic();
   const metrics = new ScriptedMetrics(clock, traffic, rates, seed, requestsPerSecond);
@@ -60,13 +65,22 @@ async function rollout(rates: Rates, seed = 7, requestsPerSecond = 100) {
   const engine = new RolloutEngine(
     defaultEngineSettings(),
     { holder: "run-1", commit: "abc1234def", newRolloutId: "abc1234-1" },
-    { traffic, metrics, clock, events: log },
+    { traffic, metrics, clock, events: log, ...(checks ? { checks } : {}) },
     "VirtualService shop/backend",
   );
   const outcome = await engine.run();
   const weights = traffic.writes.map((w) => w.weight);
   const warnings = log.events.flatMap((e: RolloutEvent) => (e.type === "warning" ? [e.message] : []));
   return { outcome, weights, warnings, traffic, metrics, clock, log };
+}
+
+/** A custom checks port that records each read it is asked to judge, and finds nothing wrong. */
+class RecordingChecks implements CustomChecksPort {
+  readonly reads: CustomChecksRead[] = [];
+  async judge(read: CustomChecksRead): Promise<CustomCheckResult[]> {
+    this.reads.push(read);
+    return [{ name: "orders", kind: "counter", mode: "fail", status: "ok", summary: "fine" }];
+  }
 }
 
 /** The stages are 1, 10, 50, 100: a minute each, the 50 % stage before 100 % a minute and a half (LAST_BESIDE_STABLE_HOLD): 100 % from minute 3.5. */
@@ -88,6 +102,39 @@ describe("stepping back from 100 % (issue 21)", () => {
     ).toBe(true);
     expect(traffic.state?.history.map((h) => h.event)).toContain("stepped-back");
     expect(traffic.state?.evidence?.errors.forgiven).toBe(1);
+  });
+
+  it("custom checks count from the step back's move and from the return up, as the built-in counts do", async () => {
+    const incident = (m: number) => m > AT_100 && m <= AT_100 + 1.5;
+    const checks = new RecordingChecks();
+    const { outcome, weights, log } = await rollout(
+      (m) => (incident(m) ? { stable: 0.2, canary: 0.2 } : { stable: HEALTHY, canary: HEALTHY }),
+      7,
+      100,
+      checks,
+    );
+    expect(outcome).toMatchObject({ result: "promoted" });
+    expect(weights).toEqual([1, 10, 50, 100, 50, 100, 100]);
+    // Each read the checks judged (one "checks" event each) counts from the latest weight written
+    // before it: the last stage's 100 %, then the step back's 50 %, then the return to 100 %.
+    const expected: number[] = [];
+    let writtenAt = Number.NaN;
+    for (const e of log.events) {
+      if (e.type === "weight") writtenAt = Date.parse(e.at);
+      if (e.type === "checks") expected.push(writtenAt);
+    }
+    expect(checks.reads.map((r) => r.changedAt)).toEqual(expected);
+    const last = checks.reads.filter((r) => r.stage === 3);
+    const at = (weight: number) => [
+      ...new Set(last.filter((r) => r.weight === weight).map((r) => r.changedAt)),
+    ];
+    const [stageStart, ...upAgain] = at(100);
+    const [back] = at(50);
+    expect(at(50)).toHaveLength(1);
+    expect(upAgain).toHaveLength(1);
+    // Not the stage's own change: the move down, and the move up after it.
+    expect(back).toBeGreaterThan(stageStart ?? Number.POSITIVE_INFINITY);
+    expect(upAgain[0]).toBeGreaterThan(back ?? Number.POSITIVE_INFINITY);
   });
 
   it("the same incident with persistence alone would have rolled back: it lasts longer than a minute", async () => {
