@@ -13,6 +13,7 @@ import {
   canaryWeight,
   errorLines,
   fastInputs,
+  onceInStage,
   PULL_REQUEST,
   REPOSITORY,
   runOnMesh,
@@ -33,9 +34,7 @@ async function signalMidStage(m: Mesh, signal: NodeJS.Signals) {
     onSpawn: (c) => {
       child = c;
     },
-    onStdout: (chunk) => {
-      if (chunk.includes("stage 1/3 · 10 % · 1s")) child?.kill(signal);
-    },
+    onStdout: onceInStage("1/3 · 10 %", 1, () => child?.kill(signal)),
   });
 }
 
@@ -117,12 +116,10 @@ describe("across runs", () => {
     let patchesBefore = 0;
     const first = runOnMesh(m, {
       inputs: fastInputs(m),
-      onStdout: (chunk) => {
-        if (!second && chunk.includes("stage 1/3 · 10 % · 1s")) {
-          patchesBefore = patches(m);
-          second = runOnMesh(m, { inputs: fastInputs(m), runId: "3003" });
-        }
-      },
+      onStdout: onceInStage("1/3 · 10 %", 1, () => {
+        patchesBefore = patches(m);
+        second = runOnMesh(m, { inputs: fastInputs(m), runId: "3003" });
+      }),
     });
     const a = await first;
     // The second run started from the first's output, which has all been read by now.

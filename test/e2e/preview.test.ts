@@ -12,7 +12,7 @@ import { NAMESPACE } from "../mesh/fixtures.ts";
 import type { Mesh } from "../mesh/index.ts";
 import type { TrafficFlow } from "../mesh/traffic.ts";
 import { actionDefaults } from "../support/action-runner.ts";
-import { fastInputs, runOnMesh, useMesh } from "../support/e2e.ts";
+import { fastInputs, onceInStage, runOnMesh, useMesh } from "../support/e2e.ts";
 
 const meshWith = useMesh();
 /** Users: every request from the mesh's callers to the backend, routed through the VirtualService. */
@@ -121,9 +121,7 @@ describe("command: preview, then rollout", () => {
       onSpawn: (c) => {
         child = c;
       },
-      onStdout: (chunk) => {
-        if (chunk.includes("stage 1/3 · 10 % · 1s")) child?.kill("SIGKILL");
-      },
+      onStdout: onceInStage("1/3 · 10 %", 1, () => child?.kill("SIGKILL")),
     });
     expect(main.signal).toBe("SIGKILL");
     expect(previewRoutes(m)).toHaveLength(1);

@@ -8,6 +8,7 @@ import {
   canaryWeight,
   errorLines,
   fastInputs,
+  onceInStage,
   runOnMesh,
   useMesh,
   writesKeptWeightsAt100,
@@ -91,9 +92,7 @@ describe("rollout end to end", () => {
     const m = await meshWith({});
     const run = await runOnMesh(m, {
       inputs: fastInputs(m, { "min-stage-duration": "20s", "max-stage-duration": "40s" }),
-      onStdout: (chunk) => {
-        if (chunk.includes("stage 1/3 · 10 % · 2s")) m.prometheus?.kill();
-      },
+      onStdout: onceInStage("1/3 · 10 %", 2, () => m.prometheus?.kill()),
     });
     expect(run.outputs.result).toBe("rolled-back");
     expect(errorLines(run)[0]).toMatch(

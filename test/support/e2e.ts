@@ -151,3 +151,21 @@ export function useMesh(): (options?: MeshOptions) => Promise<Mesh> {
     return mesh;
   };
 }
+
+/**
+ * An onStdout handler that calls `act` once, at the first progress line of stage `stage` (as the
+ * log writes it, e.g. "1/3 · 10 %") at least `seconds` into it. Not at one exact second: on a loaded
+ * machine a read comes a second late, and a trigger waiting for "· 2s" then never fires.
+ */
+export function onceInStage(stage: string, seconds: number, act: () => void): (chunk: string) => void {
+  let done = false;
+  return (chunk) => {
+    if (done) return;
+    for (const line of chunk.matchAll(/stage (\d+\/\d+ · \d+(?:\.\d+)? %) · (\d+)s\b/g)) {
+      if (line[1] !== stage || Number(line[2]) < seconds) continue;
+      done = true;
+      act();
+      return;
+    }
+  };
+}
