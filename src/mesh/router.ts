@@ -231,7 +231,12 @@ export class RouteRouter<D extends RouteObject = RouteObject> implements Traffic
     return state;
   }
 
-  /** Adds the preview routes ahead of the managed ones (./preview-router.ts); VirtualServices only, for now. */
+  /**
+   * Adds the preview routes ahead of the managed ones (./preview-router.ts); VirtualServices only,
+   * for now. The inputs refuse `command: preview` with http-route before this router exists; the
+   * check stays because `patcher()` treats the object as a VirtualService, and an HTTPRoute router
+   * built any other way would otherwise have VirtualService routes planned into it.
+   */
   addPreview(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView> {
     if (!this.kind.readPreview)
       throw new MeshError(

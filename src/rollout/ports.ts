@@ -106,7 +106,7 @@ export interface TrafficPort {
   /**
    * Adds the preview routes (one ahead of each managed route), or finds them already there for the
    * same header and value; refuses, naming why, where they cannot be added safely. Absent where
-   * previews are not supported (several VirtualServices).
+   * previews are not supported (several routes moved in lockstep).
    */
   addPreview?(request: PreviewRequest, at: Date, signal?: AbortSignal): Promise<PreviewView>;
   /** Removes the preview routes, if any (no weight changes); the names removed. */

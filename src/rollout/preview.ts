@@ -1,7 +1,7 @@
 /**
  * `command: preview` (issue 23): before a rollout, the requests carrying the preview header go to
  * the canary and no user's request does. The core decides whether a preview may be added (no
- * rollout is live, the VirtualService supports one); the traffic port plans the routes and refuses
+ * rollout is live, the traffic port supports one); the traffic port plans the routes and refuses
  * what is unsafe in their shape (src/mesh/preview-routes.ts).
  */
 import type { EngineContext, EngineOutcome } from "./context.ts";
@@ -14,9 +14,11 @@ const LIVE = new Set(["progressing", "paused", "finalizing"]);
 export async function runPreview(context: EngineContext, rolloutId: string): Promise<EngineOutcome> {
   const { traffic, signal, clock } = context.ports;
   const { header, value = rolloutId } = context.settings.preview;
+  // A port without addPreview is one that cannot carry a preview: today, several routes moved in
+  // lockstep (an HTTPRoute's preview is refused with the inputs, before any port exists).
   if (!traffic.addPreview)
     throw new CommandError(
-      `command: preview is not yet supported with several VirtualServices (${context.where}); nothing was changed`,
+      `command: preview is not yet supported for ${context.where}: a preview route is added to a single VirtualService, not to several routes moved in lockstep; nothing was changed`,
     );
   const view = await traffic.read(signal);
   const state = view.state;
