@@ -12,7 +12,7 @@
  * `istio.io/waypoint-for` (default `service`) must take Service traffic; Istio's gateway controller
  * labels its pods `gateway.networking.k8s.io/gateway-name=<name>`.
  */
-import { MeshError } from "./errors.ts";
+import { forbiddenAsWarning, MeshError } from "./errors.ts";
 import type { MeshApi } from "./kubernetes.ts";
 import type { Gateway, PodSummary } from "./types.ts";
 
@@ -142,19 +142,17 @@ export interface WaypointCheck {
 
 const DENIED = Symbol("denied");
 
-/** A read the action may be denied (403): DENIED, and a warning naming what was not checked. */
-async function readOrWarn<T>(
-  read: () => Promise<T>,
-  what: string,
-  warnings: string[],
-): Promise<T | typeof DENIED> {
-  try {
-    return await read();
-  } catch (error) {
-    if (!(error instanceof MeshError) || error.status !== 403) throw error;
-    warnings.push(`could not read ${what} (forbidden): the ambient waypoint is not checked`);
-    return DENIED;
-  }
+/**
+ * A read the action may be denied (403): DENIED, and a warning naming what was not checked. A
+ * symbol, not undefined: a Service or Gateway that is not there reads as undefined.
+ */
+function readOrWarn<T>(read: () => Promise<T>, what: string, warnings: string[]): Promise<T | typeof DENIED> {
+  return forbiddenAsWarning(
+    read,
+    warnings,
+    `could not read ${what} (forbidden): the ambient waypoint is not checked`,
+    DENIED,
+  );
 }
 
 /**

@@ -55,6 +55,26 @@ export class MeshError extends Error implements RetryHint {
   }
 }
 
+/**
+ * `read`'s result, or `denied` when the API answered 403: a check the action may not make is a
+ * warning (`warning`, added to `warnings`), not a failure, so a narrower Role still gets a rollout.
+ * Any other error is thrown.
+ */
+export async function forbiddenAsWarning<T, D>(
+  read: () => Promise<T>,
+  warnings: string[],
+  warning: string,
+  denied: D,
+): Promise<T | D> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof MeshError) || error.status !== 403) throw error;
+    warnings.push(warning);
+    return denied;
+  }
+}
+
 function parseStatus(body: unknown): KubeStatus {
   if (typeof body === "string") {
     try {

@@ -14,7 +14,7 @@
  * with a warning that says what would go unseen there; it is never read when an earlier namespace
  * already decided.
  */
-import { MeshError } from "./errors.ts";
+import { forbiddenAsWarning } from "./errors.ts";
 import {
   distinct,
   kubernetesServiceOf,
@@ -60,8 +60,6 @@ export class HostProblem extends Error {
   }
 }
 
-const forbidden = (error: unknown) => error instanceof MeshError && error.status === 403;
-
 /** Lists one kind in one namespace; a 403 becomes a warning and undefined. */
 async function listOrWarn<T>(
   ctx: LookupContext,
@@ -70,15 +68,12 @@ async function listOrWarn<T>(
   host: string,
   list: () => Promise<T[]>,
 ): Promise<T[] | undefined> {
-  try {
-    return await list();
-  } catch (error) {
-    if (!forbidden(error)) throw error;
-    ctx.warnings.push(
-      `could not list ${kind}s in namespace ${namespace} (forbidden): a ${kind} there for host ${host} would not be seen; grant list on ${kind.toLowerCase()}s.networking.istio.io in ${namespace} to include it (see manifests/rbac.yaml)`,
-    );
-    return undefined;
-  }
+  return forbiddenAsWarning(
+    list,
+    ctx.warnings,
+    `could not list ${kind}s in namespace ${namespace} (forbidden): a ${kind} there for host ${host} would not be seen; grant list on ${kind.toLowerCase()}s.networking.istio.io in ${namespace} to include it (see manifests/rbac.yaml)`,
+    undefined,
+  );
 }
 
 export interface RuleLookup {

@@ -11,7 +11,7 @@ import {
   type ServiceRef,
   type WaypointRef,
 } from "./ambient.ts";
-import { MeshError } from "./errors.ts";
+import { forbiddenAsWarning } from "./errors.ts";
 import type { ResolvedHost } from "./istio-lookup.ts";
 import { labelSelector, type MeshApi } from "./kubernetes.ts";
 import type { PodSummary } from "./types.ts";
@@ -153,13 +153,10 @@ async function readNamespaceLabels(
   warnings: string[],
   signal?: AbortSignal,
 ): Promise<Record<string, string> | undefined> {
-  try {
-    return await api.getNamespaceLabels(namespace, signal);
-  } catch (error) {
-    if (!(error instanceof MeshError) || error.status !== 403) throw error;
-    warnings.push(
-      `could not read namespace ${namespace} to check its injection or ambient label (forbidden)`,
-    );
-    return undefined;
-  }
+  return forbiddenAsWarning(
+    () => api.getNamespaceLabels(namespace, signal),
+    warnings,
+    `could not read namespace ${namespace} to check its injection or ambient label (forbidden)`,
+    undefined,
+  );
 }
