@@ -12,6 +12,7 @@ import { buildReport } from "./report/model.ts";
 import { systemClock } from "./rollout/clock.ts";
 import { type EngineOutcome, RolloutEngine } from "./rollout/engine.ts";
 import type { RolloutEvent } from "./rollout/events.ts";
+import { isLive } from "./rollout/model/state.ts";
 import type { TrafficView } from "./rollout/ports.ts";
 import type { RunContext } from "./run-context.ts";
 import { engineSettings } from "./settings.ts";
@@ -80,8 +81,6 @@ function leftAsItIs(view: TrafficView): string {
   return `The managed routes send ${view.weights.join(", ")} % to the canary and ${recorded}: the post step leaves them as they are (a paused or promoted rollout, another run's, or someone else's weights)`;
 }
 
-const LIVE = new Set(["progressing", "paused", "finalizing"]);
-
 /**
  * The post step of `command: preview`: removes the preview route main added (the same header and
  * value), unless a rollout is live on the VirtualService (it keeps or removes the route itself).
@@ -97,7 +96,7 @@ export async function removeLeftPreview(
   if (!found) return "No preview route is left: nothing to clean up";
   if (found.header !== added.header || found.value !== added.value)
     return `The preview route on the VirtualService is for ${found.header}: ${found.value}, not this job's: left as it is`;
-  if (view.state && LIVE.has(view.state.status))
+  if (isLive(view.state))
     return `Rollout ${view.state.rolloutId} is ${view.state.status}: it keeps or removes the preview route itself`;
   const removed = (await traffic.removePreview?.()) ?? [];
   return `The post step removed the preview route (${removed.join(", ") || "already gone"})`;

@@ -25,7 +25,7 @@ import { leftBehind } from "./ending.ts";
 import { rollbackBlocked } from "./finalize.ts";
 import { FinalizeCommands } from "./finalize-commands.ts";
 import { takeOverDeadLease } from "./lease-takeover.ts";
-import { LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
+import { isLive, LeaseHeldError, leaseBlocks, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { countFromPreview, previewNote, runPreview } from "./preview.ts";
 import { promoteUnanalysed } from "./promote-unanalysed.ts";
@@ -101,7 +101,7 @@ export class RolloutEngine {
       );
     if (!state?.evidence || check.ownRun) return state;
     // A finished rollout's evidence would not be continued anyway: say so only for a live one.
-    const live = state.status === "progressing" || state.status === "paused" || state.status === "finalizing";
+    const live = isLive(state);
     if (!live) return { ...state, evidence: undefined };
     await this.context.emit({
       type: "warning",

@@ -5,11 +5,9 @@
  * what is unsafe in their shape (src/mesh/preview-routes.ts).
  */
 import type { EngineContext, EngineOutcome } from "./context.ts";
-import type { RolloutState } from "./model/state.ts";
+import { isLive, type RolloutState } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { CommandError } from "./transitions.ts";
-
-const LIVE = new Set(["progressing", "paused", "finalizing"]);
 
 export async function runPreview(context: EngineContext, rolloutId: string): Promise<EngineOutcome> {
   const { traffic, signal, clock } = context.ports;
@@ -22,7 +20,7 @@ export async function runPreview(context: EngineContext, rolloutId: string): Pro
     );
   const view = await traffic.read(signal);
   const state = view.state;
-  if (state && LIVE.has(state.status))
+  if (isLive(state))
     throw new CommandError(
       `preview refused: ${context.where} records rollout ${state.rolloutId} as ${state.status}; a preview comes before a rollout (command: rollback ends it); nothing was changed`,
     );

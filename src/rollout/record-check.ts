@@ -10,7 +10,7 @@
  */
 
 import type { Command } from "./command.ts";
-import { isLaterAttemptOf, type RolloutState } from "./model/state.ts";
+import { isLaterAttemptOf, isLive, type RolloutState } from "./model/state.ts";
 
 /** What this run knows without the record. */
 export interface RunFacts {
@@ -93,7 +93,7 @@ export function checkRecord(state: RolloutState | undefined, facts: RunFacts): R
     facts.rolloutId === state.rolloutId &&
     state.commit.length >= 7 &&
     state.rolloutId.startsWith(state.commit.slice(0, 7));
-  const live = state.status === "progressing" || state.status === "paused" || state.status === "finalizing";
+  const live = isLive(state);
   const refusal =
     live && (facts.command === "rollout" || facts.command === "promote")
       ? disagreement(state, facts, ownRun)

@@ -147,6 +147,16 @@ export const RolloutStateSchema = v.object({
 });
 export type RolloutState = v.InferOutput<typeof RolloutStateSchema>;
 
+/**
+ * A rollout that has not ended (progressing, paused or finalizing): its record steers the next
+ * command and the routes are its own; a promoted or rolled-back one only says where they came from.
+ */
+export function isLive(
+  state: RolloutState | undefined,
+): state is RolloutState & { status: "progressing" | "paused" | "finalizing" } {
+  return state?.status === "progressing" || state?.status === "paused" || state?.status === "finalizing";
+}
+
 export class StateError extends Error {
   constructor(message: string) {
     super(message);
