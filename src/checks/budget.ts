@@ -9,12 +9,12 @@
 import type { CustomCheckDefinition } from "../inputs/types.ts";
 
 /** Harm tests a check adds to the budget's split. */
-export function checkTests(check: CustomCheckDefinition): number {
+function checkTests(check: CustomCheckDefinition): number {
   if (check.kind !== "counter" || check.mode !== "fail") return 0;
   return check.maxRatioToStable !== undefined ? 2 : 1;
 }
 
-export interface BudgetSplit {
+interface BudgetSplit {
   /** α of each test, the built-in ones included. */
   perTest: number;
   /** What the built-in judge gets as its false-rollback budget (it splits it over its own tests). */

@@ -29,7 +29,7 @@ const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
 const QUOTED_VERSION = /(=~|!~|!=|=)(\s*)"\{\{\s*version\s*\}\}"/g;
 
 /** Why a query's placeholders are not usable, or undefined. */
-export function placeholderProblem(query: string): string | undefined {
+function placeholderProblem(query: string): string | undefined {
   for (const match of query.matchAll(PLACEHOLDER)) {
     const name = match[1];
     if (name !== "version" && name !== "selector")

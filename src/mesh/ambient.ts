@@ -17,15 +17,15 @@ import type { MeshApi } from "./kubernetes.ts";
 import type { Gateway, PodSummary } from "./types.ts";
 
 export const DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode";
-export const USE_WAYPOINT_LABEL = "istio.io/use-waypoint";
-export const USE_WAYPOINT_NAMESPACE_LABEL = "istio.io/use-waypoint-namespace";
-export const WAYPOINT_FOR_LABEL = "istio.io/waypoint-for";
-export const WAYPOINT_CLASS = "istio-waypoint";
-export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
-export const INGRESS_USE_WAYPOINT_LABEL = "istio.io/ingress-use-waypoint";
+const USE_WAYPOINT_LABEL = "istio.io/use-waypoint";
+const USE_WAYPOINT_NAMESPACE_LABEL = "istio.io/use-waypoint-namespace";
+const WAYPOINT_FOR_LABEL = "istio.io/waypoint-for";
+const WAYPOINT_CLASS = "istio-waypoint";
+const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+const INGRESS_USE_WAYPOINT_LABEL = "istio.io/ingress-use-waypoint";
 
 /** Who carries a pod's traffic: its own sidecar, ztunnel (ambient), or nothing of Istio's. */
-export type Dataplane = "sidecar" | "ambient" | "none";
+type Dataplane = "sidecar" | "ambient" | "none";
 
 export interface ServiceRef {
   name: string;
@@ -75,7 +75,7 @@ export function waypointOf(
 }
 
 /** Why a waypoint cannot carry the split (problems), and what the action cannot vouch for (warnings). */
-export function judgeWaypoint(
+function judgeWaypoint(
   ref: WaypointRef,
   gateway: Gateway | undefined,
   pods: readonly PodSummary[] | undefined,
@@ -120,14 +120,14 @@ export function judgeWaypoint(
 }
 
 /** The refusal when ambient Services have no waypoint: the reason, and the fix that keeps ambient. */
-export function noWaypointProblem(service: ServiceRef, optedOut?: string): string {
+function noWaypointProblem(service: ServiceRef, optedOut?: string): string {
   const reason = optedOut
     ? `${optedOut} opts out of waypoints (${USE_WAYPOINT_LABEL}=none)`
     : `no waypoint serves Service ${service.namespace}/${service.name} (neither it nor namespace ${service.namespace} has the ${USE_WAYPOINT_LABEL} label)`;
   return `the canary runs in Istio's ambient mode and ${reason}: without a waypoint, ztunnel carries the traffic at L4 only, so the route's weights are not applied (traffic is not split at L7) and there are no L7 metrics (istio_requests_total) to judge the canary by. Deploy a waypoint and enroll the namespace: \`istioctl waypoint apply -n ${service.namespace} --enroll-namespace\` (or label the Service: \`kubectl label service ${service.name} -n ${service.namespace} ${USE_WAYPOINT_LABEL}=waypoint\`); sidecars are not needed`;
 }
 
-export interface WaypointCheck {
+interface WaypointCheck {
   /** The waypoints that serve the Services, `ns/name`. */
   waypoints: string[];
   /**

@@ -27,7 +27,7 @@ export function delegateOf(route: HttpRoute, rootNamespace: string): Delegation[
 }
 
 /** Every http route of the VirtualService that delegates. */
-export function delegations(vs: VirtualService): Delegation[] {
+function delegations(vs: VirtualService): Delegation[] {
   const namespace = vs.metadata.namespace ?? "default";
   return (vs.spec.http ?? []).flatMap((route, index) => {
     const delegate = delegateOf(route, namespace);

@@ -7,7 +7,7 @@ import type { GatewayHttpRoute, ParentRef, RouteParentStatus } from "../rollout/
 import { where } from "./http-route-rules.ts";
 
 /** `Gateway istio-ingress/gateway`, `Service shop/reviews` (GAMMA). */
-export function describeParent(ref: ParentRef, namespace: string): string {
+function describeParent(ref: ParentRef, namespace: string): string {
   const kind = ref.kind ?? "Gateway";
   const section = ref.sectionName ? ` (listener ${ref.sectionName})` : ref.port ? ` (port ${ref.port})` : "";
   return `${kind} ${ref.namespace ?? namespace}/${ref.name}${section}`;

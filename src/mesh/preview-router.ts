@@ -32,7 +32,7 @@ export interface Patching<D> {
   signal: AbortSignal | undefined;
 }
 
-export interface Patcher {
+interface Patcher {
   patch(o: Patching<VirtualService>): Promise<{ state: RolloutState; response: VirtualService }>;
   where: string;
   target: Target;

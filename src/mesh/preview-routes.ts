@@ -15,7 +15,7 @@ import { pointer } from "./route-patches.ts";
 import { classify, describeRoute, type ManagedRoute, sameHost, type Target } from "./routes.ts";
 
 /** The name of the action's preview route; `istio-canary-preview-2`... when several routes are managed. */
-export const PREVIEW_ROUTE_NAME = "istio-canary-preview";
+const PREVIEW_ROUTE_NAME = "istio-canary-preview";
 /** What the preview was added for (rollout, header, value, when): for reports and for refusing another rollout's. */
 export const PREVIEW_ANNOTATION = "canary.istio-action.dev/preview";
 
@@ -42,7 +42,7 @@ function isCanary(d: RouteDestination, target: Target, namespace: string): boole
  * The indices of the action's preview routes: named as the action names them and sending to the
  * canary alone. Recognised from the routes only, never from an annotation (anyone may write one).
  */
-export function previewRouteIndices(vs: VirtualService, target: Target): number[] {
+function previewRouteIndices(vs: VirtualService, target: Target): number[] {
   const namespace = vs.metadata.namespace ?? "default";
   return (vs.spec.http ?? []).flatMap((route, index) => {
     const destinations = route.route ?? [];
@@ -56,7 +56,7 @@ export function previewRouteIndices(vs: VirtualService, target: Target): number[
 }
 
 /** Whether every match entry of `route` requires `header` to be exactly `value`. */
-export function carriesHeader(route: HttpRoute | undefined, header: string, value: string): boolean {
+function carriesHeader(route: HttpRoute | undefined, header: string, value: string): boolean {
   const entries = (route?.match ?? []) as Array<{ headers?: Record<string, { exact?: unknown }> }>;
   return entries.length > 0 && entries.every((m) => m?.headers?.[header]?.exact === value);
 }
@@ -65,7 +65,7 @@ export function carriesHeader(route: HttpRoute | undefined, header: string, valu
  * A header and value a preview route matches on (the first exact header of its first match entry),
  * for reports when no agreeing annotation names it: the managed route's own headers come along too.
  */
-export function previewHeaderOf(route: HttpRoute | undefined): { header: string; value: string } | undefined {
+function previewHeaderOf(route: HttpRoute | undefined): { header: string; value: string } | undefined {
   const first = route?.match?.[0] as { headers?: Record<string, { exact?: unknown }> } | undefined;
   for (const [header, m] of Object.entries(first?.headers ?? {}))
     if (typeof m?.exact === "string" && header.length > 0) return { header, value: m.exact };

@@ -12,7 +12,7 @@ import type { CommitList, ListedCommit, ReportModel } from "./types.ts";
 export const MAX_LISTED_COMMITS = 30;
 /** A commit's title is cut here (git's own advice for a subject line is 50 to 72 characters). */
 export const MAX_TITLE_CHARS = 72;
-export const MAX_AUTHOR_CHARS = 60;
+const MAX_AUTHOR_CHARS = 60;
 /** The page size asked of the compare API (its maximum is 100). */
 export const COMPARE_PER_PAGE = 100;
 
@@ -42,7 +42,7 @@ export interface ComparePage {
 const INVISIBLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 
 /** The first line of `text`, without invisible characters, cut to `max` characters (not within a surrogate pair). */
-export function shortText(text: string, max: number): string {
+function shortText(text: string, max: number): string {
   const line = (text.split(LINE_BREAKS)[0] ?? "").replace(INVISIBLE, " ").trim();
   const chars = [...line];
   return chars.length <= max ? line : `${chars.slice(0, max - 1).join("")}…`;
@@ -95,7 +95,7 @@ export function parseComparePage(data: unknown, perPage: number): ComparePage {
 }
 
 /** How many commits the compare API puts on page `page` of `total`. */
-export const pageSize = (total: number, page: number, perPage = COMPARE_PER_PAGE): number =>
+const pageSize = (total: number, page: number, perPage = COMPARE_PER_PAGE): number =>
   Math.max(0, Math.min(perPage, total - (page - 1) * perPage));
 
 /**

@@ -49,7 +49,7 @@ export async function runPreview(context: EngineContext, rolloutId: string): Pro
 }
 
 /** A preview older than this is not counted: its requests would make the first stage's window too long to mean "this release". */
-export const PREVIEW_COUNT_MAX_AGE_MS = 3_600_000;
+const PREVIEW_COUNT_MAX_AGE_MS = 3_600_000;
 
 /**
  * When the first stage of rollout `rolloutId` counts from: the preview's start, where the routes
