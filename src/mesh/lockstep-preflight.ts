@@ -10,7 +10,13 @@ import { describeObject, type RouteObject, type VirtualService } from "../rollou
 import { MeshError } from "./errors.ts";
 import { preflightHttpRoute } from "./http-route-preflight.ts";
 import type { GatewayApi, MeshApi } from "./kubernetes.ts";
-import { PreflightError, type PreflightOptions, type PreflightResult, preflight } from "./preflight.ts";
+import {
+  gatewaysOf,
+  PreflightError,
+  type PreflightOptions,
+  type PreflightResult,
+  preflight,
+} from "./preflight.ts";
 import { describeManagedRoutes, type Target } from "./routes.ts";
 
 export interface LockstepPreflight {
@@ -25,12 +31,6 @@ export interface LockstepPreflight {
 }
 
 const where = describeObject;
-
-/** The gateways a VirtualService applies to; absent means the mesh's sidecars alone (Istio's default). */
-export function gatewaysOf(vs: VirtualService): string[] {
-  const gateways = vs.spec.gateways;
-  return Array.isArray(gateways) && gateways.length > 0 ? gateways.map(String) : ["mesh"];
-}
 
 /**
  * The warning when none of the VirtualServices applies to the mesh (`gateways` set and without

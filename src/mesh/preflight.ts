@@ -93,6 +93,12 @@ export function nonHttpRoutesToStable(vs: VirtualService, stableHost: string, na
   );
 }
 
+/** The gateways a VirtualService applies to; absent means the mesh's sidecars alone (Istio's default). */
+export function gatewaysOf(vs: VirtualService): string[] {
+  const gateways = vs.spec.gateways;
+  return Array.isArray(gateways) && gateways.length > 0 ? gateways.map(String) : ["mesh"];
+}
+
 /** Resolves a host, turning the reason it cannot be used into a problem line. */
 /** `input`: the input that named the host, named in the problem (the fix is usually a typo there). */
 export async function resolveOrReport(
@@ -167,7 +173,7 @@ export async function preflight(
   const stableService = stable?.metrics ?? { name: stableHost, namespace };
   const canaryService = canary?.metrics ?? stableService;
   const services = meshHostServices(vs) ?? [stableService, canaryService];
-  const pods = await checkPods(api, vs, found, services, problems, warnings, signal);
+  const pods = await checkPods(api, vs, where, found, services, problems, warnings, signal);
   if (problems.length > 0)
     throw new PreflightError(where, problems, { stable: stableLabels, canary: canaryLabels });
   return {
@@ -191,8 +197,7 @@ export async function preflight(
  * none (a delegate, a gateway-only VirtualService, external hosts): then the versions' Services.
  */
 function meshHostServices(vs: VirtualService): PodCheckInput["services"] | undefined {
-  const bound = vs.spec.gateways;
-  if (Array.isArray(bound) && bound.length > 0 && !bound.includes("mesh")) return undefined;
+  if (!gatewaysOf(vs).includes("mesh")) return undefined;
   const namespace = vs.metadata.namespace ?? "default";
   // Only names Istio reads as a Service: a short name, or `<name>.<ns>.svc[.cluster.local]`.
   const serviceNames = (vs.spec.hosts ?? []).filter(
@@ -209,6 +214,7 @@ function meshHostServices(vs: VirtualService): PodCheckInput["services"] | undef
 async function checkPods(
   api: MeshApi,
   vs: VirtualService,
+  where: string,
   found: ResolvedVersions,
   services: PodCheckInput["services"],
   problems: string[],
@@ -220,13 +226,9 @@ async function checkPods(
   const namespace = vs.metadata.namespace ?? "default";
   const input = { ...found, canary, canaryNamespace: canary.namespace ?? namespace, services };
   const pods = await checkCanaryPods(api, input, problems, warnings, signal);
-  // Without `gateways` a VirtualService applies to the mesh alone (Istio's default).
-  const bound = vs.spec.gateways;
-  const gateways = Array.isArray(bound) && bound.length > 0 ? bound.map(String) : ["mesh"];
-  const where = `VirtualService ${namespace}/${vs.metadata.name}`;
   const ingress =
     pods.dataplane === "ambient"
-      ? ingressWarning(where, gateways, pods.ingressUsesWaypoint ?? false)
+      ? ingressWarning(where, gatewaysOf(vs), pods.ingressUsesWaypoint ?? false)
       : undefined;
   if (ingress) warnings.push(ingress);
   return pods;
