@@ -130,6 +130,9 @@ export async function judgeAdoptedSplit(
   const index = Math.max(0, from - 1);
   const changedAt = clock.now().getTime();
   const { judge } = split;
+  // Taken over below a final 100 % stage, the split is the last weight where stable serves beside
+  // the canary: it holds as long as that stage would (rules.ts, LAST_BESIDE_STABLE_HOLD).
+  const lastBesideStable = from === initial.stages.length - 1 && initial.stages[from] === 100;
   const analysis = await analyseStage(
     { metrics, checks: c.ports.checks, traffic, clock, events: c.ports.events, signal },
     {
@@ -137,6 +140,7 @@ export async function judgeAdoptedSplit(
       weight,
       foundWeights: found.weights,
       final: false,
+      ...(lastBesideStable ? { lastBesideStable } : {}),
       changedAt,
       mark,
       evidence: split.evidence ?? emptyEvidence(c.settings.analysis.latencyThresholdMs !== undefined),

@@ -134,6 +134,12 @@ describe("a rollout adopts a split in progress (on-split: continue)", () => {
       [60, "pass"],
       [100, "pass"],
     ]);
+    // The last weight beside stable holds 1.5x min-stage-duration, as the stage before 100 % does.
+    const adopted = log.events.find((e) => e.type === "stage-end" && e.weight === 60);
+    const { minStageDurationMs } = defaultEngineSettings().analysis;
+    expect(adopted?.type === "stage-end" && adopted.durationMs).toBeGreaterThanOrEqual(
+      1.5 * minStageDurationMs,
+    );
   });
 
   it("continues after a finished rollout whose rollback recorded weight 0 over an 80/20 route (finding 1)", async () => {
