@@ -30,6 +30,12 @@ const INPUTS = {
 };
 
 const CANARY_LINE = /destination_version="v2"/;
+/**
+ * Stage 1's first read that counted canary requests: the fault must come after the canary's counters
+ * were seen to move. Armed before (a loaded machine reads before any canary scrape), frozen counters
+ * are exactly what no traffic looks like, and the case would test something else.
+ */
+const CANARY_COUNTED = /^\s+stage 1\/\d+ · [\d.]+ % · \d+s · canary [1-9]\d* req/;
 const MUST = "not promoted: ends 100 % stable (on-unreachable: rollback), never on too little or no traffic";
 
 function verdictOf(mesh: Mesh, run: TimedRun): Measured {
@@ -46,7 +52,7 @@ function verdictOf(mesh: Mesh, run: TimedRun): Measured {
 interface Fault {
   /** Called before the run (to record what a fault will replay). */
   prepare?(mesh: Mesh): void;
-  /** Called at `armOn` (default: stage 1's first read). */
+  /** Called at `armOn` (default: stage 1's first read that counted canary requests). */
   apply(mesh: Mesh): void;
   armOn?: RegExp;
   inputs?: Record<string, string>;
@@ -63,7 +69,7 @@ function turnsBadUnder(fault: Fault): () => Promise<Measured> {
           fault.apply(m);
           m.traffic.setBehaviour("v2", { errorRate: 0.3 });
         },
-        { inputs: { ...INPUTS, ...fault.inputs }, timeoutMs: 90_000, armOn: fault.armOn },
+        { inputs: { ...INPUTS, ...fault.inputs }, timeoutMs: 90_000, armOn: fault.armOn ?? CANARY_COUNTED },
       );
       return verdictOf(mesh, run);
     });
