@@ -110,13 +110,12 @@ export function stepBackRule(judging: Judging): RuleVerdict {
 export function harmRule(judging: Judging): RuleVerdict {
   const reject = Math.log(1 / judging.alpha);
   for (const assessment of judging.assessments) {
-    if (assessment.relLogE >= reject)
-      return verdict(judging, "fail", "harm-stable", harmReason(judging, assessment, false));
+    if (assessment.relLogE >= reject) return harmVerdict(judging, assessment, false);
     if (assessment.absLogE >= reject) {
       const persists = assessment.aboveWindows >= 2 && assessment.aboveMs >= PERSISTENCE_MS;
       // At max-stage-duration proven harm rolls back whether or not it lasted a minute.
       if (judging.input.stableServed || persists || judging.atMax)
-        return verdict(judging, "fail", "harm-limit", harmReason(judging, assessment, true));
+        return harmVerdict(judging, assessment, true);
       return verdict(
         judging,
         "continue",
@@ -133,7 +132,17 @@ export function harmRule(judging: Judging): RuleVerdict {
  * (./change-point.ts): a canary that went bad after minutes of health is convicted while its rate
  * over the rollout is still within the limit, so the reason then leads with the latest window.
  */
-function harmReason(judging: Judging, assessment: SignalAssessment, byLimit: boolean): string {
+function harmVerdict(judging: Judging, assessment: SignalAssessment, byLimit: boolean): Verdict {
+  const { reason, late } = harmReason(judging, assessment, byLimit);
+  const failed = verdict(judging, "fail", byLimit ? "harm-limit" : "harm-stable", reason);
+  return late ? { ...failed, late } : failed;
+}
+
+function harmReason(
+  judging: Judging,
+  assessment: SignalAssessment,
+  byLimit: boolean,
+): { reason: string; late?: true } {
   const { settings, alpha } = judging;
   const what = measured(assessment.signal, settings);
   const latest = latestCounts(judging.input.latest, assessment.signal);
@@ -142,19 +151,29 @@ function harmReason(judging: Judging, assessment: SignalAssessment, byLimit: boo
     const reached = `${evidenceWords(assessment.absLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
     const overall = `${pct(assessment.canaryRate)} (${assessment.bad} of ${assessment.requests})`;
     if (assessment.canaryRate > assessment.limit)
-      return `The canary's ${what} is ${overall}, above the ${pct(assessment.limit)} limit: the evidence against "within the limit" reached ${reached}`;
+      return {
+        reason: `The canary's ${what} is ${overall}, above the ${pct(assessment.limit)} limit: the evidence against "within the limit" reached ${reached}`,
+      };
     const recent = latest ? `${pct(latest.canary.rate)} in the latest window (${latest.canary.words}), ` : "";
-    return `The canary's ${what} went above the ${pct(assessment.limit)} limit in its latest windows: ${recent}${overall} over the rollout; the evidence of that change reached ${reached}`;
+    return {
+      reason: `The canary's ${what} went above the ${pct(assessment.limit)} limit in its latest windows: ${recent}${overall} over the rollout; the evidence of that change reached ${reached}`,
+      late: true,
+    };
   }
   const reached = `${evidenceWords(assessment.relLogE)} ≥ 1/α = ${Math.round(1 / alpha)}`;
   const canary = assessment.pairedCanaryRate ?? assessment.canaryRate;
   const stable = assessment.stableRate ?? 0;
   if (canary > ratio * stable)
-    return `The canary's ${what} is ${pct(canary)} against stable's ${pct(stable)} at the same moments, more than ${ratio}× worse: the evidence reached ${reached}`;
+    return {
+      reason: `The canary's ${what} is ${pct(canary)} against stable's ${pct(stable)} at the same moments, more than ${ratio}× worse: the evidence reached ${reached}`,
+    };
   const recent = latest?.stable
     ? `${pct(latest.canary.rate)} against stable's ${pct(latest.stable.rate)} in the latest window, `
     : "";
-  return `The canary's ${what} became more than ${ratio}× stable's in its latest windows: ${recent}${pct(canary)} against ${pct(stable)} over the windows both served; the evidence of that change reached ${reached}`;
+  return {
+    reason: `The canary's ${what} became more than ${ratio}× stable's in its latest windows: ${recent}${pct(canary)} against ${pct(stable)} over the windows both served; the evidence of that change reached ${reached}`,
+    late: true,
+  };
 }
 
 interface WindowRate {

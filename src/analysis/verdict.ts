@@ -125,6 +125,12 @@ export interface Verdict {
   canary?: VersionCounts;
   stable?: VersionCounts;
   signals: SignalReport[];
+  /**
+   * A harm verdict for a change in the canary's latest windows: its rate over the rollout is still
+   * within the limit (or within the ratio to stable's), so the reason and the report lead with the
+   * latest window rather than call that rate harmful.
+   */
+  late?: true;
   /** Observed canary share of requests in this stage, against the weight. */
   split?: { weight: number; observedShare: number; zScore: number };
 }

@@ -25,7 +25,7 @@ export function harmOf(verdict: Verdict): Harm | undefined {
     signal: signal.signal,
     rule,
     limit: signal.p1,
-    canaryRate: signal.canaryRate,
+    late: verdict.late === true,
     pairedCanaryRate: signal.pairedCanaryRate,
     stableRate: signal.stableRate,
   };
@@ -86,19 +86,24 @@ function figures(
 function plainWhy(harm: Harm, latencyThresholdMs: number | undefined, maxRatio: number | undefined): string {
   const what =
     harm.signal === "errors" ? "error rate" : `share of requests slower than ${latencyThresholdMs} ms`;
-  // The tests weigh the windows since a change began: a canary that went bad late is convicted
-  // while the rates over the whole rollout, which the figures before this sentence give, look fine.
+  // A canary that went bad late is convicted while the rates over the whole rollout, which the
+  // figures before this sentence give, look fine: the judge says so (`late`).
   if (harm.rule === "harm-limit")
-    return harm.canaryRate !== undefined && harm.canaryRate <= harm.limit
+    return harm.late
       ? `The canary's ${what} went above the limit in its latest windows.`
       : `The canary's ${what} is above the limit.`;
   const paired = harm.pairedCanaryRate;
   const stable = harm.stableRate;
+  const ratio = maxRatio !== undefined ? `more than ${maxRatio}×` : "far above";
+  if (harm.late) {
+    const rates =
+      paired !== undefined && stable !== undefined
+        ? ` (${percent(paired)} against ${percent(stable)} over all the windows both served)`
+        : "";
+    return `In its latest windows the canary's ${what} became ${ratio} stable's at the same moments${rates}.`;
+  }
   const rates =
     paired !== undefined && stable !== undefined ? ` (${percent(paired)} against ${percent(stable)})` : "";
-  const ratio = maxRatio !== undefined ? `more than ${maxRatio}×` : "far above";
-  if (paired !== undefined && stable !== undefined && maxRatio !== undefined && paired <= maxRatio * stable)
-    return `In its latest windows the canary's ${what} became ${ratio} stable's at the same moments (${percent(paired)} against ${percent(stable)} over all the windows both served).`;
   return `At the same moments the canary's ${what} was ${ratio} stable's${rates}.`;
 }
 

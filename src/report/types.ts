@@ -12,8 +12,8 @@ export interface Harm {
   /** harm-limit: above the limit; harm-stable: worse than stable by more than max-ratio-to-stable. */
   rule: "harm-limit" | "harm-stable";
   limit: number;
-  /** The canary's rate over the rollout: within the limit when a change in its latest windows convicted it. */
-  canaryRate?: number;
+  /** Convicted for a change in its latest windows (the judge's `late`): the rates over the rollout look fine. */
+  late?: boolean;
   /** The two versions' rates over the windows both served (the comparison harm-stable made). */
   pairedCanaryRate?: number;
   stableRate?: number;

@@ -138,6 +138,7 @@ describe("the first line of each outcome's comment", () => {
     expect(end?.weight).toBe(50);
     const signal = end?.verdict?.signals[0];
     expect(signal).toBeDefined();
+    expect(end?.verdict?.late).toBe(true);
     if (end?.verdict?.rule === "harm-limit") {
       expect(signal?.canaryRate).toBeLessThanOrEqual(0.01);
       expect(run.first).toMatch(/The canary's error rate went above the limit in its latest windows\.$/);
