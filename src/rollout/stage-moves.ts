@@ -8,7 +8,7 @@ import { evidenceSettings } from "../analysis/judge.ts";
 import type { JudgeSettings } from "../analysis/types.ts";
 import { abortable } from "./abortable.ts";
 import type { EngineContext } from "./context.ts";
-import type { RolloutState, StageResult } from "./model/state.ts";
+import { nextIsFinal100, type RolloutState, type StageResult } from "./model/state.ts";
 import type { TrafficView } from "./ports.ts";
 import { analyseStage, type StageAnalysis } from "./stage-analysis.ts";
 import { guarded } from "./transitions.ts";
@@ -132,7 +132,7 @@ export async function judgeAdoptedSplit(
   const { judge } = split;
   // Taken over below a final 100 % stage, the split is the last weight where stable serves beside
   // the canary: it holds as long as that stage would (rules.ts, LAST_BESIDE_STABLE_HOLD).
-  const lastBesideStable = from === initial.stages.length - 1 && initial.stages[from] === 100;
+  const lastBesideStable = nextIsFinal100(initial.stages, from);
   const analysis = await analyseStage(
     { metrics, checks: c.ports.checks, traffic, clock, events: c.ports.events, signal },
     {

@@ -11,7 +11,7 @@ import { abortable } from "./abortable.ts";
 import type { EngineContext, EngineOutcome } from "./context.ts";
 import { ending } from "./ending.ts";
 import { carriedEvidence, judgeSettings } from "./judge-settings.ts";
-import type { RolloutState, StageResult } from "./model/state.ts";
+import { nextIsFinal100, type RolloutState, type StageResult } from "./model/state.ts";
 import type { MetricsMark, MetricsPort, TrafficView } from "./ports.ts";
 import { analyseStage } from "./stage-analysis.ts";
 import { StageEndings, type StageJudgement, type StagePlan } from "./stage-endings.ts";
@@ -287,7 +287,7 @@ export class StageRunner {
     const { index, weight, final } = plan;
     const metrics = this.judgingMetrics;
     const { stages } = progress.state;
-    const lastBesideStable = index === stages.length - 2 && stages[stages.length - 1] === 100;
+    const lastBesideStable = nextIsFinal100(stages, index + 1);
     try {
       if (!metrics) {
         await clock.sleep(stageMinimumMs(context.settings.analysis, lastBesideStable), signal);

@@ -257,3 +257,11 @@ export class LeaseHeldError extends Error {
     this.lease = lease;
   }
 }
+
+/**
+ * Whether stage `next` is the last and at 100 %: the stage judged before it is then the last weight
+ * where stable serves beside the canary, which holds longer (analysis/rules.ts, stageMinimumMs).
+ */
+export function nextIsFinal100(stages: readonly number[], next: number): boolean {
+  return next === stages.length - 1 && stages[next] === 100;
+}
