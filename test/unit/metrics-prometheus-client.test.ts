@@ -47,9 +47,11 @@ afterAll(async () => {
 });
 
 describe("Prometheus client timing", () => {
-  // A failed test must not leave its queued answers (hung requests) to the next one.
+  // Each case starts with no calls counted and no queued answers: a failed one must not leave its
+  // hung requests to the next.
   beforeEach(() => {
     answers = [];
+    calls = 0;
   });
   it("derives a request timeout and a retry budget that end within the interval", () => {
     expect(prometheusTimings(15_000)).toEqual({ timeoutMs: 10_000, retryBudgetMs: 12_000 });
@@ -58,20 +60,17 @@ describe("Prometheus client timing", () => {
 
   it("a Prometheus that never answers fails the query before the next interval", async () => {
     answers = [hang, hang, hang, hang];
-    calls = 0;
     const started = Date.now();
     // A 3 s interval: the retry budget ends at 2.4 s, leaving 0.6 s for a loaded machine's timers.
     const error = await new PrometheusClient({ url, intervalMs: 3_000 }).querySeries("up").catch((e) => e);
     expect(error).toMatchObject({ problem: "timeout" });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(calls).toBeGreaterThanOrEqual(1);
-    answers = [];
   });
 
   it("waits out a 429's Retry-After (an HTTP date) before trying again", async () => {
     const clock = virtualClock();
     answers = [status(429, { "Retry-After": new Date(clock.now() + 4000).toUTCString() }), ok];
-    calls = 0;
     const client = new PrometheusClient({ url, retryBudgetMs: 10_000, sleep: clock.sleep, now: clock.now });
     await client.querySeries("up");
     expect(calls).toBe(2);
@@ -80,7 +79,6 @@ describe("Prometheus client timing", () => {
 
   it("an abort ends a hung query at once", async () => {
     answers = [hang];
-    calls = 0;
     const controller = new AbortController();
     // The query's own timeout (60 s) is past the test's (30 s): only the abort can end it in time.
     const query = new PrometheusClient({ url, timeoutMs: 60_000, retryBudgetMs: 120_000 })
@@ -95,10 +93,8 @@ describe("Prometheus client timing", () => {
 
   it("a bad query (400) is not retried", async () => {
     answers = [status(400), ok];
-    calls = 0;
     const error = await new PrometheusClient({ url }).querySeries("sum(").catch((e) => e);
     expect(error).toMatchObject({ problem: "bad_data", status: 400 });
     expect(calls).toBe(1);
-    answers = [];
   });
 });
